@@ -1,0 +1,175 @@
+//! Bounded access to the memory of a trapped guest thread.
+//!
+//! Every read is followed by a check that the trapped call is still pending: if the guest thread
+//! died and its tid was reused, what we read belongs to someone else and must not be acted on.
+
+use bumpalo::Bump;
+use nix::errno::Errno;
+
+use crate::platform::{Platform, PlatformError, Trap};
+
+/// Longest string read from the guest (PATH_MAX, counting the NUL).
+pub const MAX_STRING: usize = 4096;
+
+/// The trapped thread's memory, as handlers see it.
+#[derive(Clone, Copy)]
+pub struct Guest<'a> {
+    platform: &'a dyn Platform,
+    trap: &'a Trap,
+}
+
+impl std::fmt::Debug for Guest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guest")
+            .field("tid", &self.trap.tid)
+            .finish()
+    }
+}
+
+fn to_errno(e: PlatformError) -> Errno {
+    match e {
+        PlatformError::Gone | PlatformError::Detached => Errno::EINTR,
+        PlatformError::Sys { errno, .. } => errno,
+    }
+}
+
+impl<'a> Guest<'a> {
+    /// Memory of the thread that made `trap`.
+    pub fn new(platform: &'a dyn Platform, trap: &'a Trap) -> Self {
+        Self { platform, trap }
+    }
+
+    fn checked(&self) -> Result<(), Errno> {
+        if self.platform.still_pending(self.trap) {
+            Ok(())
+        } else {
+            Err(Errno::EINTR)
+        }
+    }
+
+    /// Fills `buf` from `addr` exactly, or fails with EFAULT.
+    pub fn read_exact(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        if addr == 0 && !buf.is_empty() {
+            return Err(Errno::EFAULT);
+        }
+        let n = self
+            .platform
+            .read_memory(self.trap, addr, buf)
+            .map_err(|e| match e {
+                PlatformError::Sys {
+                    errno: Errno::EFAULT,
+                    ..
+                } => Errno::EFAULT,
+                e => to_errno(e),
+            })?;
+        self.checked()?;
+        if n == buf.len() {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (NUL included) into `arena`.
+    /// Reads page by page, so a string ending just before an unmapped page is still read.
+    pub fn read_cstr<'b>(&self, arena: &'b Bump, addr: u64, max: usize) -> Result<&'b [u8], Errno> {
+        if addr == 0 {
+            return Err(Errno::EFAULT);
+        }
+        let buf = arena.alloc_slice_fill_copy(max, 0u8);
+        let mut done = 0;
+        while done < max {
+            let at = addr + done as u64;
+            let page_left = 4096 - (at % 4096) as usize;
+            let want = page_left.min(max - done);
+            let n = self
+                .platform
+                .read_memory(self.trap, at, &mut buf[done..done + want])
+                .map_err(to_errno)?;
+            if n == 0 {
+                return Err(Errno::EFAULT);
+            }
+            if let Some(nul) = buf[done..done + n].iter().position(|&b| b == 0) {
+                self.checked()?;
+                return Ok(&buf[..done + nul]);
+            }
+            done += n;
+        }
+        Err(Errno::ENAMETOOLONG)
+    }
+
+    /// Reads a plain-old-data value.
+    pub fn read_value<T: Pod>(&self, addr: u64) -> Result<T, Errno> {
+        let mut value = T::zeroed();
+        self.read_exact(addr, value.as_bytes_mut())?;
+        Ok(value)
+    }
+
+    /// Writes `data` at `addr`, all of it or EFAULT.
+    pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        if addr == 0 && !data.is_empty() {
+            return Err(Errno::EFAULT);
+        }
+        let n = self
+            .platform
+            .write_memory(self.trap, addr, data)
+            .map_err(to_errno)?;
+        if n == data.len() {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    /// Writes a plain-old-data value.
+    pub fn write_value<T: Pod>(&self, addr: u64, value: &T) -> Result<(), Errno> {
+        self.write(addr, value.as_bytes())
+    }
+}
+
+/// Types that are valid for any bit pattern and have no padding, so they can cross the guest
+/// boundary as raw bytes.
+///
+/// # Safety
+/// Implementors must be `repr(C)` (or primitive), contain no padding bytes, no pointers or
+/// references that Rust dereferences, and accept every bit pattern.
+pub unsafe trait Pod: Copy + 'static {
+    /// The all-zero value.
+    fn zeroed() -> Self {
+        // SAFETY: the trait contract says every bit pattern, zero included, is valid.
+        unsafe { std::mem::zeroed() }
+    }
+    /// The value's bytes.
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: no padding (trait contract), so every byte is initialised; the slice covers
+        // exactly the value and borrows it.
+        unsafe {
+            std::slice::from_raw_parts(
+                (self as *const Self).cast::<u8>(),
+                std::mem::size_of::<Self>(),
+            )
+        }
+    }
+    /// The value's bytes, writable.
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: any bit pattern is valid (trait contract), so arbitrary writes keep it valid.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                (self as *mut Self).cast::<u8>(),
+                std::mem::size_of::<Self>(),
+            )
+        }
+    }
+}
+
+// SAFETY: primitive integers accept every bit pattern and have no padding.
+unsafe impl Pod for u32 {}
+// SAFETY: as above.
+unsafe impl Pod for u64 {}
+// SAFETY: as above.
+unsafe impl Pod for [u32; 3] {}
+// SAFETY: utsname is six `c_char` arrays: no padding, any bit pattern.
+unsafe impl Pod for libc::utsname {}
+// SAFETY: `struct sysinfo` on x86_64 is integers laid out without implicit padding (the kernel's
+// explicit `_f` filler is a field), and any bit pattern is valid.
+unsafe impl Pod for libc::sysinfo {}

@@ -1,0 +1,14 @@
+//! rvisor's sentry: traps a guest's system calls and services them in user space.
+//!
+//! The guest runs natively under a seccomp filter compiled from [`syscalls::TABLE`]; calls the
+//! table marks as trapped reach a [`platform::Platform`], and a [`server::Worker`] answers them
+//! with the handler of the call's family.
+
+pub mod filter;
+pub mod guest;
+pub mod platform;
+pub mod sandbox;
+pub mod server;
+pub mod strace;
+pub mod syscalls;
+pub mod task;

@@ -1,0 +1,91 @@
+//! The boundary between syscall handlers and the mechanism that traps guest system calls.
+//!
+//! A platform only moves requests and replies: it receives a trapped call, gives access to the
+//! calling thread's memory, and answers with a value, an errno, "continue natively", or an
+//! injected file descriptor. Handlers never learn which platform they run on.
+
+mod seccomp_notify;
+
+use std::os::fd::BorrowedFd;
+
+pub use seccomp_notify::SeccompNotify;
+
+/// Errors of the trap mechanism.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// The trapped request is no longer pending: the guest thread died or was interrupted.
+    #[error("the trapped request is no longer pending")]
+    Gone,
+    /// The platform has no more guests to serve.
+    #[error("no guest is attached to the platform any more")]
+    Detached,
+    /// A platform operation failed.
+    #[error("{op} failed: {errno}")]
+    Sys {
+        /// What was being done.
+        op: &'static str,
+        /// The errno the kernel gave.
+        errno: nix::errno::Errno,
+    },
+}
+
+/// One system call a guest thread is blocked in, waiting for the sentry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trap {
+    /// Platform-specific cookie identifying this request.
+    pub id: u64,
+    /// Host thread id of the caller (in the sentry's pid namespace).
+    pub tid: i32,
+    /// System call number.
+    pub nr: i64,
+    /// Raw argument registers.
+    pub args: [u64; 6],
+    /// AUDIT_ARCH of the call.
+    pub arch: u32,
+    /// Instruction pointer at the call.
+    pub ip: u64,
+}
+
+/// How the sentry answers a trapped call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The call returns this value.
+    Value(i64),
+    /// The call fails with this errno.
+    Errno(nix::errno::Errno),
+    /// The host kernel executes the call as issued (only where the guest's own
+    /// namespaces confine the result).
+    Continue,
+}
+
+/// A mechanism that traps guest system calls (seccomp user-notify, ptrace).
+pub trait Platform: Send + Sync {
+    /// Short name, as given to `--platform`.
+    fn name(&self) -> &'static str;
+
+    /// Blocks until a guest thread traps, and fills `trap` with the call.
+    fn receive(&self, trap: &mut Trap) -> Result<(), PlatformError>;
+
+    /// Copies guest memory at `addr` into `buf`; returns how many bytes were read (short at an
+    /// unmapped page).
+    fn read_memory(&self, trap: &Trap, addr: u64, buf: &mut [u8]) -> Result<usize, PlatformError>;
+
+    /// Copies `data` into guest memory at `addr`; returns how many bytes were written.
+    fn write_memory(&self, trap: &Trap, addr: u64, data: &[u8]) -> Result<usize, PlatformError>;
+
+    /// True while the trapped call is still waiting for its reply. Checked after every read of
+    /// guest memory, so what was read belongs to the call being answered (no pid reuse race).
+    fn still_pending(&self, trap: &Trap) -> bool;
+
+    /// Answers the trapped call.
+    fn reply(&self, trap: &Trap, reply: Reply) -> Result<(), PlatformError>;
+
+    /// Installs `fd` in the guest's fd table and completes the call with the new fd number as
+    /// its result, atomically.
+    fn reply_with_fd(
+        &self,
+        trap: &Trap,
+        fd: BorrowedFd<'_>,
+        cloexec: bool,
+    ) -> Result<i32, PlatformError>;
+}

@@ -1,0 +1,137 @@
+//! Per-sandbox state the handlers share: the emulated UTS names, the task table, the clock.
+
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::syscalls::UTS_LEN;
+use crate::task::{Creds, TaskTable};
+
+/// One UTS name: at most 64 bytes, kept inline so that setting it never allocates.
+#[derive(Debug, Clone, Copy)]
+struct UtsField {
+    bytes: [u8; UTS_LEN],
+    len: usize,
+}
+
+impl UtsField {
+    fn new(value: &[u8]) -> Self {
+        let mut f = UtsField {
+            bytes: [0; UTS_LEN],
+            len: 0,
+        };
+        f.set(value);
+        f
+    }
+    fn set(&mut self, value: &[u8]) {
+        let len = value.len().min(UTS_LEN);
+        self.bytes[..len].copy_from_slice(&value[..len]);
+        self.len = len;
+    }
+    fn get(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The names `uname` reports.
+#[derive(Debug)]
+pub struct Uts {
+    hostname: UtsField,
+    domainname: UtsField,
+    release: UtsField,
+    version: UtsField,
+}
+
+impl Uts {
+    /// Node name.
+    pub fn hostname(&self) -> &[u8] {
+        self.hostname.get()
+    }
+    /// NIS domain name.
+    pub fn domainname(&self) -> &[u8] {
+        self.domainname.get()
+    }
+    /// Kernel release string.
+    pub fn release(&self) -> &[u8] {
+        self.release.get()
+    }
+    /// Kernel version string.
+    pub fn version(&self) -> &[u8] {
+        self.version.get()
+    }
+    /// sethostname(2).
+    pub fn set_hostname(&mut self, name: &[u8]) {
+        self.hostname.set(name);
+    }
+    /// setdomainname(2).
+    pub fn set_domainname(&mut self, name: &[u8]) {
+        self.domainname.set(name);
+    }
+}
+
+/// How a sandbox presents itself.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Initial host name.
+    pub hostname: String,
+    /// Initial domain name.
+    pub domainname: String,
+    /// Kernel release reported by uname.
+    pub release: String,
+    /// Kernel version reported by uname.
+    pub version: String,
+    /// Sandbox uid of the first process.
+    pub uid: u32,
+    /// Sandbox gid of the first process.
+    pub gid: u32,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        let host = nix::sys::utsname::uname().ok();
+        let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
+            host.as_ref()
+                .map(|u| f(u).to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        SandboxConfig {
+            hostname: "rvisor".into(),
+            domainname: "(none)".into(),
+            release: field(|u| u.release()),
+            version: field(|u| u.version()),
+            uid: 0,
+            gid: 0,
+        }
+    }
+}
+
+/// The state of one sandbox as its handlers see it.
+#[derive(Debug)]
+pub struct Sandbox {
+    /// Emulated UTS names.
+    pub uts: Mutex<Uts>,
+    /// Guest threads and processes.
+    pub tasks: TaskTable,
+    started: Instant,
+}
+
+impl Sandbox {
+    /// A fresh sandbox.
+    pub fn new(config: &SandboxConfig) -> Self {
+        Sandbox {
+            uts: Mutex::new(Uts {
+                hostname: UtsField::new(config.hostname.as_bytes()),
+                domainname: UtsField::new(config.domainname.as_bytes()),
+                release: UtsField::new(config.release.as_bytes()),
+                version: UtsField::new(config.version.as_bytes()),
+            }),
+            tasks: TaskTable::new(Creds::new(config.uid, config.gid)),
+            started: Instant::now(),
+        }
+    }
+
+    /// Seconds since the sandbox started.
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}

@@ -1,0 +1,176 @@
+//! The sentry's service loop: receive a trapped call, dispatch it through the table, reply.
+//!
+//! Each worker owns a bump arena that is reset per request, so servicing a call in steady state
+//! makes no global-allocator call. Several workers may block in `receive` on one platform.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bumpalo::Bump;
+use nix::errno::Errno;
+
+use crate::guest::Guest;
+use crate::platform::{Platform, PlatformError, Reply, Trap};
+use crate::sandbox::Sandbox;
+use crate::strace::Strace;
+use crate::syscalls::{Action, Ctx, Entry, TABLE, UNKNOWN};
+
+/// `AUDIT_ARCH_X86_64`; the filter kills every other ABI before it can trap.
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+/// Initial arena size: enough for a path, a strace line and their neighbours.
+const ARENA_BYTES: usize = 16 * 1024;
+
+/// Counters printed with `--stats`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Calls trapped.
+    pub trapped: AtomicU64,
+    /// Calls answered by the sentry.
+    pub emulated: AtomicU64,
+    /// Calls refused.
+    pub denied: AtomicU64,
+    /// Calls handed back to the host kernel after a check.
+    pub continued: AtomicU64,
+}
+
+/// A platform, the sandbox it serves, and how to report.
+pub struct Sentry<P: Platform> {
+    platform: P,
+    sandbox: Sandbox,
+    strace: Option<Strace>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl<P: Platform> std::fmt::Debug for Sentry<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sentry")
+            .field("platform", &self.platform.name())
+            .finish()
+    }
+}
+
+impl<P: Platform> Sentry<P> {
+    /// A sentry for `sandbox`, trapping through `platform`.
+    pub fn new(platform: P, sandbox: Sandbox, strace: Option<Strace>) -> Self {
+        Sentry {
+            platform,
+            sandbox,
+            strace,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The sandbox served.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// A worker with its own arena.
+    pub fn worker(&self) -> Worker<'_, P> {
+        Worker {
+            sentry: self,
+            arena: Bump::with_capacity(ARENA_BYTES),
+            trap: Trap::default(),
+        }
+    }
+}
+
+/// One service thread.
+pub struct Worker<'s, P: Platform> {
+    sentry: &'s Sentry<P>,
+    arena: Bump,
+    trap: Trap,
+}
+
+impl<P: Platform> std::fmt::Debug for Worker<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("trap", &self.trap).finish()
+    }
+}
+
+impl<P: Platform> Worker<'_, P> {
+    /// Serves calls until the platform has no guest left.
+    pub fn run(&mut self) -> Result<(), PlatformError> {
+        loop {
+            match self.serve_one() {
+                Ok(()) => {}
+                Err(PlatformError::Detached) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Receives, services and answers one trapped call.
+    pub fn serve_one(&mut self) -> Result<(), PlatformError> {
+        let sentry = self.sentry;
+        sentry.platform.receive(&mut self.trap)?;
+        sentry.stats.trapped.fetch_add(1, Ordering::Relaxed);
+        self.arena.reset();
+        let trap = &self.trap;
+        let entry = if trap.arch == AUDIT_ARCH_X86_64 {
+            TABLE.get(trap.nr)
+        } else {
+            &UNKNOWN
+        };
+        let mut ctx = Ctx {
+            trap,
+            guest: Guest::new(&sentry.platform, trap),
+            arena: &self.arena,
+            sandbox: &sentry.sandbox,
+        };
+        let reply = dispatch(entry, &mut ctx);
+        match reply {
+            Reply::Continue => sentry.stats.continued.fetch_add(1, Ordering::Relaxed),
+            _ => sentry.stats.emulated.fetch_add(1, Ordering::Relaxed),
+        };
+        if is_denial(entry, reply) {
+            sentry.stats.denied.fetch_add(1, Ordering::Relaxed);
+            log_denial(&ctx, entry, reply);
+        }
+        if let Some(strace) = &sentry.strace {
+            strace.record(&ctx, entry, reply);
+        }
+        match sentry.platform.reply(trap, reply) {
+            // The caller died or was interrupted; there is nobody to answer.
+            Ok(()) | Err(PlatformError::Gone) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn dispatch(entry: &Entry, ctx: &mut Ctx<'_>) -> Reply {
+    let handled = match entry.action {
+        Action::Native => return Reply::Continue,
+        Action::Denied(errno) => Err(errno),
+        Action::Emulated(handler) | Action::Guarded { handler, .. } => handler(ctx),
+    };
+    handled.unwrap_or_else(Reply::Errno)
+}
+
+/// A refusal worth logging: a denied call, or a guarded call whose trapped case was refused.
+fn is_denial(entry: &Entry, reply: Reply) -> bool {
+    matches!(
+        (entry.action, reply),
+        (Action::Denied(_), _) | (Action::Guarded { .. }, Reply::Errno(Errno::EPERM))
+    )
+}
+
+fn log_denial(ctx: &Ctx<'_>, entry: &Entry, reply: Reply) {
+    let pid = ctx
+        .sandbox
+        .tasks
+        .ids(ctx.trap.tid)
+        .map(|i| i.ns_tgid)
+        .unwrap_or(0);
+    let errno = match reply {
+        Reply::Errno(e) => e,
+        _ => Errno::UnknownErrno,
+    };
+    let name = if entry.nr < 0 { "unknown" } else { entry.name };
+    tracing::warn!(
+        target: "rvisor::denied",
+        "denied {name} (nr {}) from pid {pid}: {}",
+        ctx.trap.nr,
+        errno.desc()
+    );
+}

@@ -1,0 +1,147 @@
+//! Calls the guest may not make. Each fails with the errno Linux gives an unprivileged process,
+//! and each denial is logged.
+
+use nix::errno::Errno;
+
+use super::{Action, Arg, Cond, Ctx, Def};
+use crate::platform::Reply;
+
+const fn denied(name: &'static str, errno: Errno, args: &'static [Arg]) -> Def {
+    Def {
+        name,
+        action: Action::Denied(errno),
+        args,
+    }
+}
+
+const HEX3: &[Arg] = &[Arg::Hex, Arg::Hex, Arg::Hex];
+
+/// `TIOCSTI` pushes bytes into a terminal's input: with the host's tty that is a sandbox escape.
+const TIOCSTI: u64 = 0x5412;
+/// `TIOCLINUX` can do the same on a virtual console.
+const TIOCLINUX: u64 = 0x541C;
+
+pub(super) const DEFS: &[Def] = &[
+    // Mounts and the root: the guest's mount namespace is fixed at start.
+    denied(
+        "mount",
+        Errno::EPERM,
+        &[Arg::Str, Arg::Str, Arg::Str, Arg::Hex, Arg::Ptr],
+    ),
+    denied("umount2", Errno::EPERM, &[Arg::Str, Arg::Hex]),
+    denied("pivot_root", Errno::EPERM, &[Arg::Str, Arg::Str]),
+    denied("fsopen", Errno::EPERM, &[Arg::Str, Arg::Hex]),
+    denied(
+        "fsconfig",
+        Errno::EPERM,
+        &[Arg::Int, Arg::Int, Arg::Str, Arg::Ptr, Arg::Int],
+    ),
+    denied("fsmount", Errno::EPERM, HEX3),
+    denied("fspick", Errno::EPERM, &[Arg::Int, Arg::Str, Arg::Hex]),
+    denied(
+        "move_mount",
+        Errno::EPERM,
+        &[Arg::Int, Arg::Str, Arg::Int, Arg::Str, Arg::Hex],
+    ),
+    denied("open_tree", Errno::EPERM, &[Arg::Int, Arg::Str, Arg::Hex]),
+    denied(
+        "open_tree_attr",
+        Errno::EPERM,
+        &[Arg::Int, Arg::Str, Arg::Hex],
+    ),
+    denied(
+        "mount_setattr",
+        Errno::EPERM,
+        &[Arg::Int, Arg::Str, Arg::Hex],
+    ),
+    denied("setns", Errno::EPERM, &[Arg::Int, Arg::Hex]),
+    // The machine: swap, power, kernel code, accounting, quotas, the kernel log, port I/O.
+    denied("swapon", Errno::EPERM, &[Arg::Str, Arg::Hex]),
+    denied("swapoff", Errno::EPERM, &[Arg::Str]),
+    denied(
+        "reboot",
+        Errno::EPERM,
+        &[Arg::Hex, Arg::Hex, Arg::Hex, Arg::Ptr],
+    ),
+    denied("kexec_load", Errno::EPERM, HEX3),
+    denied("kexec_file_load", Errno::EPERM, HEX3),
+    denied("init_module", Errno::EPERM, &[Arg::Ptr, Arg::Int, Arg::Str]),
+    denied(
+        "finit_module",
+        Errno::EPERM,
+        &[Arg::Int, Arg::Str, Arg::Hex],
+    ),
+    denied("delete_module", Errno::EPERM, &[Arg::Str, Arg::Hex]),
+    denied("acct", Errno::EPERM, &[Arg::Str]),
+    denied(
+        "quotactl",
+        Errno::EPERM,
+        &[Arg::Hex, Arg::Str, Arg::Int, Arg::Ptr],
+    ),
+    denied("quotactl_fd", Errno::EPERM, HEX3),
+    denied("syslog", Errno::EPERM, &[Arg::Int, Arg::Ptr, Arg::Int]),
+    denied("vhangup", Errno::EPERM, &[]),
+    denied("iopl", Errno::EPERM, &[Arg::Int]),
+    denied("ioperm", Errno::EPERM, HEX3),
+    // Kernel interfaces that bypass interception or widen the attack surface.
+    denied("bpf", Errno::EPERM, &[Arg::Int, Arg::Ptr, Arg::Int]),
+    denied(
+        "perf_event_open",
+        Errno::EACCES,
+        &[Arg::Ptr, Arg::Int, Arg::Int, Arg::Int, Arg::Hex],
+    ),
+    denied(
+        "keyctl",
+        Errno::EPERM,
+        &[Arg::Int, Arg::Hex, Arg::Hex, Arg::Hex, Arg::Hex],
+    ),
+    denied(
+        "add_key",
+        Errno::EPERM,
+        &[Arg::Str, Arg::Str, Arg::Ptr, Arg::Int, Arg::Int],
+    ),
+    denied(
+        "request_key",
+        Errno::EPERM,
+        &[Arg::Str, Arg::Str, Arg::Str, Arg::Int],
+    ),
+    denied(
+        "open_by_handle_at",
+        Errno::EPERM,
+        &[Arg::Int, Arg::Ptr, Arg::Hex],
+    ),
+    denied("userfaultfd", Errno::EPERM, &[Arg::Hex]),
+    denied("io_uring_setup", Errno::EPERM, &[Arg::Int, Arg::Ptr]),
+    denied(
+        "io_uring_enter",
+        Errno::EPERM,
+        &[Arg::Int, Arg::Int, Arg::Int, Arg::Hex, Arg::Ptr],
+    ),
+    denied(
+        "io_uring_register",
+        Errno::EPERM,
+        &[Arg::Int, Arg::Int, Arg::Ptr, Arg::Int],
+    ),
+    Def {
+        name: "ioctl",
+        action: Action::Guarded {
+            allow_when: &[
+                Cond::Ne {
+                    arg: 1,
+                    value: TIOCSTI,
+                },
+                Cond::Ne {
+                    arg: 1,
+                    value: TIOCLINUX,
+                },
+            ],
+            handler: deny_tty_injection,
+        },
+        args: &[Arg::Int, Arg::Hex, Arg::Ptr],
+    },
+];
+
+/// Reached only for TIOCSTI/TIOCLINUX.
+fn deny_tty_injection(_ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    Err(Errno::EPERM)
+}

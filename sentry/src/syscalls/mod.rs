@@ -1,0 +1,312 @@
+//! The syscall table: for every x86_64 system call, whether it runs natively, runs natively under
+//! an argument guard, is trapped and emulated, or is trapped and denied.
+//!
+//! One file per family declares its trapped calls; `native.rs` is the explicit allowlist. A call
+//! in neither (an unknown or newly added number) is trapped and fails with ENOSYS, so the table
+//! fails closed when the kernel grows.
+
+mod denied;
+mod identity;
+mod names;
+mod native;
+mod process;
+mod system;
+
+use std::sync::LazyLock;
+
+use bumpalo::Bump;
+use nix::errno::Errno;
+
+pub use identity::Ids;
+pub use names::SYSCALL_NAMES;
+pub use system::UTS_LEN;
+
+use crate::guest::Guest;
+use crate::platform::{Reply, Trap};
+use crate::sandbox::Sandbox;
+
+/// Bumped whenever the set of native, trapped or denied calls changes.
+pub const TABLE_VERSION: u32 = 1;
+
+/// What a handler sees of one trapped call.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// The call.
+    pub trap: &'a Trap,
+    /// The caller's memory.
+    pub guest: Guest<'a>,
+    /// Scratch memory for this request only.
+    pub arena: &'a Bump,
+    /// The sandbox the caller belongs to.
+    pub sandbox: &'a Sandbox,
+}
+
+impl Ctx<'_> {
+    /// Argument register `i`.
+    pub fn arg(&self, i: usize) -> u64 {
+        self.trap.args[i]
+    }
+}
+
+/// A trapped call's service routine. `Err(errno)` fails the call with that errno.
+pub type Handler = fn(&mut Ctx<'_>) -> Result<Reply, Errno>;
+
+/// A condition on one argument, checked by the BPF filter (32-bit compare: every guarded argument
+/// is an `int` or a truncated flags word in the kernel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cond {
+    /// `(arg & mask) == value`.
+    MaskedEq {
+        /// Argument index.
+        arg: u8,
+        /// Bits compared.
+        mask: u64,
+        /// Expected value of those bits.
+        value: u64,
+    },
+    /// `arg != value`.
+    Ne {
+        /// Argument index.
+        arg: u8,
+        /// Value the argument must not have.
+        value: u64,
+    },
+}
+
+impl Cond {
+    /// The argument index the condition reads.
+    pub fn arg(&self) -> u8 {
+        match *self {
+            Cond::MaskedEq { arg, .. } | Cond::Ne { arg, .. } => arg,
+        }
+    }
+}
+
+/// How one system call is treated.
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    /// Runs on the host kernel, never trapped.
+    Native,
+    /// Runs natively while every condition holds; otherwise trapped and given to `handler`.
+    Guarded {
+        /// Conditions under which the call is not trapped.
+        allow_when: &'static [Cond],
+        /// Service routine for the trapped case.
+        handler: Handler,
+    },
+    /// Trapped and serviced by the sentry.
+    Emulated(Handler),
+    /// Trapped and refused with this errno (and logged).
+    Denied(Errno),
+}
+
+impl Action {
+    /// One word for `rvisor syscalls`.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Native => "native".into(),
+            Action::Guarded { allow_when, .. } => {
+                let conds: Vec<String> = allow_when
+                    .iter()
+                    .map(|c| match *c {
+                        Cond::MaskedEq { arg, mask, value } => {
+                            format!("arg{arg}&{mask:#x}=={value:#x}")
+                        }
+                        Cond::Ne { arg, value } => format!("arg{arg}!={value:#x}"),
+                    })
+                    .collect();
+                format!("native-if({}) else trapped", conds.join(" && "))
+            }
+            Action::Emulated(_) => "trapped+emulated".into(),
+            Action::Denied(e) => format!("trapped+denied({})", e.desc_name()),
+        }
+    }
+}
+
+trait ErrnoName {
+    fn desc_name(&self) -> &'static str;
+}
+
+impl ErrnoName for Errno {
+    fn desc_name(&self) -> &'static str {
+        match self {
+            Errno::EPERM => "EPERM",
+            Errno::EACCES => "EACCES",
+            Errno::ENOSYS => "ENOSYS",
+            Errno::EINVAL => "EINVAL",
+            _ => "errno",
+        }
+    }
+}
+
+/// How `--strace` decodes an argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    /// Signed decimal.
+    Int,
+    /// Hexadecimal (flags, commands).
+    Hex,
+    /// An untyped pointer, printed as an address.
+    Ptr,
+    /// A NUL-terminated string.
+    Str,
+    /// A byte string whose length is argument `n`.
+    StrLen(u8),
+    /// A NULL-terminated array of strings (argv).
+    StrArray,
+}
+
+/// One family file's declaration of a trapped call.
+#[derive(Debug, Clone, Copy)]
+pub struct Def {
+    /// Kernel name of the call.
+    pub name: &'static str,
+    /// What the sentry does with it.
+    pub action: Action,
+    /// Argument decoding for `--strace`.
+    pub args: &'static [Arg],
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// System call number.
+    pub nr: i64,
+    /// Kernel name.
+    pub name: &'static str,
+    /// Treatment.
+    pub action: Action,
+    /// Argument decoding for `--strace`.
+    pub args: &'static [Arg],
+}
+
+/// Trapped calls with no number in the table (or not in the allowlist) fail like this.
+pub const UNKNOWN: Entry = Entry {
+    nr: -1,
+    name: "unknown",
+    action: Action::Denied(Errno::ENOSYS),
+    args: &[Arg::Hex, Arg::Hex, Arg::Hex, Arg::Hex, Arg::Hex, Arg::Hex],
+};
+
+/// The whole table, indexed by number.
+#[derive(Debug)]
+pub struct Table {
+    entries: Vec<Entry>,
+    by_nr: Vec<Option<u16>>,
+}
+
+fn families() -> impl Iterator<Item = &'static Def> {
+    [process::DEFS, identity::DEFS, system::DEFS, denied::DEFS]
+        .into_iter()
+        .flatten()
+}
+
+impl Table {
+    fn build() -> Table {
+        let mut entries = Vec::with_capacity(SYSCALL_NAMES.len());
+        for &(nr, name) in SYSCALL_NAMES {
+            let def = families().find(|d| d.name == name);
+            let (action, args) = match def {
+                Some(d) => (d.action, d.args),
+                None if native::NATIVE.contains(&name) => (Action::Native, &[][..]),
+                None => (UNKNOWN.action, UNKNOWN.args),
+            };
+            entries.push(Entry {
+                nr,
+                name,
+                action,
+                args,
+            });
+        }
+        let max = entries.iter().map(|e| e.nr).max().unwrap_or(0) as usize;
+        let mut by_nr = vec![None; max + 1];
+        for (i, e) in entries.iter().enumerate() {
+            by_nr[e.nr as usize] = Some(i as u16);
+        }
+        Table { entries, by_nr }
+    }
+
+    /// The row for `nr`, or [`UNKNOWN`].
+    pub fn get(&self, nr: i64) -> &Entry {
+        usize::try_from(nr)
+            .ok()
+            .and_then(|i| self.by_nr.get(i).copied().flatten())
+            .map_or(&UNKNOWN, |i| &self.entries[i as usize])
+    }
+
+    /// The row for a name.
+    pub fn by_name(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+
+    /// Every row, by number.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+}
+
+/// The table, built on first use.
+pub static TABLE: LazyLock<Table> = LazyLock::new(Table::build);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_name_is_a_real_syscall() {
+        for d in families() {
+            assert!(
+                TABLE.by_name(d.name).is_some(),
+                "{} is not an x86_64 syscall",
+                d.name
+            );
+        }
+        for n in native::NATIVE {
+            assert!(TABLE.by_name(n).is_some(), "{n} is not an x86_64 syscall");
+            assert!(
+                families().all(|d| d.name != *n),
+                "{n} is both native and trapped"
+            );
+        }
+    }
+
+    #[test]
+    fn dangerous_calls_are_never_native() {
+        for name in [
+            "mount",
+            "umount2",
+            "pivot_root",
+            "bpf",
+            "io_uring_setup",
+            "setns",
+            "fsopen",
+            "move_mount",
+            "open_tree",
+            "kexec_load",
+            "init_module",
+            "userfaultfd",
+            "getppid",
+            "uname",
+            "clone3",
+            "execve",
+        ] {
+            assert!(
+                !matches!(TABLE.by_name(name).unwrap().action, Action::Native),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_numbers_fail_with_enosys() {
+        assert!(matches!(
+            TABLE.get(9999).action,
+            Action::Denied(Errno::ENOSYS)
+        ));
+        assert!(matches!(
+            TABLE.get(-5).action,
+            Action::Denied(Errno::ENOSYS)
+        ));
+        assert_eq!(TABLE.get(110).name, "getppid");
+    }
+}

@@ -1,0 +1,93 @@
+//! Machine identity and statistics: uname, host/domain name, sysinfo.
+
+use nix::errno::Errno;
+
+use super::{Action, Arg, Ctx, Def};
+use crate::platform::Reply;
+
+/// The kernel's `__NEW_UTS_LEN`.
+pub const UTS_LEN: usize = 64;
+
+pub(super) const DEFS: &[Def] = &[
+    Def {
+        name: "uname",
+        action: Action::Emulated(uname),
+        args: &[Arg::Ptr],
+    },
+    Def {
+        name: "sethostname",
+        action: Action::Emulated(sethostname),
+        args: &[Arg::StrLen(1), Arg::Int],
+    },
+    Def {
+        name: "setdomainname",
+        action: Action::Emulated(setdomainname),
+        args: &[Arg::StrLen(1), Arg::Int],
+    },
+    Def {
+        name: "sysinfo",
+        action: Action::Emulated(sysinfo),
+        args: &[Arg::Ptr],
+    },
+];
+
+fn fill(field: &mut [libc::c_char; 65], value: &[u8]) {
+    for (dst, &src) in field.iter_mut().zip(value.iter().take(UTS_LEN)) {
+        *dst = src as libc::c_char;
+    }
+}
+
+fn uname(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let uts = ctx.sandbox.uts.lock();
+    // SAFETY: utsname is six char arrays; all-zero is a valid (empty) value.
+    let mut out: libc::utsname = unsafe { std::mem::zeroed() };
+    fill(&mut out.sysname, b"Linux");
+    fill(&mut out.nodename, uts.hostname());
+    fill(&mut out.release, uts.release());
+    fill(&mut out.version, uts.version());
+    fill(&mut out.machine, b"x86_64");
+    fill(&mut out.domainname, uts.domainname());
+    drop(uts);
+    ctx.guest.write_value(ctx.arg(0), &out)?;
+    Ok(Reply::Value(0))
+}
+
+/// Reads the new name for sethostname/setdomainname, with Linux's checks in Linux's order.
+fn read_name<'a>(ctx: &Ctx<'a>) -> Result<&'a [u8], Errno> {
+    if !ctx.sandbox.tasks.creds(ctx.trap.tid)?.privileged() {
+        return Err(Errno::EPERM);
+    }
+    let len = ctx.arg(1) as usize;
+    if len > UTS_LEN {
+        return Err(Errno::EINVAL);
+    }
+    let buf = ctx.arena.alloc_slice_fill_copy(len, 0u8);
+    ctx.guest.read_exact(ctx.arg(0), buf)?;
+    Ok(buf)
+}
+
+fn sethostname(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let name = read_name(ctx)?;
+    ctx.sandbox.uts.lock().set_hostname(name);
+    Ok(Reply::Value(0))
+}
+
+fn setdomainname(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let name = read_name(ctx)?;
+    ctx.sandbox.uts.lock().set_domainname(name);
+    Ok(Reply::Value(0))
+}
+
+/// Host memory and load figures, with the sandbox's own uptime and process count.
+fn sysinfo(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    // SAFETY: struct sysinfo is plain integers; zero is valid and the kernel fills it.
+    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid, writable struct sysinfo.
+    if unsafe { libc::sysinfo(&mut info) } != 0 {
+        return Err(Errno::last());
+    }
+    info.uptime = ctx.sandbox.uptime_secs() as libc::c_long;
+    info.procs = ctx.sandbox.tasks.process_count().min(u16::MAX as usize) as u16;
+    ctx.guest.write_value(ctx.arg(0), &info)?;
+    Ok(Reply::Value(0))
+}

@@ -1,0 +1,404 @@
+//! What the sentry knows about each guest thread: its ids as the guest sees them, and the
+//! sandbox credentials of its process.
+//!
+//! A known thread costs one `pread` of its open `/proc/<tid>/stat` per lookup: that read both
+//! proves the entry is not stale (a reused tid makes the old fd fail with ESRCH) and yields the
+//! current parent. Nothing on that path allocates.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use nix::errno::Errno;
+use nix::sys::uio::pread;
+use parking_lot::Mutex;
+
+use crate::syscalls::Ids;
+
+/// Entries kept before dead ones are swept.
+const SWEEP_AT: usize = 512;
+
+/// A guest thread's ids in the sandbox's pid namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskIds {
+    /// Thread id.
+    pub ns_tid: i32,
+    /// Process id.
+    pub ns_tgid: i32,
+    /// Parent process id (0 for the sandbox's init, whose parent is outside).
+    pub ns_ppid: i32,
+    /// Process id on the host, keying per-process state.
+    pub host_tgid: i32,
+}
+
+/// Sandbox credentials of one guest process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creds {
+    /// User ids.
+    pub uid: Ids,
+    /// Group ids.
+    pub gid: Ids,
+    groups: Arc<[u32]>,
+}
+
+impl Creds {
+    /// uid and gid everywhere, no supplementary groups.
+    pub fn new(uid: u32, gid: u32) -> Self {
+        Creds {
+            uid: Ids::all(uid),
+            gid: Ids::all(gid),
+            groups: Arc::from(Vec::new()),
+        }
+    }
+
+    /// Whether the process holds CAP_SETUID/CAP_SETGID/CAP_SYS_ADMIN in the sandbox.
+    pub fn privileged(&self) -> bool {
+        self.uid.effective == 0
+    }
+
+    /// Supplementary groups.
+    pub fn groups(&self) -> &[u32] {
+        &self.groups
+    }
+
+    /// setgroups(2).
+    pub fn set_groups(&mut self, groups: &[u32]) -> Result<(), Errno> {
+        if !self.privileged() {
+            return Err(Errno::EPERM);
+        }
+        self.groups = Arc::from(groups);
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct TaskEntry {
+    stat: OwnedFd,
+    ns_tid: i32,
+    ns_tgid: i32,
+    host_tgid: i32,
+    depth: usize,
+    host_ppid: i32,
+    ns_ppid: i32,
+}
+
+#[derive(Debug)]
+struct CredEntry {
+    leader_stat: OwnedFd,
+    creds: Creds,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    tasks: HashMap<i32, TaskEntry>,
+    creds: HashMap<i32, CredEntry>,
+}
+
+/// Every guest thread the sentry has served.
+#[derive(Debug)]
+pub struct TaskTable {
+    inner: Mutex<Inner>,
+    initial: Creds,
+    init_pid: std::sync::atomic::AtomicI32,
+}
+
+fn open_stat(pid: i32) -> Result<OwnedFd, Errno> {
+    std::fs::File::open(format!("/proc/{pid}/stat"))
+        .map(OwnedFd::from)
+        .map_err(|e| match e.raw_os_error().map(Errno::from_raw) {
+            Some(Errno::ENOENT) | None => Errno::ESRCH,
+            Some(errno) => errno,
+        })
+}
+
+/// Parent pid from a `/proc/<pid>/stat` read through `fd`; ESRCH if the task is gone.
+fn read_ppid(fd: &OwnedFd) -> Result<i32, Errno> {
+    let mut buf = [0u8; 512];
+    let n = pread(fd.as_fd(), &mut buf, 0)?;
+    parse_stat_ppid(&buf[..n]).ok_or(Errno::EIO)
+}
+
+fn parse_i32(field: &[u8]) -> Option<i32> {
+    std::str::from_utf8(field).ok()?.trim().parse().ok()
+}
+
+/// The fourth field of `/proc/<pid>/stat`, after the parenthesised command name (which may itself
+/// hold spaces and parentheses).
+pub fn parse_stat_ppid(stat: &[u8]) -> Option<i32> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let mut fields = stat[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty());
+    fields.next()?;
+    parse_i32(fields.next()?)
+}
+
+/// The ids on a `/proc/<pid>/status` line such as `NSpid:\t812\t3`, outermost first.
+pub fn parse_status_ids(status: &str, key: &str) -> Vec<i32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn read_status(pid: i32) -> Result<String, Errno> {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|_| Errno::ESRCH)
+}
+
+/// `pid`'s id in a pid namespace `depth` levels deep, or 0 if it lives outside that namespace.
+fn ns_pid_of(pid: i32, depth: usize) -> i32 {
+    if pid == 0 {
+        return 0;
+    }
+    let ids = read_status(pid)
+        .map(|s| parse_status_ids(&s, "NSpid:"))
+        .unwrap_or_default();
+    if ids.len() < depth {
+        0
+    } else {
+        ids[depth - 1]
+    }
+}
+
+impl Inner {
+    fn ids(&mut self, tid: i32) -> Result<TaskIds, Errno> {
+        if let Some(e) = self.tasks.get_mut(&tid) {
+            match read_ppid(&e.stat) {
+                Ok(ppid) => {
+                    if ppid != e.host_ppid {
+                        // Reparented: a pid only changes value when the parent does.
+                        e.host_ppid = ppid;
+                        e.ns_ppid = ns_pid_of(ppid, e.depth);
+                    }
+                    return Ok(TaskIds {
+                        ns_tid: e.ns_tid,
+                        ns_tgid: e.ns_tgid,
+                        ns_ppid: e.ns_ppid,
+                        host_tgid: e.host_tgid,
+                    });
+                }
+                Err(Errno::ESRCH) => {
+                    self.tasks.remove(&tid);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.learn(tid)
+    }
+
+    /// Slow path: first call from this thread.
+    fn learn(&mut self, tid: i32) -> Result<TaskIds, Errno> {
+        if self.tasks.len() >= SWEEP_AT {
+            self.tasks.retain(|_, e| read_ppid(&e.stat).is_ok());
+            self.creds.retain(|_, e| read_ppid(&e.leader_stat).is_ok());
+        }
+        let stat = open_stat(tid)?;
+        let status = read_status(tid)?;
+        let nspid = parse_status_ids(&status, "NSpid:");
+        let nstgid = parse_status_ids(&status, "NStgid:");
+        let host_tgid = parse_status_ids(&status, "Tgid:")
+            .first()
+            .copied()
+            .ok_or(Errno::EIO)?;
+        let (Some(&ns_tid), Some(&ns_tgid)) = (nspid.last(), nstgid.last()) else {
+            return Err(Errno::EIO);
+        };
+        let depth = nspid.len();
+        let host_ppid = read_ppid(&stat)?;
+        let ns_ppid = ns_pid_of(host_ppid, depth);
+        self.tasks.insert(
+            tid,
+            TaskEntry {
+                stat,
+                ns_tid,
+                ns_tgid,
+                host_tgid,
+                depth,
+                host_ppid,
+                ns_ppid,
+            },
+        );
+        Ok(TaskIds {
+            ns_tid,
+            ns_tgid,
+            ns_ppid,
+            host_tgid,
+        })
+    }
+
+    /// Valid creds entry of a process, if any.
+    fn known_creds(&mut self, tgid: i32) -> Option<Creds> {
+        let alive = read_ppid(&self.creds.get(&tgid)?.leader_stat).is_ok();
+        if !alive {
+            self.creds.remove(&tgid);
+            return None;
+        }
+        self.creds.get(&tgid).map(|e| e.creds.clone())
+    }
+
+    fn creds_of(&mut self, tgid: i32, initial: &Creds) -> Result<Creds, Errno> {
+        if let Some(c) = self.known_creds(tgid) {
+            return Ok(c);
+        }
+        // First sight of this process: it inherited its parent's credentials at fork.
+        let leader_stat = open_stat(tgid)?;
+        let ppid = read_ppid(&leader_stat)?;
+        let creds = self.known_creds(ppid).unwrap_or_else(|| initial.clone());
+        self.creds.insert(
+            tgid,
+            CredEntry {
+                leader_stat,
+                creds: creds.clone(),
+            },
+        );
+        Ok(creds)
+    }
+
+    /// Before `tgid` changes credentials, its existing children must keep the ones they forked
+    /// with: record them now if they have not trapped yet.
+    fn pin_children(&mut self, tgid: i32, creds: &Creds) {
+        for child in children_of(tgid) {
+            if self.known_creds(child).is_none() {
+                if let Ok(leader_stat) = open_stat(child) {
+                    self.creds.insert(
+                        child,
+                        CredEntry {
+                            leader_stat,
+                            creds: creds.clone(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Child processes of every thread of `pid`.
+fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|v| v.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+impl TaskTable {
+    /// A table whose processes start with `initial` credentials.
+    pub fn new(initial: Creds) -> Self {
+        TaskTable {
+            inner: Mutex::default(),
+            initial,
+            init_pid: 0.into(),
+        }
+    }
+
+    /// Records the host pid of the sandbox's init, root of the process tree.
+    pub fn set_init_pid(&self, pid: i32) {
+        self.init_pid
+            .store(pid, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The guest-visible ids of host thread `tid`.
+    pub fn ids(&self, tid: i32) -> Result<TaskIds, Errno> {
+        self.inner.lock().ids(tid)
+    }
+
+    /// The sandbox credentials of the process `tid` belongs to.
+    pub fn creds(&self, tid: i32) -> Result<Creds, Errno> {
+        let mut inner = self.inner.lock();
+        let tgid = inner.ids(tid)?.host_tgid;
+        inner.creds_of(tgid, &self.initial)
+    }
+
+    /// Applies `change` to the credentials of `tid`'s process; nothing changes if it fails.
+    pub fn update_creds<R>(
+        &self,
+        tid: i32,
+        change: impl FnOnce(&mut Creds) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        let mut inner = self.inner.lock();
+        let tgid = inner.ids(tid)?.host_tgid;
+        let mut creds = inner.creds_of(tgid, &self.initial)?;
+        inner.pin_children(tgid, &creds);
+        let result = change(&mut creds)?;
+        if let Some(e) = inner.creds.get_mut(&tgid) {
+            e.creds = creds;
+        }
+        Ok(result)
+    }
+
+    /// Processes in the sandbox: its init and all descendants.
+    pub fn process_count(&self) -> usize {
+        let init = self.init_pid.load(std::sync::atomic::Ordering::Relaxed);
+        if init == 0 {
+            return 1;
+        }
+        let mut stack = vec![init];
+        let mut count = 0;
+        while let Some(pid) = stack.pop() {
+            count += 1;
+            stack.extend(children_of(pid));
+        }
+        count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parsing_survives_hostile_command_names() {
+        assert_eq!(parse_stat_ppid(b"42 (a) b) S 7 42 42 0"), Some(7));
+        assert_eq!(parse_stat_ppid(b"42 (sh) R 1 42"), Some(1));
+        assert_eq!(parse_stat_ppid(b"garbage"), None);
+    }
+
+    #[test]
+    fn status_ids_are_outermost_first() {
+        let s = "Name:\tsh\nTgid:\t900\nNStgid:\t900\t3\nNSpid:\t901\t4\n";
+        assert_eq!(parse_status_ids(s, "NSpid:"), vec![901, 4]);
+        assert_eq!(parse_status_ids(s, "Tgid:"), vec![900]);
+        assert!(parse_status_ids(s, "Missing:").is_empty());
+    }
+
+    #[test]
+    fn own_ids_without_namespaces() {
+        let table = TaskTable::new(Creds::new(0, 0));
+        let me = nix::unistd::gettid().as_raw();
+        let ids = table.ids(me).unwrap();
+        assert_eq!(ids.ns_tid, me);
+        assert_eq!(ids.ns_tgid, std::process::id() as i32);
+        assert_eq!(ids.ns_ppid, nix::unistd::getppid().as_raw());
+        assert_eq!(table.ids(me).unwrap(), ids, "cached lookup must agree");
+        assert_eq!(table.ids(i32::MAX), Err(Errno::ESRCH));
+    }
+
+    #[test]
+    fn creds_change_sticks_and_failure_changes_nothing() {
+        let table = TaskTable::new(Creds::new(0, 0));
+        let me = nix::unistd::gettid().as_raw();
+        table
+            .update_creds(me, |c| c.uid.set_id(1000, true))
+            .unwrap();
+        assert_eq!(table.creds(me).unwrap().uid, Ids::all(1000));
+        assert_eq!(
+            table.update_creds(me, |c| c.uid.set_id(0, false)),
+            Err(Errno::EPERM)
+        );
+        assert_eq!(table.creds(me).unwrap().uid, Ids::all(1000));
+    }
+}
