@@ -10,11 +10,14 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use seccompiler::{
-    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    sock_filter, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
     SeccompFilter, SeccompRule, TargetArch,
 };
 
 use crate::syscalls::{Action, Cond, TABLE};
+
+/// A compiled BPF program.
+pub use seccompiler::BpfProgram;
 
 /// Return data that marks "trap this call" in the compiled program before rewriting.
 pub const SENTINEL: u32 = 0x5A5A;

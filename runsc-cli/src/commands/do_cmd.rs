@@ -1,0 +1,107 @@
+//! `rvisor do`: run a command in a one-off sandbox over the host's root, read-only.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use rvisor_cli::sandbox::{self, Network, SandboxSpec, Volume};
+
+/// Run a command in a sandbox over the host's root (read-only, nosuid, nodev).
+#[derive(Debug, Args)]
+pub struct DoArgs {
+    /// Directory that becomes the sandbox's `/`.
+    #[arg(long, default_value = "/", value_name = "DIR")]
+    root: PathBuf,
+    /// Bind a host path into the sandbox: SRC[:DST[:ro|rw]].
+    #[arg(long = "volume", short = 'v', value_name = "SRC[:DST[:ro]]")]
+    volumes: Vec<Volume>,
+    /// Set an environment variable (repeatable); the caller's environment is passed through.
+    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    env: Vec<String>,
+    /// Working directory inside the sandbox [default: the caller's, or / with --root].
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Sandbox user id of the command.
+    #[arg(long, default_value_t = 0)]
+    uid: u32,
+    /// Sandbox group id of the command.
+    #[arg(long, default_value_t = 0)]
+    gid: u32,
+    /// Host name inside the sandbox.
+    #[arg(long, default_value = "rvisor")]
+    hostname: String,
+    /// Network: "loopback" (a private namespace with lo only) or "host".
+    #[arg(long, default_value = "loopback")]
+    network: Network,
+    /// Kernel release string reported by uname [default: the host's].
+    #[arg(long, value_name = "STRING")]
+    release: Option<String>,
+    /// Trapping mechanism.
+    #[arg(long, default_value = "seccomp-notify", value_parser = ["seccomp-notify"])]
+    platform: String,
+    /// Print every trapped system call, decoded, to stderr.
+    #[arg(long)]
+    strace: bool,
+    /// Write the --strace output to FILE instead (implies --strace).
+    #[arg(long, value_name = "FILE")]
+    strace_log: Option<PathBuf>,
+    /// Sentry service threads.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    workers: u16,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+fn environment(overrides: &[String]) -> anyhow::Result<Vec<OsString>> {
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    for kv in overrides {
+        let (k, v) = kv.split_once('=').with_context(|| format!("--env {kv:?}: expected K=V"))?;
+        anyhow::ensure!(!k.is_empty(), "--env {kv:?}: empty variable name");
+        env.retain(|(name, _)| name != k);
+        env.push((k.into(), v.into()));
+    }
+    Ok(env
+        .into_iter()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            kv
+        })
+        .collect())
+}
+
+/// Runs the command; returns its exit code.
+pub fn run(args: &DoArgs) -> anyhow::Result<i32> {
+    let strace: Option<Box<dyn Write + Send>> = match &args.strace_log {
+        Some(path) => Some(Box::new(
+            std::fs::File::create(path).with_context(|| format!("--strace-log {}", path.display()))?,
+        )),
+        None if args.strace => Some(Box::new(std::io::stderr())),
+        None => None,
+    };
+    let cwd = match &args.cwd {
+        Some(dir) => dir.clone(),
+        None if args.root == std::path::Path::new("/") => {
+            std::env::current_dir().unwrap_or_else(|_| "/".into())
+        }
+        None => "/".into(),
+    };
+    let spec = SandboxSpec {
+        args: args.command.clone(),
+        env: environment(&args.env)?,
+        root: args.root.clone(),
+        cwd,
+        volumes: args.volumes.clone(),
+        uid: args.uid,
+        gid: args.gid,
+        hostname: args.hostname.clone(),
+        release: args.release.clone(),
+        network: args.network,
+        workers: usize::from(args.workers),
+    };
+    Ok(sandbox::run(&spec, strace)?)
+}

@@ -1,0 +1,4 @@
+//! One file per subcommand.
+
+pub mod do_cmd;
+pub mod syscalls;

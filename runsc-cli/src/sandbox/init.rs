@@ -1,0 +1,130 @@
+//! The guest init: PID 1 of the sandbox. It builds the guest's view of the system, installs the
+//! seccomp filter on itself, hands the listener to the sentry, then starts the command and reaps
+//! until the command ends. Everything after the filter (init included) is supervised.
+
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::signal::SigSet;
+use nix::unistd::{execve, fork, ForkResult, Gid, Uid};
+use sentry::filter::BpfProgram;
+
+use super::error::{Context, SandboxError};
+use super::spec::{Network, SandboxSpec};
+use super::{fdpass, mounts, signals};
+
+/// Exit code when the command cannot be found.
+const NOT_FOUND: i32 = 127;
+/// Exit code when the command cannot be executed.
+const NOT_EXECUTABLE: i32 = 126;
+
+/// Runs as the guest init; never returns.
+pub fn main(spec: &SandboxSpec, prog: &BpfProgram, maps_written: OwnedFd, report: OwnedFd) -> ! {
+    // SAFETY: PR_SET_PDEATHSIG takes integers only. If the sentry dies, so do we, and with us
+    // (PID 1) the whole pid namespace.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    let mut byte = [0u8; 1];
+    // EOF: the sentry died before writing our id maps.
+    if !matches!(nix::unistd::read(maps_written.as_fd().as_raw_fd(), &mut byte), Ok(1)) {
+        std::process::exit(1);
+    }
+    drop(maps_written);
+    match setup(spec, prog, &report) {
+        Ok((path, argv, envp, old_mask)) => {
+            drop(report);
+            run_command(&path, &argv, &envp, &old_mask)
+        }
+        Err(e) => {
+            fdpass::send_failure(report.as_fd(), &e.to_string());
+            std::process::exit(125)
+        }
+    }
+}
+
+use std::os::fd::AsRawFd;
+
+type Prepared = (CString, Vec<CString>, Vec<CString>, SigSet);
+
+fn setup(spec: &SandboxSpec, prog: &BpfProgram, report: &OwnedFd) -> Result<Prepared, SandboxError> {
+    mounts::build_root(spec)?;
+    nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
+    if spec.network == Network::Loopback {
+        mounts::loopback_up()?;
+    }
+    become_user(spec)?;
+    nix::unistd::chdir(&spec.cwd)
+        .ctx(|| format!("working directory {} in the sandbox", spec.cwd.display()))?;
+    let envp = to_cstrings(&spec.env)?;
+    let argv = to_cstrings(&spec.args)?;
+    let path = resolve(&spec.args[0], &spec.env)?;
+    signals::install_init_handlers().ctx(|| "signal handlers".into())?;
+    let old_mask = signals::block().ctx(|| "blocking signals".into())?;
+    // Nothing of the launcher's may leak into the guest but stdio.
+    // SAFETY: close_range takes integers; CLOEXEC only marks fds.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let listener = sentry::filter::install_with_listener(prog)?;
+    fdpass::send_listener(report.as_fd(), listener.as_fd()).ctx(|| "handing over the listener".into())?;
+    Ok((path, argv, envp, old_mask))
+}
+
+/// Drops to the sandbox identity. Supplementary groups can only be cleared where the launcher
+/// was privileged (rootless user namespaces deny setgroups).
+fn become_user(spec: &SandboxSpec) -> Result<(), SandboxError> {
+    let _ = nix::unistd::setgroups(&[]);
+    let gid = Gid::from_raw(spec.gid);
+    let uid = Uid::from_raw(spec.uid);
+    nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setting gid {}", spec.gid))?;
+    nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setting uid {}", spec.uid))?;
+    Ok(())
+}
+
+fn to_cstrings(list: &[OsString]) -> Result<Vec<CString>, SandboxError> {
+    list.iter()
+        .map(|s| {
+            CString::new(s.clone().into_vec())
+                .map_err(|_| SandboxError::Invalid(format!("{s:?} contains a NUL byte")))
+        })
+        .collect()
+}
+
+/// The command's path: `args[0]` if it has a slash, else the first executable match in `PATH`.
+fn resolve(cmd: &OsString, env: &[OsString]) -> Result<CString, SandboxError> {
+    let bytes = cmd.as_bytes();
+    let found = if bytes.contains(&b'/') {
+        Some(PathBuf::from(cmd))
+    } else {
+        let path = env
+            .iter()
+            .find_map(|kv| kv.as_bytes().strip_prefix(b"PATH="))
+            .map(|p| p.to_vec())
+            .unwrap_or_else(|| b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_vec());
+        path.split(|&b| b == b':')
+            .map(|dir| Path::new(std::ffi::OsStr::from_bytes(dir)).join(cmd))
+            .find(|p| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && !p.is_dir())
+    };
+    // A missing command is reported by the exec in the child, with the usual exit code.
+    Ok(CString::new(found.unwrap_or_else(|| cmd.into()).into_os_string().into_vec()).unwrap_or_default())
+}
+
+fn run_command(path: &CString, argv: &[CString], envp: &[CString], old_mask: &SigSet) -> ! {
+    // SAFETY: the init is single-threaded (cloned from the sentry before it started threads).
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            signals::reset_for_exec(old_mask);
+            let err = execve(path, argv, envp).unwrap_err();
+            eprintln!("rvisor: {}: {}", argv[0].to_string_lossy(), err.desc());
+            std::process::exit(if err == Errno::ENOENT { NOT_FOUND } else { NOT_EXECUTABLE })
+        }
+        Ok(ForkResult::Parent { child }) => {
+            let ended = signals::supervise(child, true);
+            std::process::exit(ended.code())
+        }
+        Err(e) => {
+            eprintln!("rvisor: fork: {}", e.desc());
+            std::process::exit(125)
+        }
+    }
+}

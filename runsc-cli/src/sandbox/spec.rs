@@ -1,0 +1,113 @@
+//! What a sandbox is asked to run, and with which view of the host.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// How the guest reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// A new network namespace with loopback up and nothing else.
+    #[default]
+    Loopback,
+    /// The host's network namespace.
+    Host,
+}
+
+impl FromStr for Network {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" | "loopback" | "sandbox" => Ok(Network::Loopback),
+            "host" => Ok(Network::Host),
+            _ => Err(format!("unknown network mode {s:?} (expected \"loopback\" or \"host\")")),
+        }
+    }
+}
+
+/// A host path mounted into the sandbox: `SRC[:DST[:ro|rw]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// Host path.
+    pub source: PathBuf,
+    /// Path inside the sandbox (absolute).
+    pub dest: PathBuf,
+    /// Mounted read-only.
+    pub readonly: bool,
+}
+
+impl FromStr for Volume {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let (src, dst, mode) = match parts.as_slice() {
+            [src] => (*src, *src, "rw"),
+            [src, dst] => (*src, *dst, "rw"),
+            [src, dst, mode] => (*src, *dst, *mode),
+            _ => return Err(format!("volume {s:?}: expected SRC[:DST[:ro|rw]]")),
+        };
+        let readonly = match mode {
+            "ro" => true,
+            "rw" => false,
+            _ => return Err(format!("volume {s:?}: mode must be \"ro\" or \"rw\", not {mode:?}")),
+        };
+        if !src.starts_with('/') || !dst.starts_with('/') {
+            return Err(format!("volume {s:?}: both paths must be absolute"));
+        }
+        if dst.split('/').any(|c| c == "..") {
+            return Err(format!("volume {s:?}: the destination may not contain \"..\""));
+        }
+        Ok(Volume { source: src.into(), dest: dst.into(), readonly })
+    }
+}
+
+/// Everything needed to start one sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    /// Command and arguments; `args[0]` is looked up in the guest's `PATH`.
+    pub args: Vec<OsString>,
+    /// Complete environment, `KEY=VALUE`.
+    pub env: Vec<OsString>,
+    /// Host directory that becomes the guest's `/` (read-only).
+    pub root: PathBuf,
+    /// Working directory inside the sandbox.
+    pub cwd: PathBuf,
+    /// Extra bind mounts.
+    pub volumes: Vec<Volume>,
+    /// Sandbox uid of the command.
+    pub uid: u32,
+    /// Sandbox gid of the command.
+    pub gid: u32,
+    /// Host name inside the sandbox.
+    pub hostname: String,
+    /// Kernel release reported by uname; the host's when `None`.
+    pub release: Option<String>,
+    /// Network mode.
+    pub network: Network,
+    /// Sentry service threads.
+    pub workers: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_forms() {
+        let v: Volume = "/a".parse().unwrap();
+        assert_eq!((v.source.to_str(), v.dest.to_str(), v.readonly), (Some("/a"), Some("/a"), false));
+        let v: Volume = "/a:/b:ro".parse().unwrap();
+        assert_eq!((v.dest.to_str(), v.readonly), (Some("/b"), true));
+        assert!("/a:/b:rx".parse::<Volume>().is_err());
+        assert!("a:/b".parse::<Volume>().is_err());
+        assert!("/a:/b/../etc".parse::<Volume>().is_err());
+        assert!("/a:/b:ro:x".parse::<Volume>().is_err());
+    }
+
+    #[test]
+    fn network_modes() {
+        assert_eq!("host".parse::<Network>(), Ok(Network::Host));
+        assert_eq!("loopback".parse::<Network>(), Ok(Network::Loopback));
+        assert!("bridge".parse::<Network>().is_err());
+    }
+}
