@@ -10,8 +10,8 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use seccompiler::{
-    sock_filter, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch,
+    sock_filter, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
 };
 
 use crate::syscalls::{Action, Cond, TABLE};

@@ -117,13 +117,14 @@ impl<P: Platform> Worker<'_, P> {
             guest: Guest::new(&sentry.platform, trap),
             arena: &self.arena,
             sandbox: &sentry.sandbox,
+            refused: false,
         };
         let reply = dispatch(entry, &mut ctx);
         match reply {
             Reply::Continue => sentry.stats.continued.fetch_add(1, Ordering::Relaxed),
             _ => sentry.stats.emulated.fetch_add(1, Ordering::Relaxed),
         };
-        if is_denial(entry, reply) {
+        if ctx.refused || matches!(entry.action, Action::Denied(_)) {
             sentry.stats.denied.fetch_add(1, Ordering::Relaxed);
             log_denial(&ctx, entry, reply);
         }
@@ -145,14 +146,6 @@ fn dispatch(entry: &Entry, ctx: &mut Ctx<'_>) -> Reply {
         Action::Emulated(handler) | Action::Guarded { handler, .. } => handler(ctx),
     };
     handled.unwrap_or_else(Reply::Errno)
-}
-
-/// A refusal worth logging: a denied call, or a guarded call whose trapped case was refused.
-fn is_denial(entry: &Entry, reply: Reply) -> bool {
-    matches!(
-        (entry.action, reply),
-        (Action::Denied(_), _) | (Action::Guarded { .. }, Reply::Errno(Errno::EPERM))
-    )
 }
 
 fn log_denial(ctx: &Ctx<'_>, entry: &Entry, reply: Reply) {

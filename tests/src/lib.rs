@@ -1,1 +1,212 @@
+//! Helpers for the integration tests: find the built `rvisor`, run it with a deadline, build
+//! small C probes, and look at the host for leftovers.
 
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Uid the rootless tests run as (nobody).
+pub const ROOTLESS_UID: u32 = 65534;
+
+/// The `rvisor` binary of the profile these tests were built with.
+pub fn rvisor() -> PathBuf {
+    if let Some(p) = std::env::var_os("RVISOR_BIN") {
+        return p.into();
+    }
+    // target/<profile>/deps/<test> -> target/<profile>/rvisor
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("rvisor");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests",
+        bin.display()
+    );
+    bin
+}
+
+/// `rvisor do <args...>` as a Command.
+pub fn rvisor_do<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(rvisor());
+    cmd.arg("do").args(args);
+    cmd
+}
+
+/// Runs `cmd` with no stdin, failing the test if it does not finish within `secs` (a hang is a
+/// failure, not a timing measurement).
+pub fn run_for(cmd: &mut Command, secs: u64) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn rvisor");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {secs}s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
+
+/// Runs `rvisor do -- sh -c script` and returns the output.
+pub fn sh(script: &str) -> Output {
+    run_for(&mut rvisor_do(["--", "/bin/sh", "-c", script]), 120)
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+/// A directory for test artefacts that the sandbox can see (the sandbox's /tmp is its own) and
+/// that an unprivileged user can read.
+pub fn scratch(name: &str) -> PathBuf {
+    let target = rvisor()
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
+    let base = target.join("tmp").join("rvisor-tests");
+    let dir = base.join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for d in [&base, &dir] {
+        make_world_readable(d);
+    }
+    dir
+}
+
+fn make_world_readable(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
+}
+
+/// Compiles a C probe with gcc into a scratch directory and returns the binary's path.
+pub fn compile_c(name: &str, source: &str) -> PathBuf {
+    let dir = scratch("probes");
+    let src = dir.join(format!("{name}.c"));
+    let bin = dir.join(name);
+    std::fs::write(&src, source).unwrap();
+    let out = Command::new("gcc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .arg("-lpthread")
+        .output()
+        .expect("gcc must be installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "gcc {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    make_world_readable(&bin);
+    bin
+}
+
+/// Host pids whose command line contains `marker`.
+pub fn processes_matching(marker: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    let c = String::from_utf8_lossy(&c).replace('\0', " ");
+                    c.contains(marker) && !c.contains("rvisor")
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Whether the rootless tests can run: the binary must be reachable by an unprivileged user.
+pub fn rootless_reachable() -> Result<(), String> {
+    let bin = rvisor();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            &ROOTLESS_UID.to_string(),
+            "--regid",
+            &ROOTLESS_UID.to_string(),
+            "--clear-groups",
+            "test",
+            "-x",
+        ])
+        .arg(&bin)
+        .status()
+        .map_err(|e| format!("setpriv: {e}"))?;
+    if out.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not executable by uid {ROOTLESS_UID}: make its directories world-searchable",
+            bin.display()
+        ))
+    }
+}
+
+/// A Command running `rvisor do` as the unprivileged user.
+pub fn rootless_do<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let uid = ROOTLESS_UID.to_string();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--"])
+        .arg(rvisor())
+        .arg("do")
+        .args(args);
+    cmd.env("HOME", "/");
+    cmd
+}

@@ -51,14 +51,21 @@ pub struct DoArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: u16,
     /// The command and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     command: Vec<OsString>,
 }
 
 fn environment(overrides: &[String]) -> anyhow::Result<Vec<OsString>> {
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     for kv in overrides {
-        let (k, v) = kv.split_once('=').with_context(|| format!("--env {kv:?}: expected K=V"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--env {kv:?}: expected K=V"))?;
         anyhow::ensure!(!k.is_empty(), "--env {kv:?}: empty variable name");
         env.retain(|(name, _)| name != k);
         env.push((k.into(), v.into()));
@@ -78,7 +85,8 @@ fn environment(overrides: &[String]) -> anyhow::Result<Vec<OsString>> {
 pub fn run(args: &DoArgs) -> anyhow::Result<i32> {
     let strace: Option<Box<dyn Write + Send>> = match &args.strace_log {
         Some(path) => Some(Box::new(
-            std::fs::File::create(path).with_context(|| format!("--strace-log {}", path.display()))?,
+            std::fs::File::create(path)
+                .with_context(|| format!("--strace-log {}", path.display()))?,
         )),
         None if args.strace => Some(Box::new(std::io::stderr())),
         None => None,

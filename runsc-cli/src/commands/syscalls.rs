@@ -15,7 +15,10 @@ pub struct SyscallsArgs {
 pub fn run(args: &SyscallsArgs) -> anyhow::Result<i32> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "# rvisor syscall table v{TABLE_VERSION} (x86_64); unknown numbers: trapped+denied(ENOSYS)")?;
+    writeln!(
+        out,
+        "# rvisor syscall table v{TABLE_VERSION} (x86_64); unknown numbers: trapped+denied(ENOSYS)"
+    )?;
     writeln!(out, "{:<5} {:<24} ACTION", "NR", "NAME")?;
     for e in TABLE.iter() {
         if args.trapped && matches!(e.action, Action::Native) {

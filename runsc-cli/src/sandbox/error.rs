@@ -32,6 +32,9 @@ pub trait Context<T> {
 
 impl<T> Context<T> for Result<T, Errno> {
     fn ctx(self, what: impl FnOnce() -> String) -> Result<T, SandboxError> {
-        self.map_err(|errno| SandboxError::Sys { what: what(), errno })
+        self.map_err(|errno| SandboxError::Sys {
+            what: what(),
+            errno,
+        })
     }
 }

@@ -26,7 +26,13 @@ pub enum InitReport {
 pub fn send_listener(sock: BorrowedFd<'_>, listener: BorrowedFd<'_>) -> Result<(), Errno> {
     let fds = [listener.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(&[READY])], &cmsg, MsgFlags::empty(), None)?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(&[READY])],
+        &cmsg,
+        MsgFlags::empty(),
+        None,
+    )?;
     Ok(())
 }
 
@@ -34,7 +40,13 @@ pub fn send_listener(sock: BorrowedFd<'_>, listener: BorrowedFd<'_>) -> Result<(
 pub fn send_failure(sock: BorrowedFd<'_>, message: &str) {
     let mut frame = vec![FAILED];
     frame.extend(message.as_bytes().iter().take(MAX_MESSAGE));
-    let _ = sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(&frame)], &[], MsgFlags::empty(), None);
+    let _ = sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(&frame)],
+        &[],
+        MsgFlags::empty(),
+        None,
+    );
 }
 
 /// Waits for the init's report.
@@ -43,7 +55,12 @@ pub fn receive(sock: BorrowedFd<'_>) -> Result<InitReport, Errno> {
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let (bytes, fd) = loop {
         let mut iov = [IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
             Ok(msg) => {
                 let fd = msg.cmsgs()?.find_map(|c| match c {
                     ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
@@ -60,7 +77,9 @@ pub fn receive(sock: BorrowedFd<'_>) -> Result<InitReport, Errno> {
     Ok(match (bytes, buf.first(), fd) {
         (0, _, _) => InitReport::Silent,
         (_, Some(&READY), Some(fd)) => InitReport::Ready(fd),
-        (n, Some(&FAILED), _) => InitReport::Failed(String::from_utf8_lossy(&buf[1..n]).into_owned()),
+        (n, Some(&FAILED), _) => {
+            InitReport::Failed(String::from_utf8_lossy(&buf[1..n]).into_owned())
+        }
         _ => InitReport::Failed("malformed report from the guest init".into()),
     })
 }

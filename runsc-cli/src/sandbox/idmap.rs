@@ -1,19 +1,20 @@
-//! The single-id user namespace mapping that gives the guest its identity.
+//! The user namespace mapping that gives the guest its identity.
 
-/// `uid_map`/`gid_map` lines for a sandbox whose id `inside` is backed by host id `outside`.
-pub fn map_line(inside: u32, outside: u32) -> String {
-    format!("{inside} {outside} 1\n")
-}
-
-/// The host id that backs the sandbox id `inside`, for a launcher running as `invoker`.
+/// The `uid_map`/`gid_map` content for a sandbox whose id is `inside`, launched by host id
+/// `invoker`.
 ///
-/// An unprivileged launcher can only map itself. As root, the sandbox id is backed by the same
-/// host id, so `--uid 1000` has exactly the host rights of uid 1000.
-pub fn outside_id(inside: u32, invoker: u32, rootless: bool) -> u32 {
+/// Unprivileged, the launcher can map only itself: `inside` is backed by `invoker`. As root,
+/// `inside` is backed by the same host id, so `--uid 1000` has exactly the host rights of uid
+/// 1000; root stays mapped too, because the guest init (host root until it drops to `inside`)
+/// must own the files it creates while building the sandbox. The guest cannot get back to 0:
+/// every set*id call is serviced by the sentry, and every mount is nosuid.
+pub fn map(inside: u32, invoker: u32, rootless: bool) -> String {
     if rootless {
-        invoker
+        format!("{inside} {invoker} 1\n")
+    } else if inside == 0 {
+        "0 0 1\n".to_string()
     } else {
-        inside
+        format!("0 0 1\n{inside} {inside} 1\n")
     }
 }
 
@@ -22,9 +23,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rootless_maps_to_the_invoker_root_maps_identity() {
-        assert_eq!(map_line(0, outside_id(0, 1000, true)), "0 1000 1\n");
-        assert_eq!(map_line(1000, outside_id(1000, 0, false)), "1000 1000 1\n");
-        assert_eq!(map_line(0, outside_id(0, 0, false)), "0 0 1\n");
+    fn rootless_maps_to_the_invoker() {
+        assert_eq!(map(0, 1000, true), "0 1000 1\n");
+        assert_eq!(map(1000, 1000, true), "1000 1000 1\n");
+    }
+
+    #[test]
+    fn root_maps_identity_and_keeps_root() {
+        assert_eq!(map(0, 0, false), "0 0 1\n");
+        assert_eq!(map(1000, 0, false), "0 0 1\n1000 1000 1\n");
     }
 }

@@ -28,7 +28,10 @@ pub fn main(spec: &SandboxSpec, prog: &BpfProgram, maps_written: OwnedFd, report
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let mut byte = [0u8; 1];
     // EOF: the sentry died before writing our id maps.
-    if !matches!(nix::unistd::read(maps_written.as_fd().as_raw_fd(), &mut byte), Ok(1)) {
+    if !matches!(
+        nix::unistd::read(maps_written.as_fd().as_raw_fd(), &mut byte),
+        Ok(1)
+    ) {
         std::process::exit(1);
     }
     drop(maps_written);
@@ -48,7 +51,11 @@ use std::os::fd::AsRawFd;
 
 type Prepared = (CString, Vec<CString>, Vec<CString>, SigSet);
 
-fn setup(spec: &SandboxSpec, prog: &BpfProgram, report: &OwnedFd) -> Result<Prepared, SandboxError> {
+fn setup(
+    spec: &SandboxSpec,
+    prog: &BpfProgram,
+    report: &OwnedFd,
+) -> Result<Prepared, SandboxError> {
     mounts::build_root(spec)?;
     nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
     if spec.network == Network::Loopback {
@@ -64,9 +71,17 @@ fn setup(spec: &SandboxSpec, prog: &BpfProgram, report: &OwnedFd) -> Result<Prep
     let old_mask = signals::block().ctx(|| "blocking signals".into())?;
     // Nothing of the launcher's may leak into the guest but stdio.
     // SAFETY: close_range takes integers; CLOEXEC only marks fds.
-    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     let listener = sentry::filter::install_with_listener(prog)?;
-    fdpass::send_listener(report.as_fd(), listener.as_fd()).ctx(|| "handing over the listener".into())?;
+    fdpass::send_listener(report.as_fd(), listener.as_fd())
+        .ctx(|| "handing over the listener".into())?;
     Ok((path, argv, envp, old_mask))
 }
 
@@ -100,13 +115,21 @@ fn resolve(cmd: &OsString, env: &[OsString]) -> Result<CString, SandboxError> {
             .iter()
             .find_map(|kv| kv.as_bytes().strip_prefix(b"PATH="))
             .map(|p| p.to_vec())
-            .unwrap_or_else(|| b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_vec());
+            .unwrap_or_else(|| {
+                b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_vec()
+            });
         path.split(|&b| b == b':')
             .map(|dir| Path::new(std::ffi::OsStr::from_bytes(dir)).join(cmd))
             .find(|p| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && !p.is_dir())
     };
     // A missing command is reported by the exec in the child, with the usual exit code.
-    Ok(CString::new(found.unwrap_or_else(|| cmd.into()).into_os_string().into_vec()).unwrap_or_default())
+    Ok(CString::new(
+        found
+            .unwrap_or_else(|| cmd.into())
+            .into_os_string()
+            .into_vec(),
+    )
+    .unwrap_or_default())
 }
 
 fn run_command(path: &CString, argv: &[CString], envp: &[CString], old_mask: &SigSet) -> ! {
@@ -116,7 +139,11 @@ fn run_command(path: &CString, argv: &[CString], envp: &[CString], old_mask: &Si
             signals::reset_for_exec(old_mask);
             let err = execve(path, argv, envp).unwrap_err();
             eprintln!("rvisor: {}: {}", argv[0].to_string_lossy(), err.desc());
-            std::process::exit(if err == Errno::ENOENT { NOT_FOUND } else { NOT_EXECUTABLE })
+            std::process::exit(if err == Errno::ENOENT {
+                NOT_FOUND
+            } else {
+                NOT_EXECUTABLE
+            })
         }
         Ok(ForkResult::Parent { child }) => {
             let ended = signals::supervise(child, true);

@@ -11,8 +11,8 @@ mod fdpass;
 pub mod idmap;
 mod init;
 mod mounts;
-pub mod signals;
 mod sentry_proc;
+pub mod signals;
 pub mod spec;
 
 use std::io::Write;
@@ -30,15 +30,24 @@ fn validate(spec: &SandboxSpec) -> Result<(), SandboxError> {
         return Err(SandboxError::Invalid("no command given".into()));
     }
     if !spec.root.is_dir() {
-        return Err(SandboxError::Invalid(format!("root {} is not a directory", spec.root.display())));
+        return Err(SandboxError::Invalid(format!(
+            "root {} is not a directory",
+            spec.root.display()
+        )));
     }
     for v in &spec.volumes {
         if !v.source.exists() {
-            return Err(SandboxError::Invalid(format!("volume source {} does not exist", v.source.display())));
+            return Err(SandboxError::Invalid(format!(
+                "volume source {} does not exist",
+                v.source.display()
+            )));
         }
     }
     if !spec.cwd.is_absolute() {
-        return Err(SandboxError::Invalid(format!("working directory {} is not absolute", spec.cwd.display())));
+        return Err(SandboxError::Invalid(format!(
+            "working directory {} is not absolute",
+            spec.cwd.display()
+        )));
     }
     Ok(())
 }

@@ -103,7 +103,12 @@ fn attach_over_root(fd: &OwnedFd) -> Result<(), Errno> {
     Ok(())
 }
 
-fn mount_fs(fstype: &str, target: &str, flags: MsFlags, data: Option<&str>) -> Result<(), SandboxError> {
+fn mount_fs(
+    fstype: &str,
+    target: &str,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), SandboxError> {
     mount(Some(fstype), target, Some(fstype), flags, data)
         .ctx(|| format!("mounting {fstype} on {}", target.trim_start_matches('.')))
 }
@@ -113,21 +118,36 @@ const SAFE: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV);
 /// Builds the guest's root and pivots into it. Runs in the guest init, in its new user and mount
 /// namespaces, before the seccomp filter exists.
 pub fn build_root(spec: &SandboxSpec) -> Result<(), SandboxError> {
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .ctx(|| "making / private".into())?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .ctx(|| "making / private".into())?;
     // Host device nodes, held before the new /dev hides them.
     let devs: Vec<(&str, OwnedFd)> = DEV_NODES
         .iter()
         .filter_map(|n| {
-            let fd = open(format!("/dev/{n}").as_str(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-                .ok()?;
+            let fd = open(
+                format!("/dev/{n}").as_str(),
+                OFlag::O_PATH | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()?;
             // SAFETY: open just returned this fd; nothing else owns it.
             Some((*n, unsafe { OwnedFd::from_raw_fd(fd) }))
         })
+        .chain(console_node().map(|fd| ("console", fd)))
         .collect();
-    let tree = clone_tree(&spec.root).ctx(|| format!("cloning the root {}", spec.root.display()))?;
-    restrict_tree(&tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
-        .ctx(|| "making the root read-only, nosuid, nodev".into())?;
+    let tree =
+        clone_tree(&spec.root).ctx(|| format!("cloning the root {}", spec.root.display()))?;
+    restrict_tree(
+        &tree,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+    )
+    .ctx(|| "making the root read-only, nosuid, nodev".into())?;
     attach_over_root(&tree).ctx(|| "attaching the root".into())?;
     nix::unistd::fchdir(tree.as_raw_fd()).ctx(|| "entering the root".into())?;
     // From here, "./x" is the guest's "/x".
@@ -147,16 +167,30 @@ fn is_dir(p: &str) -> bool {
 
 fn mount_special(devs: &[(&str, OwnedFd)]) -> Result<(), SandboxError> {
     if is_dir("./proc") {
-        mount_fs("proc", "./proc", SAFE | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY, None)?;
+        mount_fs(
+            "proc",
+            "./proc",
+            SAFE | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
+            None,
+        )?;
     }
     // A fresh sysfs needs the network namespace to be ours; with --network=host the cloned,
     // read-only host sysfs stays.
     if is_dir("./sys") {
-        let _ = mount_fs("sysfs", "./sys", SAFE | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY, None);
+        let _ = mount_fs(
+            "sysfs",
+            "./sys",
+            SAFE | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
+            None,
+        );
     }
     for dir in ["./tmp", "./run"] {
         if is_dir(dir) {
-            let mode = if dir == "./tmp" { "mode=1777" } else { "mode=0755" };
+            let mode = if dir == "./tmp" {
+                "mode=1777"
+            } else {
+                "mode=0755"
+            };
             mount_fs("tmpfs", dir, SAFE, Some(mode))?;
         }
     }
@@ -167,18 +201,29 @@ fn mount_special(devs: &[(&str, OwnedFd)]) -> Result<(), SandboxError> {
 }
 
 fn mount_dev(devs: &[(&str, OwnedFd)]) -> Result<(), SandboxError> {
-    mount_fs("tmpfs", "./dev", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("mode=0755"))?;
+    mount_fs(
+        "tmpfs",
+        "./dev",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("mode=0755"),
+    )?;
     for (name, fd) in devs {
         let target = format!("./dev/{name}");
         std::fs::File::create(&target)
             .map_err(|e| SandboxError::Invalid(format!("creating {target}: {e}")))?;
         let source = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd());
-        mount(Some(source.as_str()), target.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .ctx(|| format!("binding /dev/{name}"))?;
+        mount(
+            Some(source.as_str()),
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ctx(|| format!("binding /dev/{name}"))?;
     }
-    bind_console()?;
     for dir in ["./dev/pts", "./dev/shm"] {
-        std::fs::create_dir(dir).map_err(|e| SandboxError::Invalid(format!("creating {dir}: {e}")))?;
+        std::fs::create_dir(dir)
+            .map_err(|e| SandboxError::Invalid(format!("creating {dir}: {e}")))?;
     }
     mount_fs(
         "devpts",
@@ -200,17 +245,19 @@ fn mount_dev(devs: &[(&str, OwnedFd)]) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// A terminal on stdio is the host's pty, invisible in the new `/dev`: bind it as `/dev/console`
-/// so that `ttyname` finds it, as runc does.
-fn bind_console() -> Result<(), SandboxError> {
-    let Some(fd) = (0..3).find(|&fd| nix::unistd::isatty(fd).unwrap_or(false)) else {
-        return Ok(());
-    };
-    std::fs::File::create("./dev/console")
-        .map_err(|e| SandboxError::Invalid(format!("creating /dev/console: {e}")))?;
-    let source = format!("/proc/self/fd/{fd}");
-    mount(Some(source.as_str()), "./dev/console", None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .ctx(|| "binding the terminal as /dev/console".into())
+/// A terminal on stdio is the host's pty, invisible in the new `/dev`: it is bound as
+/// `/dev/console` so that `ttyname` finds it, as runc does. The fd itself was opened in the parent
+/// mount namespace and cannot be a bind source here, so the node is reopened by path and checked
+/// to be the same device.
+fn console_node() -> Option<OwnedFd> {
+    let fd = (0..3).find(|&fd| nix::unistd::isatty(fd).unwrap_or(false))?;
+    let path = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    let node = open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
+    // SAFETY: open just returned this fd; nothing else owns it.
+    let node = unsafe { OwnedFd::from_raw_fd(node) };
+    let same = nix::sys::stat::fstat(fd).ok()?.st_rdev
+        == nix::sys::stat::fstat(node.as_raw_fd()).ok()?.st_rdev;
+    same.then_some(node)
 }
 
 /// The mount point for `v` inside the new root, created if it lies in a writable mount.
@@ -240,8 +287,14 @@ fn volume_target(v: &Volume) -> Result<PathBuf, SandboxError> {
 
 fn mount_volume(v: &Volume) -> Result<(), SandboxError> {
     let target = volume_target(v)?;
-    mount(Some(&v.source), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .ctx(|| format!("binding volume {}", v.source.display()))?;
+    mount(
+        Some(&v.source),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("binding volume {}", v.source.display()))?;
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | SAFE;
     if v.readonly {
         flags |= MsFlags::MS_RDONLY;
@@ -253,8 +306,13 @@ fn mount_volume(v: &Volume) -> Result<(), SandboxError> {
 /// Brings up `lo` in the guest's new network namespace.
 pub fn loopback_up() -> Result<(), SandboxError> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
-        .ctx(|| "socket for lo".into())?;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ctx(|| "socket for lo".into())?;
     // SAFETY: ifreq is plain data; all-zero is valid.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {

@@ -21,7 +21,12 @@ use super::{idmap, init, signals};
 pub const SETUP_FAILED: i32 = 125;
 
 /// Runs as the sentry; never returns. `runtime` is our parent, whose death must end us.
-pub fn main(spec: &SandboxSpec, prog: &BpfProgram, strace: Option<Box<dyn Write + Send>>, runtime: Pid) -> ! {
+pub fn main(
+    spec: &SandboxSpec,
+    prog: &BpfProgram,
+    strace: Option<Box<dyn Write + Send>>,
+    runtime: Pid,
+) -> ! {
     // SAFETY: PR_SET_PDEATHSIG takes integers only.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     if nix::unistd::getppid() != runtime {
@@ -50,14 +55,26 @@ fn clone_flags(spec: &SandboxSpec) -> libc::c_int {
 }
 
 fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<(Pid, OwnedFd), SandboxError> {
-    let (maps_read, maps_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
-    let (report_sentry, report_init) =
-        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-            .ctx(|| "socketpair".into())?;
+    let (maps_read, maps_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
+    let (report_sentry, report_init) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "socketpair".into())?;
     // SAFETY: fork-like clone (no new stack, no CLONE_VM) of a single-threaded process: the child
     // gets a copy of our memory and only runs `init::main`, which never returns.
     let pid = unsafe {
-        libc::syscall(libc::SYS_clone, clone_flags(spec) | libc::SIGCHLD, 0usize, 0usize, 0usize, 0usize)
+        libc::syscall(
+            libc::SYS_clone,
+            clone_flags(spec) | libc::SIGCHLD,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
     };
     if pid < 0 {
         return Err(nix::errno::Errno::last()).ctx(|| "creating the sandbox namespaces".into());
@@ -80,7 +97,9 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<(Pid, OwnedFd), Sandbo
     match fdpass::receive(report_sentry.as_fd()).ctx(|| "waiting for the guest init".into())? {
         InitReport::Ready(listener) => Ok((init_pid, listener)),
         InitReport::Failed(message) => Err(SandboxError::Setup(message)),
-        InitReport::Silent => Err(SandboxError::Setup("the guest init died during setup".into())),
+        InitReport::Silent => Err(SandboxError::Setup(
+            "the guest init died during setup".into(),
+        )),
     }
 }
 
@@ -91,26 +110,44 @@ fn write_id_maps(init: Pid, spec: &SandboxSpec) -> Result<(), SandboxError> {
             SandboxError::Invalid(format!("writing /proc/{init}/{name} ({content:?}): {e}"))
         })
     };
-    let uid = idmap::outside_id(spec.uid, nix::unistd::geteuid().as_raw(), rootless);
-    proc_file("uid_map", &idmap::map_line(spec.uid, uid))?;
+    proc_file(
+        "uid_map",
+        &idmap::map(spec.uid, nix::unistd::geteuid().as_raw(), rootless),
+    )?;
     if rootless {
         proc_file("setgroups", "deny")?;
     }
-    let gid = idmap::outside_id(spec.gid, nix::unistd::getegid().as_raw(), rootless);
-    proc_file("gid_map", &idmap::map_line(spec.gid, gid))
+    proc_file(
+        "gid_map",
+        &idmap::map(spec.gid, nix::unistd::getegid().as_raw(), rootless),
+    )
 }
 
-fn serve(spec: &SandboxSpec, init_pid: Pid, listener: OwnedFd, strace: Option<Box<dyn Write + Send>>) -> ! {
+fn serve(
+    spec: &SandboxSpec,
+    init_pid: Pid,
+    listener: OwnedFd,
+    strace: Option<Box<dyn Write + Send>>,
+) -> ! {
     // SAFETY: PR_SET_DUMPABLE takes integers only; the guest must not ptrace or read us.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
-    let mut config = SandboxConfig { hostname: spec.hostname.clone(), uid: spec.uid, gid: spec.gid, ..Default::default() };
+    let mut config = SandboxConfig {
+        hostname: spec.hostname.clone(),
+        uid: spec.uid,
+        gid: spec.gid,
+        ..Default::default()
+    };
     if let Some(release) = &spec.release {
         config.release.clone_from(release);
     }
     let sandbox = Sandbox::new(&config);
     sandbox.tasks.set_init_pid(init_pid.as_raw());
     tracing::debug!(listener = listener.as_raw_fd(), "sentry serving");
-    let sentry = Sentry::new(SeccompNotify::new(listener), sandbox, strace.map(Strace::new));
+    let sentry = Sentry::new(
+        SeccompNotify::new(listener),
+        sandbox,
+        strace.map(Strace::new),
+    );
     let workers = spec.workers.max(1);
     // Workers block in receive forever once the guest is gone; exiting the process ends them.
     let _ = crossbeam::thread::scope(|scope| {

@@ -6,7 +6,9 @@
 //! forwarded; otherwise the command would get Ctrl-C twice.
 
 use nix::errno::Errno;
-use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{
+    kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
+};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -37,7 +39,11 @@ static ORIGINAL_MASK: std::sync::OnceLock<SigSet> = std::sync::OnceLock::new();
 /// init inherit a blocked mask, which the command must not).
 pub fn block() -> Result<SigSet, Errno> {
     let mut old = SigSet::empty();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&supervised_set()), Some(&mut old))?;
+    nix::sys::signal::sigprocmask(
+        SigmaskHow::SIG_BLOCK,
+        Some(&supervised_set()),
+        Some(&mut old),
+    )?;
     Ok(*ORIGINAL_MASK.get_or_init(|| old))
 }
 
@@ -46,7 +52,11 @@ extern "C" fn ignore(_: libc::c_int) {}
 /// A pid namespace's init drops signals it has no handler for, even blocked ones sent from an
 /// ancestor namespace; give it a handler that never runs (the signals stay blocked).
 pub fn install_init_handlers() -> Result<(), Errno> {
-    let action = SigAction::new(SigHandler::Handler(ignore), SaFlags::SA_RESTART, SigSet::empty());
+    let action = SigAction::new(
+        SigHandler::Handler(ignore),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     for s in FORWARDED.into_iter().chain([Signal::SIGCHLD]) {
         // SAFETY: `ignore` is async-signal-safe (it does nothing).
         unsafe { sigaction(s, &action)? };

@@ -20,7 +20,9 @@ impl FromStr for Network {
         match s {
             "none" | "loopback" | "sandbox" => Ok(Network::Loopback),
             "host" => Ok(Network::Host),
-            _ => Err(format!("unknown network mode {s:?} (expected \"loopback\" or \"host\")")),
+            _ => Err(format!(
+                "unknown network mode {s:?} (expected \"loopback\" or \"host\")"
+            )),
         }
     }
 }
@@ -49,15 +51,25 @@ impl FromStr for Volume {
         let readonly = match mode {
             "ro" => true,
             "rw" => false,
-            _ => return Err(format!("volume {s:?}: mode must be \"ro\" or \"rw\", not {mode:?}")),
+            _ => {
+                return Err(format!(
+                    "volume {s:?}: mode must be \"ro\" or \"rw\", not {mode:?}"
+                ))
+            }
         };
         if !src.starts_with('/') || !dst.starts_with('/') {
             return Err(format!("volume {s:?}: both paths must be absolute"));
         }
         if dst.split('/').any(|c| c == "..") {
-            return Err(format!("volume {s:?}: the destination may not contain \"..\""));
+            return Err(format!(
+                "volume {s:?}: the destination may not contain \"..\""
+            ));
         }
-        Ok(Volume { source: src.into(), dest: dst.into(), readonly })
+        Ok(Volume {
+            source: src.into(),
+            dest: dst.into(),
+            readonly,
+        })
     }
 }
 
@@ -95,7 +107,10 @@ mod tests {
     #[test]
     fn volume_forms() {
         let v: Volume = "/a".parse().unwrap();
-        assert_eq!((v.source.to_str(), v.dest.to_str(), v.readonly), (Some("/a"), Some("/a"), false));
+        assert_eq!(
+            (v.source.to_str(), v.dest.to_str(), v.readonly),
+            (Some("/a"), Some("/a"), false)
+        );
         let v: Volume = "/a:/b:ro".parse().unwrap();
         assert_eq!((v.dest.to_str(), v.readonly), (Some("/b"), true));
         assert!("/a:/b:rx".parse::<Volume>().is_err());

@@ -142,6 +142,6 @@ pub(super) const DEFS: &[Def] = &[
 ];
 
 /// Reached only for TIOCSTI/TIOCLINUX.
-fn deny_tty_injection(_ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    Err(Errno::EPERM)
+fn deny_tty_injection(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    ctx.refuse(Errno::EPERM)
 }

@@ -39,9 +39,17 @@ pub struct Ctx<'a> {
     pub arena: &'a Bump,
     /// The sandbox the caller belongs to.
     pub sandbox: &'a Sandbox,
+    /// Set when the handler refused the call on policy (logged as a denial).
+    pub refused: bool,
 }
 
 impl Ctx<'_> {
+    /// Refuses the call on policy: fails it with `errno` and logs it as a denial.
+    pub fn refuse(&mut self, errno: Errno) -> Result<Reply, Errno> {
+        self.refused = true;
+        Err(errno)
+    }
+
     /// Argument register `i`.
     pub fn arg(&self, i: usize) -> u64 {
         self.trap.args[i]

@@ -106,8 +106,8 @@ fn getppid(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 }
 
 /// Reached only when the namespace bits are set (the filter lets the rest through).
-fn deny_namespaces(_ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    Err(Errno::EPERM)
+fn deny_namespaces(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    ctx.refuse(Errno::EPERM)
 }
 
 /// clone3 keeps its flags in memory, out of the filter's reach: read them and let the call go on
@@ -119,7 +119,7 @@ fn clone3(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     }
     let flags: u64 = ctx.guest.read_value(ctx.arg(0))?;
     if flags & NAMESPACE_FLAGS != 0 {
-        return Err(Errno::EPERM);
+        return ctx.refuse(Errno::EPERM);
     }
     Ok(Reply::Continue)
 }

@@ -1,0 +1,182 @@
+//! The guest's view: read-only host root, its own namespaces, loopback-only network, options.
+
+use std::path::Path;
+
+use rvisor_tests::*;
+
+fn root_mount_options(mountinfo: &str) -> String {
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))
+        .expect("a mount at /");
+    line.split_whitespace().nth(5).unwrap().to_string()
+}
+
+#[test]
+fn root_is_read_only_nosuid_nodev_and_tmp_is_writable() {
+    let out = ok(&sh(
+        "cat /proc/self/mountinfo; touch /etc/rvisor-test 2>&1; echo x > /tmp/ok && cat /tmp/ok",
+    ));
+    let opts = root_mount_options(&out);
+    for flag in ["ro", "nosuid", "nodev"] {
+        assert!(opts.split(',').any(|o| o == flag), "root options {opts}");
+    }
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.ends_with("x\n"), "{out}");
+    assert!(!Path::new("/etc/rvisor-test").exists());
+}
+
+#[test]
+fn guest_has_its_own_namespaces() {
+    let kinds = ["pid", "uts", "ipc", "net", "mnt", "user"];
+    let script: String = kinds
+        .iter()
+        .map(|k| format!("readlink /proc/self/ns/{k}; "))
+        .collect();
+    let inside = ok(&sh(&script));
+    for (kind, line) in kinds.iter().zip(inside.lines()) {
+        let host = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        assert_ne!(
+            host.to_str().unwrap(),
+            line,
+            "{kind} namespace is the host's"
+        );
+    }
+}
+
+#[test]
+fn network_is_loopback_only_unless_host_is_asked_for() {
+    let script = "ls /sys/class/net | tr '\\n' ' '; python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); s.listen(); c=socket.create_connection(s.getsockname()); print(\"loopback-ok\")'";
+    let out = ok(&sh(script));
+    assert!(out.starts_with("lo \n") || out.starts_with("lo "), "{out}");
+    assert!(out.contains("loopback-ok"), "{out}");
+    let host_ifaces = std::fs::read_dir("/sys/class/net").unwrap().count();
+    let o = run_for(
+        &mut rvisor_do([
+            "--network=host",
+            "--",
+            "sh",
+            "-c",
+            "ls /sys/class/net | wc -l",
+        ]),
+        60,
+    );
+    assert_eq!(ok(&o).trim().parse::<usize>().unwrap(), host_ifaces);
+}
+
+#[test]
+fn hostname_defaults_to_rvisor_and_is_configurable() {
+    assert_eq!(ok(&sh("hostname")), "rvisor\n");
+    let o = run_for(
+        &mut rvisor_do([
+            "--hostname",
+            "box1",
+            "--",
+            "sh",
+            "-c",
+            "hostname; cat /proc/sys/kernel/hostname",
+        ]),
+        60,
+    );
+    assert_eq!(ok(&o), "box1\nbox1\n");
+}
+
+#[test]
+fn env_cwd_uid_gid_options() {
+    let o = run_for(
+        &mut rvisor_do([
+            "--env",
+            "RVISOR_T=v1",
+            "--cwd",
+            "/usr",
+            "--uid",
+            "1000",
+            "--gid",
+            "100",
+            "--",
+            "sh",
+            "-c",
+            "echo $RVISOR_T; pwd; id -u; id -g",
+        ]),
+        60,
+    );
+    assert_eq!(ok(&o), "v1\n/usr\n1000\n100\n");
+}
+
+#[test]
+fn volumes_rw_ro_and_under_tmp() {
+    let dir = scratch("volumes");
+    std::fs::write(dir.join("in.txt"), "from host\n").unwrap();
+    let d = dir.display();
+    let o = run_for(
+        &mut rvisor_do([
+            "--volume".to_string(),
+            format!("{d}:/tmp/rw"),
+            "--volume".to_string(),
+            format!("{d}:/tmp/ro:ro"),
+            "--".to_string(),
+            "sh".to_string(),
+            "-c".to_string(),
+            "cat /tmp/rw/in.txt; echo out > /tmp/rw/out.txt; (echo x > /tmp/ro/no.txt) 2>&1; mount | grep -c ' /tmp/r[ow] '".to_string(),
+        ]),
+        60,
+    );
+    let out = ok(&o);
+    assert!(out.starts_with("from host\n"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.txt")).unwrap(),
+        "out\n"
+    );
+    assert!(!dir.join("no.txt").exists());
+}
+
+#[test]
+fn volume_destination_in_read_only_root_is_a_clear_error() {
+    let dir = scratch("volume-ro-root");
+    let o = run_for(
+        &mut rvisor_do([
+            format!("--volume={}:/no-such-dir-in-root", dir.display()),
+            "--".into(),
+            "true".into(),
+        ]),
+        60,
+    );
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("destination must exist or lie under /tmp"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `--root` gives the guest another tree: a minimal one built from busybox-static.
+#[test]
+fn root_option_uses_another_tree() {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static");
+    let root = scratch("rootfs");
+    for d in ["bin", "proc", "dev", "tmp", "etc"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    let _ = std::os::unix::fs::symlink("busybox", root.join("bin/sh"));
+    std::fs::write(root.join("etc/marker"), "mini-root\n").unwrap();
+    let o = run_for(
+        &mut rvisor_do([
+            "--root".as_ref(),
+            root.as_os_str(),
+            "--".as_ref(),
+            "/bin/sh".as_ref(),
+            "-c".as_ref(),
+            std::ffi::OsStr::new("/bin/busybox cat /etc/marker; /bin/busybox ls /; echo hi > /tmp/t && /bin/busybox cat /tmp/t"),
+        ]),
+        60,
+    );
+    let out = ok(&o);
+    assert!(out.starts_with("mini-root\n"), "{out}");
+    assert!(!out.contains("usr"), "host tree leaked: {out}");
+    assert!(out.ends_with("hi\n"), "{out}");
+}
