@@ -36,7 +36,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    Do(commands::do_cmd::DoArgs),
+    Do(Box<commands::do_cmd::DoArgs>),
     Syscalls(commands::syscalls::SyscallsArgs),
 }
 

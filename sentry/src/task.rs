@@ -1,12 +1,13 @@
 //! What the sentry knows about each guest thread: its ids as the guest sees them, and the
 //! sandbox credentials of its process.
 //!
-//! A known thread costs one `pread` of its open `/proc/<tid>/stat` per lookup: that read both
-//! proves the entry is not stale (a reused tid makes the old fd fail with ESRCH) and yields the
-//! current parent. Nothing on that path allocates.
+//! A known thread costs one `poll` of two pidfds per lookup: its own thread pidfd (readable once
+//! that thread has exited, so a reused tid is caught) and its parent's (a parent only changes
+//! when it exits). Nothing on that path allocates. Reading `/proc/<tid>/stat` instead costs 3.4 µs
+//! per call on the reference machine against 0.45 µs for the poll.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 use nix::errno::Errno;
@@ -73,19 +74,50 @@ impl Creds {
 
 #[derive(Debug)]
 struct TaskEntry {
-    stat: OwnedFd,
+    /// Thread pidfd of the task.
+    me: OwnedFd,
+    /// Process pidfd of its parent.
+    parent: OwnedFd,
     ns_tid: i32,
     ns_tgid: i32,
     host_tgid: i32,
     depth: usize,
-    host_ppid: i32,
     ns_ppid: i32,
 }
 
 #[derive(Debug)]
 struct CredEntry {
-    leader_stat: OwnedFd,
+    /// Process pidfd.
+    process: OwnedFd,
     creds: Creds,
+}
+
+/// `PIDFD_THREAD` (Linux 6.9): a pidfd for one thread rather than its thread group.
+const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
+
+fn pidfd_open(pid: i32, flags: libc::c_uint) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes integers and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })
+}
+
+/// Which of `fds` have exited (pidfds poll readable on exit).
+fn exited<const N: usize>(fds: [&OwnedFd; N]) -> [bool; N] {
+    let mut polls = fds.map(|fd| libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    // SAFETY: `polls` is an array of N pollfds we own; timeout 0 never blocks.
+    let n = unsafe { libc::poll(polls.as_mut_ptr(), N as libc::nfds_t, 0) };
+    if n <= 0 {
+        return [false; N];
+    }
+    polls.map(|p| p.revents != 0)
 }
 
 #[derive(Debug, Default)]
@@ -165,16 +197,36 @@ fn ns_pid_of(pid: i32, depth: usize) -> i32 {
     }
 }
 
+/// The current parent of `tid` and a pidfd for it, opened race-free: if the parent died between
+/// reading its pid and opening it, the child's parent pid has changed and we try again.
+fn open_parent(tid: i32) -> Result<(i32, OwnedFd), Errno> {
+    let stat = open_stat(tid)?;
+    loop {
+        let ppid = read_ppid(&stat)?;
+        let fd = pidfd_open(ppid, 0);
+        if read_ppid(&stat)? == ppid {
+            return Ok((ppid, fd?));
+        }
+    }
+}
+
 impl Inner {
     fn ids(&mut self, tid: i32) -> Result<TaskIds, Errno> {
         if let Some(e) = self.tasks.get_mut(&tid) {
-            match read_ppid(&e.stat) {
-                Ok(ppid) => {
-                    if ppid != e.host_ppid {
-                        // Reparented: a pid only changes value when the parent does.
-                        e.host_ppid = ppid;
-                        e.ns_ppid = ns_pid_of(ppid, e.depth);
-                    }
+            match exited([&e.me, &e.parent]) {
+                [false, false] => {
+                    return Ok(TaskIds {
+                        ns_tid: e.ns_tid,
+                        ns_tgid: e.ns_tgid,
+                        ns_ppid: e.ns_ppid,
+                        host_tgid: e.host_tgid,
+                    })
+                }
+                [false, true] => {
+                    // Reparented: the parent exited.
+                    let (ppid, parent) = open_parent(tid)?;
+                    e.parent = parent;
+                    e.ns_ppid = ns_pid_of(ppid, e.depth);
                     return Ok(TaskIds {
                         ns_tid: e.ns_tid,
                         ns_tgid: e.ns_tgid,
@@ -182,10 +234,10 @@ impl Inner {
                         host_tgid: e.host_tgid,
                     });
                 }
-                Err(Errno::ESRCH) => {
+                // A new thread reuses the tid of one that has exited.
+                _ => {
                     self.tasks.remove(&tid);
                 }
-                Err(e) => return Err(e),
             }
         }
         self.learn(tid)
@@ -194,10 +246,10 @@ impl Inner {
     /// Slow path: first call from this thread.
     fn learn(&mut self, tid: i32) -> Result<TaskIds, Errno> {
         if self.tasks.len() >= SWEEP_AT {
-            self.tasks.retain(|_, e| read_ppid(&e.stat).is_ok());
-            self.creds.retain(|_, e| read_ppid(&e.leader_stat).is_ok());
+            self.tasks.retain(|_, e| !exited([&e.me])[0]);
+            self.creds.retain(|_, e| !exited([&e.process])[0]);
         }
-        let stat = open_stat(tid)?;
+        let me = pidfd_open(tid, PIDFD_THREAD)?;
         let status = read_status(tid)?;
         let nspid = parse_status_ids(&status, "NSpid:");
         let nstgid = parse_status_ids(&status, "NStgid:");
@@ -209,17 +261,17 @@ impl Inner {
             return Err(Errno::EIO);
         };
         let depth = nspid.len();
-        let host_ppid = read_ppid(&stat)?;
-        let ns_ppid = ns_pid_of(host_ppid, depth);
+        let (ppid, parent) = open_parent(tid)?;
+        let ns_ppid = ns_pid_of(ppid, depth);
         self.tasks.insert(
             tid,
             TaskEntry {
-                stat,
+                me,
+                parent,
                 ns_tid,
                 ns_tgid,
                 host_tgid,
                 depth,
-                host_ppid,
                 ns_ppid,
             },
         );
@@ -233,7 +285,7 @@ impl Inner {
 
     /// Valid creds entry of a process, if any.
     fn known_creds(&mut self, tgid: i32) -> Option<Creds> {
-        let alive = read_ppid(&self.creds.get(&tgid)?.leader_stat).is_ok();
+        let alive = !exited([&self.creds.get(&tgid)?.process])[0];
         if !alive {
             self.creds.remove(&tgid);
             return None;
@@ -246,13 +298,13 @@ impl Inner {
             return Ok(c);
         }
         // First sight of this process: it inherited its parent's credentials at fork.
-        let leader_stat = open_stat(tgid)?;
-        let ppid = read_ppid(&leader_stat)?;
+        let process = pidfd_open(tgid, 0)?;
+        let ppid = read_ppid(&open_stat(tgid)?)?;
         let creds = self.known_creds(ppid).unwrap_or_else(|| initial.clone());
         self.creds.insert(
             tgid,
             CredEntry {
-                leader_stat,
+                process,
                 creds: creds.clone(),
             },
         );
@@ -264,11 +316,11 @@ impl Inner {
     fn pin_children(&mut self, tgid: i32, creds: &Creds) {
         for child in children_of(tgid) {
             if self.known_creds(child).is_none() {
-                if let Ok(leader_stat) = open_stat(child) {
+                if let Ok(process) = pidfd_open(child, 0) {
                     self.creds.insert(
                         child,
                         CredEntry {
-                            leader_stat,
+                            process,
                             creds: creds.clone(),
                         },
                     );

@@ -7,8 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Uid the rootless tests run as (nobody).
-pub const ROOTLESS_UID: u32 = 65534;
+/// Uid the rootless tests run as: `RVISOR_ROOTLESS_UID` (`.ci/run` creates a user for it), else
+/// nobody.
+pub fn rootless_uid() -> u32 {
+    std::env::var("RVISOR_ROOTLESS_UID")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(65534)
+}
 
 /// The `rvisor` binary of the profile these tests were built with.
 pub fn rvisor() -> PathBuf {
@@ -169,30 +175,30 @@ pub fn processes_matching(marker: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Whether the rootless tests can run: the binary must be reachable by an unprivileged user.
-pub fn rootless_reachable() -> Result<(), String> {
-    let bin = rvisor();
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid",
-            &ROOTLESS_UID.to_string(),
-            "--regid",
-            &ROOTLESS_UID.to_string(),
-            "--clear-groups",
-            "test",
-            "-x",
-        ])
-        .arg(&bin)
-        .status()
-        .map_err(|e| format!("setpriv: {e}"))?;
-    if out.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} is not executable by uid {ROOTLESS_UID}: make its directories world-searchable",
-            bin.display()
-        ))
-    }
+/// A copy of `rvisor` that any user can execute: the checkout may lie under a directory an
+/// unprivileged user cannot traverse. Kept at a fixed place so runs do not accumulate copies.
+pub fn rootless_binary() -> PathBuf {
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = PathBuf::from("/var/tmp/rvisor-rootless-test");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.join(format!("rvisor-{}", std::process::id()));
+        std::fs::copy(rvisor(), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Older copies from earlier runs.
+        for old in std::fs::read_dir(&dir).unwrap().flatten() {
+            if old.path() != bin
+                && old.metadata().map(|m| m.modified().ok()).ok().flatten()
+                    < Some(std::time::SystemTime::now() - Duration::from_secs(3600))
+            {
+                let _ = std::fs::remove_file(old.path());
+            }
+        }
+        bin
+    })
+    .clone()
 }
 
 /// A Command running `rvisor do` as the unprivileged user.
@@ -201,12 +207,12 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let uid = ROOTLESS_UID.to_string();
+    let uid = rootless_uid().to_string();
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--"])
-        .arg(rvisor())
+        .arg(rootless_binary())
         .arg("do")
         .args(args);
-    cmd.env("HOME", "/");
+    cmd.env("HOME", "/").current_dir("/");
     cmd
 }

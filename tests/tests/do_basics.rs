@@ -150,6 +150,6 @@ fn bad_input_is_refused_clearly() {
         assert!(!o.status.success(), "{args:?} succeeded");
         assert!(stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
     }
-    let o = run_for(&mut std::process::Command::new(rvisor()).arg("do"), 60);
+    let o = run_for(std::process::Command::new(rvisor()).arg("do"), 60);
     assert!(!o.status.success());
 }

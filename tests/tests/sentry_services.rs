@@ -211,10 +211,7 @@ fn sysinfo_reports_the_sandbox_uptime_and_processes() {
 
 #[test]
 fn syscalls_command_prints_the_table() {
-    let o = run_for(
-        &mut std::process::Command::new(rvisor()).arg("syscalls"),
-        30,
-    );
+    let o = run_for(std::process::Command::new(rvisor()).arg("syscalls"), 30);
     let out = ok(&o);
     assert!(out.starts_with("# rvisor syscall table v"), "{out}");
     let row = |name: &str| {

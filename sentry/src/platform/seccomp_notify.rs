@@ -7,7 +7,7 @@ use nix::errno::Errno;
 use super::{Platform, PlatformError, Reply, Trap};
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6): wake the sentry on the guest's CPU.
-const SYNC_WAKE_UP: u64 = 1;
+const SYNC_WAKE_UP: libc::c_ulong = 1;
 
 /// Serves the calls trapped by one seccomp listener.
 #[derive(Debug)]
@@ -22,14 +22,14 @@ impl SeccompNotify {
     /// call, so running the sentry on the same CPU right away halves the round trip.
     pub fn new(listener: OwnedFd) -> Self {
         let this = Self { listener };
-        let mut flags = SYNC_WAKE_UP;
-        // SAFETY: SET_FLAGS takes a u64 by value-pointer on a listener fd we own; an older kernel
-        // fails it with EINVAL, which is harmless (the wake-up is then asynchronous).
+        // SAFETY: SET_FLAGS takes its flags by value (not through a pointer) on a listener fd we
+        // own; an older kernel fails it with EINVAL, which is harmless (wake-ups stay
+        // asynchronous).
         let _ = unsafe {
             libc::ioctl(
                 this.listener.as_raw_fd(),
                 libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS as _,
-                std::ptr::addr_of_mut!(flags),
+                SYNC_WAKE_UP,
             )
         };
         this
@@ -69,14 +69,13 @@ fn vm_rw(
         iov_base: addr as *mut libc::c_void,
         iov_len: len,
     };
-    // SAFETY: `local` describes a buffer owned by the caller of length `len`; the remote iovec is
-    // only interpreted by the kernel in the target's address space.
-    let n = unsafe {
-        if write {
-            libc::process_vm_writev(trap.tid, &local, 1, &remote, 1, 0)
-        } else {
-            libc::process_vm_readv(trap.tid, &local, 1, &remote, 1, 0)
-        }
+    let n = if write {
+        // SAFETY: `local` describes a caller-owned buffer of `len` bytes; the remote iovec is only
+        // interpreted by the kernel, in the target's address space.
+        unsafe { libc::process_vm_writev(trap.tid, &local, 1, &remote, 1, 0) }
+    } else {
+        // SAFETY: as above; the kernel writes at most `len` bytes into the caller's buffer.
+        unsafe { libc::process_vm_readv(trap.tid, &local, 1, &remote, 1, 0) }
     };
     if n < 0 {
         return Err(match Errno::last() {

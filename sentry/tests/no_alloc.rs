@@ -1,0 +1,146 @@
+//! Steady-state servicing makes no global-allocator call: a counting `#[global_allocator]` must
+//! see zero allocations while the sentry serves 10,000 trapped getppid calls from a real guest.
+//!
+//! `harness = false`: the process must be single-threaded when it forks the guest.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sentry::filter::{compile, install_with_listener, TrapReturn};
+use sentry::platform::SeccompNotify;
+use sentry::sandbox::{Sandbox, SandboxConfig};
+use sentry::server::Sentry;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to the system allocator with the caller's arguments unchanged;
+// the counter has no effect on the memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout, which satisfies alloc's contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for alloc.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `ptr` came from this allocator (hence System) with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator (hence System) with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const WARM_UP: usize = 100;
+const MEASURED: usize = 10_000;
+
+/// The guest: installs the sandbox filter, hands the listener's number to the parent, then
+/// checks every trapped getppid answer. Exit 0 only if all were right.
+fn guest(report: OwnedFd) -> ! {
+    let parent = libc::c_long::from(std::os::unix::process::parent_id());
+    let prog = compile(TrapReturn::UserNotif).expect("compile filter");
+    let listener = install_with_listener(&prog).expect("install filter");
+    let number = std::os::fd::AsRawFd::as_raw_fd(&listener).to_ne_bytes();
+    // SAFETY: writing a 4-byte buffer we own to a pipe fd we own; write is native under the filter.
+    unsafe {
+        libc::write(
+            std::os::fd::AsRawFd::as_raw_fd(&report),
+            number.as_ptr().cast(),
+            4,
+        )
+    };
+    for _ in 0..WARM_UP + MEASURED {
+        // SAFETY: getppid takes no arguments.
+        if unsafe { libc::syscall(libc::SYS_getppid) } != parent {
+            // SAFETY: _exit takes an int.
+            unsafe { libc::_exit(1) };
+        }
+    }
+    // SAFETY: _exit takes an int.
+    unsafe { libc::_exit(0) }
+}
+
+fn main() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills a two-int array we own.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 just created this fd; it is owned exactly once.
+    let read_end = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    // SAFETY: as above.
+    let write_end = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+    // SAFETY: single-threaded (harness = false); the child runs only `guest`, which never returns.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork failed");
+    if child == 0 {
+        drop(read_end);
+        guest(write_end);
+    }
+    drop(write_end);
+    let mut number = [0u8; 4];
+    // SAFETY: reading 4 bytes into a buffer we own.
+    let n = unsafe {
+        libc::read(
+            std::os::fd::AsRawFd::as_raw_fd(&read_end),
+            number.as_mut_ptr().cast(),
+            4,
+        )
+    };
+    assert_eq!(n, 4, "the guest did not report its listener");
+    // SAFETY: pidfd_open takes integers and returns a new fd or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child, 0) };
+    assert!(pidfd >= 0, "pidfd_open");
+    // SAFETY: the pidfd is valid; pidfd_getfd copies the child's fd into our table.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, i32::from_ne_bytes(number), 0) };
+    assert!(fd >= 0, "pidfd_getfd");
+    // SAFETY: the kernel returned these fds to us; each is owned exactly once.
+    drop(unsafe { OwnedFd::from_raw_fd(pidfd as i32) });
+    // SAFETY: as above.
+    let listener = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let sentry = Sentry::new(
+        SeccompNotify::new(listener),
+        Sandbox::new(&SandboxConfig::default()),
+        None,
+    );
+    let mut worker = sentry.worker();
+    for _ in 0..WARM_UP {
+        worker.serve_one().expect("serve");
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    for _ in 0..MEASURED {
+        worker.serve_one().expect("serve");
+    }
+    let elapsed = started.elapsed();
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let mut status = 0;
+    // SAFETY: waiting for our own child into an int we own.
+    unsafe { libc::waitpid(child, &mut status, 0) };
+    let guest_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    println!(
+        "no_alloc: {MEASURED} trapped getppid served, {allocations} allocations, {:.0} ns/call (information only)",
+        elapsed.as_nanos() as f64 / MEASURED as f64
+    );
+    let failed = !guest_ok || allocations != 0;
+    if !guest_ok {
+        println!("no_alloc: the guest saw a wrong getppid answer (status {status:#x})");
+    }
+    println!(
+        "test result: {}. {} passed; {} failed",
+        if failed { "FAILED" } else { "ok" },
+        u8::from(!failed),
+        u8::from(failed)
+    );
+    std::process::exit(i32::from(failed));
+}
