@@ -170,6 +170,46 @@ unsafe impl Pod for u64 {}
 unsafe impl Pod for [u32; 3] {}
 // SAFETY: utsname is six `c_char` arrays: no padding, any bit pattern.
 unsafe impl Pod for libc::utsname {}
-// SAFETY: `struct sysinfo` on x86_64 is integers laid out without implicit padding (the kernel's
-// explicit `_f` filler is a field), and any bit pattern is valid.
-unsafe impl Pod for libc::sysinfo {}
+
+/// The kernel's x86_64 `struct sysinfo`, with its alignment padding spelled out (libc's has an
+/// implicit hole after `pad`, so its bytes are not all initialised).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SysInfo {
+    /// Seconds since boot.
+    pub uptime: i64,
+    /// 1, 5 and 15 minute load averages (fixed point, 16 bits).
+    pub loads: [u64; 3],
+    /// Total usable RAM.
+    pub totalram: u64,
+    /// Free RAM.
+    pub freeram: u64,
+    /// Shared memory.
+    pub sharedram: u64,
+    /// Buffer memory.
+    pub bufferram: u64,
+    /// Total swap.
+    pub totalswap: u64,
+    /// Free swap.
+    pub freeswap: u64,
+    /// Number of processes.
+    pub procs: u16,
+    /// Explicit padding, as in the kernel.
+    pub pad: u16,
+    /// Alignment hole before `totalhigh`.
+    pub pad2: u32,
+    /// Total high memory.
+    pub totalhigh: u64,
+    /// Free high memory.
+    pub freehigh: u64,
+    /// Memory unit size in bytes.
+    pub mem_unit: u32,
+    /// Trailing filler up to 64 bytes of fields, plus alignment.
+    pub filler: [u8; 4],
+}
+
+// SAFETY: repr(C), every field an integer or byte array, all padding explicit (size 112, no
+// holes), and any bit pattern is valid.
+unsafe impl Pod for SysInfo {}
+
+const _: () = assert!(std::mem::size_of::<SysInfo>() == std::mem::size_of::<libc::sysinfo>());

@@ -16,8 +16,8 @@ use parking_lot::Mutex;
 
 use crate::syscalls::Ids;
 
-/// Entries kept before dead ones are swept.
-const SWEEP_AT: usize = 512;
+/// Entries kept before dead ones are first swept; the threshold doubles while most are alive.
+const FIRST_SWEEP_AT: usize = 512;
 
 /// A guest thread's ids in the sandbox's pid namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,10 +120,21 @@ fn exited<const N: usize>(fds: [&OwnedFd; N]) -> [bool; N] {
     polls.map(|p| p.revents != 0)
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     tasks: HashMap<i32, TaskEntry>,
     creds: HashMap<i32, CredEntry>,
+    sweep_at: usize,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            tasks: HashMap::new(),
+            creds: HashMap::new(),
+            sweep_at: FIRST_SWEEP_AT,
+        }
+    }
 }
 
 /// Every guest thread the sentry has served.
@@ -245,9 +256,12 @@ impl Inner {
 
     /// Slow path: first call from this thread.
     fn learn(&mut self, tid: i32) -> Result<TaskIds, Errno> {
-        if self.tasks.len() >= SWEEP_AT {
+        if self.tasks.len() >= self.sweep_at {
             self.tasks.retain(|_, e| !exited([&e.me])[0]);
             self.creds.retain(|_, e| !exited([&e.process])[0]);
+            if self.tasks.len() * 2 > self.sweep_at {
+                self.sweep_at *= 2;
+            }
         }
         let me = pidfd_open(tid, PIDFD_THREAD)?;
         let status = read_status(tid)?;

@@ -43,7 +43,8 @@ where
     S: AsRef<OsStr>,
 {
     let mut cmd = Command::new(rvisor());
-    cmd.arg("do").args(args);
+    // The checkout may lie anywhere, even under /tmp, which the sandbox replaces.
+    cmd.arg("do").args(args).current_dir("/");
     cmd
 }
 

@@ -104,6 +104,25 @@ fn env_cwd_uid_gid_options() {
 }
 
 #[test]
+fn working_directory_defaults_to_the_callers_when_visible() {
+    let o = run_for(rvisor_do(["--", "pwd"]).current_dir("/usr/lib"), 60);
+    assert_eq!(ok(&o), "/usr/lib\n");
+    // The host's /tmp is not the sandbox's: start in / rather than fail.
+    let o = run_for(rvisor_do(["--", "pwd"]).current_dir("/tmp"), 60);
+    assert_eq!(ok(&o), "/tmp\n");
+    let hidden = tempdir_under_tmp();
+    let o = run_for(rvisor_do(["--", "pwd"]).current_dir(&hidden), 60);
+    assert_eq!(ok(&o), "/\n");
+    let _ = std::fs::remove_dir(&hidden);
+}
+
+fn tempdir_under_tmp() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(format!("/tmp/rvisor-cwd-test-{}", std::process::id()));
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+#[test]
 fn volumes_rw_ro_and_under_tmp() {
     let dir = scratch("volumes");
     std::fs::write(dir.join("in.txt"), "from host\n").unwrap();

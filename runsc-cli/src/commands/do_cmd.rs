@@ -20,7 +20,7 @@ pub struct DoArgs {
     /// Set an environment variable (repeatable); the caller's environment is passed through.
     #[arg(long = "env", short = 'e', value_name = "K=V")]
     env: Vec<String>,
-    /// Working directory inside the sandbox [default: the caller's, or / with --root].
+    /// Working directory inside the sandbox [default: the caller's if the sandbox has it, else /].
     #[arg(long, value_name = "DIR")]
     cwd: Option<PathBuf>,
     /// Sandbox user id of the command.
@@ -103,6 +103,7 @@ pub fn run(args: &DoArgs) -> anyhow::Result<i32> {
         env: environment(&args.env)?,
         root: args.root.clone(),
         cwd,
+        cwd_fallback: args.cwd.is_none(),
         volumes: args.volumes.clone(),
         uid: args.uid,
         gid: args.gid,

@@ -3,7 +3,7 @@
 //! until the command ends. Everything after the filter (init included) is supervised.
 
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -47,8 +47,6 @@ pub fn main(spec: &SandboxSpec, prog: &BpfProgram, maps_written: OwnedFd, report
     }
 }
 
-use std::os::fd::AsRawFd;
-
 type Prepared = (CString, Vec<CString>, Vec<CString>, SigSet);
 
 fn setup(
@@ -62,8 +60,13 @@ fn setup(
         mounts::loopback_up()?;
     }
     become_user(spec)?;
-    nix::unistd::chdir(&spec.cwd)
-        .ctx(|| format!("working directory {} in the sandbox", spec.cwd.display()))?;
+    match nix::unistd::chdir(&spec.cwd) {
+        Err(Errno::ENOENT | Errno::ENOTDIR) if spec.cwd_fallback => {
+            tracing::debug!(cwd = %spec.cwd.display(), "not in the sandbox; starting in /");
+            nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
+        }
+        r => r.ctx(|| format!("working directory {} in the sandbox", spec.cwd.display()))?,
+    }
     let envp = to_cstrings(&spec.env)?;
     let argv = to_cstrings(&spec.args)?;
     let path = resolve(&spec.args[0], &spec.env)?;

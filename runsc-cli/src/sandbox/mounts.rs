@@ -59,21 +59,28 @@ fn clone_tree(path: &Path) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// Adds `attrs` to every mount of the tree behind `fd`.
-fn restrict_tree(fd: &OwnedFd, attrs: u64) -> Result<(), Errno> {
+/// Adds `attrs` to every mount of the tree behind `fd` (or at `path` below it). Never clears a
+/// flag, so it also works on mounts whose flags a user namespace has locked.
+fn restrict_tree(fd: libc::c_int, path: &Path, attrs: u64) -> Result<(), Errno> {
+    let p = cstr(path);
+    let empty = if path.as_os_str().is_empty() {
+        libc::AT_EMPTY_PATH as libc::c_uint
+    } else {
+        0
+    };
     let attr = MountAttr {
         attr_set: attrs,
         attr_clr: 0,
         propagation: libc::MS_PRIVATE,
         userns_fd: 0,
     };
-    // SAFETY: mount_setattr reads `attr` (size given) for the tree at the fd (empty path).
+    // SAFETY: mount_setattr reads `attr` (size given) for the tree at fd/path.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            (libc::AT_EMPTY_PATH as libc::c_uint) | AT_RECURSIVE,
+            fd,
+            p.as_ptr(),
+            empty | AT_RECURSIVE,
             std::ptr::addr_of!(attr),
             std::mem::size_of::<MountAttr>(),
         )
@@ -144,7 +151,8 @@ pub fn build_root(spec: &SandboxSpec) -> Result<(), SandboxError> {
     let tree =
         clone_tree(&spec.root).ctx(|| format!("cloning the root {}", spec.root.display()))?;
     restrict_tree(
-        &tree,
+        tree.as_raw_fd(),
+        Path::new(""),
         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
     )
     .ctx(|| "making the root read-only, nosuid, nodev".into())?;
@@ -295,11 +303,11 @@ fn mount_volume(v: &Volume) -> Result<(), SandboxError> {
         None::<&str>,
     )
     .ctx(|| format!("binding volume {}", v.source.display()))?;
-    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | SAFE;
+    let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     if v.readonly {
-        flags |= MsFlags::MS_RDONLY;
+        attrs |= MOUNT_ATTR_RDONLY;
     }
-    mount(None::<&str>, &target, None::<&str>, flags, None::<&str>)
+    restrict_tree(libc::AT_FDCWD, &target, attrs)
         .ctx(|| format!("restricting volume {}", v.dest.display()))
 }
 

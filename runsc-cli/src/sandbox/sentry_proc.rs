@@ -131,6 +131,13 @@ fn serve(
 ) -> ! {
     // SAFETY: PR_SET_DUMPABLE takes integers only; the guest must not ptrace or read us.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+    // The task table holds pidfds for every live guest thread.
+    if let Ok((_, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        let _ =
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
+    }
     let mut config = SandboxConfig {
         hostname: spec.hostname.clone(),
         uid: spec.uid,

@@ -84,6 +84,9 @@ pub struct SandboxSpec {
     pub root: PathBuf,
     /// Working directory inside the sandbox.
     pub cwd: PathBuf,
+    /// Start in `/` when `cwd` does not exist in the sandbox (a defaulted, not a requested, cwd:
+    /// the caller's directory may lie under the sandbox's own `/tmp`).
+    pub cwd_fallback: bool,
     /// Extra bind mounts.
     pub volumes: Vec<Volume>,
     /// Sandbox uid of the command.

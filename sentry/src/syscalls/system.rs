@@ -3,6 +3,7 @@
 use nix::errno::Errno;
 
 use super::{Action, Arg, Ctx, Def};
+use crate::guest::SysInfo;
 use crate::platform::Reply;
 
 /// The kernel's `__NEW_UTS_LEN`.
@@ -80,14 +81,14 @@ fn setdomainname(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 
 /// Host memory and load figures, with the sandbox's own uptime and process count.
 fn sysinfo(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    // SAFETY: struct sysinfo is plain integers; zero is valid and the kernel fills it.
-    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
-    // SAFETY: `info` is a valid, writable struct sysinfo.
-    if unsafe { libc::sysinfo(&mut info) } != 0 {
+    let mut info = SysInfo::default();
+    // SAFETY: SysInfo has the kernel's layout and size (asserted where it is defined), and is
+    // valid for any bytes the kernel writes.
+    if unsafe { libc::sysinfo(std::ptr::addr_of_mut!(info).cast()) } != 0 {
         return Err(Errno::last());
     }
-    info.uptime = ctx.sandbox.uptime_secs() as libc::c_long;
-    info.procs = ctx.sandbox.tasks.process_count().min(u16::MAX as usize) as u16;
+    info.uptime = ctx.sandbox.uptime_secs() as i64;
+    info.procs = ctx.sandbox.tasks.process_count().min(usize::from(u16::MAX)) as u16;
     ctx.guest.write_value(ctx.arg(0), &info)?;
     Ok(Reply::Value(0))
 }
