@@ -113,15 +113,10 @@ pub fn ok(o: &Output) -> String {
     stdout(o)
 }
 
-/// A directory for test artefacts that the sandbox can see (the sandbox's /tmp is its own) and
-/// that an unprivileged user can read.
+/// A directory for test artefacts that the sandbox can see (its /tmp is its own, and the checkout
+/// may lie under the host's /tmp) and that an unprivileged user can read.
 pub fn scratch(name: &str) -> PathBuf {
-    let target = rvisor()
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf();
-    let base = target.join("tmp").join("rvisor-tests");
+    let base = PathBuf::from("/var/tmp/rvisor-tests");
     let dir = base.join(format!("{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for d in [&base, &dir] {
