@@ -213,3 +213,65 @@ pub struct SysInfo {
 unsafe impl Pod for SysInfo {}
 
 const _: () = assert!(std::mem::size_of::<SysInfo>() == std::mem::size_of::<libc::sysinfo>());
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::platform::fake::{FakePlatform, BASE};
+
+    fn trap() -> Trap {
+        Trap {
+            tid: 1,
+            ..Trap::default()
+        }
+    }
+
+    #[test]
+    fn reads_are_bounded_and_nul_terminated() {
+        let mut mem = b"hello\0".to_vec();
+        mem.extend(vec![b'a'; 5000]);
+        let p = FakePlatform::new(mem);
+        let t = trap();
+        let g = Guest::new(&p, &t);
+        let arena = Bump::new();
+        assert_eq!(g.read_cstr(&arena, BASE, MAX_STRING).unwrap(), b"hello");
+        assert_eq!(
+            g.read_cstr(&arena, BASE + 6, MAX_STRING),
+            Err(Errno::ENAMETOOLONG)
+        );
+        assert_eq!(g.read_cstr(&arena, 0, MAX_STRING), Err(Errno::EFAULT));
+        let mut four = [0u8; 4];
+        assert_eq!(
+            g.read_exact(BASE + 5004, &mut four),
+            Err(Errno::EFAULT),
+            "short read past the end"
+        );
+    }
+
+    /// What was read is discarded if the call stopped being pending while it was read: the bytes
+    /// may come from another process that reused the tid.
+    #[test]
+    fn a_read_is_void_once_the_call_is_no_longer_pending() {
+        let p = FakePlatform::new(b"/etc/passwd\0".to_vec());
+        p.die_after_reads.store(1, Ordering::SeqCst);
+        let t = trap();
+        let g = Guest::new(&p, &t);
+        let arena = Bump::new();
+        assert_eq!(g.read_cstr(&arena, BASE, MAX_STRING), Err(Errno::EINTR));
+        let mut buf = [0u8; 4];
+        assert_eq!(g.read_exact(BASE, &mut buf), Err(Errno::EINTR));
+        assert_eq!(g.read_value::<u32>(BASE), Err(Errno::EINTR));
+    }
+
+    #[test]
+    fn writes_land_in_guest_memory() {
+        let p = FakePlatform::new(vec![0; 8]);
+        let t = trap();
+        let g = Guest::new(&p, &t);
+        g.write_value(BASE + 4, &0xdead_beef_u32).unwrap();
+        assert_eq!(&p.memory.lock()[4..], &0xdead_beef_u32.to_ne_bytes());
+        assert_eq!(g.write(BASE + 6, &[1, 2, 3, 4]), Err(Errno::EFAULT));
+    }
+}

@@ -48,7 +48,7 @@ pub struct DoArgs {
     #[arg(long, value_name = "FILE")]
     strace_log: Option<PathBuf>,
     /// Sentry service threads.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: u16,
     /// The command and its arguments.
     #[arg(

@@ -4,6 +4,8 @@
 //! calling thread's memory, and answers with a value, an errno, "continue natively", or an
 //! injected file descriptor. Handlers never learn which platform they run on.
 
+#[cfg(test)]
+pub mod fake;
 mod seccomp_notify;
 
 use std::os::fd::BorrowedFd;

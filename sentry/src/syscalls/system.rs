@@ -92,3 +92,82 @@ fn sysinfo(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     ctx.guest.write_value(ctx.arg(0), &info)?;
     Ok(Reply::Value(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use bumpalo::Bump;
+
+    use super::*;
+    use crate::guest::Guest;
+    use crate::platform::fake::{FakePlatform, BASE};
+    use crate::platform::Trap;
+    use crate::sandbox::{Sandbox, SandboxConfig};
+
+    fn call(
+        sandbox: &Sandbox,
+        p: &FakePlatform,
+        handler: super::super::Handler,
+        args: [u64; 6],
+    ) -> Result<Reply, Errno> {
+        let trap = Trap {
+            tid: nix::unistd::gettid().as_raw(),
+            args,
+            ..Trap::default()
+        };
+        let arena = Bump::new();
+        let mut ctx = Ctx {
+            trap: &trap,
+            guest: Guest::new(p, &trap),
+            arena: &arena,
+            sandbox,
+            refused: false,
+        };
+        handler(&mut ctx)
+    }
+
+    #[test]
+    fn sethostname_then_uname_reports_it() {
+        let sandbox = Sandbox::new(&SandboxConfig {
+            release: "9.9-test".into(),
+            ..SandboxConfig::default()
+        });
+        let mut mem = b"inner".to_vec();
+        mem.resize(8 + 6 * 65, 0);
+        let p = FakePlatform::new(mem);
+        assert_eq!(
+            call(&sandbox, &p, sethostname, [BASE, 5, 0, 0, 0, 0]),
+            Ok(Reply::Value(0))
+        );
+        assert_eq!(
+            call(&sandbox, &p, sethostname, [BASE, 65, 0, 0, 0, 0]),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            call(&sandbox, &p, uname, [BASE + 8, 0, 0, 0, 0, 0]),
+            Ok(Reply::Value(0))
+        );
+        let mem = p.memory.lock();
+        let field = |i: usize| {
+            let f = &mem[8 + 65 * i..8 + 65 * (i + 1)];
+            String::from_utf8_lossy(&f[..f.iter().position(|&b| b == 0).unwrap()]).into_owned()
+        };
+        assert_eq!(
+            (field(0), field(1), field(2)),
+            ("Linux".into(), "inner".into(), "9.9-test".into())
+        );
+    }
+
+    #[test]
+    fn unprivileged_sandbox_user_cannot_set_the_host_name() {
+        let sandbox = Sandbox::new(&SandboxConfig {
+            uid: 1000,
+            ..SandboxConfig::default()
+        });
+        let p = FakePlatform::new(b"x".to_vec());
+        assert_eq!(
+            call(&sandbox, &p, sethostname, [BASE, 1, 0, 0, 0, 0]),
+            Err(Errno::EPERM)
+        );
+        assert_eq!(sandbox.uts.lock().hostname(), b"rvisor");
+    }
+}
