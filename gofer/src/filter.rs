@@ -1,0 +1,1 @@
+//! The gofer's own seccomp filter (filled in with the process wiring).

@@ -1,0 +1,18 @@
+//! rvisor's gofer: the only process that resolves paths on the host.
+//!
+//! It holds the sandbox root as a directory fd (and is pivoted into it), and serves the sentry's
+//! requests one at a time. Every lookup goes through `openat2` with
+//! `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`, so `..`, absolute symlinks, symlinks the guest
+//! plants and magic links cannot leave the root. Each request runs with the filesystem identity
+//! of the guest thread it serves.
+
+pub mod filter;
+mod idmap;
+mod meta;
+mod mutate;
+mod open;
+mod resolve;
+mod server;
+
+pub use idmap::{IdMap, IdRange};
+pub use server::{Gofer, GoferError, Outcome};

@@ -1,0 +1,250 @@
+//! Changes to the tree. Each names its target by (parent directory fd, final name), with the
+//! parent resolved inside the root.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use rvisor_protocol::Loc;
+
+use crate::meta::{lookup, XattrArgs};
+use crate::resolve::cstring;
+use crate::server::{check, Gofer, Outcome};
+
+const SYS_SETXATTRAT: libc::c_long = 463;
+const SYS_REMOVEXATTRAT: libc::c_long = 466;
+const SYS_FCHMODAT2: libc::c_long = 452;
+
+fn done(rc: impl crate::server::SysRet) -> Result<Outcome, Errno> {
+    check(rc).map(|_| Outcome::Value(0))
+}
+
+/// mkdir.
+pub fn mkdir(g: &mut Gofer, at: &Loc<'_>, mode: u32) -> Result<Outcome, Errno> {
+    let (dir, name) = g.root.parent(&mut g.scratch, at).map_err(|e| {
+        if e == Errno::EBUSY {
+            Errno::EEXIST
+        } else {
+            e
+        }
+    })?;
+    // SAFETY: mkdirat with our dir fd and a NUL-terminated name.
+    done(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) })
+}
+
+/// mknod: FIFOs, regular files and sockets only; devices are refused as for an unprivileged
+/// process.
+pub fn mknod(g: &mut Gofer, at: &Loc<'_>, mode: u32, dev: u64) -> Result<Outcome, Errno> {
+    let kind = mode & libc::S_IFMT;
+    if !matches!(kind, 0 | libc::S_IFREG | libc::S_IFIFO | libc::S_IFSOCK) || dev != 0 {
+        return Err(Errno::EPERM);
+    }
+    let (dir, name) = g.root.parent(&mut g.scratch, at).map_err(|e| {
+        if e == Errno::EBUSY {
+            Errno::EEXIST
+        } else {
+            e
+        }
+    })?;
+    // SAFETY: mknodat with our dir fd and a NUL-terminated name; no device number.
+    done(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, 0) })
+}
+
+/// unlink, or rmdir with AT_REMOVEDIR.
+pub fn unlink(g: &mut Gofer, at: &Loc<'_>, flags: u32) -> Result<Outcome, Errno> {
+    let (dir, name) = g.root.parent(&mut g.scratch, at)?;
+    // SAFETY: unlinkat with our dir fd and a NUL-terminated name.
+    done(unsafe {
+        libc::unlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags as i32 & libc::AT_REMOVEDIR,
+        )
+    })
+}
+
+/// renameat2 (NOREPLACE, EXCHANGE, WHITEOUT as the guest asks).
+pub fn rename(g: &mut Gofer, from: &Loc<'_>, to: &Loc<'_>, flags: u32) -> Result<Outcome, Errno> {
+    let (d1, n1) = g.root.parent(&mut g.scratch, from)?;
+    let (d2, n2) = g.root.parent(&mut g.scratch, to)?;
+    // SAFETY: renameat2 with our dir fds and NUL-terminated names.
+    done(unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            d1.as_raw_fd(),
+            n1.as_ptr(),
+            d2.as_raw_fd(),
+            n2.as_ptr(),
+            flags,
+        )
+    })
+}
+
+/// linkat. The source is `fd` with AT_EMPTY_PATH (an O_TMPFILE, say), or resolved in the root
+/// (following a final symlink only with AT_SYMLINK_FOLLOW). The kernel refuses links across
+/// mounts, so an fd from outside the root cannot be linked in.
+pub fn link(
+    g: &mut Gofer,
+    from: &Loc<'_>,
+    to: &Loc<'_>,
+    flags: u32,
+    fd: Option<OwnedFd>,
+) -> Result<Outcome, Errno> {
+    let source = if flags & libc::AT_EMPTY_PATH as u32 != 0 {
+        fd.ok_or(Errno::EBADF)?
+    } else {
+        let follow = flags & libc::AT_SYMLINK_FOLLOW as u32 != 0;
+        g.root.lookup(&mut g.scratch, from, !follow)?
+    };
+    let (dir, name) = g.root.parent(&mut g.scratch, to)?;
+    // SAFETY: linkat from our fd (empty path) to our dir fd and a NUL-terminated name.
+    done(unsafe {
+        libc::linkat(
+            source.as_raw_fd(),
+            c"".as_ptr(),
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    })
+}
+
+/// symlink.
+pub fn symlink(g: &mut Gofer, target: &[u8], at: &Loc<'_>) -> Result<Outcome, Errno> {
+    let target = cstring(target)?;
+    let (dir, name) = g.root.parent(&mut g.scratch, at).map_err(|e| {
+        if e == Errno::EBUSY {
+            Errno::EEXIST
+        } else {
+            e
+        }
+    })?;
+    // SAFETY: symlinkat with NUL-terminated strings and our dir fd.
+    done(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
+}
+
+/// fchmodat2.
+pub fn chmod(g: &mut Gofer, at: &Loc<'_>, mode: u32, flags: u32) -> Result<Outcome, Errno> {
+    let fd = lookup(g, at, flags)?;
+    // SAFETY: fchmodat2 on our fd with an empty path.
+    done(unsafe {
+        libc::syscall(
+            SYS_FCHMODAT2,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            mode,
+            libc::AT_EMPTY_PATH,
+        )
+    })
+}
+
+/// fchownat, with the guest's ids translated (an id the guest's namespace cannot name is
+/// EINVAL, as natively).
+pub fn chown(
+    g: &mut Gofer,
+    at: &Loc<'_>,
+    uid: u32,
+    gid: u32,
+    flags: u32,
+) -> Result<Outcome, Errno> {
+    let uid = if uid == u32::MAX {
+        u32::MAX
+    } else {
+        g.ids.uid_out(uid).ok_or(Errno::EINVAL)?
+    };
+    let gid = if gid == u32::MAX {
+        u32::MAX
+    } else {
+        g.ids.gid_out(gid).ok_or(Errno::EINVAL)?
+    };
+    let fd = lookup(g, at, flags)?;
+    // SAFETY: fchownat on our fd with an empty path.
+    done(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) })
+}
+
+/// utimensat.
+pub fn utimens(
+    g: &mut Gofer,
+    at: &Loc<'_>,
+    times: &[i64; 4],
+    flags: u32,
+) -> Result<Outcome, Errno> {
+    let fd = lookup(g, at, flags)?;
+    let ts = [
+        libc::timespec {
+            tv_sec: times[0],
+            tv_nsec: times[1],
+        },
+        libc::timespec {
+            tv_sec: times[2],
+            tv_nsec: times[3],
+        },
+    ];
+    // SAFETY: utimensat reads two timespecs from `ts`; our fd and an empty path.
+    done(unsafe {
+        libc::utimensat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            ts.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    })
+}
+
+/// truncate: opened for writing (so the guest needs write permission), then ftruncate.
+pub fn truncate(g: &mut Gofer, at: &Loc<'_>, length: i64) -> Result<Outcome, Errno> {
+    let fd = g.root.open(
+        &mut g.scratch,
+        at,
+        (libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOCTTY) as u64,
+        0,
+        0,
+    )?;
+    // SAFETY: ftruncate on our fd.
+    done(unsafe { libc::ftruncate(fd.as_raw_fd(), length) })
+}
+
+/// setxattr.
+pub fn setxattr(
+    g: &mut Gofer,
+    at: &Loc<'_>,
+    name: &[u8],
+    value: &[u8],
+    xflags: u32,
+    flags: u32,
+) -> Result<Outcome, Errno> {
+    let fd = lookup(g, at, flags)?;
+    let name = cstring(name)?;
+    let args = XattrArgs {
+        value: value.as_ptr() as u64,
+        size: value.len() as u32,
+        flags: xflags,
+    };
+    // SAFETY: setxattrat reads `size` bytes from `value` and the name; our fd, empty path.
+    done(unsafe {
+        libc::syscall(
+            SYS_SETXATTRAT,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            name.as_ptr(),
+            std::ptr::addr_of!(args),
+            std::mem::size_of::<XattrArgs>(),
+        )
+    })
+}
+
+/// removexattr.
+pub fn removexattr(g: &mut Gofer, at: &Loc<'_>, name: &[u8], flags: u32) -> Result<Outcome, Errno> {
+    let fd = lookup(g, at, flags)?;
+    let name = cstring(name)?;
+    // SAFETY: removexattrat with our fd, an empty path and a NUL-terminated name.
+    done(unsafe {
+        libc::syscall(
+            SYS_REMOVEXATTRAT,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            name.as_ptr(),
+        )
+    })
+}

@@ -1,0 +1,218 @@
+//! The gofer's request loop.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use rvisor_protocol::{recv_frame, send_frame, Identity, Request, Response, TransportError};
+
+use crate::idmap::IdMap;
+use crate::resolve::{PathBuf, Root};
+use crate::{meta, mutate, open};
+
+/// Why the gofer stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum GoferError {
+    /// The socket to the sentry failed.
+    #[error("gofer transport: {0}")]
+    Transport(#[from] TransportError),
+}
+
+/// What a handler produced, before encoding.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A value.
+    Value(i64),
+    /// One fd.
+    Fd(OwnedFd),
+    /// A walk's per-path results and the fds found.
+    Walked(Vec<i32>, Vec<OwnedFd>),
+    /// `len` bytes at the start of the gofer's byte buffer.
+    Bytes(usize),
+    /// Let the guest's kernel do it (FIFOs).
+    Native,
+}
+
+/// The gofer: the root, the guest's id maps, and reusable buffers.
+#[derive(Debug)]
+pub struct Gofer {
+    pub(crate) root: Root,
+    pub(crate) ids: IdMap,
+    pub(crate) scratch: PathBuf,
+    pub(crate) bytes: Vec<u8>,
+    fs_ids: Option<(u32, u32)>,
+}
+
+/// setfsuid/setfsgid return the previous id and fail silently: read back to be sure.
+fn set_fs_ids(uid: u32, gid: u32) -> Result<(), Errno> {
+    // SAFETY: setfsgid/setfsuid take an id and only change this thread's credentials.
+    unsafe {
+        libc::setfsgid(gid);
+    }
+    // SAFETY: as above; -1 queries without changing.
+    let now_gid = unsafe { libc::setfsgid(u32::MAX) } as u32;
+    // SAFETY: as above.
+    unsafe {
+        libc::setfsuid(uid);
+    }
+    // SAFETY: as above.
+    let now_uid = unsafe { libc::setfsuid(u32::MAX) } as u32;
+    if (now_uid, now_gid) == (uid, gid) {
+        Ok(())
+    } else {
+        Err(Errno::EPERM)
+    }
+}
+
+impl Gofer {
+    /// A gofer serving `root` for a guest whose user namespace maps ids as `ids`.
+    pub fn new(root: OwnedFd, ids: IdMap) -> Self {
+        Gofer {
+            root: Root::new(root),
+            ids,
+            scratch: PathBuf::default(),
+            bytes: Vec::new(),
+            fs_ids: None,
+        }
+    }
+
+    /// The bytes of the last `Outcome::Bytes`.
+    pub fn reply_bytes(&self, len: usize) -> &[u8] {
+        &self.bytes[..len]
+    }
+
+    /// Serves requests until the sentry hangs up.
+    pub fn serve(&mut self, sock: BorrowedFd<'_>) -> Result<(), GoferError> {
+        let mut frame = Vec::new();
+        let mut fds_in = Vec::new();
+        let mut reply = Vec::new();
+        loop {
+            match recv_frame(sock, &mut frame, &mut fds_in) {
+                Ok(()) => {}
+                Err(TransportError::HungUp) => return Ok(()),
+                Err(TransportError::Truncated) => {
+                    Response::Errno(Errno::EMSGSIZE as i32).encode(&mut reply);
+                    send_frame(sock, &reply, &[])?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let outcome = match Request::decode(&frame) {
+                Ok((who, req)) => self.handle(who, &req, std::mem::take(&mut fds_in)),
+                // A malformed frame is refused; the gofer carries on.
+                Err(e) => {
+                    tracing::warn!("gofer: bad request: {e}");
+                    Err(Errno::EBADMSG)
+                }
+            };
+            let mut out_fds: Vec<OwnedFd> = Vec::new();
+            let resp = match outcome {
+                Ok(Outcome::Value(v)) => Response::Value(v),
+                Ok(Outcome::Fd(fd)) => {
+                    out_fds.push(fd);
+                    Response::Fd
+                }
+                Ok(Outcome::Walked(results, fds)) => {
+                    out_fds = fds;
+                    Response::Walked(results)
+                }
+                Ok(Outcome::Bytes(len)) => Response::Bytes(&self.bytes[..len]),
+                Ok(Outcome::Native) => Response::Native,
+                Err(e) => Response::Errno(e as i32),
+            };
+            resp.encode(&mut reply);
+            let borrowed: Vec<BorrowedFd<'_>> = out_fds.iter().map(|f| f.as_fd()).collect();
+            send_frame(sock, &reply, &borrowed)?;
+        }
+    }
+
+    /// Services one request as `who`.
+    pub fn handle(
+        &mut self,
+        who: Identity,
+        req: &Request<'_>,
+        fds: Vec<OwnedFd>,
+    ) -> Result<Outcome, Errno> {
+        let uid = self.ids.uid_out(who.uid).ok_or(Errno::EPERM)?;
+        let gid = self.ids.gid_out(who.gid).ok_or(Errno::EPERM)?;
+        if self.fs_ids != Some((uid, gid)) {
+            self.fs_ids = None;
+            set_fs_ids(uid, gid)?;
+            self.fs_ids = Some((uid, gid));
+        }
+        match req {
+            Request::Open {
+                at,
+                flags,
+                mode,
+                resolve,
+            } => open::open(self, at, *flags, *mode, *resolve),
+            Request::Walk { paths } => open::walk(self, paths),
+            Request::Stat { at, flags } => meta::stat(self, at, *flags),
+            Request::Readlink { at } => meta::readlink(self, at),
+            Request::Statfs { at } => meta::statfs(self, at),
+            Request::Access { at, mode, flags } => meta::access(self, at, *mode, *flags),
+            Request::GetXattr {
+                at,
+                name,
+                size,
+                flags,
+            } => meta::getxattr(self, at, name, *size, *flags),
+            Request::ListXattr { at, size, flags } => meta::listxattr(self, at, *size, *flags),
+            Request::Mkdir { at, mode } => mutate::mkdir(self, at, *mode),
+            Request::Mknod { at, mode, dev } => mutate::mknod(self, at, *mode, *dev),
+            Request::Unlink { at, flags } => mutate::unlink(self, at, *flags),
+            Request::Rename { from, to, flags } => mutate::rename(self, from, to, *flags),
+            Request::Link { from, to, flags } => {
+                mutate::link(self, from, to, *flags, fds.into_iter().next())
+            }
+            Request::Symlink { target, at } => mutate::symlink(self, target, at),
+            Request::Chmod { at, mode, flags } => mutate::chmod(self, at, *mode, *flags),
+            Request::Chown {
+                at,
+                uid,
+                gid,
+                flags,
+            } => mutate::chown(self, at, *uid, *gid, *flags),
+            Request::Utimens { at, times, flags } => mutate::utimens(self, at, times, *flags),
+            Request::Truncate { at, length } => mutate::truncate(self, at, *length),
+            Request::SetXattr {
+                at,
+                name,
+                value,
+                xflags,
+                flags,
+            } => mutate::setxattr(self, at, name, value, *xflags, *flags),
+            Request::RemoveXattr { at, name, flags } => mutate::removexattr(self, at, name, *flags),
+        }
+    }
+}
+
+/// A libc return value of any width.
+pub(crate) trait SysRet {
+    fn widen(self) -> i64;
+}
+impl SysRet for i32 {
+    fn widen(self) -> i64 {
+        i64::from(self)
+    }
+}
+impl SysRet for i64 {
+    fn widen(self) -> i64 {
+        self
+    }
+}
+impl SysRet for isize {
+    fn widen(self) -> i64 {
+        self as i64
+    }
+}
+
+/// Turns a libc return value into a Result.
+pub(crate) fn check(rc: impl SysRet) -> Result<i64, Errno> {
+    let rc = rc.widen();
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(rc)
+    }
+}

@@ -1,0 +1,14 @@
+//! The sentry-gofer protocol.
+//!
+//! One request, one response, each a single `SOCK_SEQPACKET` message (so framing is the
+//! kernel's); fds travel beside the bytes with `SCM_RIGHTS`, several per message where a request
+//! yields several. Every request names the identity it acts for. Decoding borrows from the
+//! received buffer and checks every bound: a malformed frame is an error, never a panic.
+
+mod codec;
+mod message;
+mod transport;
+
+pub use codec::{DecodeError, Reader, Writer};
+pub use message::{Identity, Loc, Op, Request, Response, MAX_BATCH, MAX_FRAME, MAX_PATH};
+pub use transport::{recv_frame, send_frame, TransportError, MAX_FDS};
