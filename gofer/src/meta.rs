@@ -29,6 +29,38 @@ pub(crate) fn lookup(g: &mut Gofer, at: &Loc<'_>, flags: u32) -> Result<OwnedFd,
     g.root.lookup(&mut g.scratch, at, nofollow(flags))
 }
 
+/// Where an xattr call acts: (parent dir fd, final name, AT_ flags). The kernel's xattr calls
+/// refuse O_PATH handles, so the parent is resolved in the root and the kernel resolves the last
+/// component (and, when following, its target) itself, in the gofer's own root, which is the
+/// sandbox tree.
+pub(crate) fn xattr_target(
+    g: &mut Gofer,
+    at: &Loc<'_>,
+    flags: u32,
+) -> Result<(OwnedFd, std::ffi::CString, i32), Errno> {
+    let at_flags = if nofollow(flags) {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    };
+    match g.root.parent(&mut g.scratch, at) {
+        Ok((dir, name)) => Ok((dir, name, at_flags)),
+        // The root itself.
+        Err(Errno::EBUSY) => {
+            let dir = g.root.lookup(
+                &mut g.scratch,
+                &Loc {
+                    base: b"/",
+                    path: b"/",
+                },
+                false,
+            )?;
+            Ok((dir, std::ffi::CString::from(c"."), at_flags))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn put_bytes(g: &mut Gofer, data: &[u8]) -> Outcome {
     g.bytes.clear();
     g.bytes.extend_from_slice(data);
@@ -115,7 +147,7 @@ pub fn getxattr(
     size: u32,
     flags: u32,
 ) -> Result<Outcome, Errno> {
-    let fd = lookup(g, at, flags)?;
+    let (dir, last, at_flags) = xattr_target(g, at, flags)?;
     let name = cstring(name)?;
     g.bytes.resize(size as usize, 0);
     let args = XattrArgs {
@@ -127,9 +159,9 @@ pub fn getxattr(
     let n = check(unsafe {
         libc::syscall(
             SYS_GETXATTRAT,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
+            dir.as_raw_fd(),
+            last.as_ptr(),
+            at_flags,
             name.as_ptr(),
             std::ptr::addr_of!(args),
             std::mem::size_of::<XattrArgs>(),
@@ -144,15 +176,15 @@ pub fn getxattr(
 
 /// listxattr; size 0 asks for the size.
 pub fn listxattr(g: &mut Gofer, at: &Loc<'_>, size: u32, flags: u32) -> Result<Outcome, Errno> {
-    let fd = lookup(g, at, flags)?;
+    let (dir, last, at_flags) = xattr_target(g, at, flags)?;
     g.bytes.resize(size as usize, 0);
     // SAFETY: listxattrat writes at most `size` bytes into our buffer of that size.
     let n = check(unsafe {
         libc::syscall(
             SYS_LISTXATTRAT,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
+            dir.as_raw_fd(),
+            last.as_ptr(),
+            at_flags,
             g.bytes.as_mut_ptr(),
             size as usize,
         )

@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::errno::Errno;
 use rvisor_protocol::Loc;
 
-use crate::meta::{lookup, XattrArgs};
+use crate::meta::{lookup, xattr_target, XattrArgs};
 use crate::resolve::cstring;
 use crate::server::{check, Gofer, Outcome};
 
@@ -212,7 +212,7 @@ pub fn setxattr(
     xflags: u32,
     flags: u32,
 ) -> Result<Outcome, Errno> {
-    let fd = lookup(g, at, flags)?;
+    let (dir, last, at_flags) = xattr_target(g, at, flags)?;
     let name = cstring(name)?;
     let args = XattrArgs {
         value: value.as_ptr() as u64,
@@ -223,9 +223,9 @@ pub fn setxattr(
     done(unsafe {
         libc::syscall(
             SYS_SETXATTRAT,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
+            dir.as_raw_fd(),
+            last.as_ptr(),
+            at_flags,
             name.as_ptr(),
             std::ptr::addr_of!(args),
             std::mem::size_of::<XattrArgs>(),

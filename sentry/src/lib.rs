@@ -5,6 +5,7 @@
 //! with the handler of the call's family.
 
 pub mod filter;
+pub mod gofer_client;
 pub mod guest;
 pub mod platform;
 pub mod sandbox;

@@ -4,6 +4,9 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use rvisor_protocol::Identity;
+
+use crate::gofer_client::GoferClient;
 use crate::syscalls::UTS_LEN;
 use crate::task::{Creds, TaskTable};
 
@@ -112,6 +115,11 @@ pub struct Sandbox {
     pub uts: Mutex<Uts>,
     /// Guest threads and processes.
     pub tasks: TaskTable,
+    /// The channel to the gofer, once there is one.
+    pub gofer: Option<GoferClient>,
+    /// The guest's kernel identity (its set*id calls are emulated, so it never changes): the
+    /// identity file requests act for.
+    pub identity: Identity,
     started: Instant,
 }
 
@@ -126,8 +134,19 @@ impl Sandbox {
                 version: UtsField::new(config.version.as_bytes()),
             }),
             tasks: TaskTable::new(Creds::new(config.uid, config.gid)),
+            gofer: None,
+            identity: Identity {
+                uid: config.uid,
+                gid: config.gid,
+            },
             started: Instant::now(),
         }
+    }
+
+    /// Serves file calls through `gofer`.
+    pub fn with_gofer(mut self, gofer: GoferClient) -> Self {
+        self.gofer = Some(gofer);
+        self
     }
 
     /// Seconds since the sandbox started.

@@ -5,6 +5,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::os::fd::AsFd;
+
 use bumpalo::Bump;
 use nix::errno::Errno;
 
@@ -118,8 +120,9 @@ impl<P: Platform> Worker<'_, P> {
             arena: &self.arena,
             sandbox: &sentry.sandbox,
             refused: false,
+            injected: None,
         };
-        let reply = dispatch(entry, &mut ctx);
+        let mut reply = dispatch(entry, &mut ctx);
         match reply {
             Reply::Continue => sentry.stats.continued.fetch_add(1, Ordering::Relaxed),
             _ => sentry.stats.emulated.fetch_add(1, Ordering::Relaxed),
@@ -128,10 +131,28 @@ impl<P: Platform> Worker<'_, P> {
             sentry.stats.denied.fetch_add(1, Ordering::Relaxed);
             log_denial(&ctx, entry, reply);
         }
-        if let Some(strace) = &sentry.strace {
-            strace.record(&ctx, entry, reply);
+        let line = sentry.strace.as_ref().map(|s| s.begin(&ctx, entry));
+        let sent = match (reply, ctx.injected.take()) {
+            (Reply::Fd { cloexec }, Some(fd)) => {
+                match sentry.platform.reply_with_fd(trap, fd.as_fd(), cloexec) {
+                    Ok(n) => {
+                        reply = Reply::Value(i64::from(n));
+                        Ok(())
+                    }
+                    Err(PlatformError::Sys { errno, .. }) => {
+                        // The guest's fd table is full (or similar): the call is still pending.
+                        reply = Reply::Errno(errno);
+                        sentry.platform.reply(trap, reply)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            _ => sentry.platform.reply(trap, reply),
+        };
+        if let (Some(strace), Some(line)) = (&sentry.strace, line) {
+            strace.finish(line, reply);
         }
-        match sentry.platform.reply(trap, reply) {
+        match sent {
             // The caller died or was interrupted; there is nobody to answer.
             Ok(()) | Err(PlatformError::Gone) => Ok(()),
             Err(e) => Err(e),

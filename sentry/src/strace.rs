@@ -35,8 +35,8 @@ impl Strace {
         }
     }
 
-    /// Writes the line for one call.
-    pub fn record(&self, ctx: &Ctx<'_>, entry: &Entry, reply: Reply) {
+    /// Decodes the call's arguments, while the guest is still stopped in it.
+    pub fn begin<'a>(&self, ctx: &Ctx<'a>, entry: &Entry) -> ArenaString<'a> {
         let mut line = ArenaString::new_in(ctx.arena);
         let pid = ctx
             .sandbox
@@ -57,6 +57,11 @@ impl Strace {
             format_arg(&mut line, ctx, *kind, ctx.arg(i));
         }
         line.push(')');
+        line
+    }
+
+    /// Adds the result and writes the line.
+    pub fn finish(&self, mut line: ArenaString<'_>, reply: Reply) {
         match reply {
             Reply::Value(v) if v > 0xffff => {
                 let _ = write!(line, " = {v:#x}");
@@ -68,6 +73,7 @@ impl Strace {
                 let _ = write!(line, " = -1 {e:?} ({})", e.desc());
             }
             Reply::Continue => line.push_str(" = ? <runs natively>"),
+            Reply::Fd { .. } => line.push_str(" = <fd>"),
         }
         line.push('\n');
         let _ = self.out.lock().write_all(line.as_bytes());

@@ -13,16 +13,34 @@ fn root_mount_options(mountinfo: &str) -> String {
 }
 
 #[test]
-fn root_is_read_only_nosuid_nodev_and_tmp_is_writable() {
-    let out = ok(&sh(
-        "cat /proc/self/mountinfo; touch /etc/rvisor-test 2>&1; echo x > /tmp/ok && cat /tmp/ok",
-    ));
+fn guest_view_is_read_only_nosuid_nodev_and_writes_go_to_memory() {
+    let out = ok(&sh("cat /proc/self/mountinfo; echo changed > /etc/rvisor-test && cat /etc/rvisor-test; echo x > /tmp/ok && cat /tmp/ok"));
     let opts = root_mount_options(&out);
     for flag in ["ro", "nosuid", "nodev"] {
         assert!(opts.split(',').any(|o| o == flag), "root options {opts}");
     }
+    assert!(out.ends_with("changed\nx\n"), "{out}");
+    assert!(
+        !Path::new("/etc/rvisor-test").exists(),
+        "a sandbox write reached the host"
+    );
+}
+
+#[test]
+fn overlay_none_keeps_the_root_read_only() {
+    let o = run_for(
+        &mut rvisor_do([
+            "--overlay=none",
+            "--",
+            "sh",
+            "-c",
+            "(echo x > /etc/rvisor-test) 2>&1; echo y > /tmp/t && cat /tmp/t",
+        ]),
+        60,
+    );
+    let out = ok(&o);
     assert!(out.contains("Read-only file system"), "{out}");
-    assert!(out.ends_with("x\n"), "{out}");
+    assert!(out.ends_with("y\n"), "{out}");
     assert!(!Path::new("/etc/rvisor-test").exists());
 }
 
@@ -155,6 +173,7 @@ fn volume_destination_in_read_only_root_is_a_clear_error() {
     let dir = scratch("volume-ro-root");
     let o = run_for(
         &mut rvisor_do([
+            "--overlay=none".into(),
             format!("--volume={}:/no-such-dir-in-root", dir.display()),
             "--".into(),
             "true".into(),

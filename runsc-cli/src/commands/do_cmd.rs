@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use rvisor_cli::sandbox::{self, Network, SandboxSpec, Volume};
+use rvisor_cli::sandbox::{self, Network, Overlay, SandboxSpec, Volume};
 
 /// Run a command in a sandbox over the host's root (read-only, nosuid, nodev).
 #[derive(Debug, Args)]
@@ -35,6 +35,10 @@ pub struct DoArgs {
     /// Network: "loopback" (a private namespace with lo only) or "host".
     #[arg(long, default_value = "loopback")]
     network: Network,
+    /// What takes writes to the root: "memory" (an overlay; the host is never changed) or
+    /// "none" (the root is read-only; rw volumes, /tmp and /run take writes).
+    #[arg(long, default_value = "memory")]
+    overlay: Overlay,
     /// Kernel release string reported by uname [default: the host's].
     #[arg(long, value_name = "STRING")]
     release: Option<String>,
@@ -110,6 +114,7 @@ pub fn run(args: &DoArgs) -> anyhow::Result<i32> {
         hostname: args.hostname.clone(),
         release: args.release.clone(),
         network: args.network,
+        overlay: args.overlay,
         workers: usize::from(args.workers),
     };
     Ok(sandbox::run(&spec, strace)?)

@@ -1,21 +1,58 @@
-//! The user namespace mapping that gives the guest its identity.
+//! The user namespace mappings that give the gofer and the guest their identities.
 
-/// The `uid_map`/`gid_map` content for a sandbox whose id is `inside`, launched by host id
-/// `invoker`.
+use gofer::{IdMap, IdRange};
+
+/// The guest's map, as written by the gofer for the guest's user namespace (a child of the
+/// gofer's): `inside` is the sandbox id of the command.
 ///
-/// Unprivileged, the launcher can map only itself: `inside` is backed by `invoker`. As root,
-/// `inside` is backed by the same host id, so `--uid 1000` has exactly the host rights of uid
-/// 1000; root stays mapped too, because the guest init (host root until it drops to `inside`)
-/// must own the files it creates while building the sandbox. The guest cannot get back to 0:
-/// every set*id call is serviced by the sentry, and every mount is nosuid.
-pub fn map(inside: u32, invoker: u32, rootless: bool) -> String {
+/// Unprivileged, the gofer's own namespace maps only its id 0 (the caller): the sandbox id is
+/// backed by it. As root, the sandbox id is backed by the same host id, so `--uid 1000` has
+/// exactly the host rights of uid 1000; root stays mapped too, because the guest init (host root
+/// until it drops to `inside`) must own the files it creates while building its view. The guest
+/// cannot get back to 0: every set*id call is serviced by the sentry, and every mount is nosuid.
+pub fn guest_ranges(inside: u32, rootless: bool) -> Vec<IdRange> {
     if rootless {
-        format!("{inside} {invoker} 1\n")
+        vec![IdRange {
+            inside,
+            outside: 0,
+            count: 1,
+        }]
     } else if inside == 0 {
-        "0 0 1\n".to_string()
+        vec![IdRange {
+            inside: 0,
+            outside: 0,
+            count: 1,
+        }]
     } else {
-        format!("0 0 1\n{inside} {inside} 1\n")
+        vec![
+            IdRange {
+                inside: 0,
+                outside: 0,
+                count: 1,
+            },
+            IdRange {
+                inside,
+                outside: inside,
+                count: 1,
+            },
+        ]
     }
+}
+
+/// The guest's uid and gid maps.
+pub fn guest_map(uid: u32, gid: u32, rootless: bool) -> IdMap {
+    IdMap {
+        uids: guest_ranges(uid, rootless),
+        gids: guest_ranges(gid, rootless),
+    }
+}
+
+/// `uid_map`/`gid_map` content for `ranges`.
+pub fn lines(ranges: &[IdRange]) -> String {
+    ranges
+        .iter()
+        .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
+        .collect()
 }
 
 #[cfg(test)]
@@ -23,14 +60,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rootless_maps_to_the_invoker() {
-        assert_eq!(map(0, 1000, true), "0 1000 1\n");
-        assert_eq!(map(1000, 1000, true), "1000 1000 1\n");
+    fn rootless_backs_the_sandbox_id_with_the_gofers_root() {
+        assert_eq!(lines(&guest_ranges(0, true)), "0 0 1\n");
+        assert_eq!(lines(&guest_ranges(1000, true)), "1000 0 1\n");
     }
 
     #[test]
     fn root_maps_identity_and_keeps_root() {
-        assert_eq!(map(0, 0, false), "0 0 1\n");
-        assert_eq!(map(1000, 0, false), "0 0 1\n1000 1000 1\n");
+        assert_eq!(lines(&guest_ranges(0, false)), "0 0 1\n");
+        assert_eq!(lines(&guest_ranges(1000, false)), "0 0 1\n1000 1000 1\n");
     }
 }

@@ -14,7 +14,7 @@ use sentry::filter::BpfProgram;
 
 use super::error::{Context, SandboxError};
 use super::spec::{Network, SandboxSpec};
-use super::{fdpass, mounts, signals};
+use super::{fdpass, guest_root, signals};
 
 /// Exit code when the command cannot be found.
 const NOT_FOUND: i32 = 127;
@@ -22,12 +22,18 @@ const NOT_FOUND: i32 = 127;
 const NOT_EXECUTABLE: i32 = 126;
 
 /// Runs as the guest init; never returns.
-pub fn main(spec: &SandboxSpec, prog: &BpfProgram, maps_written: OwnedFd, report: OwnedFd) -> ! {
-    // SAFETY: PR_SET_PDEATHSIG takes integers only. If the sentry dies, so do we, and with us
+pub fn main(
+    spec: &SandboxSpec,
+    prog: &BpfProgram,
+    tree: &Path,
+    maps_written: OwnedFd,
+    report: OwnedFd,
+) -> ! {
+    // SAFETY: PR_SET_PDEATHSIG takes integers only. If the gofer dies, so do we, and with us
     // (PID 1) the whole pid namespace.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let mut byte = [0u8; 1];
-    // EOF: the sentry died before writing our id maps.
+    // EOF: the gofer died before writing our id maps.
     if !matches!(
         nix::unistd::read(maps_written.as_fd().as_raw_fd(), &mut byte),
         Ok(1)
@@ -35,7 +41,7 @@ pub fn main(spec: &SandboxSpec, prog: &BpfProgram, maps_written: OwnedFd, report
         std::process::exit(1);
     }
     drop(maps_written);
-    match setup(spec, prog, &report) {
+    match setup(spec, prog, tree, &report) {
         Ok((path, argv, envp, old_mask)) => {
             drop(report);
             run_command(&path, &argv, &envp, &old_mask)
@@ -52,12 +58,13 @@ type Prepared = (CString, Vec<CString>, Vec<CString>, SigSet);
 fn setup(
     spec: &SandboxSpec,
     prog: &BpfProgram,
+    tree: &Path,
     report: &OwnedFd,
 ) -> Result<Prepared, SandboxError> {
-    mounts::build_root(spec)?;
+    guest_root::build(tree)?;
     nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
     if spec.network == Network::Loopback {
-        mounts::loopback_up()?;
+        guest_root::loopback_up()?;
     }
     become_user(spec)?;
     match nix::unistd::chdir(&spec.cwd) {

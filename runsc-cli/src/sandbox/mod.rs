@@ -1,16 +1,23 @@
-//! Launching a sandbox: the runtime (this process) forks the sentry, which creates the guest.
+//! Launching a sandbox: the runtime (this process) forks the sentry, which creates the gofer,
+//! which creates the guest.
 //!
 //! ```text
-//! rvisor (runtime) ── sentry ── guest init (PID 1, new user/pid/mount/uts/ipc/net ns) ── command
-//!                        ▲ seccomp listener ┘  every guest process runs under the filter
+//! rvisor (runtime) ── sentry ── gofer ── guest init (PID 1, new user/pid/mount/uts/ipc/net ns) ── command
+//!                       ▲  ▲ requests ┘        │ seccomp listener
+//!                       │  └────────────────────┘
 //! ```
-//! Each link is tied to its parent's life: if the runtime or the sentry dies, the guest dies.
+//! Each link is tied to its parent's life: if the runtime, the sentry or the gofer dies, the
+//! guest dies.
 
+mod caps;
 pub mod error;
 mod fdpass;
+mod gofer_proc;
+mod gofer_tree;
+mod guest_root;
 pub mod idmap;
 mod init;
-mod mounts;
+mod mount_api;
 mod sentry_proc;
 pub mod signals;
 pub mod spec;
@@ -21,7 +28,7 @@ use nix::unistd::{fork, ForkResult};
 use sentry::filter::{self, TrapReturn};
 
 pub use error::SandboxError;
-pub use spec::{Network, SandboxSpec, Volume};
+pub use spec::{Network, Overlay, SandboxSpec, Volume};
 
 use error::Context;
 

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::Pid;
 use sentry::filter::BpfProgram;
+use sentry::gofer_client::GoferClient;
 use sentry::platform::SeccompNotify;
 use sentry::sandbox::{Sandbox, SandboxConfig};
 use sentry::server::Sentry;
@@ -14,8 +15,8 @@ use sentry::strace::Strace;
 
 use super::error::{Context, SandboxError};
 use super::fdpass::{self, InitReport};
-use super::spec::{Network, SandboxSpec};
-use super::{idmap, init, signals};
+use super::spec::SandboxSpec;
+use super::{gofer_proc, signals};
 
 /// Exit code for a sandbox that could not be started.
 pub const SETUP_FAILED: i32 = 125;
@@ -33,7 +34,7 @@ pub fn main(
         std::process::exit(SETUP_FAILED);
     }
     match start(spec, prog) {
-        Ok((init_pid, listener)) => serve(spec, init_pid, listener, strace),
+        Ok(started) => serve(spec, started, strace),
         Err(e) => {
             eprintln!("rvisor: {e}");
             std::process::exit(SETUP_FAILED)
@@ -41,35 +42,40 @@ pub fn main(
     }
 }
 
-fn clone_flags(spec: &SandboxSpec) -> libc::c_int {
-    let mut flags = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWCGROUP;
-    if spec.network == Network::Loopback {
-        flags |= libc::CLONE_NEWNET;
-    }
-    flags
+/// What the sentry holds once the sandbox is up.
+struct Started {
+    gofer: Pid,
+    init: Pid,
+    listener: OwnedFd,
+    requests: OwnedFd,
 }
 
-fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<(Pid, OwnedFd), SandboxError> {
+fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<Started, SandboxError> {
+    let rootless = !nix::unistd::geteuid().is_root();
     let (maps_read, maps_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
-    let (report_sentry, report_init) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .ctx(|| "socketpair".into())?;
+    let seqpacket = || {
+        socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .ctx(|| "socketpair".into())
+    };
+    let (report_sentry, report_child) = seqpacket()?;
+    let (requests_sentry, requests_gofer) = seqpacket()?;
+    // The gofer needs its own user namespace to mount when we are unprivileged.
+    let mut flags = libc::CLONE_NEWNS;
+    if rootless {
+        flags |= libc::CLONE_NEWUSER;
+    }
     // SAFETY: fork-like clone (no new stack, no CLONE_VM) of a single-threaded process: the child
-    // gets a copy of our memory and only runs `init::main`, which never returns.
+    // only runs `gofer_proc::main`, which never returns.
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone,
-            clone_flags(spec) | libc::SIGCHLD,
+            flags | libc::SIGCHLD,
             0usize,
             0usize,
             0usize,
@@ -77,58 +83,74 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<(Pid, OwnedFd), Sandbo
         )
     };
     if pid < 0 {
-        return Err(nix::errno::Errno::last()).ctx(|| "creating the sandbox namespaces".into());
+        return Err(nix::errno::Errno::last()).ctx(|| "creating the gofer".into());
     }
     if pid == 0 {
         drop(maps_write);
         drop(report_sentry);
-        init::main(spec, prog, maps_read, report_init);
+        drop(requests_sentry);
+        let ch = gofer_proc::Channels {
+            maps_written: rootless.then_some(maps_read),
+            report: report_child,
+            requests: requests_gofer,
+        };
+        gofer_proc::main(spec, prog, ch, rootless);
     }
-    let init_pid = Pid::from_raw(pid as i32);
+    let gofer = Pid::from_raw(pid as i32);
     drop(maps_read);
-    drop(report_init);
-    let kill_init = |e: SandboxError| {
-        let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
+    drop(report_child);
+    drop(requests_gofer);
+    let kill_gofer = |e: SandboxError| {
+        let _ = nix::sys::signal::kill(gofer, nix::sys::signal::Signal::SIGKILL);
         e
     };
-    write_id_maps(init_pid, spec).map_err(kill_init)?;
-    nix::unistd::write(&maps_write, &[1]).ctx(|| "releasing the guest init".into())?;
-    drop(maps_write);
-    match fdpass::receive(report_sentry.as_fd()).ctx(|| "waiting for the guest init".into())? {
-        InitReport::Ready(listener) => Ok((init_pid, listener)),
-        InitReport::Failed(message) => Err(SandboxError::Setup(message)),
-        InitReport::Silent => Err(SandboxError::Setup(
-            "the guest init died during setup".into(),
-        )),
+    if rootless {
+        write_gofer_maps(gofer).map_err(kill_gofer)?;
     }
+    nix::unistd::write(&maps_write, &[1]).ctx(|| "releasing the gofer".into())?;
+    drop(maps_write);
+    let listener =
+        match fdpass::receive(report_sentry.as_fd()).ctx(|| "waiting for the sandbox".into())? {
+            InitReport::Ready(listener) => listener,
+            InitReport::Failed(message) => return Err(SandboxError::Setup(message)),
+            InitReport::Silent => {
+                return Err(SandboxError::Setup("the sandbox died during setup".into()))
+            }
+        };
+    let mut hello = Vec::new();
+    let mut no_fds = Vec::new();
+    rvisor_protocol::recv_frame(requests_sentry.as_fd(), &mut hello, &mut no_fds)
+        .map_err(|e| SandboxError::Setup(format!("the gofer did not report: {e}")))?;
+    let init = <[u8; 4]>::try_from(hello.as_slice())
+        .map(|b| Pid::from_raw(i32::from_le_bytes(b)))
+        .map_err(|_| SandboxError::Setup("malformed report from the gofer".into()))?;
+    Ok(Started {
+        gofer,
+        init,
+        listener,
+        requests: requests_sentry,
+    })
 }
 
-fn write_id_maps(init: Pid, spec: &SandboxSpec) -> Result<(), SandboxError> {
-    let rootless = !nix::unistd::geteuid().is_root();
+/// Maps the gofer's root to us: an unprivileged gofer is root of its own user namespace only.
+fn write_gofer_maps(gofer: Pid) -> Result<(), SandboxError> {
     let proc_file = |name: &str, content: &str| {
-        std::fs::write(format!("/proc/{init}/{name}"), content).map_err(|e| {
-            SandboxError::Invalid(format!("writing /proc/{init}/{name} ({content:?}): {e}"))
+        std::fs::write(format!("/proc/{gofer}/{name}"), content).map_err(|e| {
+            SandboxError::Invalid(format!("writing /proc/{gofer}/{name} ({content:?}): {e}"))
         })
     };
-    proc_file(
-        "uid_map",
-        &idmap::map(spec.uid, nix::unistd::geteuid().as_raw(), rootless),
-    )?;
-    if rootless {
-        proc_file("setgroups", "deny")?;
-    }
-    proc_file(
-        "gid_map",
-        &idmap::map(spec.gid, nix::unistd::getegid().as_raw(), rootless),
-    )
+    proc_file("uid_map", &format!("0 {} 1\n", nix::unistd::geteuid()))?;
+    proc_file("setgroups", "deny")?;
+    proc_file("gid_map", &format!("0 {} 1\n", nix::unistd::getegid()))
 }
 
-fn serve(
-    spec: &SandboxSpec,
-    init_pid: Pid,
-    listener: OwnedFd,
-    strace: Option<Box<dyn Write + Send>>,
-) -> ! {
+fn serve(spec: &SandboxSpec, started: Started, strace: Option<Box<dyn Write + Send>>) -> ! {
+    let Started {
+        gofer,
+        init: init_pid,
+        listener,
+        requests,
+    } = started;
     // SAFETY: PR_SET_DUMPABLE takes integers only; the guest must not ptrace or read us.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
     // The task table holds pidfds for every live guest thread.
@@ -147,7 +169,7 @@ fn serve(
     if let Some(release) = &spec.release {
         config.release.clone_from(release);
     }
-    let sandbox = Sandbox::new(&config);
+    let sandbox = Sandbox::new(&config).with_gofer(GoferClient::new(requests));
     sandbox.tasks.set_init_pid(init_pid.as_raw());
     tracing::debug!(listener = listener.as_raw_fd(), "sentry serving");
     let sentry = Sentry::new(
@@ -167,7 +189,8 @@ fn serve(
                 }
             });
         }
-        let ended = signals::supervise(init_pid, false);
+        // The gofer exits with the guest init's status.
+        let ended = signals::supervise(gofer, false);
         std::process::exit(ended.code())
     });
     std::process::exit(SETUP_FAILED)

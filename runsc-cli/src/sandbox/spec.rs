@@ -27,6 +27,29 @@ impl FromStr for Network {
     }
 }
 
+/// What backs writes to the sandbox root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overlay {
+    /// An overlay whose upper layer is memory: the guest may change anything, the host nothing.
+    #[default]
+    Memory,
+    /// No overlay: the root is read-only; only rw volumes (and /tmp, /run) take writes.
+    None,
+}
+
+impl FromStr for Overlay {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "memory" => Ok(Overlay::Memory),
+            "none" => Ok(Overlay::None),
+            _ => Err(format!(
+                "unknown overlay {s:?} (expected \"memory\" or \"none\")"
+            )),
+        }
+    }
+}
+
 /// A host path mounted into the sandbox: `SRC[:DST[:ro|rw]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
@@ -99,6 +122,8 @@ pub struct SandboxSpec {
     pub release: Option<String>,
     /// Network mode.
     pub network: Network,
+    /// What backs writes to the root.
+    pub overlay: Overlay,
     /// Sentry service threads.
     pub workers: usize,
 }

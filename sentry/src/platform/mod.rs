@@ -58,6 +58,12 @@ pub enum Reply {
     /// The host kernel executes the call as issued (only where the guest's own
     /// namespaces confine the result).
     Continue,
+    /// The call returns a new fd: the one the handler left in its context, installed in the
+    /// guest (close-on-exec as asked) atomically with the reply.
+    Fd {
+        /// O_CLOEXEC for the guest's new fd.
+        cloexec: bool,
+    },
 }
 
 /// A mechanism that traps guest system calls (seccomp user-notify, ptrace).

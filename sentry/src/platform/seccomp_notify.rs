@@ -158,6 +158,8 @@ impl Platform for SeccompNotify {
             Reply::Value(v) => (v, 0, 0),
             Reply::Errno(e) => (0, -(e as i32), 0),
             Reply::Continue => (0, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
+            // Fds go through reply_with_fd; reaching here means the fd went missing.
+            Reply::Fd { .. } => (0, -libc::EIO, 0),
         };
         let mut resp = libc::seccomp_notif_resp {
             id: trap.id,

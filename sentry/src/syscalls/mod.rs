@@ -6,6 +6,12 @@
 //! fails closed when the kernel grows.
 
 mod denied;
+mod fs_attr;
+mod fs_misc;
+mod fs_open;
+mod fs_path;
+mod fs_stat;
+mod fs_tree;
 mod identity;
 mod names;
 mod native;
@@ -26,7 +32,7 @@ use crate::platform::{Reply, Trap};
 use crate::sandbox::Sandbox;
 
 /// Bumped whenever the set of native, trapped or denied calls changes.
-pub const TABLE_VERSION: u32 = 1;
+pub const TABLE_VERSION: u32 = 2;
 
 /// What a handler sees of one trapped call.
 #[derive(Debug)]
@@ -41,9 +47,17 @@ pub struct Ctx<'a> {
     pub sandbox: &'a Sandbox,
     /// Set when the handler refused the call on policy (logged as a denial).
     pub refused: bool,
+    /// The fd a `Reply::Fd` installs in the guest.
+    pub injected: Option<std::os::fd::OwnedFd>,
 }
 
 impl Ctx<'_> {
+    /// Completes the call by installing `fd` in the guest.
+    pub fn give_fd(&mut self, fd: std::os::fd::OwnedFd, cloexec: bool) -> Result<Reply, Errno> {
+        self.injected = Some(fd);
+        Ok(Reply::Fd { cloexec })
+    }
+
     /// Refuses the call on policy: fails it with `errno` and logs it as a denial.
     pub fn refuse(&mut self, errno: Errno) -> Result<Reply, Errno> {
         self.refused = true;
@@ -204,9 +218,19 @@ pub struct Table {
 }
 
 fn families() -> impl Iterator<Item = &'static Def> {
-    [process::DEFS, identity::DEFS, system::DEFS, denied::DEFS]
-        .into_iter()
-        .flatten()
+    [
+        process::DEFS,
+        identity::DEFS,
+        system::DEFS,
+        denied::DEFS,
+        fs_open::DEFS,
+        fs_stat::DEFS,
+        fs_tree::DEFS,
+        fs_attr::DEFS,
+        fs_misc::DEFS,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 impl Table {

@@ -75,16 +75,6 @@ pub(super) const DEFS: &[Def] = &[
         },
         args: &[Arg::Int, Arg::Hex, Arg::Hex, Arg::Hex, Arg::Hex],
     },
-    Def {
-        name: "execve",
-        action: Action::Emulated(exec),
-        args: &[Arg::Str, Arg::StrArray, Arg::Ptr],
-    },
-    Def {
-        name: "execveat",
-        action: Action::Emulated(exec),
-        args: &[Arg::Int, Arg::Str, Arg::StrArray, Arg::Ptr, Arg::Hex],
-    },
 ];
 
 fn getpid(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
@@ -130,11 +120,5 @@ fn set_pdeathsig(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     if ctx.sandbox.tasks.ids(ctx.trap.tid)?.ns_tgid == 1 {
         return Ok(Reply::Value(0));
     }
-    Ok(Reply::Continue)
-}
-
-/// exec resolves its path inside the guest's own read-only mount namespace, which confines the
-/// result; the sentry traps it to follow the guest (and for `--strace`).
-fn exec(_ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     Ok(Reply::Continue)
 }

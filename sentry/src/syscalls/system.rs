@@ -121,6 +121,7 @@ mod tests {
             arena: &arena,
             sandbox,
             refused: false,
+            injected: None,
         };
         handler(&mut ctx)
     }

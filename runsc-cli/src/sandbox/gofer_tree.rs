@@ -1,0 +1,189 @@
+//! The sandbox tree, built by the gofer in its own mount namespace before it creates the guest:
+//! the root under an overlay whose upper layer is memory (or the root itself, read-only, with
+//! `--overlay=none`), fresh tmpfs `/tmp` and `/run` (host daemon sockets live under `/run` and
+//! stay out of reach), and the volumes. The gofer's mounts are writable; the guest gets a
+//! read-only clone.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::MsFlags;
+
+use super::error::{Context, SandboxError};
+use super::mount_api::{
+    bind, fd_path, hold, make_private, mount_fs, restrict_tree, MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, SAFE,
+};
+use super::spec::{Overlay, SandboxSpec, Volume};
+
+/// Where the tree is assembled, inside a private staging tmpfs.
+pub const STAGING: &str = "/tmp";
+/// The assembled tree.
+pub const TREE: &str = "/tmp/rvisor-root";
+
+/// Builds the tree at [`TREE`]. Runs in the gofer, in its new mount namespace.
+pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError> {
+    make_private()?;
+    // Held before the staging tmpfs can hide them (a root or volume may live under /tmp).
+    let root = hold(&spec.root)?;
+    let volumes: Vec<(OwnedVolume, &Volume)> = spec
+        .volumes
+        .iter()
+        .map(|v| Ok((hold(&v.source)?, v)))
+        .collect::<Result<_, SandboxError>>()?;
+    mount_fs("tmpfs", STAGING, SAFE, Some("mode=0700"))?;
+    let tree = Path::new(TREE);
+    mkdir(tree)?;
+    match spec.overlay {
+        Overlay::Memory => overlay_root(&root, tree, rootless)?,
+        Overlay::None => {
+            bind(&root, tree, true)?;
+            restrict_tree(libc::AT_FDCWD, tree, MOUNT_ATTR_RDONLY)
+                .ctx(|| "making the root read-only".into())?;
+        }
+    }
+    for (dir, mode) in [("tmp", "mode=1777"), ("run", "mode=0755")] {
+        let target = tree.join(dir);
+        if target.is_dir() {
+            mount_fs(
+                "tmpfs",
+                target.to_str().unwrap_or_default(),
+                SAFE,
+                Some(mode),
+            )?;
+        }
+    }
+    for (held, v) in &volumes {
+        mount_volume(tree, held, v)?;
+    }
+    Ok(tree.to_path_buf())
+}
+
+type OwnedVolume = std::os::fd::OwnedFd;
+
+/// Directories whose content the guest init replaces with its own pseudo filesystems.
+const PSEUDO: [&str; 3] = ["proc", "sys", "dev"];
+
+fn overlay(
+    lower: &str,
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    rootless: bool,
+) -> Result<(), nix::errno::Errno> {
+    let mut opts = format!(
+        "lowerdir={lower},upperdir={},workdir={}",
+        upper.display(),
+        work.display()
+    );
+    if rootless {
+        // trusted.* xattrs need host privilege; an unprivileged overlay keeps its metadata in
+        // user.* xattrs.
+        opts.push_str(",userxattr");
+    }
+    nix::mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+}
+
+/// The root under a memory overlay. One overlay over the whole root where the kernel allows it;
+/// in a user namespace it does not (the host's submounts under `/` are locked, and an overlay
+/// lower layer may not hide them), so the root is composed instead: a tmpfs `/` holding one
+/// overlay per top-level directory, the top-level symlinks, and a read-only bind of whatever
+/// still has locked submounts.
+fn overlay_root(root: &OwnedVolume, tree: &Path, rootless: bool) -> Result<(), SandboxError> {
+    let staging = Path::new(STAGING);
+    let (upper, work) = (staging.join("upper"), staging.join("work"));
+    mkdir(&upper)?;
+    mkdir(&work)?;
+    match overlay(&fd_path(root), &upper, &work, tree, rootless) {
+        Ok(()) => return Ok(()),
+        Err(nix::errno::Errno::EINVAL) => {}
+        Err(e) => return Err(e).ctx(|| "mounting the memory overlay over the root".into()),
+    }
+    mount_fs(
+        "tmpfs",
+        tree.to_str().unwrap_or_default(),
+        SAFE,
+        Some("mode=0755"),
+    )?;
+    let lower = PathBuf::from(fd_path(root));
+    let entries = std::fs::read_dir(&lower)
+        .map_err(|e| SandboxError::Invalid(format!("reading the root: {e}")))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let (src, dst) = (lower.join(&name), tree.join(&name));
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_symlink() {
+            if let Ok(to) = std::fs::read_link(&src) {
+                let _ = std::os::unix::fs::symlink(to, &dst);
+            }
+        } else if kind.is_dir() {
+            mkdir(&dst)?;
+            if PSEUDO.iter().any(|p| name == *p) {
+                continue;
+            }
+            let (up, wk) = (upper.join(&name), work.join(&name));
+            mkdir(&up)?;
+            mkdir(&wk)?;
+            if overlay(&src.to_string_lossy(), &up, &wk, &dst, rootless).is_err() {
+                bind(&hold(&src)?, &dst, true)?;
+                restrict_tree(libc::AT_FDCWD, &dst, MOUNT_ATTR_RDONLY)
+                    .ctx(|| format!("making {} read-only", dst.display()))?;
+            }
+        } else if kind.is_file() {
+            std::fs::File::create(&dst)
+                .map_err(|e| SandboxError::Invalid(format!("creating {}: {e}", dst.display())))?;
+            bind(&hold(&src)?, &dst, false)?;
+            restrict_tree(libc::AT_FDCWD, &dst, MOUNT_ATTR_RDONLY)
+                .ctx(|| format!("making {} read-only", dst.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn mkdir(p: &Path) -> Result<(), SandboxError> {
+    std::fs::create_dir_all(p)
+        .map_err(|e| SandboxError::Invalid(format!("creating {}: {e}", p.display())))
+}
+
+/// The mount point for `v` inside the tree, created if the tree is writable there.
+fn volume_target(tree: &Path, v: &Volume) -> Result<PathBuf, SandboxError> {
+    let target = tree.join(v.dest.strip_prefix("/").unwrap_or(&v.dest));
+    if target.exists() {
+        return Ok(target);
+    }
+    let made = if v.source.is_dir() {
+        std::fs::create_dir_all(&target)
+    } else {
+        target
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::File::create(&target).map(drop))
+    };
+    made.map_err(|e| {
+        SandboxError::Invalid(format!(
+            "volume {}: cannot create {} in the sandbox ({e}); with --overlay=none the root is \
+             read-only, so the destination must exist or lie under /tmp",
+            v.source.display(),
+            v.dest.display()
+        ))
+    })?;
+    Ok(target)
+}
+
+fn mount_volume(tree: &Path, held: &OwnedVolume, v: &Volume) -> Result<(), SandboxError> {
+    let target = volume_target(tree, v)?;
+    bind(held, &target, true)?;
+    let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if v.readonly {
+        attrs |= MOUNT_ATTR_RDONLY;
+    }
+    restrict_tree(libc::AT_FDCWD, &target, attrs)
+        .ctx(|| format!("restricting volume {}", v.dest.display()))
+}

@@ -1,0 +1,152 @@
+//! The guest's view, built by the guest init in its own mount namespace (a copy of the gofer's):
+//! a recursive clone of the gofer's tree, made read-only, nosuid and nodev, with a fresh
+//! read-only procfs for the new pid namespace, a read-only sysfs and a minimal `/dev` on top, then
+//! pivoted into. Writes reach the tree only through the gofer.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::mount::MsFlags;
+
+use super::error::{Context, SandboxError};
+use super::mount_api::{
+    attach_over_root, bind, clone_tree, hold, mount_fs, pivot_here, restrict_tree,
+    MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, SAFE,
+};
+
+/// Device nodes bound from the host into the guest's `/dev`.
+const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Builds the guest's root from the gofer's `tree` and pivots into it.
+pub fn build(tree: &Path) -> Result<(), SandboxError> {
+    // Host device nodes, held before the new /dev hides them.
+    let devs: Vec<(&str, OwnedFd)> = DEV_NODES
+        .iter()
+        .filter_map(|n| Some((*n, hold(Path::new(&format!("/dev/{n}"))).ok()?)))
+        .chain(console_node().map(|fd| ("console", fd)))
+        .collect();
+    let host_sys = hold(Path::new("/sys")).ok();
+    let view = clone_tree(tree).ctx(|| "cloning the sandbox tree".into())?;
+    restrict_tree(
+        view.as_raw_fd(),
+        Path::new(""),
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+    )
+    .ctx(|| "making the root read-only, nosuid, nodev".into())?;
+    attach_over_root(&view).ctx(|| "attaching the root".into())?;
+    nix::unistd::fchdir(view.as_raw_fd()).ctx(|| "entering the root".into())?;
+    // From here, "./x" is the guest's "/x".
+    if Path::new("./proc").is_dir() {
+        mount_fs(
+            "proc",
+            "./proc",
+            SAFE | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
+            None,
+        )?;
+    }
+    // A fresh sysfs needs the network namespace to be ours; with --network=host the host's
+    // /sys is bound instead, read-only.
+    if Path::new("./sys").is_dir()
+        && mount_fs(
+            "sysfs",
+            "./sys",
+            SAFE | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
+            None,
+        )
+        .is_err()
+    {
+        if let Some(sys) = &host_sys {
+            bind(sys, Path::new("./sys"), true)?;
+            restrict_tree(
+                libc::AT_FDCWD,
+                Path::new("./sys"),
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            )
+            .ctx(|| "making /sys read-only".into())?;
+        }
+    }
+    if Path::new("./dev").is_dir() {
+        mount_dev(&devs)?;
+    }
+    pivot_here()
+}
+
+/// A terminal on stdio is the host's pty, invisible in the new `/dev`: it is bound as
+/// `/dev/console` so that `ttyname` finds it, as runc does. The fd itself was opened in the parent
+/// mount namespace and cannot be a bind source here, so the node is reopened by path and checked
+/// to be the same device.
+fn console_node() -> Option<OwnedFd> {
+    let fd = (0..3).find(|&fd| nix::unistd::isatty(fd).unwrap_or(false))?;
+    let path = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    let node = hold(&path).ok()?;
+    let same = nix::sys::stat::fstat(fd).ok()?.st_rdev
+        == nix::sys::stat::fstat(node.as_raw_fd()).ok()?.st_rdev;
+    same.then_some(node)
+}
+
+fn mount_dev(devs: &[(&str, OwnedFd)]) -> Result<(), SandboxError> {
+    // nodev holds for the tmpfs itself; the bound nodes below are mounts of their own.
+    mount_fs(
+        "tmpfs",
+        "./dev",
+        SAFE | MsFlags::MS_NOEXEC,
+        Some("mode=0755"),
+    )?;
+    for (name, fd) in devs {
+        let target = format!("./dev/{name}");
+        std::fs::File::create(&target)
+            .map_err(|e| SandboxError::Invalid(format!("creating {target}: {e}")))?;
+        bind(fd, Path::new(&target), false)?;
+    }
+    for dir in ["./dev/pts", "./dev/shm"] {
+        std::fs::create_dir(dir)
+            .map_err(|e| SandboxError::Invalid(format!("creating {dir}: {e}")))?;
+    }
+    mount_fs(
+        "devpts",
+        "./dev/pts",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )?;
+    mount_fs("tmpfs", "./dev/shm", SAFE, Some("mode=1777"))?;
+    for (link, to) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(to, format!("./dev/{link}"))
+            .map_err(|e| SandboxError::Invalid(format!("creating /dev/{link}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Brings up `lo` in the guest's new network namespace.
+pub fn loopback_up() -> Result<(), SandboxError> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ctx(|| "socket for lo".into())?;
+    // SAFETY: ifreq is plain data; all-zero is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and fills ifru_flags in `req`, which we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(Errno::last()).ctx(|| "reading lo flags".into());
+    }
+    // SAFETY: the kernel just initialised the flags member of the union.
+    unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads `req`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(Errno::last()).ctx(|| "bringing lo up".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Path calls that end in the guest's own kernel after the gofer has checked them: exec and
+//! chdir (the kernel re-resolves the path in the guest's read-only view of the same tree, which
+//! confines the result), and inotify watches (set by the sentry on the guest's inotify instance
+//! through a handle the gofer found).
+
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+use rvisor_protocol::Request;
+
+use super::fs_path::{ask, bytes, guest_fd, locate, value, Target};
+use super::{Action, Arg, Ctx, Def};
+use crate::gofer_client::Answer;
+use crate::platform::Reply;
+
+pub(super) const DEFS: &[Def] = &[
+    Def {
+        name: "execve",
+        action: Action::Emulated(execve),
+        args: &[Arg::Str, Arg::StrArray, Arg::Ptr],
+    },
+    Def {
+        name: "execveat",
+        action: Action::Emulated(execveat),
+        args: &[Arg::Int, Arg::Str, Arg::StrArray, Arg::Ptr, Arg::Hex],
+    },
+    Def {
+        name: "chdir",
+        action: Action::Emulated(chdir),
+        args: &[Arg::Str],
+    },
+    Def {
+        name: "inotify_add_watch",
+        action: Action::Emulated(inotify_add_watch),
+        args: &[Arg::Int, Arg::Str, Arg::Hex],
+    },
+];
+
+const X_OK: u32 = 1;
+
+fn exec_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<Reply, Errno> {
+    match locate(ctx, dirfd, addr, flags)? {
+        Target::Gofer(at) => {
+            value(ask(
+                ctx,
+                &Request::Access {
+                    at,
+                    mode: X_OK,
+                    flags: flags & libc::AT_SYMLINK_NOFOLLOW as u32,
+                },
+            )?)?;
+            Ok(Reply::Continue)
+        }
+        Target::Native | Target::Fd(_) => Ok(Reply::Continue),
+    }
+}
+
+fn execve(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    exec_at(ctx, libc::AT_FDCWD, ctx.arg(0), 0)
+}
+
+fn execveat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    exec_at(ctx, ctx.arg(0) as i32, ctx.arg(1), ctx.arg(4) as u32)
+}
+
+fn chdir(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    match locate(ctx, libc::AT_FDCWD, ctx.arg(0), 0)? {
+        Target::Gofer(at) => {
+            let raw = bytes(ask(ctx, &Request::Stat { at, flags: 0 })?)?;
+            if raw.len() != std::mem::size_of::<libc::statx>() {
+                return Err(Errno::EIO);
+            }
+            // SAFETY: the gofer sent exactly a kernel struct statx.
+            let x: libc::statx = unsafe { std::ptr::read_unaligned(raw.as_ptr().cast()) };
+            if u32::from(x.stx_mode) & libc::S_IFMT != libc::S_IFDIR {
+                return Err(Errno::ENOTDIR);
+            }
+            value(ask(
+                ctx,
+                &Request::Access {
+                    at,
+                    mode: X_OK,
+                    flags: 0,
+                },
+            )?)?;
+            Ok(Reply::Continue)
+        }
+        Target::Native | Target::Fd(_) => Ok(Reply::Continue),
+    }
+}
+
+fn inotify_add_watch(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let (ifd, mask) = (ctx.arg(0) as i32, ctx.arg(2) as u32);
+    let at = match locate(ctx, libc::AT_FDCWD, ctx.arg(1), 0)? {
+        Target::Gofer(at) => at,
+        Target::Native | Target::Fd(_) => return Ok(Reply::Continue),
+    };
+    let mut flags = libc::O_PATH as u32;
+    if mask & libc::IN_DONT_FOLLOW != 0 {
+        flags |= libc::O_NOFOLLOW as u32;
+    }
+    let Answer::Fd(handle) = ask(
+        ctx,
+        &Request::Open {
+            at,
+            flags,
+            mode: 0,
+            resolve: 0,
+        },
+    )?
+    else {
+        return Err(Errno::EIO);
+    };
+    let instance = guest_fd(ctx, ifd)?;
+    let path = bumpalo::format!(in ctx.arena, "/proc/self/fd/{}\0", handle.as_raw_fd());
+    // SAFETY: inotify_add_watch on the guest's instance (our copy) with a NUL-terminated path;
+    // the magic link resolves to what the gofer found, so the mask must not forbid following it.
+    let wd = unsafe {
+        libc::inotify_add_watch(
+            instance.as_raw_fd(),
+            path.as_ptr().cast(),
+            mask & !libc::IN_DONT_FOLLOW,
+        )
+    };
+    if wd < 0 {
+        return Err(Errno::last());
+    }
+    Ok(Reply::Value(i64::from(wd)))
+}

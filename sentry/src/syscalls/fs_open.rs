@@ -1,0 +1,120 @@
+//! open, openat, openat2, creat: the gofer opens, the sentry installs the fd in the guest.
+
+use nix::errno::Errno;
+use rvisor_protocol::Request;
+
+use super::fs_path::{ask, locate, umask, Target};
+use super::{Action, Arg, Ctx, Def};
+use crate::gofer_client::Answer;
+use crate::platform::Reply;
+
+pub(super) const DEFS: &[Def] = &[
+    Def {
+        name: "open",
+        action: Action::Emulated(open),
+        args: &[Arg::Str, Arg::Hex, Arg::Hex],
+    },
+    Def {
+        name: "openat",
+        action: Action::Emulated(openat),
+        args: &[Arg::Int, Arg::Str, Arg::Hex, Arg::Hex],
+    },
+    Def {
+        name: "openat2",
+        action: Action::Emulated(openat2),
+        args: &[Arg::Int, Arg::Str, Arg::Ptr, Arg::Int],
+    },
+    Def {
+        name: "creat",
+        action: Action::Emulated(creat),
+        args: &[Arg::Str, Arg::Hex],
+    },
+];
+
+/// `struct open_how`.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+// SAFETY: three u64s in repr(C): no padding, any bit pattern.
+unsafe impl crate::guest::Pod for OpenHow {}
+
+fn open_at(
+    ctx: &mut Ctx<'_>,
+    dirfd: i32,
+    addr: u64,
+    flags: u32,
+    mode: u32,
+    resolve: u64,
+) -> Result<Reply, Errno> {
+    let at = match locate(ctx, dirfd, addr, 0)? {
+        Target::Gofer(at) => at,
+        Target::Native | Target::Fd(_) => return Ok(Reply::Continue),
+    };
+    let creates = flags & libc::O_CREAT as u32 != 0
+        || flags & libc::O_TMPFILE as u32 == libc::O_TMPFILE as u32;
+    let mode = if creates {
+        mode & !umask(ctx) & 0o7777
+    } else {
+        0
+    };
+    let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
+    match ask(
+        ctx,
+        &Request::Open {
+            at,
+            flags,
+            mode,
+            resolve,
+        },
+    )? {
+        Answer::Fd(fd) => ctx.give_fd(fd, cloexec),
+        // A FIFO: the guest's kernel opens it (and may block), in the guest's read-only view.
+        Answer::Native => Ok(Reply::Continue),
+        _ => Err(Errno::EIO),
+    }
+}
+
+fn open(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let (path, flags, mode) = (ctx.arg(0), ctx.arg(1) as u32, ctx.arg(2) as u32);
+    open_at(ctx, libc::AT_FDCWD, path, flags, mode, 0)
+}
+
+fn openat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let (dirfd, path, flags, mode) = (
+        ctx.arg(0) as i32,
+        ctx.arg(1),
+        ctx.arg(2) as u32,
+        ctx.arg(3) as u32,
+    );
+    open_at(ctx, dirfd, path, flags, mode, 0)
+}
+
+fn openat2(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let (dirfd, path, how_addr, size) = (ctx.arg(0) as i32, ctx.arg(1), ctx.arg(2), ctx.arg(3));
+    if size < std::mem::size_of::<OpenHow>() as u64 {
+        return Err(Errno::EINVAL);
+    }
+    let how: OpenHow = ctx.guest.read_value(how_addr)?;
+    if how.flags > u64::from(u32::MAX) {
+        return Err(Errno::EINVAL);
+    }
+    open_at(
+        ctx,
+        dirfd,
+        path,
+        how.flags as u32,
+        how.mode as u32,
+        how.resolve,
+    )
+}
+
+fn creat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let (path, mode) = (ctx.arg(0), ctx.arg(1) as u32);
+    let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u32;
+    open_at(ctx, libc::AT_FDCWD, path, flags, mode, 0)
+}

@@ -1,0 +1,164 @@
+//! Where a guest path points: the one place path syscalls read a path from the guest.
+//!
+//! The path is read once. Its base directory comes from the kernel (`/proc/<tid>/cwd` or
+//! `/proc/<tid>/fd/<n>`, whose link text is the guest-absolute path). Paths that land, lexically,
+//! in the kernel's pseudo filesystems (`/proc`, `/sys`, `/dev`) continue natively: the guest's
+//! own read-only mount namespace confines them. Everything else goes to the gofer.
+
+use bumpalo::collections::Vec as ArenaVec;
+use nix::errno::Errno;
+use rvisor_protocol::Loc;
+
+use super::Ctx;
+use crate::gofer_client::Answer;
+use crate::guest::MAX_STRING;
+
+/// Directories the guest init mounts kernel filesystems on.
+const PSEUDO: [&[u8]; 3] = [b"proc", b"sys", b"dev"];
+
+/// Where a path syscall acts.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// Let the guest's kernel resolve it.
+    Native,
+    /// The guest fd itself (an empty path with AT_EMPTY_PATH).
+    Fd(i32),
+    /// A path in the sandbox tree, for the gofer.
+    Gofer(Loc<'a>),
+}
+
+/// Reads a `/proc/<tid>/...` link into the arena.
+fn proc_link<'a>(ctx: &Ctx<'a>, what: std::fmt::Arguments<'_>) -> Result<&'a [u8], Errno> {
+    let name = bumpalo::format!(in ctx.arena, "/proc/{}/{}\0", ctx.trap.tid, what);
+    let buf = ctx.arena.alloc_slice_fill_copy(MAX_STRING, 0u8);
+    // SAFETY: `name` is NUL-terminated; readlink writes at most buf.len() bytes into `buf`.
+    let n = unsafe { libc::readlink(name.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    Ok(&buf[..n as usize])
+}
+
+/// Whether `base` + `path`, normalised lexically, starts in a pseudo filesystem.
+fn is_pseudo(ctx: &Ctx<'_>, base: &[u8], path: &[u8]) -> bool {
+    let mut parts: ArenaVec<'_, &[u8]> = ArenaVec::new_in(ctx.arena);
+    let prefix: &[u8] = if path.first() == Some(&b'/') {
+        b""
+    } else {
+        base
+    };
+    for part in prefix
+        .split(|&b| b == b'/')
+        .chain(path.split(|&b| b == b'/'))
+    {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.first().is_some_and(|first| PSEUDO.contains(first))
+}
+
+/// Reads the path at `addr` and decides where it acts, relative to `dirfd`.
+pub fn locate<'a>(ctx: &Ctx<'a>, dirfd: i32, addr: u64, flags: u32) -> Result<Target<'a>, Errno> {
+    let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
+    if path.is_empty() {
+        return if flags & libc::AT_EMPTY_PATH as u32 != 0 {
+            Ok(Target::Fd(dirfd))
+        } else {
+            Err(Errno::ENOENT)
+        };
+    }
+    let base: &[u8] = if path[0] == b'/' {
+        b"/"
+    } else if dirfd == libc::AT_FDCWD {
+        proc_link(ctx, format_args!("cwd"))?
+    } else if dirfd < 0 {
+        return Err(Errno::EBADF);
+    } else {
+        let link = proc_link(ctx, format_args!("fd/{dirfd}")).map_err(|_| Errno::EBADF)?;
+        // A pipe, socket or anonymous inode is no directory.
+        if link.first() != Some(&b'/') {
+            return Err(Errno::ENOTDIR);
+        }
+        link
+    };
+    if is_pseudo(ctx, base, path) {
+        return Ok(Target::Native);
+    }
+    Ok(Target::Gofer(Loc { base, path }))
+}
+
+/// The caller's umask, for calls that create.
+pub fn umask(ctx: &Ctx<'_>) -> u32 {
+    let status = bumpalo::format!(in ctx.arena, "/proc/{}/status", ctx.trap.tid);
+    std::fs::read_to_string(status.as_str())
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
+/// Sends a request to the gofer for the guest's identity.
+pub fn ask<'a>(ctx: &Ctx<'a>, req: &rvisor_protocol::Request<'_>) -> Result<Answer<'a>, Errno> {
+    ask_with_fd(ctx, req, None)
+}
+
+/// As `ask`, with an fd beside the request.
+pub fn ask_with_fd<'a>(
+    ctx: &Ctx<'a>,
+    req: &rvisor_protocol::Request<'_>,
+    fd: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Answer<'a>, Errno> {
+    let gofer = ctx.sandbox.gofer.as_ref().ok_or(Errno::ENOSYS)?;
+    gofer.call(ctx.arena, ctx.sandbox.identity, req, fd)
+}
+
+/// The answer's value, for requests that answer with one.
+pub fn value(a: Answer<'_>) -> Result<i64, Errno> {
+    match a {
+        Answer::Value(v) => Ok(v),
+        _ => Err(Errno::EIO),
+    }
+}
+
+/// The answer's bytes.
+pub fn bytes<'a>(a: Answer<'a>) -> Result<&'a [u8], Errno> {
+    match a {
+        Answer::Bytes(b) => Ok(b),
+        _ => Err(Errno::EIO),
+    }
+}
+
+/// A copy of the guest's fd `fd` (pidfd_getfd), for AT_EMPTY_PATH sources.
+pub fn guest_fd(ctx: &Ctx<'_>, fd: i32) -> Result<std::os::fd::OwnedFd, Errno> {
+    const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
+    // SAFETY: pidfd_open takes integers and returns a new fd or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, ctx.trap.tid, PIDFD_THREAD) };
+    if pidfd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new fd we own.
+    let pidfd =
+        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd as i32) };
+    // SAFETY: pidfd_getfd copies the guest's fd into our table and returns it.
+    let copy = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_getfd,
+            std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+            fd,
+            0,
+        )
+    };
+    if copy < 0 {
+        return Err(Errno::EBADF);
+    }
+    // SAFETY: as above.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(copy as i32) })
+}

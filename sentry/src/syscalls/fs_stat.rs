@@ -1,0 +1,247 @@
+//! Questions about files: the stat family, access, readlink, statfs.
+
+use nix::errno::Errno;
+use rvisor_protocol::{Loc, Request};
+
+use super::fs_path::{ask, bytes, locate, value, Target};
+use super::{Action, Arg, Ctx, Def};
+use crate::platform::Reply;
+
+pub(super) const DEFS: &[Def] = &[
+    Def {
+        name: "stat",
+        action: Action::Emulated(stat),
+        args: &[Arg::Str, Arg::Ptr],
+    },
+    Def {
+        name: "lstat",
+        action: Action::Emulated(lstat),
+        args: &[Arg::Str, Arg::Ptr],
+    },
+    Def {
+        name: "newfstatat",
+        action: Action::Emulated(newfstatat),
+        args: &[Arg::Int, Arg::Str, Arg::Ptr, Arg::Hex],
+    },
+    Def {
+        name: "statx",
+        action: Action::Emulated(statx),
+        args: &[Arg::Int, Arg::Str, Arg::Hex, Arg::Hex, Arg::Ptr],
+    },
+    Def {
+        name: "access",
+        action: Action::Emulated(access),
+        args: &[Arg::Str, Arg::Int],
+    },
+    Def {
+        name: "faccessat",
+        action: Action::Emulated(faccessat),
+        args: &[Arg::Int, Arg::Str, Arg::Int],
+    },
+    Def {
+        name: "faccessat2",
+        action: Action::Emulated(faccessat2),
+        args: &[Arg::Int, Arg::Str, Arg::Int, Arg::Hex],
+    },
+    Def {
+        name: "readlink",
+        action: Action::Emulated(readlink),
+        args: &[Arg::Str, Arg::Ptr, Arg::Int],
+    },
+    Def {
+        name: "readlinkat",
+        action: Action::Emulated(readlinkat),
+        args: &[Arg::Int, Arg::Str, Arg::Ptr, Arg::Int],
+    },
+    Def {
+        name: "statfs",
+        action: Action::Emulated(statfs),
+        args: &[Arg::Str, Arg::Ptr],
+    },
+];
+
+const NOFOLLOW: u32 = libc::AT_SYMLINK_NOFOLLOW as u32;
+
+/// The gofer's statx for `at`.
+fn statx_of<'a>(ctx: &Ctx<'a>, at: Loc<'_>, flags: u32) -> Result<libc::statx, Errno> {
+    let raw = bytes(ask(
+        ctx,
+        &Request::Stat {
+            at,
+            flags: flags & NOFOLLOW,
+        },
+    )?)?;
+    if raw.len() != std::mem::size_of::<libc::statx>() {
+        return Err(Errno::EIO);
+    }
+    // SAFETY: the gofer sent exactly a kernel struct statx; read_unaligned copies it out.
+    Ok(unsafe { std::ptr::read_unaligned(raw.as_ptr().cast()) })
+}
+
+/// The kernel's `new_encode_dev`, as `struct stat` carries device numbers.
+fn encode_dev(major: u32, minor: u32) -> u64 {
+    u64::from((minor & 0xff) | (major << 8) | ((minor & !0xff) << 12))
+}
+
+/// `struct stat` (x86_64, 144 bytes) from a statx.
+fn to_stat(x: &libc::statx) -> [u8; 144] {
+    let mut out = [0u8; 144];
+    let mut put = |off: usize, v: &[u8]| out[off..off + v.len()].copy_from_slice(v);
+    put(
+        0,
+        &encode_dev(x.stx_dev_major, x.stx_dev_minor).to_le_bytes(),
+    );
+    put(8, &x.stx_ino.to_le_bytes());
+    put(16, &u64::from(x.stx_nlink).to_le_bytes());
+    put(24, &u32::from(x.stx_mode).to_le_bytes());
+    put(28, &x.stx_uid.to_le_bytes());
+    put(32, &x.stx_gid.to_le_bytes());
+    put(
+        40,
+        &encode_dev(x.stx_rdev_major, x.stx_rdev_minor).to_le_bytes(),
+    );
+    put(48, &x.stx_size.to_le_bytes());
+    put(56, &i64::from(x.stx_blksize).to_le_bytes());
+    put(64, &x.stx_blocks.to_le_bytes());
+    for (i, t) in [x.stx_atime, x.stx_mtime, x.stx_ctime].iter().enumerate() {
+        put(72 + 16 * i, &t.tv_sec.to_le_bytes());
+        put(80 + 16 * i, &i64::from(t.tv_nsec).to_le_bytes());
+    }
+    out
+}
+
+fn stat_into(ctx: &mut Ctx<'_>, target: Target<'_>, flags: u32, buf: u64) -> Result<Reply, Errno> {
+    match target {
+        Target::Native | Target::Fd(_) => Ok(Reply::Continue),
+        Target::Gofer(at) => {
+            let x = statx_of(ctx, at, flags)?;
+            ctx.guest.write(buf, &to_stat(&x))?;
+            Ok(Reply::Value(0))
+        }
+    }
+}
+
+fn stat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let t = locate(ctx, libc::AT_FDCWD, ctx.arg(0), 0)?;
+    stat_into(ctx, t, 0, ctx.arg(1))
+}
+
+fn lstat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let t = locate(ctx, libc::AT_FDCWD, ctx.arg(0), 0)?;
+    stat_into(ctx, t, NOFOLLOW, ctx.arg(1))
+}
+
+/// glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH): that one stays native.
+fn newfstatat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let flags = ctx.arg(3) as u32;
+    let t = locate(ctx, ctx.arg(0) as i32, ctx.arg(1), flags)?;
+    stat_into(ctx, t, flags, ctx.arg(2))
+}
+
+fn statx(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let flags = ctx.arg(2) as u32;
+    match locate(ctx, ctx.arg(0) as i32, ctx.arg(1), flags)? {
+        Target::Native | Target::Fd(_) => Ok(Reply::Continue),
+        Target::Gofer(at) => {
+            let x = statx_of(ctx, at, flags)?;
+            // SAFETY: statx is a kernel struct with explicit padding fields; viewing it as bytes
+            // reads only initialised memory (it came from the gofer's bytes).
+            let raw = unsafe {
+                std::slice::from_raw_parts(
+                    (&x as *const libc::statx).cast::<u8>(),
+                    std::mem::size_of::<libc::statx>(),
+                )
+            };
+            ctx.guest.write(ctx.arg(4), raw)?;
+            Ok(Reply::Value(0))
+        }
+    }
+}
+
+fn access_at(
+    ctx: &mut Ctx<'_>,
+    dirfd: i32,
+    addr: u64,
+    mode: u32,
+    flags: u32,
+) -> Result<Reply, Errno> {
+    if mode & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    match locate(ctx, dirfd, addr, flags)? {
+        Target::Native | Target::Fd(_) => Ok(Reply::Continue),
+        Target::Gofer(at) => {
+            value(ask(ctx, &Request::Access { at, mode, flags })?).map(Reply::Value)
+        }
+    }
+}
+
+fn access(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    access_at(ctx, libc::AT_FDCWD, ctx.arg(0), ctx.arg(1) as u32, 0)
+}
+
+fn faccessat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    access_at(ctx, ctx.arg(0) as i32, ctx.arg(1), ctx.arg(2) as u32, 0)
+}
+
+fn faccessat2(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    access_at(
+        ctx,
+        ctx.arg(0) as i32,
+        ctx.arg(1),
+        ctx.arg(2) as u32,
+        ctx.arg(3) as u32,
+    )
+}
+
+fn readlink_at(
+    ctx: &mut Ctx<'_>,
+    dirfd: i32,
+    addr: u64,
+    buf: u64,
+    size: i64,
+) -> Result<Reply, Errno> {
+    if size <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    match locate(ctx, dirfd, addr, 0)? {
+        Target::Native | Target::Fd(_) => Ok(Reply::Continue),
+        Target::Gofer(at) => {
+            let target = bytes(ask(ctx, &Request::Readlink { at })?)?;
+            let n = target.len().min(size as usize);
+            ctx.guest.write(buf, &target[..n])?;
+            Ok(Reply::Value(n as i64))
+        }
+    }
+}
+
+fn readlink(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    readlink_at(
+        ctx,
+        libc::AT_FDCWD,
+        ctx.arg(0),
+        ctx.arg(1),
+        ctx.arg(2) as i64,
+    )
+}
+
+fn readlinkat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    readlink_at(
+        ctx,
+        ctx.arg(0) as i32,
+        ctx.arg(1),
+        ctx.arg(2),
+        ctx.arg(3) as i64,
+    )
+}
+
+fn statfs(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    match locate(ctx, libc::AT_FDCWD, ctx.arg(0), 0)? {
+        Target::Native | Target::Fd(_) => Ok(Reply::Continue),
+        Target::Gofer(at) => {
+            let raw = bytes(ask(ctx, &Request::Statfs { at })?)?;
+            ctx.guest.write(ctx.arg(1), raw)?;
+            Ok(Reply::Value(0))
+        }
+    }
+}

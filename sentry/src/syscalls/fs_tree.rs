@@ -1,0 +1,283 @@
+//! Changes to the tree: mkdir, mknod, unlink, rmdir, rename, link, symlink.
+
+use std::os::fd::AsFd;
+
+use nix::errno::Errno;
+use rvisor_protocol::{Loc, Request};
+
+use super::fs_path::{ask, ask_with_fd, guest_fd, locate, umask, value, Target};
+use super::{Action, Arg, Ctx, Def};
+use crate::guest::MAX_STRING;
+use crate::platform::Reply;
+
+pub(super) const DEFS: &[Def] = &[
+    Def {
+        name: "mkdir",
+        action: Action::Emulated(mkdir),
+        args: &[Arg::Str, Arg::Hex],
+    },
+    Def {
+        name: "mkdirat",
+        action: Action::Emulated(mkdirat),
+        args: &[Arg::Int, Arg::Str, Arg::Hex],
+    },
+    Def {
+        name: "mknod",
+        action: Action::Emulated(mknod),
+        args: &[Arg::Str, Arg::Hex, Arg::Hex],
+    },
+    Def {
+        name: "mknodat",
+        action: Action::Emulated(mknodat),
+        args: &[Arg::Int, Arg::Str, Arg::Hex, Arg::Hex],
+    },
+    Def {
+        name: "unlink",
+        action: Action::Emulated(unlink),
+        args: &[Arg::Str],
+    },
+    Def {
+        name: "unlinkat",
+        action: Action::Emulated(unlinkat),
+        args: &[Arg::Int, Arg::Str, Arg::Hex],
+    },
+    Def {
+        name: "rmdir",
+        action: Action::Emulated(rmdir),
+        args: &[Arg::Str],
+    },
+    Def {
+        name: "rename",
+        action: Action::Emulated(rename),
+        args: &[Arg::Str, Arg::Str],
+    },
+    Def {
+        name: "renameat",
+        action: Action::Emulated(renameat),
+        args: &[Arg::Int, Arg::Str, Arg::Int, Arg::Str],
+    },
+    Def {
+        name: "renameat2",
+        action: Action::Emulated(renameat2),
+        args: &[Arg::Int, Arg::Str, Arg::Int, Arg::Str, Arg::Hex],
+    },
+    Def {
+        name: "link",
+        action: Action::Emulated(link),
+        args: &[Arg::Str, Arg::Str],
+    },
+    Def {
+        name: "linkat",
+        action: Action::Emulated(linkat),
+        args: &[Arg::Int, Arg::Str, Arg::Int, Arg::Str, Arg::Hex],
+    },
+    Def {
+        name: "symlink",
+        action: Action::Emulated(symlink),
+        args: &[Arg::Str, Arg::Str],
+    },
+    Def {
+        name: "symlinkat",
+        action: Action::Emulated(symlinkat),
+        args: &[Arg::Str, Arg::Int, Arg::Str],
+    },
+];
+
+const CWD: i32 = libc::AT_FDCWD;
+
+fn done(ctx: &Ctx<'_>, req: &Request<'_>) -> Result<Reply, Errno> {
+    value(ask(ctx, req)?).map(Reply::Value)
+}
+
+/// One path for the gofer, or a reply that settles the call.
+fn one<'a>(ctx: &Ctx<'a>, dirfd: i32, addr: u64) -> Result<Result<Loc<'a>, Reply>, Errno> {
+    Ok(match locate(ctx, dirfd, addr, 0)? {
+        Target::Gofer(at) => Ok(at),
+        Target::Native | Target::Fd(_) => Err(Reply::Continue),
+    })
+}
+
+/// Two paths: both in the tree (gofer), both in the guest's pseudo filesystems (native), or one
+/// of each, which no rename or link can join.
+fn two<'a>(
+    ctx: &Ctx<'a>,
+    fd1: i32,
+    a1: u64,
+    fd2: i32,
+    a2: u64,
+    flags1: u32,
+) -> Result<Result<(Target<'a>, Loc<'a>), Reply>, Errno> {
+    let from = locate(ctx, fd1, a1, flags1)?;
+    let to = locate(ctx, fd2, a2, 0)?;
+    Ok(match (from, to) {
+        (Target::Native, Target::Native) => Err(Reply::Continue),
+        (Target::Native, _) | (_, Target::Native) => return Err(Errno::EXDEV),
+        (from, Target::Gofer(to)) => Ok((from, to)),
+        (_, Target::Fd(_)) => return Err(Errno::ENOENT),
+    })
+}
+
+fn mkdir_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, mode: u32) -> Result<Reply, Errno> {
+    match one(ctx, dirfd, addr)? {
+        Ok(at) => done(
+            ctx,
+            &Request::Mkdir {
+                at,
+                mode: mode & !umask(ctx) & 0o7777,
+            },
+        ),
+        Err(reply) => Ok(reply),
+    }
+}
+fn mkdir(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    mkdir_at(ctx, CWD, ctx.arg(0), ctx.arg(1) as u32)
+}
+fn mkdirat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    mkdir_at(ctx, ctx.arg(0) as i32, ctx.arg(1), ctx.arg(2) as u32)
+}
+
+fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, mode: u32, dev: u64) -> Result<Reply, Errno> {
+    match one(ctx, dirfd, addr)? {
+        Ok(at) => {
+            let mode = (mode & libc::S_IFMT) | (mode & !umask(ctx) & 0o7777);
+            done(ctx, &Request::Mknod { at, mode, dev })
+        }
+        Err(reply) => Ok(reply),
+    }
+}
+fn mknod(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    mknod_at(ctx, CWD, ctx.arg(0), ctx.arg(1) as u32, ctx.arg(2))
+}
+fn mknodat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    mknod_at(
+        ctx,
+        ctx.arg(0) as i32,
+        ctx.arg(1),
+        ctx.arg(2) as u32,
+        ctx.arg(3),
+    )
+}
+
+fn unlink_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<Reply, Errno> {
+    if flags & !(libc::AT_REMOVEDIR as u32) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    match one(ctx, dirfd, addr)? {
+        Ok(at) => done(ctx, &Request::Unlink { at, flags }),
+        Err(reply) => Ok(reply),
+    }
+}
+fn unlink(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    unlink_at(ctx, CWD, ctx.arg(0), 0)
+}
+fn unlinkat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    unlink_at(ctx, ctx.arg(0) as i32, ctx.arg(1), ctx.arg(2) as u32)
+}
+fn rmdir(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    unlink_at(ctx, CWD, ctx.arg(0), libc::AT_REMOVEDIR as u32)
+}
+
+fn rename_at(
+    ctx: &mut Ctx<'_>,
+    fd1: i32,
+    a1: u64,
+    fd2: i32,
+    a2: u64,
+    flags: u32,
+) -> Result<Reply, Errno> {
+    match two(ctx, fd1, a1, fd2, a2, 0)? {
+        Ok((Target::Gofer(from), to)) => done(ctx, &Request::Rename { from, to, flags }),
+        Ok(_) => Err(Errno::ENOENT),
+        Err(reply) => Ok(reply),
+    }
+}
+fn rename(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    rename_at(ctx, CWD, ctx.arg(0), CWD, ctx.arg(1), 0)
+}
+fn renameat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    rename_at(
+        ctx,
+        ctx.arg(0) as i32,
+        ctx.arg(1),
+        ctx.arg(2) as i32,
+        ctx.arg(3),
+        0,
+    )
+}
+fn renameat2(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    rename_at(
+        ctx,
+        ctx.arg(0) as i32,
+        ctx.arg(1),
+        ctx.arg(2) as i32,
+        ctx.arg(3),
+        ctx.arg(4) as u32,
+    )
+}
+
+fn link_at(
+    ctx: &mut Ctx<'_>,
+    fd1: i32,
+    a1: u64,
+    fd2: i32,
+    a2: u64,
+    flags: u32,
+) -> Result<Reply, Errno> {
+    if flags & !((libc::AT_SYMLINK_FOLLOW | libc::AT_EMPTY_PATH) as u32) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    match two(ctx, fd1, a1, fd2, a2, flags)? {
+        Ok((Target::Gofer(from), to)) => done(
+            ctx,
+            &Request::Link {
+                from,
+                to,
+                flags: flags & !(libc::AT_EMPTY_PATH as u32),
+            },
+        ),
+        Ok((Target::Fd(fd), to)) => {
+            let source = guest_fd(ctx, fd)?;
+            let req = Request::Link {
+                from: Loc {
+                    base: b"/",
+                    path: b"",
+                },
+                to,
+                flags,
+            };
+            value(ask_with_fd(ctx, &req, Some(source.as_fd()))?).map(Reply::Value)
+        }
+        Ok((Target::Native, _)) => Err(Errno::EXDEV),
+        Err(reply) => Ok(reply),
+    }
+}
+fn link(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    link_at(ctx, CWD, ctx.arg(0), CWD, ctx.arg(1), 0)
+}
+fn linkat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    link_at(
+        ctx,
+        ctx.arg(0) as i32,
+        ctx.arg(1),
+        ctx.arg(2) as i32,
+        ctx.arg(3),
+        ctx.arg(4) as u32,
+    )
+}
+
+fn symlink_at(ctx: &mut Ctx<'_>, target: u64, dirfd: i32, addr: u64) -> Result<Reply, Errno> {
+    let target = ctx.guest.read_cstr(ctx.arena, target, MAX_STRING)?;
+    if target.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    match one(ctx, dirfd, addr)? {
+        Ok(at) => done(ctx, &Request::Symlink { target, at }),
+        Err(reply) => Ok(reply),
+    }
+}
+fn symlink(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    symlink_at(ctx, ctx.arg(0), CWD, ctx.arg(1))
+}
+fn symlinkat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    symlink_at(ctx, ctx.arg(0), ctx.arg(1) as i32, ctx.arg(2))
+}
