@@ -45,16 +45,9 @@ pub(crate) fn xattr_target(
     };
     match g.root.parent(&mut g.scratch, at) {
         Ok((dir, name)) => Ok((dir, name, at_flags)),
-        // The root itself.
-        Err(Errno::EBUSY) => {
-            let dir = g.root.lookup(
-                &mut g.scratch,
-                &Loc {
-                    base: b"/",
-                    path: b"/",
-                },
-                false,
-            )?;
+        // The root itself, or a path ending in "." or "..": a directory, named from inside.
+        Err(Errno::EBUSY | Errno::EINVAL) => {
+            let dir = g.root.lookup(&mut g.scratch, at, false)?;
             Ok((dir, std::ffi::CString::from(c"."), at_flags))
         }
         Err(e) => Err(e),

@@ -8,6 +8,8 @@ use nix::errno::Errno;
 use parking_lot::Mutex;
 use rvisor_protocol::{recv_frame, send_frame, Identity, Request, Response};
 
+use crate::fd_cache::FdCache;
+
 /// Counters printed with `--stats`.
 #[derive(Debug, Default)]
 pub struct GoferStats {
@@ -45,13 +47,28 @@ struct Io {
     fds: Vec<OwnedFd>,
 }
 
-/// The channel to the gofer.
+/// The channel to the gofer, and what it has already looked up.
 #[derive(Debug)]
 pub struct GoferClient {
     sock: OwnedFd,
     io: Mutex<Io>,
+    /// Lookups already done (see `fd_cache`).
+    pub cache: Mutex<FdCache>,
+    /// Whether the cache is used (`--no-fd-cache` turns it off, to measure it).
+    pub cache_enabled: bool,
     /// Counters.
     pub stats: GoferStats,
+}
+
+/// Whether `req` can change the tree (and so must empty the cache).
+fn mutates(req: &Request<'_>) -> bool {
+    match req {
+        Request::Open { flags, .. } => {
+            *flags & (libc::O_CREAT as u32) != 0
+                || *flags & (libc::O_TMPFILE as u32) == libc::O_TMPFILE as u32
+        }
+        r => r.op().mutates(),
+    }
 }
 
 impl GoferClient {
@@ -60,8 +77,16 @@ impl GoferClient {
         GoferClient {
             sock,
             io: Mutex::default(),
+            cache: Mutex::default(),
+            cache_enabled: true,
             stats: GoferStats::default(),
         }
+    }
+
+    /// The same client with the fd cache off.
+    pub fn without_cache(mut self) -> Self {
+        self.cache_enabled = false;
+        self
     }
 
     /// Sends `req` (with `fd` beside it) for `who` and waits for the answer. A broken channel is
@@ -74,6 +99,15 @@ impl GoferClient {
         fd: Option<BorrowedFd<'_>>,
     ) -> Result<Answer<'a>, Errno> {
         self.stats.round_trips.fetch_add(1, Ordering::Relaxed);
+        if mutates(req) {
+            self.cache.lock().clear();
+        }
+        if let Request::Walk { paths } = req {
+            self.stats.batches.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .batched_paths
+                .fetch_add(paths.len() as u64, Ordering::Relaxed);
+        }
         let mut io = self.io.lock();
         let io = &mut *io;
         req.encode(who, &mut io.out);

@@ -4,6 +4,7 @@
 //! table marks as trapped reach a [`platform::Platform`], and a [`server::Worker`] answers them
 //! with the handler of the call's family.
 
+pub mod fd_cache;
 pub mod filter;
 pub mod gofer_client;
 pub mod guest;

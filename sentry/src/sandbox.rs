@@ -120,6 +120,8 @@ pub struct Sandbox {
     /// The guest's kernel identity (its set*id calls are emulated, so it never changes): the
     /// identity file requests act for.
     pub identity: Identity,
+    /// How host ids appear to the guest (for metadata the sentry reads itself).
+    pub ids: HostIds,
     started: Instant,
 }
 
@@ -139,8 +141,15 @@ impl Sandbox {
                 uid: config.uid,
                 gid: config.gid,
             },
+            ids: HostIds::default(),
             started: Instant::now(),
         }
+    }
+
+    /// Host ids as the guest's user namespace shows them.
+    pub fn with_ids(mut self, ids: HostIds) -> Self {
+        self.ids = ids;
+        self
     }
 
     /// Serves file calls through `gofer`.
@@ -152,5 +161,33 @@ impl Sandbox {
     /// Seconds since the sandbox started.
     pub fn uptime_secs(&self) -> u64 {
         self.started.elapsed().as_secs()
+    }
+}
+
+/// Host uid/gid pairs `(host, guest)` the guest's user namespace maps; anything else shows as
+/// the overflow id, as the kernel shows it.
+#[derive(Debug, Clone, Default)]
+pub struct HostIds {
+    /// `(host uid, guest uid)` pairs.
+    pub uids: Vec<(u32, u32)>,
+    /// `(host gid, guest gid)` pairs.
+    pub gids: Vec<(u32, u32)>,
+}
+
+const OVERFLOW_ID: u32 = 65534;
+
+impl HostIds {
+    fn map(pairs: &[(u32, u32)], host: u32) -> u32 {
+        pairs
+            .iter()
+            .find(|p| p.0 == host)
+            .map_or(OVERFLOW_ID, |p| p.1)
+    }
+
+    /// A statx read by the sentry, with owners as the guest sees them.
+    pub fn to_guest_statx(&self, mut x: libc::statx) -> libc::statx {
+        x.stx_uid = Self::map(&self.uids, x.stx_uid);
+        x.stx_gid = Self::map(&self.gids, x.stx_gid);
+        x
     }
 }

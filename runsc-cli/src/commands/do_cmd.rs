@@ -51,6 +51,12 @@ pub struct DoArgs {
     /// Write the --strace output to FILE instead (implies --strace).
     #[arg(long, value_name = "FILE")]
     strace_log: Option<PathBuf>,
+    /// Print the sentry's counters (trapped calls, gofer round trips, fd cache) at exit.
+    #[arg(long)]
+    stats: bool,
+    /// Do not cache lookups: every open asks the gofer (to measure the cache).
+    #[arg(long)]
+    no_fd_cache: bool,
     /// Sentry service threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: u16,
@@ -116,6 +122,8 @@ pub fn run(args: &DoArgs) -> anyhow::Result<i32> {
         network: args.network,
         overlay: args.overlay,
         workers: usize::from(args.workers),
+        stats: args.stats,
+        no_fd_cache: args.no_fd_cache,
     };
     Ok(sandbox::run(&spec, strace)?)
 }

@@ -9,12 +9,28 @@ pub struct SyscallsArgs {
     /// Only the calls that trap into the sentry.
     #[arg(long)]
     trapped: bool,
+    /// The gofer's own allowlist instead (everything else fails with EPERM in the gofer).
+    #[arg(long, conflicts_with = "trapped")]
+    gofer: bool,
 }
 
 /// Prints the table.
 pub fn run(args: &SyscallsArgs) -> anyhow::Result<i32> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
+    if args.gofer {
+        writeln!(
+            out,
+            "# rvisor gofer seccomp allowlist (x86_64); any other call: EPERM"
+        )?;
+        writeln!(out, "{:<5} NAME", "NR")?;
+        let mut allowed = gofer::filter::ALLOWED.to_vec();
+        allowed.sort();
+        for (nr, name) in allowed {
+            writeln!(out, "{nr:<5} {name}")?;
+        }
+        return Ok(0);
+    }
     writeln!(
         out,
         "# rvisor syscall table v{TABLE_VERSION} (x86_64); unknown numbers: trapped+denied(ENOSYS)"

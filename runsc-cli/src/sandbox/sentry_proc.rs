@@ -104,10 +104,11 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<Started, SandboxError>
         let _ = nix::sys::signal::kill(gofer, nix::sys::signal::Signal::SIGKILL);
         e
     };
+    // Only an unprivileged gofer waits for its maps (and so holds the pipe's read end).
     if rootless {
         write_gofer_maps(gofer).map_err(kill_gofer)?;
+        nix::unistd::write(&maps_write, &[1]).ctx(|| "releasing the gofer".into())?;
     }
-    nix::unistd::write(&maps_write, &[1]).ctx(|| "releasing the gofer".into())?;
     drop(maps_write);
     let listener =
         match fdpass::receive(report_sentry.as_fd()).ctx(|| "waiting for the sandbox".into())? {
@@ -169,7 +170,18 @@ fn serve(spec: &SandboxSpec, started: Started, strace: Option<Box<dyn Write + Se
     if let Some(release) = &spec.release {
         config.release.clone_from(release);
     }
-    let sandbox = Sandbox::new(&config).with_gofer(GoferClient::new(requests));
+    let mut client = GoferClient::new(requests);
+    if spec.no_fd_cache {
+        client = client.without_cache();
+    }
+    let sandbox = Sandbox::new(&config)
+        .with_gofer(client)
+        .with_ids(host_ids(spec));
+    // Workers reopen cached handles: they must do so with the guest's file identity. As root the
+    // sandbox ids are host ids; unprivileged, they are already ours.
+    let fs_ids = nix::unistd::geteuid()
+        .is_root()
+        .then_some((spec.uid, spec.gid));
     sandbox.tasks.set_init_pid(init_pid.as_raw());
     tracing::debug!(listener = listener.as_raw_fd(), "sentry serving");
     let sentry = Sentry::new(
@@ -182,6 +194,12 @@ fn serve(spec: &SandboxSpec, started: Started, strace: Option<Box<dyn Write + Se
     let _ = crossbeam::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|_| {
+                if let Some((uid, gid)) = fs_ids {
+                    // SAFETY: setfsgid changes only this thread's filesystem gid.
+                    unsafe { libc::setfsgid(gid) };
+                    // SAFETY: as above, for the uid.
+                    unsafe { libc::setfsuid(uid) };
+                }
                 if let Err(e) = sentry.worker().run() {
                     eprintln!("rvisor: sentry worker failed: {e}");
                     // Fail closed: without a worker the guest would hang; kill it instead.
@@ -191,7 +209,50 @@ fn serve(spec: &SandboxSpec, started: Started, strace: Option<Box<dyn Write + Se
         }
         // The gofer exits with the guest init's status.
         let ended = signals::supervise(gofer, false);
+        if spec.stats {
+            eprintln!("{}", stats_line(&sentry));
+        }
         std::process::exit(ended.code())
     });
     std::process::exit(SETUP_FAILED)
+}
+
+fn stats_line(sentry: &Sentry<SeccompNotify>) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &sentry.stats;
+    let mut line = format!(
+        "rvisor stats: trapped={} emulated={} continued={} denied={}",
+        s.trapped.load(Relaxed),
+        s.emulated.load(Relaxed),
+        s.continued.load(Relaxed),
+        s.denied.load(Relaxed)
+    );
+    if let Some(g) = &sentry.sandbox().gofer {
+        let gs = &g.stats;
+        line.push_str(&format!(
+            " gofer_round_trips={} cache_hits={} cache_misses={} batches={} batched_paths={}",
+            gs.round_trips.load(Relaxed),
+            gs.cache_hits.load(Relaxed),
+            gs.cache_misses.load(Relaxed),
+            gs.batches.load(Relaxed),
+            gs.batched_paths.load(Relaxed)
+        ));
+    }
+    line
+}
+
+/// How host ids show in the guest: as root, its uid and 0 map to themselves; unprivileged, our
+/// id is the sandbox's.
+fn host_ids(spec: &SandboxSpec) -> sentry::sandbox::HostIds {
+    let pairs = |sandbox: u32, ours: u32| {
+        if nix::unistd::geteuid().is_root() {
+            vec![(0, 0), (sandbox, sandbox)]
+        } else {
+            vec![(ours, sandbox)]
+        }
+    };
+    sentry::sandbox::HostIds {
+        uids: pairs(spec.uid, nix::unistd::geteuid().as_raw()),
+        gids: pairs(spec.gid, nix::unistd::getegid().as_raw()),
+    }
 }

@@ -126,6 +126,10 @@ pub struct SandboxSpec {
     pub overlay: Overlay,
     /// Sentry service threads.
     pub workers: usize,
+    /// Print the sentry's counters when the sandbox ends.
+    pub stats: bool,
+    /// Serve every open through the gofer (no fd cache), to measure what the cache saves.
+    pub no_fd_cache: bool,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use nix::errno::Errno;
 use rvisor_protocol::Request;
 
-use super::fs_path::{ask, locate, umask, Target};
+use super::fs_path::{ask, cached_open, locate, umask, Target};
 use super::{Action, Arg, Ctx, Def};
 use crate::gofer_client::Answer;
 use crate::platform::Reply;
@@ -63,6 +63,12 @@ fn open_at(
         0
     };
     let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
+    let uncacheable = (libc::O_CREAT | libc::O_TMPFILE | libc::O_NOFOLLOW) as u32;
+    if resolve == 0 && flags & uncacheable == 0 {
+        if let Some(fd) = cached_open(ctx, &at, flags)? {
+            return ctx.give_fd(fd, cloexec);
+        }
+    }
     match ask(
         ctx,
         &Request::Open {

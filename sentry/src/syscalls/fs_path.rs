@@ -10,6 +10,10 @@ use nix::errno::Errno;
 use rvisor_protocol::Loc;
 
 use super::Ctx;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+
+use crate::fd_cache::{reopen, Cached};
 use crate::gofer_client::Answer;
 use crate::guest::MAX_STRING;
 
@@ -161,4 +165,79 @@ pub fn guest_fd(ctx: &Ctx<'_>, fd: i32) -> Result<std::os::fd::OwnedFd, Errno> {
     }
     // SAFETY: as above.
     Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(copy as i32) })
+}
+
+/// The joined guest path (the gofer joins the same way), as a cache key.
+pub fn cache_key<'a>(ctx: &Ctx<'a>, at: &Loc<'_>) -> &'a [u8] {
+    if at.path.first() == Some(&b'/') {
+        return ctx.arena.alloc_slice_copy(at.path);
+    }
+    let key = ctx
+        .arena
+        .alloc_slice_fill_copy(at.base.len() + 1 + at.path.len(), b'/');
+    key[..at.base.len()].copy_from_slice(at.base);
+    key[at.base.len() + 1..].copy_from_slice(at.path);
+    key
+}
+
+/// Runs `op` on the cached handle for `at` (following symlinks), learning it with one walk if
+/// unknown. `Ok(None)`: the cache cannot serve it (off, or not a regular file or directory).
+/// `Ok(Some(Err(ENOENT)))`: known missing.
+pub fn with_cached<R>(
+    ctx: &Ctx<'_>,
+    at: &Loc<'_>,
+    op: impl FnOnce(&OwnedFd) -> Result<R, Errno>,
+) -> Result<Option<Result<R, Errno>>, Errno> {
+    let Some(gofer) = ctx.sandbox.gofer.as_ref().filter(|g| g.cache_enabled) else {
+        return Ok(None);
+    };
+    let key = cache_key(ctx, at);
+    {
+        let cache = gofer.cache.lock();
+        match cache.get(key) {
+            Some(Cached::Found(handle)) => {
+                gofer.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(op(handle)));
+            }
+            Some(Cached::Missing) => {
+                gofer.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(Err(Errno::ENOENT)));
+            }
+            None => {}
+        }
+    }
+    gofer.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
+    let Answer::Walked(results, mut fds) =
+        ask(ctx, &rvisor_protocol::Request::Walk { paths: vec![key] })?
+    else {
+        return Err(Errno::EIO);
+    };
+    match results.first().copied() {
+        Some(0) => {
+            let handle = fds.pop().ok_or(Errno::EIO)?;
+            let kind = nix::sys::stat::fstat(handle.as_raw_fd())?.st_mode & libc::S_IFMT;
+            if !matches!(kind, libc::S_IFREG | libc::S_IFDIR) {
+                return Ok(None);
+            }
+            let result = op(&handle);
+            gofer.cache.lock().insert(key, Cached::Found(handle));
+            Ok(Some(result))
+        }
+        Some(e) if e == libc::ENOENT => {
+            gofer.cache.lock().insert(key, Cached::Missing);
+            Ok(Some(Err(Errno::ENOENT)))
+        }
+        Some(e) => Ok(Some(Err(Errno::from_raw(e)))),
+        None => Err(Errno::EIO),
+    }
+}
+
+/// Opens `at` through the cache: a fresh description of a cached object, ENOENT for a known
+/// missing path, or one walk to learn it. `Ok(None)`: not something the cache serves (ask the
+/// gofer to open it).
+pub fn cached_open(ctx: &Ctx<'_>, at: &Loc<'_>, flags: u32) -> Result<Option<OwnedFd>, Errno> {
+    match with_cached(ctx, at, |handle| reopen(handle, flags))? {
+        Some(r) => r.map(Some),
+        None => Ok(None),
+    }
 }

@@ -3,8 +3,8 @@
 use nix::errno::Errno;
 use rvisor_protocol::{Loc, Request};
 
-use super::fs_path::{ask, bytes, locate, value, Target};
-use super::{Action, Arg, Ctx, Def};
+use super::fs_path::{ask, bytes, locate, value, with_cached, Target};
+use super::{Action, Arg, Cond, Ctx, Def};
 use crate::platform::Reply;
 
 pub(super) const DEFS: &[Def] = &[
@@ -20,12 +20,29 @@ pub(super) const DEFS: &[Def] = &[
     },
     Def {
         name: "newfstatat",
-        action: Action::Emulated(newfstatat),
+        // glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH): with that flag the call runs
+        // natively. A path it names is then resolved in the guest's own read-only view of the
+        // same tree, which confines it, and only metadata is read.
+        action: Action::Guarded {
+            allow_when: &[Cond::MaskedEq {
+                arg: 3,
+                mask: EMPTY,
+                value: EMPTY,
+            }],
+            handler: newfstatat,
+        },
         args: &[Arg::Int, Arg::Str, Arg::Ptr, Arg::Hex],
     },
     Def {
         name: "statx",
-        action: Action::Emulated(statx),
+        action: Action::Guarded {
+            allow_when: &[Cond::MaskedEq {
+                arg: 2,
+                mask: EMPTY,
+                value: EMPTY,
+            }],
+            handler: statx,
+        },
         args: &[Arg::Int, Arg::Str, Arg::Hex, Arg::Hex, Arg::Ptr],
     },
     Def {
@@ -61,9 +78,15 @@ pub(super) const DEFS: &[Def] = &[
 ];
 
 const NOFOLLOW: u32 = libc::AT_SYMLINK_NOFOLLOW as u32;
+const EMPTY: u64 = libc::AT_EMPTY_PATH as u64;
 
 /// The gofer's statx for `at`.
 fn statx_of<'a>(ctx: &Ctx<'a>, at: Loc<'_>, flags: u32) -> Result<libc::statx, Errno> {
+    if flags & NOFOLLOW == 0 {
+        if let Some(x) = with_cached(ctx, &at, local_statx)? {
+            return x.map(|x| ctx.sandbox.ids.to_guest_statx(x));
+        }
+    }
     let raw = bytes(ask(
         ctx,
         &Request::Stat {
@@ -171,6 +194,11 @@ fn access_at(
     match locate(ctx, dirfd, addr, flags)? {
         Target::Native | Target::Fd(_) => Ok(Reply::Continue),
         Target::Gofer(at) => {
+            if flags & NOFOLLOW == 0 {
+                if let Some(r) = with_cached(ctx, &at, |h| local_access(h, mode))? {
+                    return r.map(Reply::Value);
+                }
+            }
             value(ask(ctx, &Request::Access { at, mode, flags })?).map(Reply::Value)
         }
     }
@@ -244,4 +272,44 @@ fn statfs(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
             Ok(Reply::Value(0))
         }
     }
+}
+
+/// statx of a cached handle (owners still in host terms).
+fn local_statx(handle: &std::os::fd::OwnedFd) -> Result<libc::statx, Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: statx is plain data; the kernel fills it.
+    let mut x: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx on our handle with an empty path writes into `x`, which we own.
+    let rc = unsafe {
+        libc::statx(
+            handle.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_STATX_SYNC_AS_STAT,
+            0x0fff,
+            &mut x,
+        )
+    };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok(x)
+}
+
+/// faccessat2 on a cached handle, as the worker's (the guest's) file identity.
+fn local_access(handle: &std::os::fd::OwnedFd, mode: u32) -> Result<i64, Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: faccessat2 with our handle and an empty path reads nothing else.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_faccessat2,
+            handle.as_raw_fd(),
+            c"".as_ptr(),
+            mode,
+            libc::AT_EMPTY_PATH | libc::AT_EACCESS,
+        )
+    };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok(0)
 }
