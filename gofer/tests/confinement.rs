@@ -334,3 +334,59 @@ fn walk_returns_several_fds_and_errnos() {
     assert_eq!(results, vec![0, libc::ENOENT, 0]);
     assert_eq!(fds.len(), 2);
 }
+
+/// Bad frames get EBADMSG and the gofer keeps serving; a hang-up ends it cleanly.
+#[test]
+fn malformed_frames_are_refused_and_serving_goes_on() {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    use rvisor_protocol::{recv_frame, send_frame, Response};
+    use std::os::fd::AsFd;
+
+    let mut f = fixture("frames");
+    let (sentry, gofer_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .unwrap();
+    let who = f.who;
+    std::thread::scope(|s| {
+        let server = s.spawn(|| f.gofer.serve(gofer_end.as_fd()));
+        let mut buf = Vec::new();
+        let mut fds = Vec::new();
+        let mut good = Vec::new();
+        Request::Stat {
+            at: at("/etc/passwd"),
+            flags: 0,
+        }
+        .encode(who, &mut good);
+        let mut bad_len = good.clone();
+        bad_len[10..14].copy_from_slice(&u32::MAX.to_le_bytes());
+        let garbage: Vec<Vec<u8>> = vec![
+            vec![0xff, 0xff],
+            vec![1],
+            good[..good.len() - 1].to_vec(),
+            [good.clone(), vec![0]].concat(),
+            bad_len,
+            vec![0x42; 5000],
+        ];
+        for frame in &garbage {
+            send_frame(sentry.as_fd(), frame, &[]).unwrap();
+            recv_frame(sentry.as_fd(), &mut buf, &mut fds).unwrap();
+            assert_eq!(
+                Response::decode(&buf).unwrap(),
+                Response::Errno(libc::EBADMSG),
+                "{frame:?}"
+            );
+        }
+        send_frame(sentry.as_fd(), &good, &[]).unwrap();
+        recv_frame(sentry.as_fd(), &mut buf, &mut fds).unwrap();
+        assert!(matches!(
+            Response::decode(&buf).unwrap(),
+            Response::Bytes(_)
+        ));
+        drop(sentry);
+        assert!(server.join().unwrap().is_ok());
+    });
+}

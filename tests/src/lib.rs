@@ -132,12 +132,23 @@ fn make_world_readable(p: &Path) {
 
 /// Compiles a C probe with gcc into a scratch directory and returns the binary's path.
 pub fn compile_c(name: &str, source: &str) -> PathBuf {
+    compile_c_with(name, source, &[])
+}
+
+/// As `compile_c`, statically linked (for roots without a C library).
+pub fn compile_c_static(name: &str, source: &str) -> PathBuf {
+    compile_c_with(name, source, &["-static"])
+}
+
+fn compile_c_with(name: &str, source: &str, extra: &[&str]) -> PathBuf {
     let dir = scratch("probes");
     let src = dir.join(format!("{name}.c"));
     let bin = dir.join(name);
     std::fs::write(&src, source).unwrap();
     let out = Command::new("gcc")
-        .args(["-O1", "-Wall", "-o"])
+        .args(["-O1", "-Wall"])
+        .args(extra)
+        .arg("-o")
         .arg(&bin)
         .arg(&src)
         .arg("-lpthread")
@@ -211,4 +222,21 @@ where
         .args(args);
     cmd.env("HOME", "/").current_dir("/");
     cmd
+}
+
+/// A minimal root (busybox-static, the usual mount points) in a scratch directory.
+pub fn mini_root(name: &str) -> PathBuf {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static must be installed (.ci/run installs it)");
+    let root = scratch(name);
+    for d in ["bin", "proc", "dev", "sys", "tmp", "run", "etc"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    for tool in ["sh", "cat", "ls", "echo"] {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(tool));
+    }
+    root
 }

@@ -92,3 +92,21 @@ fn nix_kill(pid: i32) {
         .unwrap()
         .success());
 }
+
+#[test]
+fn killing_the_gofer_kills_the_guest() {
+    let marker = "4321.5";
+    let mut runtime = start_guest(marker);
+    let sentry = children(runtime.id())[0];
+    let gofer = children(sentry as u32);
+    assert_eq!(gofer.len(), 1, "the sentry has one child, the gofer");
+    nix_kill(gofer[0]);
+    let status = runtime.wait().unwrap();
+    assert_ne!(status.code(), Some(0));
+    wait_until("the guest to die", || {
+        processes_matching(&format!("sleep {marker}")).is_empty()
+    });
+    let mut err = String::new();
+    std::io::Read::read_to_string(runtime.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("the gofer was killed"), "{err}");
+}

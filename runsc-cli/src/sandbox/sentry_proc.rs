@@ -209,6 +209,9 @@ fn serve(spec: &SandboxSpec, started: Started, strace: Option<Box<dyn Write + Se
         }
         // The gofer exits with the guest init's status.
         let ended = signals::supervise(gofer, false);
+        if let signals::Ended::Signaled(sig) = ended {
+            eprintln!("rvisor: the gofer was killed by {sig}; the guest died with it");
+        }
         if spec.stats {
             eprintln!("{}", stats_line(&sentry));
         }

@@ -41,18 +41,51 @@ const X_OK: u32 = 1;
 fn exec_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<Reply, Errno> {
     match locate(ctx, dirfd, addr, flags)? {
         Target::Gofer(at) => {
+            let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW as u32;
             value(ask(
                 ctx,
                 &Request::Access {
                     at,
                     mode: X_OK,
-                    flags: flags & libc::AT_SYMLINK_NOFOLLOW as u32,
+                    flags: nofollow,
                 },
             )?)?;
+            // The kernel will resolve a relative path from the guest's real directory: it must be
+            // the one the gofer resolved (a directory fd handed in from outside is not).
+            if at.path.first() != Some(&b'/') && !same_directory(ctx, dirfd, at.base)? {
+                return ctx.refuse(Errno::EACCES);
+            }
             Ok(Reply::Continue)
         }
         Target::Native | Target::Fd(_) => Ok(Reply::Continue),
     }
+}
+
+/// Whether the guest's `dirfd` (or cwd) is the directory `base` names inside the sandbox.
+fn same_directory(ctx: &Ctx<'_>, dirfd: i32, base: &[u8]) -> Result<bool, Errno> {
+    let link = if dirfd == libc::AT_FDCWD {
+        bumpalo::format!(in ctx.arena, "/proc/{}/cwd", ctx.trap.tid)
+    } else {
+        bumpalo::format!(in ctx.arena, "/proc/{}/fd/{}", ctx.trap.tid, dirfd)
+    };
+    let real = nix::sys::stat::stat(link.as_str())?;
+    let raw = bytes(ask(
+        ctx,
+        &Request::Stat {
+            at: rvisor_protocol::Loc {
+                base: b"/",
+                path: base,
+            },
+            flags: 0,
+        },
+    )?)?;
+    if raw.len() != std::mem::size_of::<libc::statx>() {
+        return Err(Errno::EIO);
+    }
+    // SAFETY: the gofer sent exactly a kernel struct statx.
+    let x: libc::statx = unsafe { std::ptr::read_unaligned(raw.as_ptr().cast()) };
+    let dev = libc::makedev(x.stx_dev_major, x.stx_dev_minor);
+    Ok(real.st_ino == x.stx_ino && real.st_dev == dev)
 }
 
 fn execve(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {

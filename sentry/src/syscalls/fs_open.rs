@@ -52,6 +52,9 @@ fn open_at(
     resolve: u64,
 ) -> Result<Reply, Errno> {
     let at = match locate(ctx, dirfd, addr, 0)? {
+        // O_PATH handles cannot be injected (ADDFD refuses them) and grant no access: the guest's
+        // kernel makes them in its read-only view, where reopening one for writing fails.
+        Target::Gofer(_) if flags & libc::O_PATH as u32 != 0 => return Ok(Reply::Continue),
         Target::Gofer(at) => at,
         Target::Native | Target::Fd(_) => return Ok(Reply::Continue),
     };
