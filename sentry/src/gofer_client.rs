@@ -56,6 +56,8 @@ pub struct GoferClient {
     pub cache: Mutex<FdCache>,
     /// Whether the cache is used (`--no-fd-cache` turns it off, to measure it).
     pub cache_enabled: bool,
+    /// `/etc/ld.so.cache`, read once, to predict what exec will load.
+    pub ld_cache: Mutex<Option<std::sync::Arc<crate::loader::LdCache>>>,
     /// Counters.
     pub stats: GoferStats,
 }
@@ -79,6 +81,7 @@ impl GoferClient {
             io: Mutex::default(),
             cache: Mutex::default(),
             cache_enabled: true,
+            ld_cache: Mutex::default(),
             stats: GoferStats::default(),
         }
     }

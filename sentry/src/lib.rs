@@ -8,6 +8,7 @@ pub mod fd_cache;
 pub mod filter;
 pub mod gofer_client;
 pub mod guest;
+pub mod loader;
 pub mod platform;
 pub mod sandbox;
 pub mod server;

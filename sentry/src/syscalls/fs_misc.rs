@@ -8,9 +8,11 @@ use std::os::fd::AsRawFd;
 use nix::errno::Errno;
 use rvisor_protocol::Request;
 
-use super::fs_path::{ask, bytes, guest_fd, locate, value, Target};
+use super::fs_path::{ask, bytes, guest_fd, local_access, locate, value, with_cached, Target};
 use super::{Action, Arg, Ctx, Def};
+use crate::fd_cache::{reopen, Cached};
 use crate::gofer_client::Answer;
+use crate::loader;
 use crate::platform::Reply;
 
 pub(super) const DEFS: &[Def] = &[
@@ -42,22 +44,150 @@ fn exec_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<Reply
     match locate(ctx, dirfd, addr, flags)? {
         Target::Gofer(at) => {
             let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW as u32;
-            value(ask(
-                ctx,
-                &Request::Access {
-                    at,
-                    mode: X_OK,
-                    flags: nofollow,
-                },
-            )?)?;
+            let checked = if nofollow == 0 {
+                with_cached(ctx, &at, |h| local_access(h, X_OK))?
+            } else {
+                None
+            };
+            match checked {
+                Some(r) => {
+                    r?;
+                }
+                None => {
+                    value(ask(
+                        ctx,
+                        &Request::Access {
+                            at,
+                            mode: X_OK,
+                            flags: nofollow,
+                        },
+                    )?)?;
+                }
+            }
             // The kernel will resolve a relative path from the guest's real directory: it must be
             // the one the gofer resolved (a directory fd handed in from outside is not).
             if at.path.first() != Some(&b'/') && !same_directory(ctx, dirfd, at.base)? {
                 return ctx.refuse(Errno::EACCES);
             }
+            prefetch_for_loader(ctx, &at);
             Ok(Reply::Continue)
         }
         Target::Native | Target::Fd(_) => Ok(Reply::Continue),
+    }
+}
+
+/// Looks up, in one batch per level, what the dynamic loader will open for the binary at `at`:
+/// the interpreter, `/etc/ld.so.preload`, and the DT_NEEDED libraries (and theirs) as
+/// `/etc/ld.so.cache` maps them. Only a hint: failures are ignored.
+fn prefetch_for_loader(ctx: &Ctx<'_>, at: &rvisor_protocol::Loc<'_>) {
+    let Some(gofer) = ctx.sandbox.gofer.as_ref().filter(|g| g.cache_enabled) else {
+        return;
+    };
+    let Some(Ok(binary)) = with_cached(ctx, at, |h| reopen(h, libc::O_RDONLY as u32))
+        .ok()
+        .flatten()
+    else {
+        return;
+    };
+    let Some(deps) = loader::elf_deps(binary.as_raw_fd()) else {
+        return;
+    };
+    let Some(interp) = deps.interp else { return };
+    let ld_cache = {
+        let mut memo = gofer.ld_cache.lock();
+        if memo.is_none() {
+            let cache_file = rvisor_protocol::Loc {
+                base: b"/",
+                path: b"/etc/ld.so.cache",
+            };
+            let bytes = with_cached(ctx, &cache_file, |h| reopen(h, libc::O_RDONLY as u32))
+                .ok()
+                .flatten()
+                .and_then(Result::ok)
+                .map(|fd| {
+                    let mut bytes = Vec::new();
+                    let _ = std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut bytes);
+                    bytes
+                })
+                .unwrap_or_default();
+            *memo = Some(std::sync::Arc::new(loader::LdCache::parse(&bytes)));
+        }
+        memo.clone().unwrap_or_default()
+    };
+    let mut level: Vec<Vec<u8>> = vec![interp, b"/etc/ld.so.preload".to_vec()];
+    level.extend(
+        deps.needed
+            .iter()
+            .filter_map(|n| ld_cache.path(n).map(<[u8]>::to_vec)),
+    );
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..4 {
+        level.retain(|p| !seen.contains(p));
+        seen.extend(level.iter().cloned());
+        let fresh: Vec<&[u8]> = {
+            let cache = gofer.cache.lock();
+            level
+                .iter()
+                .map(Vec::as_slice)
+                .filter(|p| cache.get(p).is_none())
+                .collect()
+        };
+        for chunk in fresh.chunks(rvisor_protocol::MAX_BATCH) {
+            walk_into_cache(ctx, chunk);
+        }
+        // The next level: what these libraries need in turn.
+        let mut next = Vec::new();
+        for lib in &level {
+            let loc = rvisor_protocol::Loc {
+                base: b"/",
+                path: lib,
+            };
+            let Some(Ok(fd)) = with_cached(ctx, &loc, |h| reopen(h, libc::O_RDONLY as u32))
+                .ok()
+                .flatten()
+            else {
+                continue;
+            };
+            if let Some(d) = loader::elf_deps(fd.as_raw_fd()) {
+                next.extend(
+                    d.needed
+                        .iter()
+                        .filter_map(|n| ld_cache.path(n).map(<[u8]>::to_vec)),
+                );
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        level = next;
+    }
+}
+
+/// One walk for `paths`, its answers kept in the fd cache.
+fn walk_into_cache(ctx: &Ctx<'_>, paths: &[&[u8]]) {
+    let Some(gofer) = ctx.sandbox.gofer.as_ref() else {
+        return;
+    };
+    let Ok(Answer::Walked(results, fds)) = ask(
+        ctx,
+        &Request::Walk {
+            paths: paths.to_vec(),
+        },
+    ) else {
+        return;
+    };
+    let mut fds = fds.into_iter();
+    let mut cache = gofer.cache.lock();
+    for (path, result) in paths.iter().zip(results) {
+        match result {
+            0 => {
+                if let Some(fd) = fds.next() {
+                    cache.insert(path, Cached::Found(fd));
+                }
+            }
+            e if e == libc::ENOENT => cache.insert(path, Cached::Missing),
+            _ => {}
+        }
     }
 }
 

@@ -241,3 +241,21 @@ pub fn cached_open(ctx: &Ctx<'_>, at: &Loc<'_>, flags: u32) -> Result<Option<Own
         None => Ok(None),
     }
 }
+
+/// faccessat2 on a cached handle, as the worker's (the guest's) file identity.
+pub fn local_access(handle: &std::os::fd::OwnedFd, mode: u32) -> Result<i64, Errno> {
+    // SAFETY: faccessat2 with our handle and an empty path reads nothing else.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_faccessat2,
+            std::os::fd::AsRawFd::as_raw_fd(handle),
+            c"".as_ptr(),
+            mode,
+            libc::AT_EMPTY_PATH | libc::AT_EACCESS,
+        )
+    };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok(0)
+}

@@ -3,7 +3,7 @@
 use nix::errno::Errno;
 use rvisor_protocol::{Loc, Request};
 
-use super::fs_path::{ask, bytes, locate, value, with_cached, Target};
+use super::fs_path::{ask, bytes, local_access, locate, value, with_cached, Target};
 use super::{Action, Arg, Cond, Ctx, Def};
 use crate::platform::Reply;
 
@@ -293,23 +293,4 @@ fn local_statx(handle: &std::os::fd::OwnedFd) -> Result<libc::statx, Errno> {
         return Err(Errno::last());
     }
     Ok(x)
-}
-
-/// faccessat2 on a cached handle, as the worker's (the guest's) file identity.
-fn local_access(handle: &std::os::fd::OwnedFd, mode: u32) -> Result<i64, Errno> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: faccessat2 with our handle and an empty path reads nothing else.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_faccessat2,
-            handle.as_raw_fd(),
-            c"".as_ptr(),
-            mode,
-            libc::AT_EMPTY_PATH | libc::AT_EACCESS,
-        )
-    };
-    if rc < 0 {
-        return Err(Errno::last());
-    }
-    Ok(0)
 }
