@@ -67,26 +67,21 @@ impl FdCache {
 
 /// Opens what `handle` refers to afresh with `flags` (creation flags dropped: the object exists).
 pub fn reopen(handle: &OwnedFd, flags: u32) -> Result<OwnedFd, Errno> {
-    let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0";
-    let digits = {
-        let mut n = handle.as_raw_fd() as u32;
-        let mut d = [0u8; 10];
-        let mut i = d.len();
-        loop {
-            i -= 1;
-            d[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        (d, i)
+    use std::io::Write as _;
+    let mut path = [0u8; 40];
+    let len = {
+        let mut w = &mut path[..39];
+        let _ = write!(
+            w,
+            "{}self/fd/{}",
+            crate::procfs::prefix(),
+            handle.as_raw_fd()
+        );
+        39 - w.len()
     };
-    let (d, start) = digits;
-    let len = d.len() - start;
-    path[14..14 + len].copy_from_slice(&d[start..]);
+    path[len] = 0;
     let flags = (flags as i32 & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY)) | libc::O_CLOEXEC;
-    // SAFETY: `path` is NUL-terminated (the array is zero-filled past the digits).
+    // SAFETY: `path` is NUL-terminated (written above, the array zero-filled).
     let fd = unsafe { libc::open(path.as_ptr().cast(), flags) };
     if fd < 0 {
         return Err(Errno::last());

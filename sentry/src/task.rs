@@ -146,7 +146,7 @@ pub struct TaskTable {
 }
 
 fn open_stat(pid: i32) -> Result<OwnedFd, Errno> {
-    std::fs::File::open(format!("/proc/{pid}/stat"))
+    std::fs::File::open(format!("{}{pid}/stat", crate::procfs::prefix()))
         .map(OwnedFd::from)
         .map_err(|e| match e.raw_os_error().map(Errno::from_raw) {
             Some(Errno::ENOENT) | None => Errno::ESRCH,
@@ -190,7 +190,8 @@ pub fn parse_status_ids(status: &str, key: &str) -> Vec<i32> {
 }
 
 fn read_status(pid: i32) -> Result<String, Errno> {
-    std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|_| Errno::ESRCH)
+    std::fs::read_to_string(format!("{}{pid}/status", crate::procfs::prefix()))
+        .map_err(|_| Errno::ESRCH)
 }
 
 /// `pid`'s id in a pid namespace `depth` levels deep, or 0 if it lives outside that namespace.
@@ -346,7 +347,7 @@ impl Inner {
 
 /// Child processes of every thread of `pid`.
 fn children_of(pid: i32) -> Vec<i32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+    let Ok(tasks) = std::fs::read_dir(format!("{}{pid}/task", crate::procfs::prefix())) else {
         return Vec::new();
     };
     let mut out = Vec::new();

@@ -10,6 +10,7 @@
 //! guest dies.
 
 mod caps;
+mod confine;
 pub mod error;
 mod fdpass;
 mod gofer_proc;

@@ -16,7 +16,7 @@ use sentry::strace::Strace;
 use super::error::{Context, SandboxError};
 use super::fdpass::{self, InitReport};
 use super::spec::SandboxSpec;
-use super::{gofer_proc, signals};
+use super::{confine, gofer_proc, signals};
 
 /// Exit code for a sandbox that could not be started.
 pub const SETUP_FAILED: i32 = 125;
@@ -154,6 +154,15 @@ fn serve(spec: &SandboxSpec, started: Started, strace: Option<Box<dyn Write + Se
     } = started;
     // SAFETY: PR_SET_DUMPABLE takes integers only; the guest must not ptrace or read us.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+    // No host filesystem of our own from here on, and no exec, mount or namespace changes.
+    let confined = confine::sentry_filesystem()
+        .map_err(|e| e.to_string())
+        .and_then(|()| sentry::own_filter::install().map_err(|e| e.to_string()));
+    if let Err(e) = confined {
+        eprintln!("rvisor: confining the sentry: {e}");
+        let _ = nix::sys::signal::kill(gofer, nix::sys::signal::Signal::SIGKILL);
+        std::process::exit(SETUP_FAILED);
+    }
     // The task table holds pidfds for every live guest thread.
     if let Ok((_, hard)) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)

@@ -12,8 +12,8 @@ use super::fs_path::{ask, bytes, guest_fd, local_access, locate, value, with_cac
 use super::{Action, Arg, Ctx, Def};
 use crate::fd_cache::{reopen, Cached};
 use crate::gofer_client::Answer;
-use crate::loader;
 use crate::platform::Reply;
+use crate::{loader, procfs};
 
 pub(super) const DEFS: &[Def] = &[
     Def {
@@ -194,9 +194,9 @@ fn walk_into_cache(ctx: &Ctx<'_>, paths: &[&[u8]]) {
 /// Whether the guest's `dirfd` (or cwd) is the directory `base` names inside the sandbox.
 fn same_directory(ctx: &Ctx<'_>, dirfd: i32, base: &[u8]) -> Result<bool, Errno> {
     let link = if dirfd == libc::AT_FDCWD {
-        bumpalo::format!(in ctx.arena, "/proc/{}/cwd", ctx.trap.tid)
+        bumpalo::format!(in ctx.arena, "{}{}/cwd", procfs::prefix(), ctx.trap.tid)
     } else {
-        bumpalo::format!(in ctx.arena, "/proc/{}/fd/{}", ctx.trap.tid, dirfd)
+        bumpalo::format!(in ctx.arena, "{}{}/fd/{}", procfs::prefix(), ctx.trap.tid, dirfd)
     };
     let real = nix::sys::stat::stat(link.as_str())?;
     let raw = bytes(ask(
@@ -275,7 +275,8 @@ fn inotify_add_watch(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
         return Err(Errno::EIO);
     };
     let instance = guest_fd(ctx, ifd)?;
-    let path = bumpalo::format!(in ctx.arena, "/proc/self/fd/{}\0", handle.as_raw_fd());
+    let path =
+        bumpalo::format!(in ctx.arena, "{}self/fd/{}\0", procfs::prefix(), handle.as_raw_fd());
     // SAFETY: inotify_add_watch on the guest's instance (our copy) with a NUL-terminated path;
     // the magic link resolves to what the gofer found, so the mask must not forbid following it.
     let wd = unsafe {

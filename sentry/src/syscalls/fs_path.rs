@@ -33,7 +33,8 @@ pub enum Target<'a> {
 
 /// Reads a `/proc/<tid>/...` link into the arena.
 fn proc_link<'a>(ctx: &Ctx<'a>, what: std::fmt::Arguments<'_>) -> Result<&'a [u8], Errno> {
-    let name = bumpalo::format!(in ctx.arena, "/proc/{}/{}\0", ctx.trap.tid, what);
+    let name =
+        bumpalo::format!(in ctx.arena, "{}{}/{}\0", crate::procfs::prefix(), ctx.trap.tid, what);
     let buf = ctx.arena.alloc_slice_fill_copy(MAX_STRING, 0u8);
     // SAFETY: `name` is NUL-terminated; readlink writes at most buf.len() bytes into `buf`.
     let n = unsafe { libc::readlink(name.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
@@ -98,7 +99,8 @@ pub fn locate<'a>(ctx: &Ctx<'a>, dirfd: i32, addr: u64, flags: u32) -> Result<Ta
 
 /// The caller's umask, for calls that create.
 pub fn umask(ctx: &Ctx<'_>) -> u32 {
-    let status = bumpalo::format!(in ctx.arena, "/proc/{}/status", ctx.trap.tid);
+    let status =
+        bumpalo::format!(in ctx.arena, "{}{}/status", crate::procfs::prefix(), ctx.trap.tid);
     std::fs::read_to_string(status.as_str())
         .ok()
         .and_then(|s| {
