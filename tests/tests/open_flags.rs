@@ -9,6 +9,7 @@ const FLAGS: &str = r#"
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -74,6 +75,21 @@ int main(void) {
     mkdir("d", 0700);
     show("rmdir", rmdir("d"));
     show("stat after rmdir", stat("d", &st));
+    /* inotify: a watch set through the gofer's handle sees a file made through the gofer. */
+    int in = inotify_init1(IN_CLOEXEC);
+    show("inotify_add_watch", inotify_add_watch(in, ".", IN_CREATE));
+    close(open("watched", O_CREAT | O_WRONLY, 0600));
+    char ev[4096];
+    ssize_t n = read(in, ev, sizeof ev);
+    struct inotify_event *e = (struct inotify_event *)ev;
+    printf("inotify event: %s\n", n > 0 && (e->mask & IN_CREATE) ? e->name : "none");
+    /* chdir through the gofer, then a relative open. */
+    mkdir("sub", 0755);
+    show("chdir", chdir("sub"));
+    close(open("inner", O_CREAT | O_WRONLY, 0600));
+    show("chdir ..", chdir(".."));
+    show("stat sub/inner", stat("sub/inner", &st));
+    show("chdir to a file", chdir("renamed"));
     return 0;
 }
 "#;
