@@ -59,7 +59,12 @@ fn is_fifo(g: &mut Gofer, at: &Loc<'_>) -> bool {
 }
 
 /// O_PATH handles for several absolute paths (what a dynamic loader will open).
-pub fn walk(g: &mut Gofer, paths: &[&[u8]]) -> Result<Outcome, Errno> {
+pub fn walk(g: &mut Gofer, paths: &[&[u8]], nofollow: bool) -> Result<Outcome, Errno> {
+    let flags = if nofollow {
+        libc::O_PATH | libc::O_NOFOLLOW
+    } else {
+        libc::O_PATH
+    } as u64;
     let mut results = Vec::with_capacity(paths.len());
     let mut fds = Vec::with_capacity(paths.len());
     for p in paths {
@@ -67,7 +72,7 @@ pub fn walk(g: &mut Gofer, paths: &[&[u8]]) -> Result<Outcome, Errno> {
             openat2(
                 g.root.raw(),
                 &c,
-                libc::O_PATH as u64,
+                flags,
                 0,
                 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
             )

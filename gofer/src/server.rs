@@ -3,7 +3,9 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use rvisor_protocol::{recv_frame, send_frame, Identity, Request, Response, TransportError};
+use rvisor_protocol::{
+    recv_frame, send_frame, FrameBuf, Identity, Request, Response, TransportError,
+};
 
 use crate::idmap::IdMap;
 use crate::resolve::{PathBuf, Root};
@@ -82,7 +84,7 @@ impl Gofer {
 
     /// Serves requests until the sentry hangs up.
     pub fn serve(&mut self, sock: BorrowedFd<'_>) -> Result<(), GoferError> {
-        let mut frame = Vec::new();
+        let mut frame = FrameBuf::default();
         let mut fds_in = Vec::new();
         let mut reply = Vec::new();
         loop {
@@ -96,7 +98,7 @@ impl Gofer {
                 }
                 Err(e) => return Err(e.into()),
             }
-            let outcome = match Request::decode(&frame) {
+            let outcome = match Request::decode(frame.frame()) {
                 Ok((who, req)) => self.handle(who, &req, std::mem::take(&mut fds_in)),
                 // A malformed frame is refused; the gofer carries on.
                 Err(e) => {
@@ -146,7 +148,7 @@ impl Gofer {
                 mode,
                 resolve,
             } => open::open(self, at, *flags, *mode, *resolve),
-            Request::Walk { paths } => open::walk(self, paths),
+            Request::Walk { paths, nofollow } => open::walk(self, paths, *nofollow),
             Request::Stat { at, flags } => meta::stat(self, at, *flags),
             Request::Readlink { at } => meta::readlink(self, at),
             Request::Statfs { at } => meta::statfs(self, at),

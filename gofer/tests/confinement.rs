@@ -326,6 +326,7 @@ fn walk_returns_several_fds_and_errnos() {
     let mut f = fixture("walk");
     let req = Request::Walk {
         paths: vec![b"/etc/passwd", b"/nope", b"/etc"],
+        nofollow: false,
     };
     let gofer::Outcome::Walked(results, fds) = f.gofer.handle(f.who, &req, Vec::new()).unwrap()
     else {
@@ -333,13 +334,27 @@ fn walk_returns_several_fds_and_errnos() {
     };
     assert_eq!(results, vec![0, libc::ENOENT, 0]);
     assert_eq!(fds.len(), 2);
+    // Without following, a symlink is found as itself.
+    std::os::unix::fs::symlink("/etc/passwd", f.dir.join("root/link")).unwrap();
+    for (nofollow, kind) in [(false, libc::S_IFREG), (true, libc::S_IFLNK)] {
+        let req = Request::Walk {
+            paths: vec![b"/link"],
+            nofollow,
+        };
+        let gofer::Outcome::Walked(_, fds) = f.gofer.handle(f.who, &req, Vec::new()).unwrap()
+        else {
+            panic!()
+        };
+        let st = nix::sys::stat::fstat(fds[0].as_raw_fd()).unwrap();
+        assert_eq!(st.st_mode & libc::S_IFMT, kind);
+    }
 }
 
 /// Bad frames get EBADMSG and the gofer keeps serving; a hang-up ends it cleanly.
 #[test]
 fn malformed_frames_are_refused_and_serving_goes_on() {
     use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-    use rvisor_protocol::{recv_frame, send_frame, Response};
+    use rvisor_protocol::{recv_frame, send_frame, FrameBuf, Response};
     use std::os::fd::AsFd;
 
     let mut f = fixture("frames");
@@ -353,7 +368,7 @@ fn malformed_frames_are_refused_and_serving_goes_on() {
     let who = f.who;
     std::thread::scope(|s| {
         let server = s.spawn(|| f.gofer.serve(gofer_end.as_fd()));
-        let mut buf = Vec::new();
+        let mut buf = FrameBuf::default();
         let mut fds = Vec::new();
         let mut good = Vec::new();
         Request::Stat {
@@ -375,7 +390,7 @@ fn malformed_frames_are_refused_and_serving_goes_on() {
             send_frame(sentry.as_fd(), frame, &[]).unwrap();
             recv_frame(sentry.as_fd(), &mut buf, &mut fds).unwrap();
             assert_eq!(
-                Response::decode(&buf).unwrap(),
+                Response::decode(buf.frame()).unwrap(),
                 Response::Errno(libc::EBADMSG),
                 "{frame:?}"
             );
@@ -383,7 +398,7 @@ fn malformed_frames_are_refused_and_serving_goes_on() {
         send_frame(sentry.as_fd(), &good, &[]).unwrap();
         recv_frame(sentry.as_fd(), &mut buf, &mut fds).unwrap();
         assert!(matches!(
-            Response::decode(&buf).unwrap(),
+            Response::decode(buf.frame()).unwrap(),
             Response::Bytes(_)
         ));
         drop(sentry);

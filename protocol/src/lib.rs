@@ -11,4 +11,4 @@ mod transport;
 
 pub use codec::{DecodeError, Reader, Writer};
 pub use message::{Identity, Loc, Op, Request, Response, MAX_BATCH, MAX_FRAME, MAX_PATH};
-pub use transport::{recv_frame, send_frame, TransportError, MAX_FDS};
+pub use transport::{recv_frame, send_frame, FrameBuf, TransportError, MAX_FDS};

@@ -288,10 +288,12 @@ pub enum Request<'a> {
         /// AT_* flags.
         flags: u32,
     },
-    /// O_PATH lookups of several absolute paths, following symlinks.
+    /// O_PATH lookups of several absolute paths.
     Walk {
         /// The paths (at most MAX_BATCH).
         paths: Vec<&'a [u8]>,
+        /// Keep a final symlink itself instead of following it.
+        nofollow: bool,
     },
 }
 
@@ -419,8 +421,8 @@ impl<'a> Request<'a> {
                 put_loc(&mut w, at);
                 w.bytes(name).u32(*flags);
             }
-            Request::Walk { paths } => {
-                w.u32(paths.len() as u32);
+            Request::Walk { paths, nofollow } => {
+                w.u32(u32::from(*nofollow)).u32(paths.len() as u32);
                 for p in paths {
                     w.bytes(p);
                 }
@@ -539,6 +541,11 @@ impl<'a> Request<'a> {
                 flags: r.u32()?,
             },
             Op::Walk => {
+                let nofollow = match r.u32()? {
+                    0 => false,
+                    1 => true,
+                    v => return Err(DecodeError::UnknownCode(v as u16)),
+                };
                 let n = r.u32()? as usize;
                 if n > MAX_BATCH {
                     return Err(DecodeError::TooLong {
@@ -550,7 +557,7 @@ impl<'a> Request<'a> {
                 for _ in 0..n {
                     paths.push(r.string(MAX_PATH)?);
                 }
-                Request::Walk { paths }
+                Request::Walk { paths, nofollow }
             }
         };
         r.finish()?;
@@ -735,6 +742,7 @@ mod tests {
             },
             Request::Walk {
                 paths: vec![b"/a", b"/b/c"],
+                nofollow: true,
             },
         ] {
             roundtrip(req);
@@ -808,7 +816,11 @@ mod tests {
         // Too many paths in a walk.
         let many: Vec<&[u8]> = vec![b"/x"; MAX_BATCH + 1];
         let mut walk = Vec::new();
-        Request::Walk { paths: many }.encode(Identity::default(), &mut walk);
+        Request::Walk {
+            paths: many,
+            nofollow: false,
+        }
+        .encode(Identity::default(), &mut walk);
         assert!(matches!(
             Request::decode(&walk),
             Err(DecodeError::TooLong { .. })

@@ -48,21 +48,44 @@ pub fn send_frame(
     }
 }
 
-/// Receives one frame into `buf` (resized to the frame) and its fds into `fds`.
+/// A receive buffer, sized once: frames land in it without re-zeroing or allocating.
+#[derive(Debug)]
+pub struct FrameBuf {
+    data: Vec<u8>,
+    cmsg: Vec<u8>,
+    len: usize,
+}
+
+impl Default for FrameBuf {
+    fn default() -> Self {
+        FrameBuf {
+            data: vec![0; crate::MAX_FRAME],
+            cmsg: nix::cmsg_space!([RawFd; MAX_FDS]),
+            len: 0,
+        }
+    }
+}
+
+impl FrameBuf {
+    /// The last frame received.
+    pub fn frame(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+}
+
+/// Receives one frame into `buf` and its fds into `fds`.
 pub fn recv_frame(
     sock: BorrowedFd<'_>,
-    buf: &mut Vec<u8>,
+    buf: &mut FrameBuf,
     fds: &mut Vec<OwnedFd>,
 ) -> Result<(), TransportError> {
-    buf.resize(crate::MAX_FRAME, 0);
     fds.clear();
-    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     let (len, flags) = loop {
-        let mut iov = [IoSliceMut::new(buf.as_mut_slice())];
+        let mut iov = [IoSliceMut::new(buf.data.as_mut_slice())];
         match recvmsg::<()>(
             sock.as_raw_fd(),
             &mut iov,
-            Some(&mut space),
+            Some(&mut buf.cmsg),
             MsgFlags::MSG_CMSG_CLOEXEC,
         ) {
             Ok(msg) => {
@@ -88,6 +111,6 @@ pub fn recv_frame(
     if flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC) {
         return Err(TransportError::Truncated);
     }
-    buf.truncate(len);
+    buf.len = len;
     Ok(())
 }

@@ -48,6 +48,7 @@ fn random_and_mutated_frames_never_panic() {
     let mut walk = Vec::new();
     Request::Walk {
         paths: vec![b"/x", b"/y"],
+        nofollow: false,
     }
     .encode(Identity::default(), &mut walk);
     let mut decoded = 0;

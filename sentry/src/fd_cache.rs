@@ -80,7 +80,11 @@ pub fn reopen(handle: &OwnedFd, flags: u32) -> Result<OwnedFd, Errno> {
         39 - w.len()
     };
     path[len] = 0;
-    let flags = (flags as i32 & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY)) | libc::O_CLOEXEC;
+    // The handle is the final object (never a symlink: only files and directories are cached), so
+    // O_NOFOLLOW would only refuse the magic link itself.
+    let flags = (flags as i32
+        & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_NOFOLLOW))
+        | libc::O_CLOEXEC;
     // SAFETY: `path` is NUL-terminated (written above, the array zero-filled).
     let fd = unsafe { libc::open(path.as_ptr().cast(), flags) };
     if fd < 0 {

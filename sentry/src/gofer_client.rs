@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bumpalo::Bump;
 use nix::errno::Errno;
 use parking_lot::Mutex;
-use rvisor_protocol::{recv_frame, send_frame, Identity, Request, Response};
+use rvisor_protocol::{recv_frame, send_frame, FrameBuf, Identity, Request, Response};
 
 use crate::fd_cache::FdCache;
 
@@ -43,7 +43,7 @@ pub enum Answer<'a> {
 #[derive(Debug, Default)]
 struct Io {
     out: Vec<u8>,
-    inbuf: Vec<u8>,
+    inbuf: FrameBuf,
     fds: Vec<OwnedFd>,
 }
 
@@ -105,7 +105,7 @@ impl GoferClient {
         if mutates(req) {
             self.cache.lock().clear();
         }
-        if let Request::Walk { paths } = req {
+        if let Request::Walk { paths, .. } = req {
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
             self.stats
                 .batched_paths
@@ -120,7 +120,7 @@ impl GoferClient {
         };
         send_frame(self.sock.as_fd(), &io.out, fds).map_err(|_| Errno::EIO)?;
         recv_frame(self.sock.as_fd(), &mut io.inbuf, &mut io.fds).map_err(|_| Errno::EIO)?;
-        let resp = Response::decode(&io.inbuf).map_err(|_| Errno::EIO)?;
+        let resp = Response::decode(io.inbuf.frame()).map_err(|_| Errno::EIO)?;
         Ok(match resp {
             Response::Value(v) => Answer::Value(v),
             Response::Errno(e) => return Err(Errno::from_raw(e)),

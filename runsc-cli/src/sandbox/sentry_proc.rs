@@ -118,11 +118,11 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<Started, SandboxError>
                 return Err(SandboxError::Setup("the sandbox died during setup".into()))
             }
         };
-    let mut hello = Vec::new();
+    let mut hello = rvisor_protocol::FrameBuf::default();
     let mut no_fds = Vec::new();
     rvisor_protocol::recv_frame(requests_sentry.as_fd(), &mut hello, &mut no_fds)
         .map_err(|e| SandboxError::Setup(format!("the gofer did not report: {e}")))?;
-    let init = <[u8; 4]>::try_from(hello.as_slice())
+    let init = <[u8; 4]>::try_from(hello.frame())
         .map(|b| Pid::from_raw(i32::from_le_bytes(b)))
         .map_err(|_| SandboxError::Setup("malformed report from the gofer".into()))?;
     Ok(Started {

@@ -45,7 +45,7 @@ fn exec_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<Reply
         Target::Gofer(at) => {
             let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW as u32;
             let checked = if nofollow == 0 {
-                with_cached(ctx, &at, |h| local_access(h, X_OK))?
+                with_cached(ctx, &at, false, |h| local_access(h, X_OK))?
             } else {
                 None
             };
@@ -83,7 +83,7 @@ fn prefetch_for_loader(ctx: &Ctx<'_>, at: &rvisor_protocol::Loc<'_>) {
     let Some(gofer) = ctx.sandbox.gofer.as_ref().filter(|g| g.cache_enabled) else {
         return;
     };
-    let Some(Ok(binary)) = with_cached(ctx, at, |h| reopen(h, libc::O_RDONLY as u32))
+    let Some(Ok(binary)) = with_cached(ctx, at, false, |h| reopen(h, libc::O_RDONLY as u32))
         .ok()
         .flatten()
     else {
@@ -100,16 +100,18 @@ fn prefetch_for_loader(ctx: &Ctx<'_>, at: &rvisor_protocol::Loc<'_>) {
                 base: b"/",
                 path: b"/etc/ld.so.cache",
             };
-            let bytes = with_cached(ctx, &cache_file, |h| reopen(h, libc::O_RDONLY as u32))
-                .ok()
-                .flatten()
-                .and_then(Result::ok)
-                .map(|fd| {
-                    let mut bytes = Vec::new();
-                    let _ = std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut bytes);
-                    bytes
-                })
-                .unwrap_or_default();
+            let bytes = with_cached(ctx, &cache_file, false, |h| {
+                reopen(h, libc::O_RDONLY as u32)
+            })
+            .ok()
+            .flatten()
+            .and_then(Result::ok)
+            .map(|fd| {
+                let mut bytes = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut bytes);
+                bytes
+            })
+            .unwrap_or_default();
             *memo = Some(std::sync::Arc::new(loader::LdCache::parse(&bytes)));
         }
         memo.clone().unwrap_or_default()
@@ -142,7 +144,7 @@ fn prefetch_for_loader(ctx: &Ctx<'_>, at: &rvisor_protocol::Loc<'_>) {
                 base: b"/",
                 path: lib,
             };
-            let Some(Ok(fd)) = with_cached(ctx, &loc, |h| reopen(h, libc::O_RDONLY as u32))
+            let Some(Ok(fd)) = with_cached(ctx, &loc, false, |h| reopen(h, libc::O_RDONLY as u32))
                 .ok()
                 .flatten()
             else {
@@ -172,6 +174,7 @@ fn walk_into_cache(ctx: &Ctx<'_>, paths: &[&[u8]]) {
         ctx,
         &Request::Walk {
             paths: paths.to_vec(),
+            nofollow: false,
         },
     ) else {
         return;

@@ -66,8 +66,8 @@ fn open_at(
         0
     };
     let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
-    let uncacheable = (libc::O_CREAT | libc::O_TMPFILE | libc::O_NOFOLLOW) as u32;
-    if resolve == 0 && flags & uncacheable == 0 {
+    // (O_TMPFILE's value includes O_DIRECTORY's bit: `creates` tests for all of it.)
+    if resolve == 0 && !creates {
         if let Some(fd) = cached_open(ctx, &at, flags)? {
             return ctx.give_fd(fd, cloexec);
         }

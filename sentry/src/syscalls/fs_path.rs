@@ -170,6 +170,9 @@ pub fn guest_fd(ctx: &Ctx<'_>, fd: i32) -> Result<std::os::fd::OwnedFd, Errno> {
 }
 
 /// The joined guest path (the gofer joins the same way), as a cache key.
+/// First byte of the cache keys of no-follow lookups.
+const NOFOLLOW_MARK: u8 = 1;
+
 pub fn cache_key<'a>(ctx: &Ctx<'a>, at: &Loc<'_>) -> &'a [u8] {
     if at.path.first() == Some(&b'/') {
         return ctx.arena.alloc_slice_copy(at.path);
@@ -188,12 +191,23 @@ pub fn cache_key<'a>(ctx: &Ctx<'a>, at: &Loc<'_>) -> &'a [u8] {
 pub fn with_cached<R>(
     ctx: &Ctx<'_>,
     at: &Loc<'_>,
+    nofollow: bool,
     op: impl FnOnce(&OwnedFd) -> Result<R, Errno>,
 ) -> Result<Option<Result<R, Errno>>, Errno> {
     let Some(gofer) = ctx.sandbox.gofer.as_ref().filter(|g| g.cache_enabled) else {
         return Ok(None);
     };
-    let key = cache_key(ctx, at);
+    let path = cache_key(ctx, at);
+    // No-follow lookups are kept apart: their key starts with a byte no path starts with.
+    let key: &[u8] = if nofollow {
+        let k = ctx
+            .arena
+            .alloc_slice_fill_copy(path.len() + 1, NOFOLLOW_MARK);
+        k[1..].copy_from_slice(path);
+        k
+    } else {
+        path
+    };
     {
         let cache = gofer.cache.lock();
         match cache.get(key) {
@@ -209,8 +223,13 @@ pub fn with_cached<R>(
         }
     }
     gofer.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
-    let Answer::Walked(results, mut fds) =
-        ask(ctx, &rvisor_protocol::Request::Walk { paths: vec![key] })?
+    let Answer::Walked(results, mut fds) = ask(
+        ctx,
+        &rvisor_protocol::Request::Walk {
+            paths: vec![path],
+            nofollow,
+        },
+    )?
     else {
         return Err(Errno::EIO);
     };
@@ -238,7 +257,8 @@ pub fn with_cached<R>(
 /// missing path, or one walk to learn it. `Ok(None)`: not something the cache serves (ask the
 /// gofer to open it).
 pub fn cached_open(ctx: &Ctx<'_>, at: &Loc<'_>, flags: u32) -> Result<Option<OwnedFd>, Errno> {
-    match with_cached(ctx, at, |handle| reopen(handle, flags))? {
+    let nofollow = flags & libc::O_NOFOLLOW as u32 != 0;
+    match with_cached(ctx, at, nofollow, |handle| reopen(handle, flags))? {
         Some(r) => r.map(Some),
         None => Ok(None),
     }

@@ -82,10 +82,8 @@ const EMPTY: u64 = libc::AT_EMPTY_PATH as u64;
 
 /// The gofer's statx for `at`.
 fn statx_of<'a>(ctx: &Ctx<'a>, at: Loc<'_>, flags: u32) -> Result<libc::statx, Errno> {
-    if flags & NOFOLLOW == 0 {
-        if let Some(x) = with_cached(ctx, &at, local_statx)? {
-            return x.map(|x| ctx.sandbox.ids.to_guest_statx(x));
-        }
+    if let Some(x) = with_cached(ctx, &at, flags & NOFOLLOW != 0, local_statx)? {
+        return x.map(|x| ctx.sandbox.ids.to_guest_statx(x));
     }
     let raw = bytes(ask(
         ctx,
@@ -194,10 +192,10 @@ fn access_at(
     match locate(ctx, dirfd, addr, flags)? {
         Target::Native | Target::Fd(_) => Ok(Reply::Continue),
         Target::Gofer(at) => {
-            if flags & NOFOLLOW == 0 {
-                if let Some(r) = with_cached(ctx, &at, |h| local_access(h, mode))? {
-                    return r.map(Reply::Value);
-                }
+            if let Some(r) =
+                with_cached(ctx, &at, flags & NOFOLLOW != 0, |h| local_access(h, mode))?
+            {
+                return r.map(Reply::Value);
             }
             value(ask(ctx, &Request::Access { at, mode, flags })?).map(Reply::Value)
         }
