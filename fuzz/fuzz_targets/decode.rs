@@ -3,17 +3,5 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rvisor_protocol::{Request, Response};
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok((who, req)) = Request::decode(data) {
-        let mut again = Vec::new();
-        req.encode(who, &mut again);
-        assert_eq!(again, data);
-    }
-    if let Ok(resp) = Response::decode(data) {
-        let mut again = Vec::new();
-        resp.encode(&mut again);
-        assert_eq!(again, data);
-    }
-});
+fuzz_target!(|data: &[u8]| rvisor_protocol::assert_roundtrip(data));

@@ -12,3 +12,18 @@ mod transport;
 pub use codec::{DecodeError, Reader, Writer};
 pub use message::{Identity, Loc, Op, Request, Response, MAX_BATCH, MAX_FRAME, MAX_PATH};
 pub use transport::{recv_frame, send_frame, FrameBuf, TransportError, MAX_FDS};
+
+/// The decoders' contract, for the fuzz target and its stable stand-in: decoding `data` never
+/// panics, and whatever decodes re-encodes to exactly `data`.
+pub fn assert_roundtrip(data: &[u8]) {
+    if let Ok((who, req)) = Request::decode(data) {
+        let mut again = Vec::new();
+        req.encode(who, &mut again);
+        assert_eq!(again, data);
+    }
+    if let Ok(resp) = Response::decode(data) {
+        let mut again = Vec::new();
+        resp.encode(&mut again);
+        assert_eq!(again, data);
+    }
+}

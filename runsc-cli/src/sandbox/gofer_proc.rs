@@ -12,7 +12,7 @@ use super::error::{Context, SandboxError};
 use super::mount_api::pivot_here;
 use super::sentry_proc::SETUP_FAILED;
 use super::spec::{Network, SandboxSpec};
-use super::{caps, fdpass, gofer_tree, idmap, init, signals};
+use super::{caps, clone, fdpass, gofer_tree, idmap, init, signals};
 
 /// Capabilities the gofer keeps: to act as any guest identity on the tree, and to signal the
 /// guest init (CAP_CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, KILL, SETGID, SETUID).
@@ -71,35 +71,25 @@ fn start(
     let tree = gofer_tree::build(spec, rootless)?;
     let (maps_read, maps_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
-    // SAFETY: fork-like clone (no new stack, no CLONE_VM) of a single-threaded process: the child
-    // only runs `init::main`, which never returns.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            init_flags(spec) | libc::SIGCHLD,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    if pid < 0 {
-        return Err(nix::errno::Errno::last()).ctx(|| "creating the sandbox namespaces".into());
-    }
-    if pid == 0 {
-        drop(maps_write);
-        // SAFETY: the request socket is ours to close in the child; the guest must not hold it.
-        unsafe { libc::close(ch.requests.as_raw_fd()) };
-        if let Some(fd) = &ch.maps_written {
-            // SAFETY: as above, for the maps pipe inherited from the sentry.
-            unsafe { libc::close(fd.as_raw_fd()) };
+    // SAFETY: the gofer is single-threaded here; the child only runs `init::main`, which never
+    // returns.
+    let cloned = unsafe { clone::fork_into(init_flags(spec), "creating the sandbox namespaces")? };
+    let init = match cloned {
+        clone::Cloned::Parent(pid) => pid,
+        clone::Cloned::Child => {
+            drop(maps_write);
+            // SAFETY: the request socket is ours to close in the child; the guest must not hold it.
+            unsafe { libc::close(ch.requests.as_raw_fd()) };
+            if let Some(fd) = &ch.maps_written {
+                // SAFETY: as above, for the maps pipe inherited from the sentry.
+                unsafe { libc::close(fd.as_raw_fd()) };
+            }
+            // SAFETY: the init takes over the report socket; the gofer's `Channels` are never dropped
+            // in this process (init::main never returns), so the fd has one owner.
+            let report = unsafe { OwnedFd::from_raw_fd(ch.report.as_raw_fd()) };
+            init::main(spec, prog, &tree, maps_read, report);
         }
-        // SAFETY: the init takes over the report socket; the gofer's `Channels` are never dropped
-        // in this process (init::main never returns), so the fd has one owner.
-        let report = unsafe { OwnedFd::from_raw_fd(ch.report.as_raw_fd()) };
-        init::main(spec, prog, &tree, maps_read, report);
-    }
-    let init = Pid::from_raw(pid as i32);
+    };
     drop(maps_read);
     let map = idmap::guest_map(spec.uid, spec.gid, rootless);
     let write = |name: &str, content: String| {

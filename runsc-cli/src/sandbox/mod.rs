@@ -10,6 +10,7 @@
 //! guest dies.
 
 mod caps;
+mod clone;
 mod confine;
 pub mod error;
 mod fdpass;

@@ -16,7 +16,7 @@ use sentry::strace::Strace;
 use super::error::{Context, SandboxError};
 use super::fdpass::{self, InitReport};
 use super::spec::SandboxSpec;
-use super::{confine, gofer_proc, signals};
+use super::{clone, confine, gofer_proc, signals};
 
 /// Exit code for a sandbox that could not be started.
 pub const SETUP_FAILED: i32 = 125;
@@ -70,33 +70,23 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<Started, SandboxError>
     if rootless {
         flags |= libc::CLONE_NEWUSER;
     }
-    // SAFETY: fork-like clone (no new stack, no CLONE_VM) of a single-threaded process: the child
-    // only runs `gofer_proc::main`, which never returns.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            flags | libc::SIGCHLD,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
+    // SAFETY: the sentry is single-threaded here; the child only runs `gofer_proc::main`, which
+    // never returns.
+    let cloned = unsafe { clone::fork_into(flags, "creating the gofer")? };
+    let gofer = match cloned {
+        clone::Cloned::Parent(pid) => pid,
+        clone::Cloned::Child => {
+            drop(maps_write);
+            drop(report_sentry);
+            drop(requests_sentry);
+            let ch = gofer_proc::Channels {
+                maps_written: rootless.then_some(maps_read),
+                report: report_child,
+                requests: requests_gofer,
+            };
+            gofer_proc::main(spec, prog, ch, rootless);
+        }
     };
-    if pid < 0 {
-        return Err(nix::errno::Errno::last()).ctx(|| "creating the gofer".into());
-    }
-    if pid == 0 {
-        drop(maps_write);
-        drop(report_sentry);
-        drop(requests_sentry);
-        let ch = gofer_proc::Channels {
-            maps_written: rootless.then_some(maps_read),
-            report: report_child,
-            requests: requests_gofer,
-        };
-        gofer_proc::main(spec, prog, ch, rootless);
-    }
-    let gofer = Pid::from_raw(pid as i32);
     drop(maps_read);
     drop(report_child);
     drop(requests_gofer);
