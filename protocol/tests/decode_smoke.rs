@@ -2,7 +2,7 @@
 //! the decoders never panic, and what decodes re-encodes byte for byte. (`cargo fuzz run decode`
 //! under fuzz/ explores further with coverage guidance.)
 
-use rvisor_protocol::{Identity, Loc, Request, Response};
+use rvisor_protocol::{Identity, Loc, Request};
 
 /// xorshift64*: reproducible without a dependency.
 struct Rng(u64);
