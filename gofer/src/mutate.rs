@@ -248,3 +248,45 @@ pub fn removexattr(g: &mut Gofer, at: &Loc<'_>, name: &[u8], flags: u32) -> Resu
         )
     })
 }
+
+/// bind(2) of the guest's Unix socket (sent along) to `at`: the parent is resolved in the root,
+/// and the final name is bound from inside it (bind has no *at form), with the guest's umask.
+pub fn bind(
+    g: &mut Gofer,
+    at: &Loc<'_>,
+    umask: u32,
+    sock: Option<OwnedFd>,
+) -> Result<Outcome, Errno> {
+    let sock = sock.ok_or(Errno::EBADF)?;
+    let (dir, name) = g.root.parent(&mut g.scratch, at).map_err(|e| {
+        if e == Errno::EBUSY {
+            Errno::EADDRINUSE
+        } else {
+            e
+        }
+    })?;
+    let name = name.as_bytes();
+    // SAFETY: sockaddr_un is plain data; zero is valid.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if name.len() >= addr.sun_path.len() {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (dst, &src) in addr.sun_path.iter_mut().zip(name) {
+        *dst = src as libc::c_char;
+    }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + name.len() + 1) as libc::socklen_t;
+    nix::unistd::fchdir(dir.as_raw_fd())?;
+    // SAFETY: umask only changes this process's creation mask; restored below.
+    let old = unsafe { libc::umask(umask & 0o777) };
+    // SAFETY: bind reads `len` bytes of `addr`, which we own; the socket is the guest's.
+    let rc = unsafe { libc::bind(sock.as_raw_fd(), std::ptr::addr_of!(addr).cast(), len) };
+    let err = Errno::last();
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    let _ = nix::unistd::chdir("/");
+    if rc < 0 {
+        return Err(err);
+    }
+    Ok(Outcome::Value(0))
+}

@@ -149,6 +149,7 @@ impl Gofer {
                 resolve,
             } => open::open(self, at, *flags, *mode, *resolve),
             Request::Walk { paths, nofollow } => open::walk(self, paths, *nofollow),
+            Request::Bind { at, umask } => mutate::bind(self, at, *umask, fds.into_iter().next()),
             Request::Stat { at, flags } => meta::stat(self, at, *flags),
             Request::Readlink { at } => meta::readlink(self, at),
             Request::Statfs { at } => meta::statfs(self, at),

@@ -73,6 +73,8 @@ pub enum Op {
     RemoveXattr = 19,
     /// Walk several absolute paths at once: answers with O_PATH fds.
     Walk = 20,
+    /// Bind the Unix socket sent along to a path.
+    Bind = 21,
 }
 
 impl Op {
@@ -99,6 +101,7 @@ impl Op {
             18 => SetXattr,
             19 => RemoveXattr,
             20 => Walk,
+            21 => Bind,
             c => return Err(DecodeError::UnknownCode(c)),
         })
     }
@@ -118,6 +121,7 @@ impl Op {
                 | Chown
                 | SetXattr
                 | RemoveXattr
+                | Bind
         )
     }
 }
@@ -288,6 +292,13 @@ pub enum Request<'a> {
         /// AT_* flags.
         flags: u32,
     },
+    /// bind(2) of the Unix socket sent along, to `at`, with the guest's umask.
+    Bind {
+        /// Where the socket appears.
+        at: Loc<'a>,
+        /// The guest's umask (the socket inode's mode is 0777 & !umask).
+        umask: u32,
+    },
     /// O_PATH lookups of several absolute paths.
     Walk {
         /// The paths (at most MAX_BATCH).
@@ -331,6 +342,7 @@ impl<'a> Request<'a> {
             Request::SetXattr { .. } => Op::SetXattr,
             Request::RemoveXattr { .. } => Op::RemoveXattr,
             Request::Walk { .. } => Op::Walk,
+            Request::Bind { .. } => Op::Bind,
         }
     }
 
@@ -393,6 +405,10 @@ impl<'a> Request<'a> {
             Request::Truncate { at, length } => {
                 put_loc(&mut w, at);
                 w.i64(*length);
+            }
+            Request::Bind { at, umask } => {
+                put_loc(&mut w, at);
+                w.u32(*umask);
             }
             Request::GetXattr {
                 at,
@@ -505,6 +521,10 @@ impl<'a> Request<'a> {
                     flags: r.u32()?,
                 }
             }
+            Op::Bind => Request::Bind {
+                at: get_loc(&mut r)?,
+                umask: r.u32()?,
+            },
             Op::Truncate => Request::Truncate {
                 at: get_loc(&mut r)?,
                 length: r.i64()?,
@@ -740,6 +760,7 @@ mod tests {
                 name: b"user.a",
                 flags: 0,
             },
+            Request::Bind { at, umask: 0o022 },
             Request::Walk {
                 paths: vec![b"/a", b"/b/c"],
                 nofollow: true,

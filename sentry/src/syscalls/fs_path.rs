@@ -70,6 +70,16 @@ fn is_pseudo(ctx: &Ctx<'_>, base: &[u8], path: &[u8]) -> bool {
 /// Reads the path at `addr` and decides where it acts, relative to `dirfd`.
 pub fn locate<'a>(ctx: &Ctx<'a>, dirfd: i32, addr: u64, flags: u32) -> Result<Target<'a>, Errno> {
     let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
+    locate_path(ctx, dirfd, path, flags)
+}
+
+/// `locate` for a path already read from the guest.
+pub fn locate_path<'a>(
+    ctx: &Ctx<'a>,
+    dirfd: i32,
+    path: &'a [u8],
+    flags: u32,
+) -> Result<Target<'a>, Errno> {
     if path.is_empty() {
         return if flags & libc::AT_EMPTY_PATH as u32 != 0 {
             Ok(Target::Fd(dirfd))

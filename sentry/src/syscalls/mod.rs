@@ -15,6 +15,7 @@ mod fs_tree;
 mod identity;
 mod names;
 mod native;
+mod net;
 mod process;
 mod system;
 
@@ -32,7 +33,7 @@ use crate::platform::{Reply, Trap};
 use crate::sandbox::Sandbox;
 
 /// Bumped whenever the set of native, trapped or denied calls changes.
-pub const TABLE_VERSION: u32 = 2;
+pub const TABLE_VERSION: u32 = 3;
 
 /// What a handler sees of one trapped call.
 #[derive(Debug)]
@@ -228,6 +229,7 @@ fn families() -> impl Iterator<Item = &'static Def> {
         fs_tree::DEFS,
         fs_attr::DEFS,
         fs_misc::DEFS,
+        net::DEFS,
     ]
     .into_iter()
     .flatten()

@@ -50,7 +50,6 @@ pub const NATIVE: &[&str] = &[
     "sendmsg",
     "recvmsg",
     "shutdown",
-    "bind",
     "listen",
     "getsockname",
     "getpeername",

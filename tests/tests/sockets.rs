@@ -1,0 +1,41 @@
+//! Unix sockets bound to paths in the sandbox tree (the gofer binds them), connect to them, and
+//! behave as natively; abstract and inet binds are untouched.
+
+use rvisor_tests::*;
+
+const SCRIPT: &str = r#"
+import os, socket
+os.umask(0o027)
+s = socket.socket(socket.AF_UNIX); s.bind("sock"); s.listen()
+print("mode", oct(os.stat("sock").st_mode))
+c = socket.socket(socket.AF_UNIX); c.connect("sock"); a, _ = s.accept(); c.send(b"hi"); print(a.recv(2))
+try:
+    socket.socket(socket.AF_UNIX).bind("sock")
+except OSError as e: print("again:", e.errno)
+try:
+    socket.socket(socket.AF_UNIX).bind("missing/x")
+except OSError as e: print("missing dir:", e.errno)
+socket.socket(socket.AF_UNIX).bind("\0rvisor-test-abstract-%d" % os.getpid()); print("abstract ok")
+t = socket.socket(); t.bind(("127.0.0.1", 0)); print("inet ok")
+os.unlink("sock"); print(os.path.exists("sock"))
+"#;
+
+#[test]
+fn unix_socket_paths_bind_through_the_gofer() {
+    let dir = scratch("sockets-native");
+    let native = std::process::Command::new("python3")
+        .args(["-c", SCRIPT])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        native.status.success(),
+        "{}",
+        String::from_utf8_lossy(&native.stderr)
+    );
+    let o = run_for(
+        &mut rvisor_do(["--cwd", "/tmp", "--", "python3", "-c", SCRIPT]),
+        60,
+    );
+    assert_eq!(ok(&o), String::from_utf8_lossy(&native.stdout));
+}
