@@ -11,7 +11,9 @@ mod transport;
 
 pub use codec::{DecodeError, Reader, Writer};
 pub use message::{Identity, Loc, Op, Request, Response, MAX_BATCH, MAX_FRAME, MAX_PATH};
-pub use transport::{recv_frame, send_frame, FrameBuf, TransportError, MAX_FDS};
+pub use transport::{
+    recv_frame, recv_frame_polling, send_frame, FrameBuf, TransportError, MAX_FDS,
+};
 
 /// The decoders' contract, for the fuzz target and its stable stand-in: decoding `data` never
 /// panics, and whatever decodes re-encodes to exactly `data`.

@@ -79,14 +79,31 @@ pub fn recv_frame(
     buf: &mut FrameBuf,
     fds: &mut Vec<OwnedFd>,
 ) -> Result<(), TransportError> {
+    recv_frame_polling(sock, buf, fds, 0)
+}
+
+/// As `recv_frame`, but first polls without sleeping up to `spins` times: an answer that is
+/// microseconds away then costs no wake-up.
+pub fn recv_frame_polling(
+    sock: BorrowedFd<'_>,
+    buf: &mut FrameBuf,
+    fds: &mut Vec<OwnedFd>,
+    spins: u32,
+) -> Result<(), TransportError> {
     fds.clear();
+    let mut spins_left = spins;
     let (len, flags) = loop {
+        let dontwait = if spins_left > 0 {
+            MsgFlags::MSG_DONTWAIT
+        } else {
+            MsgFlags::empty()
+        };
         let mut iov = [IoSliceMut::new(buf.data.as_mut_slice())];
         match recvmsg::<()>(
             sock.as_raw_fd(),
             &mut iov,
             Some(&mut buf.cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
+            MsgFlags::MSG_CMSG_CLOEXEC | dontwait,
         ) {
             Ok(msg) => {
                 for c in msg.cmsgs()? {
@@ -102,6 +119,10 @@ pub fn recv_frame(
                 break (msg.bytes, msg.flags);
             }
             Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) if spins_left > 0 => {
+                spins_left -= 1;
+                std::hint::spin_loop();
+            }
             Err(e) => return Err(e.into()),
         }
     };

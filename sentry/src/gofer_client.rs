@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bumpalo::Bump;
 use nix::errno::Errno;
 use parking_lot::Mutex;
-use rvisor_protocol::{recv_frame, send_frame, FrameBuf, Identity, Request, Response};
+use rvisor_protocol::{recv_frame_polling, send_frame, FrameBuf, Identity, Request, Response};
+
+/// Non-blocking polls for the gofer's answer before sleeping on it (each ~0.3 us).
+const SPINS: u32 = 200;
 
 use crate::fd_cache::FdCache;
 
@@ -119,7 +122,8 @@ impl GoferClient {
             None => &[],
         };
         send_frame(self.sock.as_fd(), &io.out, fds).map_err(|_| Errno::EIO)?;
-        recv_frame(self.sock.as_fd(), &mut io.inbuf, &mut io.fds).map_err(|_| Errno::EIO)?;
+        recv_frame_polling(self.sock.as_fd(), &mut io.inbuf, &mut io.fds, SPINS)
+            .map_err(|_| Errno::EIO)?;
         let resp = Response::decode(io.inbuf.frame()).map_err(|_| Errno::EIO)?;
         Ok(match resp {
             Response::Value(v) => Answer::Value(v),
