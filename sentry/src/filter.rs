@@ -65,13 +65,131 @@ fn condition(c: &Cond) -> Result<SeccompCondition, seccompiler::BackendError> {
 
 /// Compiles the table into a BPF program: the native calls are allowed (under their argument
 /// guards), everything else traps, other ABIs kill.
+///
+/// seccompiler lays rules out as one chain in syscall-number order, so a trapped call (or a
+/// guarded native one such as glibc's fstat) would walk hundreds of comparisons. The program is
+/// therefore a binary search over the syscall-number ranges of the table, whose leaves allow,
+/// trap, or jump into a seccompiler program holding only the guarded calls' argument checks.
+/// [`compile_linear`] builds the same policy as a single seccompiler chain; the tests check the
+/// two agree on every number and on arguments around every guard.
 pub fn compile(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
+    let guarded = seccompiler_program(|a| matches!(a, Action::Guarded { .. }))?;
+    let trap = trap_return(ret);
+    let mut classes: Vec<(u32, Class)> = Vec::new();
+    let max = TABLE.iter().map(|e| e.nr).max().unwrap_or(0) as u32;
+    for nr in 0..=max + 1 {
+        let class = match TABLE.get(i64::from(nr)).action {
+            Action::Native => Class::Allow,
+            Action::Guarded { .. } => Class::Guarded,
+            Action::Emulated(_) | Action::Denied(_) => Class::Trap,
+        };
+        if classes.last().map(|c| c.1) != Some(class) {
+            classes.push((nr, class));
+        }
+    }
+    let mut tree = Vec::new();
+    emit_tree(&classes, trap, &mut tree);
+    let mut prog = prelude();
+    let section = prog.len() + tree.len();
+    for mut insn in tree {
+        if insn.code == JA && insn.k == TO_GUARDED {
+            insn.k = (section - (prog.len() + 1)) as u32;
+        }
+        prog.push(insn);
+    }
+    prog.extend(rewrite_sentinel(guarded, ret)?);
+    if prog.len() > 4096 {
+        return Err(FilterError::Install(Errno::E2BIG));
+    }
+    Ok(prog)
+}
+
+/// The same policy as one seccompiler chain (the reference for [`compile`]).
+pub fn compile_linear(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
+    let mut prog = prelude();
+    let all = seccompiler_program(|a| matches!(a, Action::Native | Action::Guarded { .. }))?;
+    prog.extend(rewrite_sentinel(all, ret)?);
+    Ok(prog)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Allow,
+    Trap,
+    Guarded,
+}
+
+const LD_W_ABS: u16 = 0x20;
+const JGE_K: u16 = 0x35;
+const JEQ_K: u16 = 0x15;
+const JA: u16 = 0x05;
+const RET_K: u16 = 0x06;
+const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+/// Placeholder target of a leaf that jumps to the guarded calls' section.
+const TO_GUARDED: u32 = u32::MAX;
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+
+fn trap_return(ret: TrapReturn) -> u32 {
+    match ret {
+        TrapReturn::UserNotif => SECCOMP_RET_USER_NOTIF,
+        TrapReturn::Trace => SECCOMP_RET_TRACE,
+    }
+}
+
+/// Kills other ABIs: a foreign AUDIT_ARCH, and x32 numbers (which share x86_64's AUDIT_ARCH
+/// and would bypass the table). Leaves the syscall number loaded.
+fn prelude() -> BpfProgram {
+    vec![
+        stmt(LD_W_ABS, 4),
+        sock_filter {
+            code: JEQ_K,
+            jt: 1,
+            jf: 0,
+            k: AUDIT_ARCH_X86_64,
+        },
+        stmt(RET_K, SECCOMP_RET_KILL_PROCESS),
+        stmt(LD_W_ABS, 0),
+        sock_filter {
+            code: JGE_K,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        stmt(RET_K, SECCOMP_RET_KILL_PROCESS),
+    ]
+}
+
+/// A binary search over `ranges` (each from its start to the next one's): each node is
+/// `JGE pivot` then a `JA` over the left subtree to the right one.
+fn emit_tree(ranges: &[(u32, Class)], trap: u32, out: &mut BpfProgram) {
+    if let [(_, class)] = ranges {
+        out.push(match class {
+            Class::Allow => stmt(RET_K, SECCOMP_RET_ALLOW),
+            Class::Trap => stmt(RET_K, trap),
+            Class::Guarded => stmt(JA, TO_GUARDED),
+        });
+        return;
+    }
+    let mid = ranges.len() / 2;
+    let mut left = Vec::new();
+    emit_tree(&ranges[..mid], trap, &mut left);
+    out.push(sock_filter {
+        code: JGE_K,
+        jt: 0,
+        jf: 1,
+        k: ranges[mid].0,
+    });
+    out.push(stmt(JA, left.len() as u32));
+    out.extend(left);
+    emit_tree(&ranges[mid..], trap, out);
+}
+
+/// seccompiler's program for the entries `pick` selects: allowed under their guards, anything
+/// else the sentinel.
+fn seccompiler_program(pick: impl Fn(&Action) -> bool) -> Result<BpfProgram, FilterError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for entry in TABLE.iter() {
+    for entry in TABLE.iter().filter(|e| pick(&e.action)) {
         match &entry.action {
-            Action::Native => {
-                rules.insert(entry.nr, Vec::new());
-            }
             Action::Guarded { allow_when, .. } => {
                 let conds = allow_when
                     .iter()
@@ -79,7 +197,9 @@ pub fn compile(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
                     .collect::<Result<Vec<_>, _>>()?;
                 rules.insert(entry.nr, vec![SeccompRule::new(conds)?]);
             }
-            Action::Emulated(_) | Action::Denied(_) => {}
+            _ => {
+                rules.insert(entry.nr, Vec::new());
+            }
         }
     }
     let filter = SeccompFilter::new(
@@ -88,8 +208,7 @@ pub fn compile(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
         SeccompAction::Allow,
         TargetArch::x86_64,
     )?;
-    let compiled: BpfProgram = filter.try_into()?;
-    rewrite(compiled, ret)
+    Ok(filter.try_into()?)
 }
 
 fn stmt(code: u16, k: u32) -> sock_filter {
@@ -101,33 +220,20 @@ fn stmt(code: u16, k: u32) -> sock_filter {
     }
 }
 
-fn rewrite(compiled: BpfProgram, ret: TrapReturn) -> Result<BpfProgram, FilterError> {
-    const LD_W_ABS: u16 = 0x20;
-    const JGE_K: u16 = 0x35;
-    const RET_K: u16 = 0x06;
-    // x32 calls share the x86_64 AUDIT_ARCH and would bypass the table: kill them first.
-    let mut prog = vec![
-        stmt(LD_W_ABS, 0),
-        sock_filter {
-            code: JGE_K,
-            jt: 0,
-            jf: 1,
-            k: X32_SYSCALL_BIT,
-        },
-        stmt(RET_K, SECCOMP_RET_KILL_PROCESS),
-    ];
-    let to = match ret {
-        TrapReturn::UserNotif => SECCOMP_RET_USER_NOTIF,
-        TrapReturn::Trace => SECCOMP_RET_TRACE,
-    };
+/// Turns seccompiler's sentinel returns into the platform's trap.
+fn rewrite_sentinel(compiled: BpfProgram, ret: TrapReturn) -> Result<BpfProgram, FilterError> {
+    let to = trap_return(ret);
     let mut seen = false;
-    for mut insn in compiled {
-        if insn.code == RET_K && insn.k == SECCOMP_RET_TRACE | SENTINEL {
-            insn.k = to;
-            seen = true;
-        }
-        prog.push(insn);
-    }
+    let prog = compiled
+        .into_iter()
+        .map(|mut insn| {
+            if insn.code == RET_K && insn.k == SECCOMP_RET_TRACE | SENTINEL {
+                insn.k = to;
+                seen = true;
+            }
+            insn
+        })
+        .collect();
     if seen {
         Ok(prog)
     } else {
@@ -167,16 +273,157 @@ pub fn install_with_listener(prog: &BpfProgram) -> Result<OwnedFd, FilterError> 
 mod tests {
     use super::*;
 
+    /// The cBPF subset seccomp filters use, over a `struct seccomp_data` (nr, arch, ip, args).
+    /// Returns the action and how many instructions ran.
+    fn run(prog: &[sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> (u32, usize) {
+        let load = |off: u32| -> u32 {
+            match off {
+                0 => nr,
+                4 => arch,
+                16..=63 => {
+                    let arg = args[(off as usize - 16) / 8];
+                    if off.is_multiple_of(8) {
+                        arg as u32
+                    } else {
+                        (arg >> 32) as u32
+                    }
+                }
+                _ => panic!("load at {off}"),
+            }
+        };
+        let (mut a, mut pc, mut steps) = (0u32, 0usize, 0usize);
+        loop {
+            let i = &prog[pc];
+            pc += 1;
+            steps += 1;
+            let jump = |cond: bool| usize::from(if cond { i.jt } else { i.jf });
+            match i.code {
+                0x20 => a = load(i.k),
+                0x54 => a &= i.k,
+                0x05 => pc += i.k as usize,
+                0x15 => pc += jump(a == i.k),
+                0x25 => pc += jump(a > i.k),
+                0x35 => pc += jump(a >= i.k),
+                0x45 => pc += jump(a & i.k != 0),
+                0x06 => return (i.k, steps),
+                c => panic!("opcode {c:#x} at {}", pc - 1),
+            }
+        }
+    }
+
+    /// Argument values around each of a guarded call's conditions, with and without garbage in
+    /// the upper half (the guards compare 32 bits).
+    fn arg_patterns(entry: &crate::syscalls::Entry) -> Vec<[u64; 6]> {
+        let Action::Guarded { allow_when, .. } = entry.action else {
+            return vec![[0; 6]];
+        };
+        let mut out = vec![[0u64; 6], [u64::MAX; 6]];
+        for c in allow_when {
+            let (mask, value) = match *c {
+                Cond::MaskedEq { mask, value, .. } => (mask, value),
+                Cond::Ne { value, .. } => (u64::from(u32::MAX), value),
+            };
+            for v in [
+                value,
+                value ^ 1,
+                mask,
+                mask & !value,
+                !mask & 0xffff_ffff,
+                value | (!mask & 0xffff_ffff),
+                1 << 31,
+            ] {
+                for high in [0u64, 0xdead_beef << 32] {
+                    let mut args = [0u64; 6];
+                    args[c.arg() as usize] = v | high;
+                    out.push(args);
+                }
+            }
+        }
+        out
+    }
+
     #[test]
-    fn compiled_filter_has_no_sentinel_left_and_kills_x32() {
+    fn binary_search_filter_matches_the_linear_one_everywhere() {
+        for ret in [TrapReturn::UserNotif, TrapReturn::Trace] {
+            let fast = compile(ret).unwrap();
+            let linear = compile_linear(ret).unwrap();
+            let mut checked = 0;
+            for arch in [AUDIT_ARCH_X86_64, 0x4000_0003, 0] {
+                let numbers = (0..1024u32).chain([
+                    X32_SYSCALL_BIT,
+                    X32_SYSCALL_BIT + 1,
+                    0x7fff_ffff,
+                    u32::MAX,
+                ]);
+                for nr in numbers {
+                    let entry = TABLE.get(i64::from(nr));
+                    for args in arg_patterns(entry) {
+                        let (a, _) = run(&fast, nr, arch, args);
+                        let (b, _) = run(&linear, nr, arch, args);
+                        assert_eq!(a, b, "nr {nr} arch {arch:#x} args {args:x?}");
+                        checked += 1;
+                    }
+                }
+            }
+            assert!(checked > 3000);
+        }
+    }
+
+    #[test]
+    fn trapped_and_guarded_calls_run_a_short_path() {
+        let fast = compile(TrapReturn::UserNotif).unwrap();
+        let linear = compile_linear(TrapReturn::UserNotif).unwrap();
+        let steps = |prog: &[sock_filter], name: &str, args: [u64; 6]| {
+            run(
+                prog,
+                TABLE.by_name(name).unwrap().nr as u32,
+                AUDIT_ARCH_X86_64,
+                args,
+            )
+            .1
+        };
+        let fstat = [1, 0, 0, libc::AT_EMPTY_PATH as u64, 0, 0];
+        for (name, args) in [
+            ("getppid", [0; 6]),
+            ("openat", [0; 6]),
+            ("newfstatat", fstat),
+        ] {
+            let (f, l) = (steps(&fast, name, args), steps(&linear, name, args));
+            assert!(f < 40 && f * 4 < l, "{name}: {f} instructions against {l}");
+        }
+    }
+
+    #[test]
+    fn compiled_filter_has_no_sentinel_left_and_kills_other_abis() {
         let prog = compile(TrapReturn::UserNotif).unwrap();
         assert!(prog.len() < 4096, "BPF program too long: {}", prog.len());
         assert!(prog.iter().all(|i| i.k != SECCOMP_RET_TRACE | SENTINEL));
         assert!(prog
             .iter()
             .any(|i| i.code == 0x06 && i.k == SECCOMP_RET_USER_NOTIF));
-        assert_eq!(prog[1].k, X32_SYSCALL_BIT);
-        assert_eq!(prog[2].k, SECCOMP_RET_KILL_PROCESS);
+        assert_eq!(
+            run(&prog, 39, 0x4000_0003, [0; 6]).0,
+            SECCOMP_RET_KILL_PROCESS
+        );
+        assert_eq!(
+            run(&prog, X32_SYSCALL_BIT | 39, AUDIT_ARCH_X86_64, [0; 6]).0,
+            SECCOMP_RET_KILL_PROCESS
+        );
+        assert_eq!(
+            run(&prog, 0, AUDIT_ARCH_X86_64, [0; 6]).0,
+            SECCOMP_RET_ALLOW,
+            "read is native"
+        );
+        assert_eq!(
+            run(&prog, 110, AUDIT_ARCH_X86_64, [0; 6]).0,
+            SECCOMP_RET_USER_NOTIF,
+            "getppid traps"
+        );
+        assert_eq!(
+            run(&prog, 9999, AUDIT_ARCH_X86_64, [0; 6]).0,
+            SECCOMP_RET_USER_NOTIF,
+            "unknown traps"
+        );
     }
 
     #[test]
