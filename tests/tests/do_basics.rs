@@ -153,3 +153,26 @@ fn bad_input_is_refused_clearly() {
     let o = run_for(std::process::Command::new(rvisor()).arg("do"), 60);
     assert!(!o.status.success());
 }
+
+/// A signal sent to rvisor reaches the command through the sentry, the gofer and the init.
+#[test]
+fn signals_sent_to_rvisor_reach_the_command() {
+    let script = "trap 'echo got-usr1; exit 3' USR1; echo ready; sleep 100 & wait";
+    let mut child = rvisor_do(["--", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut ready = [0u8; 6];
+    out.read_exact(&mut ready).unwrap();
+    assert_eq!(&ready, b"ready\n");
+    let rc = std::process::Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(rc.success());
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got-usr1\n");
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+}
