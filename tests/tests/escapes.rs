@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use rvisor_tests::*;
 
-const ESCAPE: &str = r#"
+const ESCAPE: &str = r##"
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +49,13 @@ int main(int argc, char **argv) {
     symlink("/proc/self/root/..", "/tmp/magic");
     attempt("planted-magic-link", open(at("/tmp/magic", "/secret"), O_RDONLY));
     attempt("dirfd-from-outside", openat(0, "secret", O_RDONLY));
+    attempt("proc-fd-magic-link", open("/proc/self/fd/0/secret", O_RDONLY));
+    attempt("proc-thread-self-fd", open("/proc/thread-self/fd/0/secret", O_RDONLY));
+    char dotdot[4096];
+    snprintf(dotdot, sizeof dotdot, "/proc/self/fd/0/../%s/secret", strrchr(outside, '/') + 1);
+    attempt("proc-fd-dotdot", open(dotdot, O_RDONLY));
+    attempt("proc-1-fd", open("/proc/1/fd/0/secret", O_RDONLY));
+    attempt("proc-fd-o-path", open("/proc/self/fd/0/secret", O_PATH));
     attempt("dirfd-dotdot", openat(0, "../../secret", O_RDONLY));
     /* A directory planted as a symlink to the outside, then written through. */
     symlink(outside, "/tmp/out");
@@ -70,10 +77,24 @@ int main(int argc, char **argv) {
             _exit(0);
         }
         waitpid(p, NULL, 0);
+        /* chroot into the outside directory, then an absolute exec of a path that also exists
+           inside the sandbox (so the gofer's check passes). */
+        int pf = open("/payload", O_CREAT | O_WRONLY, 0755);
+        write(pf, "#!/bin/sh\necho inside-payload\n", 31);
+        close(pf);
+        printf("chroot %s\n", chroot(".") == 0 ? "ALLOWED" : "refused");
+        fflush(stdout);
+        p = fork();
+        if (p == 0) {
+            char *args[] = {"payload", NULL};
+            execv("/payload", args);
+            _exit(0);
+        }
+        waitpid(p, NULL, 0);
     }
     return 0;
 }
-"#;
+"##;
 
 #[test]
 fn nothing_outside_the_root_is_reachable() {
@@ -121,6 +142,11 @@ fn nothing_outside_the_root_is_reachable() {
         "proc-1-cwd",
         "planted-magic-link",
         "dirfd-from-outside",
+        "proc-fd-magic-link",
+        "proc-thread-self-fd",
+        "proc-fd-dotdot",
+        "proc-1-fd",
+        "proc-fd-o-path",
         "dirfd-dotdot",
         "hardlink",
         "cwd-outside",

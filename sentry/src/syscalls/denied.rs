@@ -55,6 +55,9 @@ pub(super) const DEFS: &[Def] = &[
         &[Arg::Int, Arg::Str, Arg::Hex],
     ),
     denied("setns", Errno::EPERM, &[Arg::Int, Arg::Hex]),
+    // A new root would make the kernel resolve exec and every continued path from somewhere the
+    // gofer did not check.
+    denied("chroot", Errno::EPERM, &[Arg::Str]),
     // The machine: swap, power, kernel code, accounting, quotas, the kernel log, port I/O.
     denied("swapon", Errno::EPERM, &[Arg::Str, Arg::Hex]),
     denied("swapoff", Errno::EPERM, &[Arg::Str]),

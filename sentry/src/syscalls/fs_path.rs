@@ -44,27 +44,115 @@ fn proc_link<'a>(ctx: &Ctx<'a>, what: std::fmt::Arguments<'_>) -> Result<&'a [u8
     Ok(&buf[..n as usize])
 }
 
-/// Whether `base` + `path`, normalised lexically, starts in a pseudo filesystem.
-fn is_pseudo(ctx: &Ctx<'_>, base: &[u8], path: &[u8]) -> bool {
-    let mut parts: ArenaVec<'_, &[u8]> = ArenaVec::new_in(ctx.arena);
-    let prefix: &[u8] = if path.first() == Some(&b'/') {
-        b""
-    } else {
-        base
+/// A proc magic link a path walks through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// `<pid>/fd/<n>`.
+    Fd(i32),
+    /// `<pid>/cwd`.
+    Cwd,
+    /// `<pid>/root`.
+    Root,
+    /// `exe`, `map_files/*`: files, never directories.
+    File,
+}
+
+/// Where the lexical walk of `base` + `path` ends up.
+#[derive(Debug)]
+enum Route<'a> {
+    /// In the sandbox tree.
+    Tree,
+    /// In a kernel pseudo filesystem.
+    Pseudo,
+    /// Through a proc magic link, with components after it: the kernel would resolve `rest` from
+    /// the link's target, which may be anywhere the process has a handle to.
+    Through {
+        link: Link,
+        own: bool,
+        rest: &'a [u8],
+    },
+}
+
+/// Whether `pid` (a proc directory name) is the calling thread's process or the thread itself.
+fn is_own(ctx: &Ctx<'_>, pid: &[u8], thread: Option<&[u8]>) -> bool {
+    let ids = ctx.sandbox.tasks.ids(ctx.trap.tid).ok();
+    let num = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<i32>().ok())
     };
-    for part in prefix
-        .split(|&b| b == b'/')
-        .chain(path.split(|&b| b == b'/'))
-    {
-        match part {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop();
+    let own_process = pid == b"self"
+        || pid == b"thread-self"
+        || (num(pid).is_some() && num(pid) == ids.map(|i| i.ns_tgid));
+    match thread {
+        None => own_process,
+        Some(t) => own_process && num(t).is_some() && num(t) == ids.map(|i| i.ns_tid),
+    }
+}
+
+/// The magic link the walk stands on, if any: `[proc, P, fd, N]`, `[proc, P, cwd]`, `[proc, P,
+/// root]`, `[proc, P, exe]`, `[proc, P, map_files, X]`, and the same under `task/T`.
+fn magic_link(ctx: &Ctx<'_>, parts: &[&[u8]]) -> Option<(Link, bool)> {
+    if parts.first() != Some(&&b"proc"[..]) || parts.len() < 3 {
+        return None;
+    }
+    let (own, at) = if parts.len() >= 5 && parts[2] == b"task" {
+        (is_own(ctx, parts[1], Some(parts[3])), 4)
+    } else {
+        (is_own(ctx, parts[1], None), 2)
+    };
+    let link = match (&parts[at..], parts.len() - at) {
+        ([b"fd", n], 2) => Link::Fd(std::str::from_utf8(n).ok()?.parse().ok()?),
+        ([b"cwd"], 1) => Link::Cwd,
+        ([b"root"], 1) => Link::Root,
+        ([b"exe"], 1) | ([b"map_files", _], 2) => Link::File,
+        _ => return None,
+    };
+    Some((link, own))
+}
+
+/// Walks `base` + `path` lexically, except that nothing after a proc magic link is collapsed.
+fn route<'a>(ctx: &Ctx<'a>, base: &[u8], path: &'a [u8]) -> Route<'a> {
+    let mut parts: ArenaVec<'_, &[u8]> = ArenaVec::new_in(ctx.arena);
+    let step = |parts: &mut ArenaVec<'_, &[u8]>, part: &[u8]| -> Option<(Link, bool)> {
+        if part.is_empty() {
+            return None;
+        }
+        magic_link(ctx, parts)
+    };
+    if path.first() != Some(&b'/') {
+        for part in base.split(|&b| b == b'/') {
+            // The base is a directory the kernel already resolved: no link to walk through.
+            match part {
+                b"" | b"." => {}
+                b".." => {
+                    parts.pop();
+                }
+                p => parts.push(p),
             }
+        }
+    }
+    let mut offset = 0;
+    for part in path.split(|&b| b == b'/') {
+        let start = offset;
+        offset += part.len() + 1;
+        if let Some((link, own)) = step(&mut parts, part) {
+            return Route::Through {
+                link,
+                own,
+                rest: &path[start..],
+            };
+        }
+        match part {
+            b"" | b"." | b".." => {}
             p => parts.push(p),
         }
     }
-    parts.first().is_some_and(|first| PSEUDO.contains(first))
+    if parts.first().is_some_and(|first| PSEUDO.contains(first)) {
+        Route::Pseudo
+    } else {
+        Route::Tree
+    }
 }
 
 /// Reads the path at `addr` and decides where it acts, relative to `dirfd`.
@@ -101,10 +189,43 @@ pub fn locate_path<'a>(
         }
         link
     };
-    if is_pseudo(ctx, base, path) {
-        return Ok(Target::Native);
+    match route(ctx, base, path) {
+        Route::Tree => Ok(Target::Gofer(Loc { base, path })),
+        Route::Pseudo => Ok(Target::Native),
+        // The sandbox root is every guest process's root (chroot is denied).
+        Route::Through {
+            link: Link::Root,
+            rest,
+            ..
+        } => Ok(Target::Gofer(Loc {
+            base: b"/",
+            path: rest,
+        })),
+        Route::Through {
+            link: Link::File, ..
+        } => Err(Errno::ENOTDIR),
+        // Another process's fds and cwd could be anywhere: refuse rather than follow.
+        Route::Through { own: false, .. } => Err(Errno::EACCES),
+        Route::Through {
+            link: Link::Cwd,
+            rest,
+            ..
+        } => Ok(Target::Gofer(Loc {
+            base: proc_link(ctx, format_args!("cwd"))?,
+            path: rest,
+        })),
+        Route::Through {
+            link: Link::Fd(n),
+            rest,
+            ..
+        } => {
+            let base = proc_link(ctx, format_args!("fd/{n}")).map_err(|_| Errno::EBADF)?;
+            if base.first() != Some(&b'/') {
+                return Err(Errno::ENOTDIR);
+            }
+            Ok(Target::Gofer(Loc { base, path: rest }))
+        }
     }
-    Ok(Target::Gofer(Loc { base, path }))
 }
 
 /// The caller's umask, for calls that create.

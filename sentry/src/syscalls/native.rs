@@ -1,7 +1,7 @@
 //! The explicit allowlist: calls that run on the host kernel without a trap.
 //!
 //! Pure compute, memory management, signals, scheduling, time, and I/O on already-open fds.
-//! The few path-taking calls left here (chroot, name_to_handle_at, fanotify_mark, ...) resolve in
+//! The few path-taking calls left here (name_to_handle_at, fanotify_mark, ...) resolve in
 //! the guest's own read-only, nosuid, nodev mount namespace and change nothing in the tree. A call
 //! missing from this list and from every family file is trapped and fails with ENOSYS.
 
@@ -118,7 +118,6 @@ pub const NATIVE: &[&str] = &[
     "arch_prctl",
     "adjtimex",
     "setrlimit",
-    "chroot",
     "sync",
     "settimeofday",
     "readahead",
