@@ -8,7 +8,10 @@ use std::os::fd::AsRawFd;
 use nix::errno::Errno;
 use rvisor_protocol::Request;
 
-use super::fs_path::{ask, bytes, guest_fd, local_access, locate, value, with_cached, Target};
+use super::fs_path::{
+    ask, bytes, guest_fd, local_access, locate, locate_for_kernel, locate_path, value, with_cached,
+    Target,
+};
 use super::{Action, Arg, Ctx, Def};
 use crate::fd_cache::{reopen, Cached};
 use crate::gofer_client::Answer;
@@ -27,6 +30,11 @@ pub(super) const DEFS: &[Def] = &[
         args: &[Arg::Int, Arg::Str, Arg::StrArray, Arg::Ptr, Arg::Hex],
     },
     Def {
+        name: "fchdir",
+        action: Action::Emulated(fchdir),
+        args: &[Arg::Int],
+    },
+    Def {
         name: "chdir",
         action: Action::Emulated(chdir),
         args: &[Arg::Str],
@@ -41,7 +49,7 @@ pub(super) const DEFS: &[Def] = &[
 const X_OK: u32 = 1;
 
 fn exec_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<Reply, Errno> {
-    match locate(ctx, dirfd, addr, flags)? {
+    match locate_for_kernel(ctx, dirfd, addr, flags, true)? {
         Target::Gofer(at) => {
             let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW as u32;
             let checked = if nofollow == 0 {
@@ -229,8 +237,33 @@ fn execveat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     exec_at(ctx, ctx.arg(0) as i32, ctx.arg(1), ctx.arg(4) as u32)
 }
 
+/// The working directory must stay where the gofer can vouch for it: native calls that take a
+/// relative path (connect to a Unix socket, say) resolve from it. A directory fd from outside
+/// the root (or anything the gofer does not find at the fd's path) is refused.
+fn fchdir(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let fd = ctx.arg(0) as i32;
+    let link = bumpalo::format!(in ctx.arena, "{}{}/fd/{}\0", procfs::prefix(), ctx.trap.tid, fd);
+    let path = ctx
+        .arena
+        .alloc_slice_fill_copy(crate::guest::MAX_STRING, 0u8);
+    // SAFETY: `link` is NUL-terminated; readlink writes at most path.len() bytes into `path`.
+    let n = unsafe { libc::readlink(link.as_ptr().cast(), path.as_mut_ptr().cast(), path.len()) };
+    if n < 0 {
+        return Err(Errno::EBADF);
+    }
+    let path = &path[..n as usize];
+    if path.first() != Some(&b'/') {
+        return Err(Errno::ENOTDIR);
+    }
+    match locate_path(ctx, libc::AT_FDCWD, path, 0)? {
+        Target::Gofer(_) if same_directory(ctx, fd, path).unwrap_or(false) => Ok(Reply::Continue),
+        Target::Gofer(_) => ctx.refuse(Errno::EACCES),
+        Target::Native | Target::Fd(_) => Ok(Reply::Continue),
+    }
+}
+
 fn chdir(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    match locate(ctx, libc::AT_FDCWD, ctx.arg(0), 0)? {
+    match locate_for_kernel(ctx, libc::AT_FDCWD, ctx.arg(0), 0, false)? {
         Target::Gofer(at) => {
             let raw = bytes(ask(ctx, &Request::Stat { at, flags: 0 })?)?;
             if raw.len() != std::mem::size_of::<libc::statx>() {

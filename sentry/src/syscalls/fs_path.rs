@@ -71,6 +71,9 @@ enum Route<'a> {
         own: bool,
         rest: &'a [u8],
     },
+    /// Exactly at a proc magic link (nothing after it): a pseudo path for most calls, but chdir
+    /// and exec follow the link.
+    AtLink { link: Link, own: bool },
 }
 
 /// Whether `pid` (a proc directory name) is the calling thread's process or the thread itself.
@@ -148,7 +151,9 @@ fn route<'a>(ctx: &Ctx<'a>, base: &[u8], path: &'a [u8]) -> Route<'a> {
             p => parts.push(p),
         }
     }
-    if parts.first().is_some_and(|first| PSEUDO.contains(first)) {
+    if let Some((link, own)) = magic_link(ctx, &parts) {
+        Route::AtLink { link, own }
+    } else if parts.first().is_some_and(|first| PSEUDO.contains(first)) {
         Route::Pseudo
     } else {
         Route::Tree
@@ -158,6 +163,38 @@ fn route<'a>(ctx: &Ctx<'a>, base: &[u8], path: &'a [u8]) -> Route<'a> {
 /// Reads the path at `addr` and decides where it acts, relative to `dirfd`.
 pub fn locate<'a>(ctx: &Ctx<'a>, dirfd: i32, addr: u64, flags: u32) -> Result<Target<'a>, Errno> {
     let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
+    locate_path(ctx, dirfd, path, flags)
+}
+
+/// `locate` for calls the kernel re-resolves after the check (exec, chdir): a path through an
+/// fd link or another process's cwd link is refused, since the kernel would follow the link where
+/// the gofer did not; so is one ending at such a link, unless `final_link` (exec runs what the
+/// guest already holds, and /proc/self/exe).
+pub fn locate_for_kernel<'a>(
+    ctx: &Ctx<'a>,
+    dirfd: i32,
+    addr: u64,
+    flags: u32,
+    final_link: bool,
+) -> Result<Target<'a>, Errno> {
+    let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
+    let base: &[u8] = if path.first() == Some(&b'/') {
+        b"/"
+    } else if dirfd == libc::AT_FDCWD {
+        proc_link(ctx, format_args!("cwd"))?
+    } else {
+        proc_link(ctx, format_args!("fd/{dirfd}")).map_err(|_| Errno::EBADF)?
+    };
+    // Every guest root is the sandbox root (chroot is denied) and the caller's own cwd is one
+    // chdir or fchdir vetted: only fd links and other processes' links can lead elsewhere.
+    let risky = |link: Link, own: bool| link != Link::Root && (!own || matches!(link, Link::Fd(_)));
+    match route(ctx, base, path) {
+        Route::Through { link, own, .. } if risky(link, own) => return Err(Errno::EACCES),
+        Route::AtLink { link, own } if !final_link && risky(link, own) => {
+            return Err(Errno::EACCES)
+        }
+        _ => {}
+    }
     locate_path(ctx, dirfd, path, flags)
 }
 
@@ -191,7 +228,7 @@ pub fn locate_path<'a>(
     };
     match route(ctx, base, path) {
         Route::Tree => Ok(Target::Gofer(Loc { base, path })),
-        Route::Pseudo => Ok(Target::Native),
+        Route::Pseudo | Route::AtLink { .. } => Ok(Target::Native),
         // The sandbox root is every guest process's root (chroot is denied).
         Route::Through {
             link: Link::Root,

@@ -76,7 +76,6 @@ pub const NATIVE: &[&str] = &[
     "ftruncate",
     "getdents",
     "getcwd",
-    "fchdir",
     "fchmod",
     "fchown",
     "umask",
