@@ -9,9 +9,9 @@ use nix::errno::Errno;
 use rvisor_protocol::Request;
 
 use super::fs_path::{
-    ask, bytes, guest_fd, local_access, locate, locate_for_kernel, locate_path, value, with_cached,
-    Target,
+    ask, guest_fd, local_access, locate, locate_for_kernel, locate_path, value, with_cached, Target,
 };
+use super::fs_stat::statx_of;
 use super::{Action, Arg, Ctx, Def};
 use crate::fd_cache::{reopen, Cached};
 use crate::gofer_client::Answer;
@@ -210,21 +210,14 @@ fn same_directory(ctx: &Ctx<'_>, dirfd: i32, base: &[u8]) -> Result<bool, Errno>
         bumpalo::format!(in ctx.arena, "{}{}/fd/{}", procfs::prefix(), ctx.trap.tid, dirfd)
     };
     let real = nix::sys::stat::stat(link.as_str())?;
-    let raw = bytes(ask(
+    let x = statx_of(
         ctx,
-        &Request::Stat {
-            at: rvisor_protocol::Loc {
-                base: b"/",
-                path: base,
-            },
-            flags: 0,
+        rvisor_protocol::Loc {
+            base: b"/",
+            path: base,
         },
-    )?)?;
-    if raw.len() != std::mem::size_of::<libc::statx>() {
-        return Err(Errno::EIO);
-    }
-    // SAFETY: the gofer sent exactly a kernel struct statx.
-    let x: libc::statx = unsafe { std::ptr::read_unaligned(raw.as_ptr().cast()) };
+        0,
+    )?;
     let dev = libc::makedev(x.stx_dev_major, x.stx_dev_minor);
     Ok(real.st_ino == x.stx_ino && real.st_dev == dev)
 }
@@ -265,12 +258,7 @@ fn fchdir(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 fn chdir(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     match locate_for_kernel(ctx, libc::AT_FDCWD, ctx.arg(0), 0, false)? {
         Target::Gofer(at) => {
-            let raw = bytes(ask(ctx, &Request::Stat { at, flags: 0 })?)?;
-            if raw.len() != std::mem::size_of::<libc::statx>() {
-                return Err(Errno::EIO);
-            }
-            // SAFETY: the gofer sent exactly a kernel struct statx.
-            let x: libc::statx = unsafe { std::ptr::read_unaligned(raw.as_ptr().cast()) };
+            let x = statx_of(ctx, at, 0)?;
             if u32::from(x.stx_mode) & libc::S_IFMT != libc::S_IFDIR {
                 return Err(Errno::ENOTDIR);
             }

@@ -80,8 +80,8 @@ pub(super) const DEFS: &[Def] = &[
 const NOFOLLOW: u32 = libc::AT_SYMLINK_NOFOLLOW as u32;
 const EMPTY: u64 = libc::AT_EMPTY_PATH as u64;
 
-/// The gofer's statx for `at`.
-fn statx_of<'a>(ctx: &Ctx<'a>, at: Loc<'_>, flags: u32) -> Result<libc::statx, Errno> {
+/// The statx of `at`, from a cached handle or the gofer, owners in guest terms.
+pub(super) fn statx_of<'a>(ctx: &Ctx<'a>, at: Loc<'_>, flags: u32) -> Result<libc::statx, Errno> {
     if let Some(x) = with_cached(ctx, &at, flags & NOFOLLOW != 0, local_statx)? {
         return x.map(|x| ctx.sandbox.ids.to_guest_statx(x));
     }
