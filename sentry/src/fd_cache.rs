@@ -35,14 +35,8 @@ impl FdCache {
         self.map.get(key)
     }
 
-    /// Records what a lookup found (regular files and directories only) or that it found nothing.
+    /// Records what a lookup found (a handle [`cacheable`] accepted) or that it found nothing.
     pub fn insert(&mut self, key: &[u8], value: Cached) {
-        if let Cached::Found(fd) = &value {
-            let kind = nix::sys::stat::fstat(fd.as_raw_fd()).map(|st| st.st_mode & libc::S_IFMT);
-            if !matches!(kind, Ok(libc::S_IFREG | libc::S_IFDIR)) {
-                return;
-            }
-        }
         if self.map.len() >= CAPACITY {
             self.map.clear();
         }
@@ -63,6 +57,13 @@ impl FdCache {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+}
+
+/// Whether a handle may be cached: regular files and directories only (reopening a FIFO could
+/// block, and a symlink handle cannot be reopened as its target).
+pub fn cacheable(handle: &OwnedFd) -> bool {
+    let kind = nix::sys::stat::fstat(handle.as_raw_fd()).map(|st| st.st_mode & libc::S_IFMT);
+    matches!(kind, Ok(libc::S_IFREG | libc::S_IFDIR))
 }
 
 /// Opens what `handle` refers to afresh with `flags` (creation flags dropped: the object exists).
@@ -118,6 +119,7 @@ mod tests {
         let mut other = [0u8; 3];
         nix::unistd::read(b.as_raw_fd(), &mut other).unwrap();
         assert_eq!(&other, b"abc", "a dup would share the offset");
+        assert!(cacheable(&handle));
         let mut cache = FdCache::default();
         cache.insert(b"/f", Cached::Found(handle));
         cache.insert(b"/nope", Cached::Missing);

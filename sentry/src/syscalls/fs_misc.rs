@@ -13,7 +13,7 @@ use super::fs_path::{
 };
 use super::fs_stat::statx_of;
 use super::{Action, Arg, Ctx, Def};
-use crate::fd_cache::{reopen, Cached};
+use crate::fd_cache::{cacheable, reopen, Cached};
 use crate::gofer_client::Answer;
 use crate::platform::Reply;
 use crate::{loader, procfs};
@@ -192,7 +192,7 @@ fn walk_into_cache(ctx: &Ctx<'_>, paths: &[&[u8]]) {
     for (path, result) in paths.iter().zip(results) {
         match result {
             0 => {
-                if let Some(fd) = fds.next() {
+                if let Some(fd) = fds.next().filter(cacheable) {
                     cache.insert(path, Cached::Found(fd));
                 }
             }

@@ -10,10 +10,10 @@ use nix::errno::Errno;
 use rvisor_protocol::Loc;
 
 use super::Ctx;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 
-use crate::fd_cache::{reopen, Cached};
+use crate::fd_cache::{cacheable, reopen, Cached};
 use crate::gofer_client::Answer;
 use crate::guest::MAX_STRING;
 
@@ -404,8 +404,7 @@ pub fn with_cached<R>(
     match results.first().copied() {
         Some(0) => {
             let handle = fds.pop().ok_or(Errno::EIO)?;
-            let kind = nix::sys::stat::fstat(handle.as_raw_fd())?.st_mode & libc::S_IFMT;
-            if !matches!(kind, libc::S_IFREG | libc::S_IFDIR) {
+            if !cacheable(&handle) {
                 return Ok(None);
             }
             let result = op(&handle);
