@@ -178,24 +178,22 @@ pub fn locate_for_kernel<'a>(
     final_link: bool,
 ) -> Result<Target<'a>, Errno> {
     let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
-    let base: &[u8] = if path.first() == Some(&b'/') {
-        b"/"
-    } else if dirfd == libc::AT_FDCWD {
-        proc_link(ctx, format_args!("cwd"))?
-    } else {
-        proc_link(ctx, format_args!("fd/{dirfd}")).map_err(|_| Errno::EBADF)?
-    };
+    if path.is_empty() {
+        return locate_path(ctx, dirfd, path, flags);
+    }
+    let base = base_of(ctx, dirfd, path)?;
+    let route = route(ctx, base, path);
     // Every guest root is the sandbox root (chroot is denied) and the caller's own cwd is one
     // chdir or fchdir vetted: only fd links and other processes' links can lead elsewhere.
     let risky = |link: Link, own: bool| link != Link::Root && (!own || matches!(link, Link::Fd(_)));
-    match route(ctx, base, path) {
+    match route {
         Route::Through { link, own, .. } if risky(link, own) => return Err(Errno::EACCES),
         Route::AtLink { link, own } if !final_link && risky(link, own) => {
             return Err(Errno::EACCES)
         }
         _ => {}
     }
-    locate_path(ctx, dirfd, path, flags)
+    target(ctx, base, path, route)
 }
 
 /// `locate` for a path already read from the guest.
@@ -212,21 +210,42 @@ pub fn locate_path<'a>(
             Err(Errno::ENOENT)
         };
     }
-    let base: &[u8] = if path[0] == b'/' {
-        b"/"
-    } else if dirfd == libc::AT_FDCWD {
-        proc_link(ctx, format_args!("cwd"))?
-    } else if dirfd < 0 {
+    let base = base_of(ctx, dirfd, path)?;
+    target(ctx, base, path, route(ctx, base, path))
+}
+
+/// The guest-absolute directory a non-empty `path` is relative to: `/`, the cwd, or `dirfd`'s.
+fn base_of<'a>(ctx: &Ctx<'a>, dirfd: i32, path: &[u8]) -> Result<&'a [u8], Errno> {
+    if path.first() == Some(&b'/') {
+        return Ok(b"/");
+    }
+    if dirfd == libc::AT_FDCWD {
+        return proc_link(ctx, format_args!("cwd"));
+    }
+    fd_dir(ctx, dirfd)
+}
+
+/// The guest path of the directory the caller's `fd` is open on.
+fn fd_dir<'a>(ctx: &Ctx<'a>, fd: i32) -> Result<&'a [u8], Errno> {
+    if fd < 0 {
         return Err(Errno::EBADF);
-    } else {
-        let link = proc_link(ctx, format_args!("fd/{dirfd}")).map_err(|_| Errno::EBADF)?;
-        // A pipe, socket or anonymous inode is no directory.
-        if link.first() != Some(&b'/') {
-            return Err(Errno::ENOTDIR);
-        }
-        link
-    };
-    match route(ctx, base, path) {
+    }
+    let link = proc_link(ctx, format_args!("fd/{fd}")).map_err(|_| Errno::EBADF)?;
+    // A pipe, socket or anonymous inode is no directory.
+    if link.first() != Some(&b'/') {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok(link)
+}
+
+/// Where a routed path acts.
+fn target<'a>(
+    ctx: &Ctx<'a>,
+    base: &'a [u8],
+    path: &'a [u8],
+    route: Route<'a>,
+) -> Result<Target<'a>, Errno> {
+    match route {
         Route::Tree => Ok(Target::Gofer(Loc { base, path })),
         Route::Pseudo | Route::AtLink { .. } => Ok(Target::Native),
         // The sandbox root is every guest process's root (chroot is denied).
@@ -255,13 +274,10 @@ pub fn locate_path<'a>(
             link: Link::Fd(n),
             rest,
             ..
-        } => {
-            let base = proc_link(ctx, format_args!("fd/{n}")).map_err(|_| Errno::EBADF)?;
-            if base.first() != Some(&b'/') {
-                return Err(Errno::ENOTDIR);
-            }
-            Ok(Target::Gofer(Loc { base, path: rest }))
-        }
+        } => Ok(Target::Gofer(Loc {
+            base: fd_dir(ctx, n)?,
+            path: rest,
+        })),
     }
 }
 
