@@ -126,8 +126,32 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 fn make_world_readable(p: &Path) {
+    set_mode(p, 0o755);
+}
+
+/// Sets a path's permission bits.
+pub fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The child processes of a host process (its main thread's).
+pub fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// Polls `done` until it holds, failing the test after 30 s (a hang is a failure, not a
+/// measurement).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Compiles a C probe with gcc into a scratch directory and returns the binary's path.

@@ -3,17 +3,8 @@
 //! own seccomp filters, the gofer with only the capabilities it needs.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use rvisor_tests::*;
-
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect()
-}
 
 fn status_field(pid: u32, key: &str) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -29,11 +20,9 @@ fn sentry_and_gofer_are_confined() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while processes_matching("sleep 2345.5").is_empty() {
-        assert!(Instant::now() < deadline, "guest did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the guest to start", || {
+        !processes_matching("sleep 2345.5").is_empty()
+    });
     let sentry = children(runtime.id())[0];
     let gofer = children(sentry)[0];
     let sentry_root: Vec<_> = std::fs::read_dir(format!("/proc/{sentry}/root"))

@@ -184,11 +184,6 @@ fn nothing_outside_the_root_is_reachable() {
     );
 }
 
-fn set_mode(p: &std::path::Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
 const RACE: &str = r#"
 #define _GNU_SOURCE
 #include <fcntl.h>

@@ -2,7 +2,6 @@
 //! runtime dies, the guest dies.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use rvisor_tests::*;
 
@@ -16,22 +15,6 @@ fn every_guest_process_runs_under_the_filter() {
         .map(|l| l.split_whitespace().last().unwrap())
         .collect();
     assert_eq!(modes, ["2", "2", "2"], "{out}");
-}
-
-fn children(pid: u32) -> Vec<i32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect()
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn start_guest(marker: &str) -> std::process::Child {
@@ -79,13 +62,13 @@ fn killing_the_runtime_kills_sentry_and_guest() {
     });
 }
 
-fn is_zombie(pid: i32) -> bool {
+fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| s.contains(") Z "))
         .unwrap_or(true)
 }
 
-fn nix_kill(pid: i32) {
+fn nix_kill(pid: u32) {
     assert!(Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
@@ -98,7 +81,7 @@ fn killing_the_gofer_kills_the_guest() {
     let marker = "4321.5";
     let mut runtime = start_guest(marker);
     let sentry = children(runtime.id())[0];
-    let gofer = children(sentry as u32);
+    let gofer = children(sentry);
     assert_eq!(gofer.len(), 1, "the sentry has one child, the gofer");
     nix_kill(gofer[0]);
     let status = runtime.wait().unwrap();

@@ -28,14 +28,10 @@ fn rootless_guest_runs_as_the_caller_on_the_host() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let pid = loop {
-        if let Some(&pid) = processes_matching(marker).first() {
-            break pid;
-        }
-        assert!(std::time::Instant::now() < deadline, "guest did not start");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    wait_until("the guest to start", || {
+        !processes_matching(marker).is_empty()
+    });
+    let pid = processes_matching(marker)[0];
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uid_line = status
         .lines()
