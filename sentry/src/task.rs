@@ -224,35 +224,27 @@ fn open_parent(tid: i32) -> Result<(i32, OwnedFd), Errno> {
 
 impl Inner {
     fn ids(&mut self, tid: i32) -> Result<TaskIds, Errno> {
-        if let Some(e) = self.tasks.get_mut(&tid) {
-            match exited([&e.me, &e.parent]) {
-                [false, false] => {
-                    return Ok(TaskIds {
-                        ns_tid: e.ns_tid,
-                        ns_tgid: e.ns_tgid,
-                        ns_ppid: e.ns_ppid,
-                        host_tgid: e.host_tgid,
-                    })
-                }
-                [false, true] => {
-                    // Reparented: the parent exited.
-                    let (ppid, parent) = open_parent(tid)?;
-                    e.parent = parent;
-                    e.ns_ppid = ns_pid_of(ppid, e.depth);
-                    return Ok(TaskIds {
-                        ns_tid: e.ns_tid,
-                        ns_tgid: e.ns_tgid,
-                        ns_ppid: e.ns_ppid,
-                        host_tgid: e.host_tgid,
-                    });
-                }
-                // A new thread reuses the tid of one that has exited.
-                _ => {
-                    self.tasks.remove(&tid);
-                }
-            }
+        let Some(e) = self.tasks.get_mut(&tid) else {
+            return self.learn(tid);
+        };
+        let [me_exited, parent_exited] = exited([&e.me, &e.parent]);
+        if me_exited {
+            // A new thread reuses the tid of one that has exited.
+            self.tasks.remove(&tid);
+            return self.learn(tid);
         }
-        self.learn(tid)
+        if parent_exited {
+            // Reparented: the parent exited.
+            let (ppid, parent) = open_parent(tid)?;
+            e.parent = parent;
+            e.ns_ppid = ns_pid_of(ppid, e.depth);
+        }
+        Ok(TaskIds {
+            ns_tid: e.ns_tid,
+            ns_tgid: e.ns_tgid,
+            ns_ppid: e.ns_ppid,
+            host_tgid: e.host_tgid,
+        })
     }
 
     /// Slow path: first call from this thread.

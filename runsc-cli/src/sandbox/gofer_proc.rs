@@ -5,6 +5,7 @@
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
+use gofer::IdMap;
 use nix::unistd::Pid;
 use sentry::filter::BpfProgram;
 
@@ -41,7 +42,7 @@ pub fn main(spec: &SandboxSpec, prog: &BpfProgram, ch: Channels, rootless: bool)
         }
     }
     match start(spec, prog, &ch, rootless) {
-        Ok((init, root)) => serve(spec, init, root, ch.requests, rootless),
+        Ok((init, root, map)) => serve(init, root, map, ch.requests),
         Err(e) => {
             fdpass::send_failure(ch.report.as_fd(), &e.to_string());
             std::process::exit(SETUP_FAILED)
@@ -67,7 +68,7 @@ fn start(
     prog: &BpfProgram,
     ch: &Channels,
     rootless: bool,
-) -> Result<(Pid, OwnedFd), SandboxError> {
+) -> Result<(Pid, OwnedFd, IdMap), SandboxError> {
     let tree = gofer_tree::build(spec, rootless)?;
     let (maps_read, maps_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
@@ -104,10 +105,10 @@ fn start(
     nix::unistd::chdir(&tree).ctx(|| "entering the tree".into())?;
     pivot_here()?;
     let root = super::mount_api::hold(Path::new("/"))?;
-    Ok((init, root))
+    Ok((init, root, map))
 }
 
-fn serve(spec: &SandboxSpec, init: Pid, root: OwnedFd, requests: OwnedFd, rootless: bool) -> ! {
+fn serve(init: Pid, root: OwnedFd, map: IdMap, requests: OwnedFd) -> ! {
     // The sentry learns the init's host pid from us (the init cannot know it).
     let _ = rvisor_protocol::send_frame(requests.as_fd(), &init.as_raw().to_le_bytes(), &[]);
     if let Err(e) = caps::keep_only(&GOFER_CAPS) {
@@ -131,7 +132,6 @@ fn serve(spec: &SandboxSpec, init: Pid, root: OwnedFd, requests: OwnedFd, rootle
         eprintln!("rvisor: gofer: {e}");
         std::process::exit(SETUP_FAILED);
     }
-    let map = idmap::guest_map(spec.uid, spec.gid, rootless);
     let mut server = gofer::Gofer::new(root, map);
     if let Err(e) = server.serve(requests.as_fd()) {
         eprintln!("rvisor: gofer: {e}");
