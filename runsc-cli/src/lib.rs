@@ -2,4 +2,5 @@
 //!
 //! The binary in `main.rs` only parses the command line and calls into here.
 
+pub mod oci;
 pub mod sandbox;

@@ -4,7 +4,13 @@ mod commands;
 
 use std::path::PathBuf;
 
+use std::io::Write as _;
+
 use clap::{Parser, Subcommand, ValueEnum};
+use rvisor_cli::oci::convert::Options;
+use rvisor_cli::oci::lifecycle::Runtime;
+use rvisor_cli::oci::state::StateRoot;
+use rvisor_cli::sandbox::{Network, Overlay};
 
 /// Output format of the runtime's own log.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -14,13 +20,19 @@ enum LogFormat {
 }
 
 /// A gVisor-style sandbox: untrusted programs run unmodified; their system calls are trapped and
-/// serviced by a user-space sentry.
+/// serviced by a user-space sentry. Also a runc-compatible OCI runtime.
 #[derive(Debug, Parser)]
 #[command(name = "rvisor", version, about, propagate_version = true)]
 struct Cli {
-    /// Directory for container state (used by the OCI commands).
-    #[arg(long, global = true, default_value = "/run/rvisor", value_name = "DIR")]
-    state_root: PathBuf,
+    /// Directory for container state.
+    #[arg(
+        long,
+        global = true,
+        default_value = "/run/rvisor",
+        value_name = "DIR",
+        alias = "state-root"
+    )]
+    root: PathBuf,
     /// Write the runtime's log here instead of stderr.
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -30,14 +42,52 @@ struct Cli {
     /// Log debug messages.
     #[arg(long, global = true)]
     debug: bool,
+    /// Use systemd for cgroups (not supported: rvisor manages cgroupfs directly).
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Trapping mechanism.
+    #[arg(long, global = true, default_value = "seccomp-notify", value_parser = ["seccomp-notify"])]
+    platform: String,
+    /// Network: "loopback" (a private namespace with lo only) or "host" [default: `do`:
+    /// loopback; containers: as the spec says].
+    #[arg(long, global = true)]
+    network: Option<Network>,
+    /// What takes writes to a writable root: "memory" (an overlay; the host is never
+    /// changed) or "none" (the root is read-only).
+    #[arg(long, global = true, default_value = "memory")]
+    overlay: Overlay,
+    /// Print every trapped system call, decoded (containers: to the --log file).
+    #[arg(long, global = true)]
+    strace: bool,
+    /// Containers: a reaper is PID 1 and forwards signals to the process.
+    #[arg(long, global = true)]
+    init: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a command in a sandbox over the host's root.
     Do(Box<commands::do_cmd::DoArgs>),
+    /// Print the system call table.
     Syscalls(commands::syscalls::SyscallsArgs),
+    Create(commands::create::CreateArgs),
+    Start(commands::start::StartArgs),
+    Run(commands::run::RunArgs),
+    State(commands::state::StateArgs),
+    Kill(commands::kill::KillArgs),
+    Delete(commands::delete::DeleteArgs),
+    List(commands::list::ListArgs),
+    Ps(commands::ps::PsArgs),
+    Events(commands::events::EventsArgs),
+    Wait(commands::wait::WaitArgs),
+    /// Freeze every process of a container.
+    Pause(commands::pause::PauseArgs),
+    /// Thaw a paused container.
+    Resume(commands::pause::PauseArgs),
+    Spec(commands::spec::SpecArgs),
+    Features(commands::features::FeaturesArgs),
 }
 
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
@@ -66,17 +116,89 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn runtime(cli: &Cli) -> anyhow::Result<Runtime> {
+    anyhow::ensure!(
+        !cli.systemd_cgroup,
+        "--systemd-cgroup is not supported: rvisor manages cgroups through cgroupfs (v1 or v2)"
+    );
+    Ok(Runtime {
+        root: StateRoot::new(&cli.root)?,
+        opts: Options {
+            overlay: cli.overlay,
+            init: cli.init,
+        },
+        network: cli.network.clone(),
+        strace: cli.strace.then(|| cli.log.clone()),
+    })
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+    use commands::*;
+    match &cli.command {
+        Command::Do(args) => {
+            return do_cmd::run(args, cli.network.clone(), cli.overlay, cli.strace)
+        }
+        Command::Syscalls(args) => return syscalls::run(args),
+        Command::Spec(args) => return spec::run(args),
+        Command::Features(args) => return features::run(args),
+        _ => {}
+    }
+    let rt = runtime(cli)?;
+    match &cli.command {
+        Command::Create(args) => create::run(&rt, args),
+        Command::Start(args) => start::run(&rt, args),
+        Command::Run(args) => run::run(&rt, args),
+        Command::State(args) => state::run(&rt, args),
+        Command::Kill(args) => kill::run(&rt, args),
+        Command::Delete(args) => delete::run(&rt, args),
+        Command::List(args) => list::run(&rt, args),
+        Command::Ps(args) => ps::run(&rt, args),
+        Command::Events(args) => events::run(&rt, args),
+        Command::Wait(args) => wait::run(&rt, args),
+        Command::Pause(args) => pause::run(&rt, args, true),
+        Command::Resume(args) => pause::run(&rt, args, false),
+        Command::Do(_) | Command::Syscalls(_) | Command::Spec(_) | Command::Features(_) => {
+            unreachable!("dispatched above")
+        }
+    }
+}
+
+/// Appends the error to the log the way runc does, so containerd's shim can show it.
+fn log_error(cli: &Cli, message: &str) {
+    let Some(path) = &cli.log else { return };
+    let line = match cli.log_format {
+        LogFormat::Json => serde_json::json!({
+            "level": "error",
+            "msg": message,
+            "time": rvisor_cli::oci::time::rfc3339(std::time::SystemTime::now()),
+        })
+        .to_string(),
+        LogFormat::Text => format!("rvisor: error: {message}"),
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
-    let result = init_logging(&cli).and_then(|()| match &cli.command {
-        Command::Do(args) => commands::do_cmd::run(args),
-        Command::Syscalls(args) => commands::syscalls::run(args),
-    });
+    let result = init_logging(&cli).and_then(|()| dispatch(&cli));
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("rvisor: {e:#}");
-            std::process::exit(125)
+            let message = format!("{e:#}");
+            log_error(&cli, &message);
+            eprintln!("rvisor: {message}");
+            // `do` keeps the shell's "could not run" code; runtime commands fail with 1, as runc.
+            std::process::exit(if matches!(cli.command, Command::Do(_)) {
+                125
+            } else {
+                1
+            })
         }
     }
 }

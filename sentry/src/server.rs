@@ -4,6 +4,7 @@
 //! makes no global-allocator call. Several workers may block in `receive` on one platform.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use std::os::fd::AsFd;
 
@@ -37,7 +38,9 @@ pub struct Stats {
 /// A platform, the sandbox it serves, and how to report.
 pub struct Sentry<P: Platform> {
     platform: P,
-    sandbox: Sandbox,
+    /// Shared with the sentries of processes that joined later (`rvisor exec`): one sandbox,
+    /// several listeners.
+    sandbox: Arc<Sandbox>,
     strace: Option<Strace>,
     /// Counters.
     pub stats: Stats,
@@ -53,10 +56,10 @@ impl<P: Platform> std::fmt::Debug for Sentry<P> {
 
 impl<P: Platform> Sentry<P> {
     /// A sentry for `sandbox`, trapping through `platform`.
-    pub fn new(platform: P, sandbox: Sandbox, strace: Option<Strace>) -> Self {
+    pub fn new(platform: P, sandbox: impl Into<Arc<Sandbox>>, strace: Option<Strace>) -> Self {
         Sentry {
             platform,
-            sandbox,
+            sandbox: sandbox.into(),
             strace,
             stats: Stats::default(),
         }
@@ -65,6 +68,11 @@ impl<P: Platform> Sentry<P> {
     /// The sandbox served.
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox
+    }
+
+    /// The sandbox, to serve another listener of the same guest.
+    pub fn shared_sandbox(&self) -> Arc<Sandbox> {
+        Arc::clone(&self.sandbox)
     }
 
     /// A worker with its own arena.

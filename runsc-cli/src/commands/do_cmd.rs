@@ -32,22 +32,9 @@ pub struct DoArgs {
     /// Host name inside the sandbox.
     #[arg(long, default_value = "rvisor")]
     hostname: String,
-    /// Network: "loopback" (a private namespace with lo only) or "host".
-    #[arg(long, default_value = "loopback")]
-    network: Network,
-    /// What takes writes to the root: "memory" (an overlay; the host is never changed) or
-    /// "none" (the root is read-only; rw volumes, /tmp and /run take writes).
-    #[arg(long, default_value = "memory")]
-    overlay: Overlay,
     /// Kernel release string reported by uname [default: the host's].
     #[arg(long, value_name = "STRING")]
     release: Option<String>,
-    /// Trapping mechanism.
-    #[arg(long, default_value = "seccomp-notify", value_parser = ["seccomp-notify"])]
-    platform: String,
-    /// Print every trapped system call, decoded, to stderr.
-    #[arg(long)]
-    strace: bool,
     /// Write the --strace output to FILE instead (implies --strace).
     #[arg(long, value_name = "FILE")]
     strace_log: Option<PathBuf>,
@@ -92,13 +79,18 @@ fn environment(overrides: &[String]) -> anyhow::Result<Vec<OsString>> {
 }
 
 /// Runs the command; returns its exit code.
-pub fn run(args: &DoArgs) -> anyhow::Result<i32> {
+pub fn run(
+    args: &DoArgs,
+    network: Option<Network>,
+    overlay: Overlay,
+    strace: bool,
+) -> anyhow::Result<i32> {
     let strace: Option<Box<dyn Write + Send>> = match &args.strace_log {
         Some(path) => Some(Box::new(
             std::fs::File::create(path)
                 .with_context(|| format!("--strace-log {}", path.display()))?,
         )),
-        None if args.strace => Some(Box::new(std::io::stderr())),
+        None if strace => Some(Box::new(std::io::stderr())),
         None => None,
     };
     let cwd = match &args.cwd {
@@ -119,11 +111,12 @@ pub fn run(args: &DoArgs) -> anyhow::Result<i32> {
         gid: args.gid,
         hostname: args.hostname.clone(),
         release: args.release.clone(),
-        network: args.network,
-        overlay: args.overlay,
+        network: network.unwrap_or_default(),
+        overlay,
         workers: usize::from(args.workers),
         stats: args.stats,
         no_fd_cache: args.no_fd_cache,
+        container: Default::default(),
     };
     Ok(sandbox::run(&spec, strace)?)
 }

@@ -9,6 +9,7 @@ use gofer::IdMap;
 use nix::unistd::Pid;
 use sentry::filter::BpfProgram;
 
+use super::container::Attach;
 use super::error::{Context, SandboxError};
 use super::mount_api::pivot_here;
 use super::sentry_proc::SETUP_FAILED;
@@ -31,7 +32,13 @@ pub struct Channels {
 }
 
 /// Runs as the gofer; never returns.
-pub fn main(spec: &SandboxSpec, prog: &BpfProgram, ch: Channels, rootless: bool) -> ! {
+pub fn main(
+    spec: &SandboxSpec,
+    prog: &BpfProgram,
+    ch: Channels,
+    rootless: bool,
+    attach: &Attach,
+) -> ! {
     // SAFETY: PR_SET_PDEATHSIG takes integers only. If the sentry dies, so do we, and the guest
     // init with us.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
@@ -41,7 +48,7 @@ pub fn main(spec: &SandboxSpec, prog: &BpfProgram, ch: Channels, rootless: bool)
             std::process::exit(SETUP_FAILED);
         }
     }
-    match start(spec, prog, &ch, rootless) {
+    match start(spec, prog, &ch, rootless, attach) {
         Ok((init, root, map)) => serve(init, root, map, ch.requests),
         Err(e) => {
             fdpass::send_failure(ch.report.as_fd(), &e.to_string());
@@ -68,6 +75,7 @@ fn start(
     prog: &BpfProgram,
     ch: &Channels,
     rootless: bool,
+    attach: &Attach,
 ) -> Result<(Pid, OwnedFd, IdMap), SandboxError> {
     let tree = gofer_tree::build(spec, rootless)?;
     let (maps_read, maps_write) =
@@ -88,11 +96,11 @@ fn start(
             // SAFETY: the init takes over the report socket; the gofer's `Channels` are never dropped
             // in this process (init::main never returns), so the fd has one owner.
             let report = unsafe { OwnedFd::from_raw_fd(ch.report.as_raw_fd()) };
-            init::main(spec, prog, &tree, maps_read, report);
+            init::main(spec, prog, &tree, maps_read, report, attach);
         }
     };
     drop(maps_read);
-    let map = idmap::guest_map(spec.uid, spec.gid, rootless);
+    let map = idmap::guest_map(spec.uid, spec.gid, &spec.container.extra_gids, rootless);
     let write = |name: &str, content: String| {
         std::fs::write(format!("/proc/{init}/{name}"), &content).map_err(|e| {
             SandboxError::Invalid(format!("writing /proc/{init}/{name} ({content:?}): {e}"))

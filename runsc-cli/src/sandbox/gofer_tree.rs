@@ -11,7 +11,7 @@ use nix::mount::MsFlags;
 use super::error::{Context, SandboxError};
 use super::mount_api::{
     bind, fd_path, hold, make_private, mount_fs, restrict_tree, MOUNT_ATTR_NODEV,
-    MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, SAFE,
+    MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, SAFE,
 };
 use super::spec::{Overlay, SandboxSpec, Volume};
 
@@ -51,6 +51,20 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
                 Some(mode),
             )?;
         }
+    }
+    for t in &spec.container.tmpfs {
+        let target = tree.join(t.dest.strip_prefix("/").unwrap_or(&t.dest));
+        mkdir(&target)?;
+        let mut flags = SAFE;
+        if t.readonly {
+            flags |= MsFlags::MS_RDONLY;
+        }
+        mount_fs(
+            "tmpfs",
+            target.to_str().unwrap_or_default(),
+            flags,
+            Some(&t.data),
+        )?;
     }
     for (held, v) in &volumes {
         mount_volume(tree, held, v)?;
@@ -183,6 +197,9 @@ fn mount_volume(tree: &Path, held: &OwnedVolume, v: &Volume) -> Result<(), Sandb
     let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     if v.readonly {
         attrs |= MOUNT_ATTR_RDONLY;
+    }
+    if v.noexec {
+        attrs |= MOUNT_ATTR_NOEXEC;
     }
     restrict_tree(libc::AT_FDCWD, &target, attrs)
         .ctx(|| format!("restricting volume {}", v.dest.display()))

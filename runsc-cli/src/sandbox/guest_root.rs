@@ -9,6 +9,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 
+use super::container::ContainerSettings;
 use super::error::{Context, SandboxError};
 use super::mount_api::{
     attach_over_root, bind, clone_tree, hold, mount_fs, pivot_here, restrict_tree,
@@ -19,7 +20,7 @@ use super::mount_api::{
 const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// Builds the guest's root from the gofer's `tree` and pivots into it.
-pub fn build(tree: &Path) -> Result<(), SandboxError> {
+pub fn build(tree: &Path, settings: &ContainerSettings) -> Result<(), SandboxError> {
     // Host device nodes, held before the new /dev hides them.
     let devs: Vec<(&str, OwnedFd)> = DEV_NODES
         .iter()
@@ -38,12 +39,17 @@ pub fn build(tree: &Path) -> Result<(), SandboxError> {
     nix::unistd::fchdir(view.as_raw_fd()).ctx(|| "entering the root".into())?;
     // From here, "./x" is the guest's "/x".
     if Path::new("./proc").is_dir() {
-        mount_fs(
-            "proc",
+        // Writable just long enough to set the spec's sysctls.
+        mount_fs("proc", "./proc", SAFE | MsFlags::MS_NOEXEC, None)?;
+        set_sysctls(&settings.sysctls)?;
+        nix::mount::mount(
+            None::<&str>,
             "./proc",
-            SAFE | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
-            None,
-        )?;
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | SAFE | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+        .ctx(|| "making /proc read-only".into())?;
     }
     // A fresh sysfs needs the network namespace to be ours; with --network=host the host's
     // /sys is bound instead, read-only.
@@ -69,7 +75,66 @@ pub fn build(tree: &Path) -> Result<(), SandboxError> {
     if Path::new("./dev").is_dir() {
         mount_dev(&devs)?;
     }
+    if let Some(dest) = &settings.mqueue {
+        let target = relative(dest);
+        std::fs::create_dir_all(&target)
+            .map_err(|e| SandboxError::Invalid(format!("creating {}: {e}", dest.display())))?;
+        mount_fs("mqueue", &target, SAFE | MsFlags::MS_NOEXEC, None)?;
+    }
+    let null = devs.iter().find(|(n, _)| *n == "null").map(|(_, fd)| fd);
+    for path in &settings.masked_paths {
+        mask(path, null)?;
+    }
+    for path in &settings.readonly_paths {
+        make_readonly(path)?;
+    }
     pivot_here()
+}
+
+/// `/a/b` as `./a/b`: the root being built is the working directory.
+fn relative(path: &Path) -> String {
+    format!(".{}", path.display())
+}
+
+fn set_sysctls(sysctls: &[(String, String)]) -> Result<(), SandboxError> {
+    for (key, value) in sysctls {
+        let file = format!("./proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&file, value)
+            .map_err(|e| SandboxError::Invalid(format!("sysctl {key}={value}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Hides `path`: a directory under an empty read-only tmpfs, a file under /dev/null.
+fn mask(path: &Path, null: Option<&OwnedFd>) -> Result<(), SandboxError> {
+    let target = relative(path);
+    match std::fs::metadata(&target) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => mount_fs(
+            "tmpfs",
+            &target,
+            SAFE | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
+            Some("size=0"),
+        ),
+        Ok(_) => match null {
+            Some(fd) => bind(fd, Path::new(&target), false),
+            None => Ok(()),
+        },
+    }
+}
+
+fn make_readonly(path: &Path) -> Result<(), SandboxError> {
+    let target = relative(path);
+    if std::fs::symlink_metadata(&target).is_err() {
+        return Ok(());
+    }
+    bind(&hold(Path::new(&target))?, Path::new(&target), true)?;
+    restrict_tree(
+        libc::AT_FDCWD,
+        Path::new(&target),
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+    )
+    .ctx(|| format!("making {} read-only", path.display()))
 }
 
 /// A terminal on stdio is the host's pty, invisible in the new `/dev`: it is bound as

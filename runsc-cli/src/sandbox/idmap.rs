@@ -40,14 +40,29 @@ pub fn guest_ranges(inside: u32, rootless: bool) -> Vec<IdRange> {
 }
 
 /// The guest's uid and gid maps.
-pub fn guest_map(uid: u32, gid: u32, rootless: bool) -> IdMap {
+pub fn guest_map(uid: u32, gid: u32, extra_gids: &[u32], rootless: bool) -> IdMap {
+    let mut gids = guest_ranges(gid, rootless);
+    // As root, a container's supplementary groups map to themselves too.
+    if !rootless {
+        for &g in extra_gids {
+            if !gids
+                .iter()
+                .any(|r| (r.inside..r.inside + r.count).contains(&g))
+            {
+                gids.push(IdRange {
+                    inside: g,
+                    outside: g,
+                    count: 1,
+                });
+            }
+        }
+    }
     IdMap {
         uids: guest_ranges(uid, rootless),
-        gids: guest_ranges(gid, rootless),
+        gids,
     }
 }
 
-/// `uid_map`/`gid_map` content for `ranges`.
 pub fn lines(ranges: &[IdRange]) -> String {
     ranges
         .iter()

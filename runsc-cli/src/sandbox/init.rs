@@ -12,9 +12,10 @@ use nix::sys::signal::SigSet;
 use nix::unistd::{execve, fork, ForkResult, Gid, Uid};
 use sentry::filter::BpfProgram;
 
+use super::container::{Attach, ContainerSettings};
 use super::error::{Context, SandboxError};
 use super::spec::{Network, SandboxSpec};
-use super::{fdpass, guest_root, signals};
+use super::{caps, console, fdpass, guest_root, hooks, signals};
 
 /// Exit code when the command cannot be found.
 const NOT_FOUND: i32 = 127;
@@ -28,6 +29,7 @@ pub fn main(
     tree: &Path,
     maps_written: OwnedFd,
     report: OwnedFd,
+    attach: &Attach,
 ) -> ! {
     // SAFETY: PR_SET_PDEATHSIG takes integers only. If the gofer dies, so do we, and with us
     // (PID 1) the whole pid namespace.
@@ -41,30 +43,48 @@ pub fn main(
         std::process::exit(1);
     }
     drop(maps_written);
-    match setup(spec, prog, tree, &report) {
-        Ok((path, argv, envp, old_mask)) => {
-            drop(report);
-            run_command(&path, &argv, &envp, &old_mask)
-        }
+    let prepared = setup(spec, tree, attach).and_then(|p| {
+        fdpass::send_prepared(report.as_fd()).ctx(|| "reporting the sandbox built".into())?;
+        Ok(p)
+    });
+    let (path, argv, envp, old_mask) = match prepared {
+        Ok(p) => p,
         Err(e) => {
             fdpass::send_failure(report.as_fd(), &e.to_string());
             std::process::exit(125)
         }
+    };
+    // Created: wait for start (EOF: the sentry went away, or the container was deleted).
+    let Some(state) = fdpass::receive_start(report.as_fd()) else {
+        std::process::exit(125)
+    };
+    if let Err(e) = start(spec, prog, &report, &state) {
+        fdpass::send_failure(report.as_fd(), &e.to_string());
+        std::process::exit(125)
     }
+    drop(report);
+    if spec.container.exec_as_init {
+        exec_command(&path, &argv, &envp, &old_mask, &spec.container)
+    }
+    run_command(&path, &argv, &envp, &old_mask, &spec.container)
 }
 
 type Prepared = (CString, Vec<CString>, Vec<CString>, SigSet);
 
-fn setup(
-    spec: &SandboxSpec,
-    prog: &BpfProgram,
-    tree: &Path,
-    report: &OwnedFd,
-) -> Result<Prepared, SandboxError> {
-    guest_root::build(tree)?;
+fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, SandboxError> {
+    let settings = &spec.container;
+    guest_root::build(tree, settings)?;
     nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
+    if !settings.domainname.is_empty() {
+        set_domainname(&settings.domainname)?;
+    }
     if spec.network == Network::Loopback {
         guest_root::loopback_up()?;
+    }
+    if let Some(console) = &attach.console {
+        if settings.terminal {
+            console::attach(console)?;
+        }
     }
     become_user(spec)?;
     match nix::unistd::chdir(&spec.cwd) {
@@ -76,9 +96,21 @@ fn setup(
     }
     let envp = to_cstrings(&spec.env)?;
     let argv = to_cstrings(&spec.args)?;
-    let path = resolve(&spec.args[0], &spec.env)?;
+    let path = resolve(&spec.args[0], &spec.env, settings.exec_as_init)?;
     signals::install_init_handlers().ctx(|| "signal handlers".into())?;
     let old_mask = signals::block().ctx(|| "blocking signals".into())?;
+    Ok((path, argv, envp, old_mask))
+}
+
+/// After start: the start hooks, then supervision (the sentry's filter, listener handed over),
+/// then the spec's own filters.
+fn start(
+    spec: &SandboxSpec,
+    prog: &BpfProgram,
+    report: &OwnedFd,
+    state: &[u8],
+) -> Result<(), SandboxError> {
+    hooks::run_all(&spec.container.start_hooks, state).map_err(SandboxError::Setup)?;
     // Nothing of the launcher's may leak into the guest but stdio.
     // SAFETY: close_range takes integers; CLOEXEC only marks fds.
     unsafe {
@@ -92,17 +124,48 @@ fn setup(
     let listener = sentry::filter::install_with_listener(prog)?;
     fdpass::send_listener(report.as_fd(), listener.as_fd())
         .ctx(|| "handing over the listener".into())?;
-    Ok((path, argv, envp, old_mask))
+    for extra in &spec.container.seccomp {
+        seccompiler::apply_filter(extra)
+            .map_err(|e| SandboxError::Setup(format!("the spec's seccomp filter: {e}")))?;
+    }
+    Ok(())
 }
 
-/// Drops to the sandbox identity. Supplementary groups can only be cleared where the launcher
-/// was privileged (rootless user namespaces deny setgroups).
+fn set_domainname(name: &str) -> Result<(), SandboxError> {
+    // SAFETY: the pointer and length describe `name`, which outlives the call.
+    let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if rc != 0 {
+        return Err(Errno::last()).ctx(|| format!("setdomainname {name:?}"));
+    }
+    Ok(())
+}
+
+/// Drops to the sandbox identity (and, for a container, its groups and capabilities).
+/// Supplementary groups can only be set where the launcher was privileged (rootless user
+/// namespaces deny setgroups).
 fn become_user(spec: &SandboxSpec) -> Result<(), SandboxError> {
-    let _ = nix::unistd::setgroups(&[]);
+    let settings = &spec.container;
+    let groups: Vec<Gid> = settings
+        .extra_gids
+        .iter()
+        .map(|&g| Gid::from_raw(g))
+        .collect();
+    if nix::unistd::setgroups(&groups).is_err() && !groups.is_empty() {
+        return Err(Errno::last()).ctx(|| format!("setting groups {:?}", settings.extra_gids));
+    }
+    if let Some(caps) = &settings.capabilities {
+        caps::set_bounding(&caps.bounding).ctx(|| "capability bounding set".into())?;
+        // SAFETY: PR_SET_KEEPCAPS takes integers only; the sets are replaced right after.
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) };
+    }
     let gid = Gid::from_raw(spec.gid);
     let uid = Uid::from_raw(spec.uid);
     nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setting gid {}", spec.gid))?;
     nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setting uid {}", spec.uid))?;
+    if let Some(c) = &settings.capabilities {
+        caps::set_sets(&c.effective, &c.permitted, &c.inheritable, &c.ambient)
+            .ctx(|| "capabilities".into())?;
+    }
     Ok(())
 }
 
@@ -116,7 +179,8 @@ fn to_cstrings(list: &[OsString]) -> Result<Vec<CString>, SandboxError> {
 }
 
 /// The command's path: `args[0]` if it has a slash, else the first executable match in `PATH`.
-fn resolve(cmd: &OsString, env: &[OsString]) -> Result<CString, SandboxError> {
+/// With `strict` (a container), a command not found fails `create`, as with runc.
+fn resolve(cmd: &OsString, env: &[OsString], strict: bool) -> Result<CString, SandboxError> {
     let bytes = cmd.as_bytes();
     let found = if bytes.contains(&b'/') {
         Some(PathBuf::from(cmd))
@@ -132,6 +196,12 @@ fn resolve(cmd: &OsString, env: &[OsString]) -> Result<CString, SandboxError> {
             .map(|dir| Path::new(std::ffi::OsStr::from_bytes(dir)).join(cmd))
             .find(|p| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && !p.is_dir())
     };
+    if strict && !found.as_ref().is_some_and(|p| p.exists()) {
+        return Err(SandboxError::Invalid(format!(
+            "exec: {:?}: executable file not found in $PATH",
+            cmd
+        )));
+    }
     // A missing command is reported by the exec in the child, with the usual exit code.
     Ok(CString::new(
         found
@@ -142,19 +212,49 @@ fn resolve(cmd: &OsString, env: &[OsString]) -> Result<CString, SandboxError> {
     .unwrap_or_default())
 }
 
-fn run_command(path: &CString, argv: &[CString], envp: &[CString], old_mask: &SigSet) -> ! {
+/// Applies the container's rlimits; runs in the process about to exec.
+fn set_rlimits(settings: &ContainerSettings) {
+    for r in &settings.rlimits {
+        let lim = libc::rlimit {
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
+        };
+        // SAFETY: `lim` is a valid rlimit for the duration of the call.
+        if unsafe { libc::setrlimit(r.resource as _, &lim) } != 0 {
+            eprintln!("rvisor: setrlimit {}: {}", r.resource, Errno::last().desc());
+        }
+    }
+}
+
+/// Replaces the init with the command (an OCI container's process is PID 1).
+fn exec_command(
+    path: &CString,
+    argv: &[CString],
+    envp: &[CString],
+    old_mask: &SigSet,
+    settings: &ContainerSettings,
+) -> ! {
+    signals::reset_for_exec(old_mask);
+    set_rlimits(settings);
+    let err = execve(path, argv, envp).unwrap_err();
+    eprintln!("rvisor: {}: {}", argv[0].to_string_lossy(), err.desc());
+    std::process::exit(if err == Errno::ENOENT {
+        NOT_FOUND
+    } else {
+        NOT_EXECUTABLE
+    })
+}
+
+fn run_command(
+    path: &CString,
+    argv: &[CString],
+    envp: &[CString],
+    old_mask: &SigSet,
+    settings: &ContainerSettings,
+) -> ! {
     // SAFETY: the init is single-threaded (cloned from the sentry before it started threads).
     match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            signals::reset_for_exec(old_mask);
-            let err = execve(path, argv, envp).unwrap_err();
-            eprintln!("rvisor: {}: {}", argv[0].to_string_lossy(), err.desc());
-            std::process::exit(if err == Errno::ENOENT {
-                NOT_FOUND
-            } else {
-                NOT_EXECUTABLE
-            })
-        }
+        Ok(ForkResult::Child) => exec_command(path, argv, envp, old_mask, settings),
         Ok(ForkResult::Parent { child }) => {
             let ended = signals::supervise(child, true);
             std::process::exit(ended.code())

@@ -12,11 +12,15 @@
 mod caps;
 mod clone;
 mod confine;
+mod console;
+pub mod container;
+pub mod control;
 pub mod error;
 mod fdpass;
 mod gofer_proc;
 mod gofer_tree;
 mod guest_root;
+pub mod hooks;
 pub mod idmap;
 mod init;
 mod mount_api;
@@ -26,9 +30,10 @@ pub mod spec;
 
 use std::io::Write;
 
-use nix::unistd::{fork, ForkResult};
+use nix::unistd::{fork, ForkResult, Pid};
 use sentry::filter::{self, TrapReturn};
 
+pub use container::{Attach, CapSets, ContainerSettings, Rlimit, Tmpfs};
 pub use error::SandboxError;
 pub use spec::{Network, Overlay, SandboxSpec, Volume};
 
@@ -69,13 +74,89 @@ pub fn run(spec: &SandboxSpec, strace: Option<Box<dyn Write + Send>>) -> Result<
     let runtime = nix::unistd::getpid();
     // SAFETY: the runtime is single-threaded here; the child only runs `sentry_proc::main`.
     match unsafe { fork() }.ctx(|| "forking the sentry".into())? {
-        ForkResult::Child => sentry_proc::main(spec, &prog, strace, runtime),
-        ForkResult::Parent { child } => match signals::supervise(child, false) {
-            signals::Ended::Exited(code) => Ok(code),
-            signals::Ended::Signaled(sig) => {
-                eprintln!("rvisor: the sentry was killed by {sig}; the guest died with it");
-                Ok(128 + sig as i32)
-            }
-        },
+        ForkResult::Child => sentry_proc::main(
+            spec,
+            &prog,
+            strace,
+            sentry_proc::Role::Attached { runtime },
+            Attach::default(),
+        ),
+        ForkResult::Parent { child } => Ok(wait_sentry(child)),
     }
+}
+
+/// Waits for the sentry (forwarding signals to it); returns the sandbox's exit code.
+pub fn wait_sentry(sentry: Pid) -> i32 {
+    match signals::supervise(sentry, false) {
+        signals::Ended::Exited(code) => code,
+        signals::Ended::Signaled(sig) => {
+            eprintln!("rvisor: the sentry was killed by {sig}; the guest died with it");
+            128 + sig as i32
+        }
+    }
+}
+
+/// The processes of a created sandbox, as host pids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Created {
+    /// The sentry: the sandbox's top process, which exits with the container's status.
+    pub sentry: Pid,
+    /// The gofer.
+    pub gofer: Pid,
+    /// The guest init (the container's process, once started).
+    pub init: Pid,
+}
+
+/// Creates a sandbox that outlives the caller: built, supervised from `start` on, and waiting
+/// for `start` on `attach.control`. `prelude` runs first in the sentry (joining the cgroup).
+pub fn create(
+    spec: &SandboxSpec,
+    strace: Option<Box<dyn Write + Send>>,
+    mut attach: Attach,
+    prelude: &dyn Fn() -> Result<(), String>,
+) -> Result<Created, SandboxError> {
+    validate(spec)?;
+    let prog = filter::compile(TrapReturn::UserNotif)?;
+    signals::block().ctx(|| "blocking signals".into())?;
+    let (report_read, report_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
+    attach.created = Some(report_write);
+    // SAFETY: the runtime is single-threaded here; the child only runs `sentry_proc::main`.
+    let sentry = match unsafe { fork() }.ctx(|| "forking the sentry".into())? {
+        ForkResult::Child => {
+            drop(report_read);
+            sentry_proc::main(
+                spec,
+                &prog,
+                strace,
+                sentry_proc::Role::Detached { prelude },
+                attach,
+            )
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(attach);
+    // One line: the sentry keeps the pipe open (EOF means it died).
+    let mut line = String::new();
+    let _ = std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(std::fs::File::from(report_read)),
+        &mut line,
+    );
+    let text = line.trim_end();
+    if let Some(pids) = text.strip_prefix("ok ") {
+        let mut it = pids.split(' ').filter_map(|p| p.parse::<i32>().ok());
+        if let (Some(init), Some(gofer)) = (it.next(), it.next()) {
+            return Ok(Created {
+                sentry,
+                gofer: Pid::from_raw(gofer),
+                init: Pid::from_raw(init),
+            });
+        }
+    }
+    let _ = nix::sys::signal::kill(sentry, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(sentry, None);
+    Err(SandboxError::Setup(match text.strip_prefix("err ") {
+        Some(message) => message.to_string(),
+        None => "the sandbox died during setup".into(),
+    }))
 }

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::Pid;
@@ -13,32 +14,130 @@ use sentry::sandbox::{Sandbox, SandboxConfig};
 use sentry::server::Sentry;
 use sentry::strace::Strace;
 
+use super::container::Attach;
 use super::error::{Context, SandboxError};
 use super::fdpass::{self, InitReport};
-use super::spec::SandboxSpec;
-use super::{clone, confine, gofer_proc, signals};
+use super::spec::{Network, SandboxSpec};
+use super::{clone, confine, control, gofer_proc, signals};
 
 /// Exit code for a sandbox that could not be started.
 pub const SETUP_FAILED: i32 = 125;
 
-/// Runs as the sentry; never returns. `runtime` is our parent, whose death must end us.
+/// How the sentry was started.
+pub enum Role<'a> {
+    /// `rvisor do`: `runtime` is our parent, whose death must end us; start at once.
+    Attached {
+        /// The runtime's pid.
+        runtime: Pid,
+    },
+    /// An OCI container: we outlive the runtime that created us, report "created" and wait for
+    /// `start` on the control socket. `prelude` runs first (joining the cgroup).
+    Detached {
+        /// Runs before anything else; an error fails the create.
+        prelude: &'a dyn Fn() -> Result<(), String>,
+    },
+}
+
+impl std::fmt::Debug for Role<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Role::Attached { runtime } => write!(f, "Attached({runtime})"),
+            Role::Detached { .. } => f.write_str("Detached"),
+        }
+    }
+}
+
+/// Runs as the sentry; never returns.
 pub fn main(
     spec: &SandboxSpec,
     prog: &BpfProgram,
     strace: Option<Box<dyn Write + Send>>,
-    runtime: Pid,
+    role: Role<'_>,
+    attach: Attach,
 ) -> ! {
-    // SAFETY: PR_SET_PDEATHSIG takes integers only.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    if nix::unistd::getppid() != runtime {
-        std::process::exit(SETUP_FAILED);
-    }
-    match start(spec, prog) {
-        Ok(started) => serve(spec, started, strace),
-        Err(e) => {
-            eprintln!("rvisor: {e}");
-            std::process::exit(SETUP_FAILED)
+    match role {
+        Role::Attached { runtime } => {
+            // SAFETY: PR_SET_PDEATHSIG takes integers only.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            if nix::unistd::getppid() != runtime {
+                std::process::exit(SETUP_FAILED);
+            }
         }
+        Role::Detached { prelude } => {
+            let _ = nix::unistd::setsid();
+            if let Err(e) = prelude() {
+                fail(&attach, &e);
+            }
+        }
+    }
+    let started = match start(spec, prog, &attach) {
+        Ok(started) => started,
+        Err(e) => fail(&attach, &e.to_string()),
+    };
+    let start_conn = match &attach.created {
+        Some(created) => {
+            let line = format!("ok {} {}\n", started.init, started.gofer);
+            let _ = nix::unistd::write(created, line.as_bytes());
+            match wait_for_start(&attach) {
+                Some(c) => Some(c),
+                // Nobody will start us: the runtime deleted the container.
+                None => kill_and_exit(started.gofer),
+            }
+        }
+        None => None,
+    };
+    let state = start_conn.as_ref().map_or(&b""[..], |(_, s)| s.as_slice());
+    let listener = release(&started, state);
+    if let Some((conn, _)) = &start_conn {
+        let _ = control::answer(
+            conn.as_fd(),
+            listener.as_ref().map(|_| "").map_err(|e| e.as_str()),
+        );
+    }
+    match listener {
+        Ok(listener) => serve(spec, started, listener, strace, attach),
+        Err(e) => fail(&attach, &e),
+    }
+}
+
+/// Reports a setup failure (to the creating runtime, or on stderr) and exits.
+fn fail(attach: &Attach, message: &str) -> ! {
+    match &attach.created {
+        Some(created) => {
+            let _ = nix::unistd::write(created, format!("err {message}\n").as_bytes());
+        }
+        None => eprintln!("rvisor: {message}"),
+    }
+    std::process::exit(SETUP_FAILED)
+}
+
+fn kill_and_exit(gofer: Pid) -> ! {
+    let _ = nix::sys::signal::kill(gofer, nix::sys::signal::Signal::SIGKILL);
+    std::process::exit(SETUP_FAILED)
+}
+
+/// Serves `stats` until `start` arrives; returns its connection and the state it carries.
+fn wait_for_start(attach: &Attach) -> Option<(OwnedFd, Vec<u8>)> {
+    let listener = attach.control.as_ref()?;
+    loop {
+        match control::accept(listener.as_fd()) {
+            Ok((conn, control::Request::Start(state))) => return Some((conn, state)),
+            Ok((conn, _)) => {
+                let _ = control::answer(conn.as_fd(), Err("the container is not started"));
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Starts the prepared init and receives its listener.
+fn release(started: &Started, state: &[u8]) -> Result<OwnedFd, String> {
+    fdpass::send_start(started.report.as_fd(), state)
+        .map_err(|e| format!("starting the guest: {e}"))?;
+    match fdpass::receive(started.report.as_fd()) {
+        Ok(InitReport::Ready(listener)) => Ok(listener),
+        Ok(InitReport::Failed(message)) => Err(message),
+        _ => Err("the guest died while starting".into()),
     }
 }
 
@@ -46,12 +145,24 @@ pub fn main(
 struct Started {
     gofer: Pid,
     init: Pid,
-    listener: OwnedFd,
+    report: OwnedFd,
     requests: OwnedFd,
 }
 
-fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<Started, SandboxError> {
+fn join_netns(spec: &SandboxSpec) -> Result<(), SandboxError> {
+    if let Network::Join(path) = &spec.network {
+        let ns = std::fs::File::open(path).map_err(|e| {
+            SandboxError::Invalid(format!("network namespace {}: {e}", path.display()))
+        })?;
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .ctx(|| format!("joining network namespace {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn start(spec: &SandboxSpec, prog: &BpfProgram, attach: &Attach) -> Result<Started, SandboxError> {
     let rootless = !nix::unistd::geteuid().is_root();
+    join_netns(spec)?;
     let (maps_read, maps_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
     let seqpacket = || {
@@ -84,7 +195,7 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<Started, SandboxError>
                 report: report_child,
                 requests: requests_gofer,
             };
-            gofer_proc::main(spec, prog, ch, rootless);
+            gofer_proc::main(spec, prog, ch, rootless, attach);
         }
     };
     drop(maps_read);
@@ -100,14 +211,11 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<Started, SandboxError>
         nix::unistd::write(&maps_write, &[1]).ctx(|| "releasing the gofer".into())?;
     }
     drop(maps_write);
-    let listener =
-        match fdpass::receive(report_sentry.as_fd()).ctx(|| "waiting for the sandbox".into())? {
-            InitReport::Ready(listener) => listener,
-            InitReport::Failed(message) => return Err(SandboxError::Setup(message)),
-            InitReport::Silent => {
-                return Err(SandboxError::Setup("the sandbox died during setup".into()))
-            }
-        };
+    match fdpass::receive(report_sentry.as_fd()).ctx(|| "waiting for the sandbox".into())? {
+        InitReport::Prepared => {}
+        InitReport::Failed(message) => return Err(SandboxError::Setup(message)),
+        _ => return Err(SandboxError::Setup("the sandbox died during setup".into())),
+    }
     let mut hello = rvisor_protocol::FrameBuf::default();
     let mut no_fds = Vec::new();
     rvisor_protocol::recv_frame(requests_sentry.as_fd(), &mut hello, &mut no_fds)
@@ -118,7 +226,7 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram) -> Result<Started, SandboxError>
     Ok(Started {
         gofer,
         init,
-        listener,
+        report: report_sentry,
         requests: requests_sentry,
     })
 }
@@ -135,13 +243,20 @@ fn write_gofer_maps(gofer: Pid) -> Result<(), SandboxError> {
     proc_file("gid_map", &format!("0 {} 1\n", nix::unistd::getegid()))
 }
 
-fn serve(spec: &SandboxSpec, started: Started, strace: Option<Box<dyn Write + Send>>) -> ! {
+fn serve(
+    spec: &SandboxSpec,
+    started: Started,
+    listener: OwnedFd,
+    strace: Option<Box<dyn Write + Send>>,
+    attach: Attach,
+) -> ! {
     let Started {
         gofer,
         init: init_pid,
-        listener,
         requests,
+        report,
     } = started;
+    drop(report);
     // SAFETY: PR_SET_DUMPABLE takes integers only; the guest must not ptrace or read us.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
     // No host filesystem of our own from here on, and no exec, mount or namespace changes.
@@ -162,6 +277,7 @@ fn serve(spec: &SandboxSpec, started: Started, strace: Option<Box<dyn Write + Se
     }
     let mut config = SandboxConfig {
         hostname: spec.hostname.clone(),
+        domainname: spec.container.domainname.clone(),
         uid: spec.uid,
         gid: spec.gid,
         ..Default::default()
@@ -189,16 +305,15 @@ fn serve(spec: &SandboxSpec, started: Started, strace: Option<Box<dyn Write + Se
         strace.map(Strace::new),
     );
     let workers = spec.workers.max(1);
+    let sentry = Arc::new(sentry);
+    if let Some(control) = attach.control {
+        control_thread(control, Arc::clone(&sentry), fs_ids);
+    }
     // Workers block in receive forever once the guest is gone; exiting the process ends them.
     let _ = crossbeam::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|_| {
-                if let Some((uid, gid)) = fs_ids {
-                    // SAFETY: setfsgid changes only this thread's filesystem gid.
-                    unsafe { libc::setfsgid(gid) };
-                    // SAFETY: as above, for the uid.
-                    unsafe { libc::setfsuid(uid) };
-                }
+                set_fs_ids(fs_ids);
                 if let Err(e) = sentry.worker().run() {
                     eprintln!("rvisor: sentry worker failed: {e}");
                     // Fail closed: without a worker the guest would hang; kill it instead.
@@ -214,9 +329,74 @@ fn serve(spec: &SandboxSpec, started: Started, strace: Option<Box<dyn Write + Se
         if spec.stats {
             eprintln!("{}", stats_line(&sentry));
         }
+        if let Some(file) = &attach.exit_status {
+            let _ = nix::unistd::write(file, format!("{}\n", ended.code()).as_bytes());
+        }
         std::process::exit(ended.code())
     });
     std::process::exit(SETUP_FAILED)
+}
+
+/// Workers reopen cached handles with the guest's file identity.
+fn set_fs_ids(fs_ids: Option<(u32, u32)>) {
+    if let Some((uid, gid)) = fs_ids {
+        // SAFETY: setfsgid changes only this thread's filesystem gid.
+        unsafe { libc::setfsgid(gid) };
+        // SAFETY: as above, for the uid.
+        unsafe { libc::setfsuid(uid) };
+    }
+}
+
+/// Serves the control socket of a started container: counters, and processes joining through
+/// `rvisor exec` (each listener gets a worker of its own, sharing the sandbox).
+fn control_thread(
+    control: OwnedFd,
+    sentry: Arc<Sentry<SeccompNotify>>,
+    fs_ids: Option<(u32, u32)>,
+) {
+    std::thread::spawn(move || loop {
+        let Ok((conn, request)) = control::accept(control.as_fd()) else {
+            return;
+        };
+        let answer = match request {
+            control::Request::Stats => Ok(stats_json(&sentry)),
+            control::Request::Start(_) => Err("the container is already started".to_string()),
+            control::Request::Exec(listener) => {
+                let joined =
+                    Sentry::new(SeccompNotify::new(listener), sentry.shared_sandbox(), None);
+                std::thread::spawn(move || {
+                    set_fs_ids(fs_ids);
+                    if let Err(e) = joined.worker().run() {
+                        eprintln!("rvisor: sentry worker (exec) failed: {e}");
+                    }
+                });
+                Ok(String::new())
+            }
+        };
+        let _ = control::answer(conn.as_fd(), answer.as_deref().map_err(|e| e.as_str()));
+    });
+}
+
+/// The counters, as JSON for `rvisor events`.
+fn stats_json(sentry: &Sentry<SeccompNotify>) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &sentry.stats;
+    let mut fields = vec![
+        ("trapped", s.trapped.load(Relaxed)),
+        ("emulated", s.emulated.load(Relaxed)),
+        ("continued", s.continued.load(Relaxed)),
+        ("denied", s.denied.load(Relaxed)),
+    ];
+    if let Some(g) = &sentry.sandbox().gofer {
+        let gs = &g.stats;
+        fields.extend([
+            ("gofer_round_trips", gs.round_trips.load(Relaxed)),
+            ("cache_hits", gs.cache_hits.load(Relaxed)),
+            ("cache_misses", gs.cache_misses.load(Relaxed)),
+        ]);
+    }
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    format!("{{{}}}", body.join(","))
 }
 
 fn stats_line(sentry: &Sentry<SeccompNotify>) -> String {

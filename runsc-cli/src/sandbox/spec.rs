@@ -4,14 +4,18 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use super::container::ContainerSettings;
+
 /// How the guest reaches the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Network {
     /// A new network namespace with loopback up and nothing else.
     #[default]
     Loopback,
     /// The host's network namespace.
     Host,
+    /// An existing network namespace, by path (joined by the sentry, inherited by the rest).
+    Join(PathBuf),
 }
 
 impl FromStr for Network {
@@ -59,6 +63,8 @@ pub struct Volume {
     pub dest: PathBuf,
     /// Mounted read-only.
     pub readonly: bool,
+    /// Mounted noexec.
+    pub noexec: bool,
 }
 
 impl FromStr for Volume {
@@ -92,6 +98,7 @@ impl FromStr for Volume {
             source: src.into(),
             dest: dst.into(),
             readonly,
+            noexec: false,
         })
     }
 }
@@ -130,6 +137,8 @@ pub struct SandboxSpec {
     pub stats: bool,
     /// Serve every open through the gofer (no fd cache), to measure what the cache saves.
     pub no_fd_cache: bool,
+    /// What an OCI container adds.
+    pub container: ContainerSettings,
 }
 
 #[cfg(test)]

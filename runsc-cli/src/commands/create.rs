@@ -1,0 +1,40 @@
+//! `rvisor create`: build a container from a bundle; it waits for `start`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use rvisor_cli::oci::lifecycle::{self, CreateRequest, Runtime};
+
+/// Create a container (its process waits for `start`).
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Bundle directory (holding config.json).
+    #[arg(long, short = 'b', default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write the container's pid here.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master (when process.terminal is set).
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Container id.
+    pub id: String,
+}
+
+impl CreateArgs {
+    /// As a lifecycle request.
+    pub fn request(&self) -> CreateRequest {
+        CreateRequest {
+            id: self.id.clone(),
+            bundle: self.bundle.clone(),
+            pid_file: self.pid_file.clone(),
+            console_socket: self.console_socket.clone(),
+        }
+    }
+}
+
+/// Runs the command.
+pub fn run(rt: &Runtime, args: &CreateArgs) -> anyhow::Result<i32> {
+    lifecycle::create(rt, &args.request())?;
+    Ok(0)
+}

@@ -1,0 +1,39 @@
+//! `rvisor run`: create, start, wait and delete, as `runc run`.
+
+use clap::Args;
+use nix::unistd::Pid;
+use rvisor_cli::oci::lifecycle::{self, Runtime};
+use rvisor_cli::sandbox;
+
+use super::create::CreateArgs;
+
+/// Create and start a container, wait for it, then delete it.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Return once the container has started (it keeps running; delete it later).
+    #[arg(long, short = 'd')]
+    detach: bool,
+    /// Keep the container's state after it exits.
+    #[arg(long)]
+    keep: bool,
+    #[command(flatten)]
+    create: CreateArgs,
+}
+
+/// Runs the command; returns the container's exit status.
+pub fn run(rt: &Runtime, args: &RunArgs) -> anyhow::Result<i32> {
+    let record = lifecycle::create(rt, &args.create.request())?;
+    if let Err(e) = lifecycle::start(rt, &args.create.id) {
+        let _ = lifecycle::delete(rt, &args.create.id, true);
+        return Err(e.into());
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    // The sentry is our child: its exit status is the container's.
+    let code = sandbox::wait_sentry(Pid::from_raw(record.pid));
+    if !args.keep {
+        lifecycle::delete(rt, &args.create.id, true)?;
+    }
+    Ok(code)
+}

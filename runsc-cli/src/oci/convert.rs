@@ -1,0 +1,481 @@
+//! A bundle's `config.json` (parsed by oci-spec) turned into a sandbox.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Mount, Process, Spec};
+
+use super::OciError;
+use crate::sandbox::hooks::Hook;
+use crate::sandbox::{
+    CapSets, ContainerSettings, Network, Overlay, Rlimit, SandboxSpec, Tmpfs, Volume,
+};
+
+/// Capability names in kernel order (`CAP_CHOWN` is 0).
+const CAP_NAMES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// Resource limit names, `RLIMIT_` stripped, by number.
+const RLIMIT_NAMES: [&str; 16] = [
+    "CPU",
+    "FSIZE",
+    "DATA",
+    "STACK",
+    "CORE",
+    "RSS",
+    "NPROC",
+    "NOFILE",
+    "MEMLOCK",
+    "AS",
+    "LOCKS",
+    "SIGPENDING",
+    "MSGQUEUE",
+    "NICE",
+    "RTPRIO",
+    "RTTIME",
+];
+
+/// Namespaced sysctls a container may set (as runc allows).
+const SYSCTL_PREFIXES: [&str; 3] = ["kernel.msg", "kernel.sem", "fs.mqueue."];
+const SYSCTL_NAMES: [&str; 4] = [
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// Runtime-wide choices (global flags) that shape every container.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// What takes writes to a writable root.
+    pub overlay: Overlay,
+    /// `--init`: a reaper is PID 1 and the process its child.
+    pub init: bool,
+}
+
+/// Every hook kind the spec names.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    /// prestart (run by create, in the runtime's namespaces).
+    pub prestart: Vec<Hook>,
+    /// createRuntime.
+    pub create_runtime: Vec<Hook>,
+    /// createContainer.
+    pub create_container: Vec<Hook>,
+    /// poststart.
+    pub poststart: Vec<Hook>,
+    /// poststop.
+    pub poststop: Vec<Hook>,
+}
+
+/// A bundle, ready to create.
+#[derive(Debug)]
+pub struct Bundle {
+    /// The sandbox to start.
+    pub sandbox: SandboxSpec,
+    /// Hooks the runtime runs (startContainer ones are in the sandbox).
+    pub hooks: Hooks,
+    /// Cgroup limits.
+    pub resources: Option<LinuxResources>,
+    /// The spec's cgroupsPath.
+    pub cgroups_path: Option<PathBuf>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Absolute root filesystem path.
+    pub rootfs: PathBuf,
+}
+
+fn spec_err(what: impl Into<String>) -> OciError {
+    OciError::Spec(what.into())
+}
+
+/// The serde name of a spec enum value (`"CAP_CHOWN"`, `"RLIMIT_NOFILE"`).
+fn serde_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn caps(set: Option<&oci_spec::runtime::Capabilities>) -> Vec<u32> {
+    let mut out: Vec<u32> = set
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let name = serde_name(c);
+            let name = name.strip_prefix("CAP_")?;
+            CAP_NAMES.iter().position(|n| *n == name).map(|i| i as u32)
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+fn hooks(list: &Option<Vec<oci_spec::runtime::Hook>>) -> Vec<Hook> {
+    list.iter()
+        .flatten()
+        .map(|h| Hook {
+            path: h.path().clone(),
+            args: h.args().clone().unwrap_or_default(),
+            env: h.env().clone().unwrap_or_default(),
+            timeout: h
+                .timeout()
+                .and_then(|t| u64::try_from(t).ok())
+                .filter(|&t| t > 0),
+        })
+        .collect()
+}
+
+/// Reads and checks `bundle/config.json`.
+pub fn load(bundle: &Path) -> Result<Spec, OciError> {
+    let path = bundle.join("config.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| spec_err(format!("reading {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| spec_err(format!("{}: {e}", path.display())))
+}
+
+fn process_settings(p: &Process, settings: &mut ContainerSettings) -> Result<(), OciError> {
+    settings.extra_gids = p.user().additional_gids().clone().unwrap_or_default();
+    settings.terminal = p.terminal().unwrap_or(false);
+    settings.oom_score_adj = p.oom_score_adj();
+    for r in p.rlimits().iter().flatten() {
+        let name = serde_name(&r.typ());
+        let resource = name
+            .strip_prefix("RLIMIT_")
+            .and_then(|n| RLIMIT_NAMES.iter().position(|x| *x == n))
+            .ok_or_else(|| spec_err(format!("unknown rlimit {name}")))?;
+        settings.rlimits.push(Rlimit {
+            resource: resource as u32,
+            soft: r.soft(),
+            hard: r.hard(),
+        });
+    }
+    if let Some(c) = p.capabilities() {
+        settings.capabilities = Some(CapSets {
+            bounding: caps(c.bounding().as_ref()),
+            effective: caps(c.effective().as_ref()),
+            permitted: caps(c.permitted().as_ref()),
+            inheritable: caps(c.inheritable().as_ref()),
+            ambient: caps(c.ambient().as_ref()),
+        });
+    }
+    Ok(())
+}
+
+fn mount_flags(m: &Mount) -> (bool, bool, bool) {
+    let opts = m.options().clone().unwrap_or_default();
+    let has = |o: &str| opts.iter().any(|x| x == o);
+    (has("ro"), has("noexec"), has("bind") || has("rbind"))
+}
+
+/// Options that are mount flags, not tmpfs data.
+const FLAG_OPTIONS: [&str; 14] = [
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "relatime",
+    "strictatime",
+    "noatime",
+    "private",
+    "rprivate",
+    "rslave",
+];
+
+fn mounts(spec: &Spec, bundle: &Path, sandbox: &mut SandboxSpec) -> Result<(), OciError> {
+    for m in spec.mounts().iter().flatten() {
+        let dest = m.destination();
+        if !dest.is_absolute() || dest.components().any(|c| c.as_os_str() == "..") {
+            return Err(spec_err(format!(
+                "mount destination {} must be absolute, without ..",
+                dest.display()
+            )));
+        }
+        let typ = m.typ().clone().unwrap_or_default();
+        let (readonly, noexec, bind) = mount_flags(m);
+        let provided = matches!(
+            (typ.as_str(), dest.to_str().unwrap_or_default()),
+            ("proc", "/proc")
+                | ("sysfs", "/sys")
+                | ("devpts", "/dev/pts")
+                | ("tmpfs", "/dev")
+                | ("tmpfs", "/dev/shm")
+                | ("cgroup" | "cgroup2", _)
+        );
+        if provided {
+            // The sandbox mounts its own (the guest's cgroup view is left out).
+            continue;
+        }
+        if typ == "bind" || bind {
+            let source = m
+                .source()
+                .clone()
+                .ok_or_else(|| spec_err("a bind mount without a source"))?;
+            let source = if source.is_absolute() {
+                source
+            } else {
+                bundle.join(source)
+            };
+            sandbox.volumes.push(Volume {
+                source,
+                dest: dest.clone(),
+                readonly,
+                noexec,
+            });
+        } else if typ == "tmpfs" {
+            let data: Vec<String> = m
+                .options()
+                .iter()
+                .flatten()
+                .filter(|o| !FLAG_OPTIONS.contains(&o.as_str()))
+                .cloned()
+                .collect();
+            sandbox.container.tmpfs.push(Tmpfs {
+                dest: dest.clone(),
+                data: data.join(","),
+                readonly,
+            });
+        } else if typ == "mqueue" {
+            sandbox.container.mqueue = Some(dest.clone());
+        } else {
+            return Err(OciError::Unsupported(format!(
+                "mount type {typ:?} at {}",
+                dest.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn namespaces(spec: &Spec, sandbox: &mut SandboxSpec) -> Result<(), OciError> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    sandbox.network = Network::Host;
+    for ns in linux.namespaces().iter().flatten() {
+        match (ns.typ(), ns.path()) {
+            (LinuxNamespaceType::Network, None) => sandbox.network = Network::Loopback,
+            (LinuxNamespaceType::Network, Some(path)) => sandbox.network = Network::Join(path.clone()),
+            (_, None) => {}
+            (typ, Some(path)) => {
+                return Err(OciError::Unsupported(format!(
+                    "joining the {typ:?} namespace {} (the sandbox makes its own; only network namespaces can be joined)",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sysctls(spec: &Spec, sandbox: &mut SandboxSpec) -> Result<(), OciError> {
+    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().clone()) else {
+        return Ok(());
+    };
+    let mut list: Vec<(String, String)> = map.into_iter().collect();
+    list.sort();
+    for (key, _) in &list {
+        let net_ok = key.starts_with("net.") && sandbox.network == Network::Loopback;
+        let ok = net_ok
+            || SYSCTL_NAMES.contains(&key.as_str())
+            || SYSCTL_PREFIXES.iter().any(|p| key.starts_with(p));
+        if !ok || key.contains('/') || key.contains("..") {
+            return Err(spec_err(format!(
+                "sysctl {key:?} is not namespaced (not allowed in a container)"
+            )));
+        }
+    }
+    sandbox.container.sysctls = list;
+    Ok(())
+}
+
+/// Turns the bundle's spec into a sandbox.
+pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, OciError> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| spec_err("the spec has no process"))?;
+    let args = process.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(spec_err("process.args is empty"));
+    }
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| spec_err("the spec has no root"))?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    let mut settings = ContainerSettings {
+        exec_as_init: !opts.init,
+        ..Default::default()
+    };
+    process_settings(process, &mut settings)?;
+    settings.domainname = spec.domainname().clone().unwrap_or_default();
+    let linux = spec.linux().as_ref();
+    settings.masked_paths = linux
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    settings.readonly_paths = linux
+        .and_then(|l| l.readonly_paths().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    if let Some(profile) = linux.and_then(|l| l.seccomp().as_ref()) {
+        settings.seccomp = super::seccomp::compile_profile(profile)?;
+    }
+    let all = spec.hooks().clone().unwrap_or_default();
+    settings.start_hooks = hooks(all.start_container());
+    let mut sandbox = SandboxSpec {
+        args: args.into_iter().map(OsString::from).collect(),
+        env: process
+            .env()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(OsString::from)
+            .collect(),
+        root: rootfs.clone(),
+        cwd: process.cwd().clone(),
+        cwd_fallback: false,
+        volumes: Vec::new(),
+        uid: process.user().uid(),
+        gid: process.user().gid(),
+        hostname: spec.hostname().clone().unwrap_or_default(),
+        release: None,
+        network: Network::Host,
+        overlay: if root.readonly().unwrap_or(false) {
+            Overlay::None
+        } else {
+            opts.overlay
+        },
+        workers: 1,
+        stats: false,
+        no_fd_cache: false,
+        container: settings,
+    };
+    mounts(spec, bundle, &mut sandbox)?;
+    namespaces(spec, &mut sandbox)?;
+    sysctls(spec, &mut sandbox)?;
+    Ok(Bundle {
+        sandbox,
+        hooks: Hooks {
+            prestart: hooks(all.prestart()),
+            create_runtime: hooks(all.create_runtime()),
+            create_container: hooks(all.create_container()),
+            poststart: hooks(all.poststart()),
+            poststop: hooks(all.poststop()),
+        },
+        resources: linux.and_then(|l| l.resources().clone()),
+        cgroups_path: linux.and_then(|l| l.cgroups_path().clone()),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        rootfs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_spec_converts() {
+        let spec = Spec::default();
+        let b = convert(&spec, Path::new("/bundle"), &Options::default()).unwrap();
+        assert_eq!(b.sandbox.args, vec![OsString::from("sh")]);
+        assert_eq!(b.rootfs, PathBuf::from("/bundle/rootfs"));
+        assert_eq!(b.sandbox.network, Network::Loopback);
+        assert!(b.sandbox.container.exec_as_init);
+        let caps = b.sandbox.container.capabilities.unwrap();
+        // runc's default: AUDIT_WRITE (29), KILL (5), NET_BIND_SERVICE (10).
+        assert_eq!(caps.bounding, vec![5, 10, 29]);
+        assert_eq!(
+            b.sandbox.container.rlimits,
+            vec![Rlimit {
+                resource: 7,
+                soft: 1024,
+                hard: 1024
+            }]
+        );
+        assert!(b
+            .sandbox
+            .container
+            .masked_paths
+            .iter()
+            .any(|p| p == Path::new("/proc/kcore")));
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_do() {
+        let mut spec = Spec::default();
+        let mut linux = spec.linux().clone().unwrap();
+        let mut ns = linux.namespaces().clone().unwrap();
+        ns.push(
+            oci_spec::runtime::LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Ipc)
+                .path("/proc/1/ns/ipc")
+                .build()
+                .unwrap(),
+        );
+        linux.set_namespaces(Some(ns));
+        spec.set_linux(Some(linux));
+        let err = convert(&spec, Path::new("/b"), &Options::default()).unwrap_err();
+        assert!(err.to_string().contains("only network namespaces"), "{err}");
+    }
+}

@@ -1,0 +1,359 @@
+//! The container lifecycle, as the commands use it: create, start, signal, delete, wait.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use super::cgroup::{self, Cgroup};
+use super::convert::{self, Options};
+use super::state::{self, ContainerDir, LaterHooks, Phase, Record, StateRoot, Status};
+use super::{time, OciError};
+use crate::sandbox::{self, control, hooks, Attach, Network, SandboxError};
+
+/// How long `delete --force` waits after SIGTERM before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Annotation `state` adds when the OOM killer has struck.
+pub const OOM_ANNOTATION: &str = "io.github.rvisor.oom-killed";
+
+/// Runtime-wide settings from the global flags.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// The state root.
+    pub root: StateRoot,
+    /// Container options.
+    pub opts: Options,
+    /// `--network` override.
+    pub network: Option<Network>,
+    /// Trace trapped calls to this file (`--strace`; the log file, or stderr).
+    pub strace: Option<Option<PathBuf>>,
+}
+
+/// `create`'s arguments.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    /// Container id.
+    pub id: String,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// Where to write the container's pid.
+    pub pid_file: Option<PathBuf>,
+    /// Where to send the pty master.
+    pub console_socket: Option<PathBuf>,
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
+    let io = |err| OciError::State {
+        path: path.display().to_string(),
+        err,
+    };
+    let tmp = path.with_extension("rvisor-tmp");
+    std::fs::write(&tmp, pid.to_string()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn state_json(record: &Record, status: Status) -> Vec<u8> {
+    serde_json::to_vec(&record.oci_state(status)).unwrap_or_default()
+}
+
+fn owner() -> String {
+    let uid = nix::unistd::geteuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name)
+}
+
+fn connect_console(path: &Path) -> Result<OwnedFd, OciError> {
+    let stream = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| OciError::Spec(format!("--console-socket {}: {e}", path.display())))?;
+    Ok(OwnedFd::from(stream))
+}
+
+fn strace_sink(rt: &Runtime) -> Result<Option<Box<dyn std::io::Write + Send>>, OciError> {
+    Ok(match &rt.strace {
+        None => None,
+        Some(None) => Some(Box::new(std::io::stderr())),
+        Some(Some(path)) => Some(Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|err| OciError::State {
+                    path: path.display().to_string(),
+                    err,
+                })?,
+        )),
+    })
+}
+
+/// Creates a container; it waits for `start`.
+pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
+    let bundle = std::fs::canonicalize(&req.bundle)
+        .map_err(|e| OciError::Spec(format!("bundle {}: {e}", req.bundle.display())))?;
+    let spec = convert::load(&bundle)?;
+    let mut b = convert::convert(&spec, &bundle, &rt.opts)?;
+    if let Some(net) = &rt.network {
+        b.sandbox.network = net.clone();
+    }
+    let console = match (&req.console_socket, b.sandbox.container.terminal) {
+        (Some(path), true) => Some(connect_console(path)?),
+        (None, true) => {
+            return Err(OciError::Spec(
+                "process.terminal is set: --console-socket is required".into(),
+            ))
+        }
+        _ => None,
+    };
+    let dir = rt.root.claim(&req.id)?;
+    let made = build(rt, req, &dir, &b, &bundle, console);
+    match made {
+        Ok(record) => Ok(record),
+        Err((e, sentry)) => {
+            if let Some(pid) = sentry {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while matches!(state::process_start(pid.as_raw()), Some((_, false)))
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            let _ = Cgroup::load(&cgroup::path_for(b.cgroups_path.as_deref(), &req.id)).destroy();
+            let _ = dir.remove();
+            Err(e)
+        }
+    }
+}
+
+/// Why create failed, and the sentry to kill if it got that far.
+type Failed = (OciError, Option<Pid>);
+
+fn build(
+    rt: &Runtime,
+    req: &CreateRequest,
+    dir: &ContainerDir,
+    b: &convert::Bundle,
+    bundle: &Path,
+    console: Option<OwnedFd>,
+) -> Result<Record, Failed> {
+    let cg_path = cgroup::path_for(b.cgroups_path.as_deref(), &req.id);
+    let cg = Cgroup::create(&cg_path, b.resources.as_ref()).map_err(|e| (e, None))?;
+    let control = control::listen_at(&dir.control_socket()).map_err(|e| (e.into(), None))?;
+    let exit = std::fs::File::create(dir.exit_file()).map_err(|err| {
+        (
+            OciError::State {
+                path: dir.exit_file().display().to_string(),
+                err,
+            },
+            None,
+        )
+    })?;
+    let attach = Attach {
+        console,
+        control: Some(control),
+        exit_status: Some(OwnedFd::from(exit)),
+        created: None,
+    };
+    let oom_adj = b.sandbox.container.oom_score_adj;
+    let lock = dir.lock_fd();
+    let prelude = move || -> Result<(), String> {
+        // SAFETY: the forked sentry's copy of the lock fd is closed and never used again.
+        unsafe { libc::close(lock) };
+        cg.add(std::process::id() as i32)
+            .map_err(|e| e.to_string())?;
+        if let Some(adj) = oom_adj {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| format!("oom_score_adj {adj}: {e}"))?;
+        }
+        Ok(())
+    };
+    let strace = strace_sink(rt).map_err(|e| (e, None))?;
+    let created =
+        sandbox::create(&b.sandbox, strace, attach, &prelude).map_err(|e| (e.into(), None))?;
+    let record = Record {
+        id: req.id.clone(),
+        bundle: bundle.to_path_buf(),
+        rootfs: b.rootfs.clone(),
+        pid: created.sentry.as_raw(),
+        pid_start: state::process_start(created.sentry.as_raw()).map_or(0, |(s, _)| s),
+        init_pid: created.init.as_raw(),
+        gofer_pid: created.gofer.as_raw(),
+        phase: Phase::Created,
+        created: time::rfc3339(SystemTime::now()),
+        owner: owner(),
+        annotations: b.annotations.clone(),
+        cgroup: Some(cg_path),
+        hooks: LaterHooks {
+            poststart: b.hooks.poststart.clone(),
+            poststop: b.hooks.poststop.clone(),
+        },
+    };
+    let fail = |e: OciError| (e, Some(created.sentry));
+    dir.write(&record).map_err(fail)?;
+    let state = state_json(&record, Status::Created);
+    for list in [
+        &b.hooks.prestart,
+        &b.hooks.create_runtime,
+        &b.hooks.create_container,
+    ] {
+        hooks::run_all(list, &state).map_err(|e| fail(OciError::Hook(e)))?;
+    }
+    if let Some(path) = &req.pid_file {
+        write_pid_file(path, record.pid).map_err(fail)?;
+    }
+    Ok(record)
+}
+
+/// Starts a created container and runs its poststart hooks.
+pub fn start(rt: &Runtime, id: &str) -> Result<(), OciError> {
+    let (dir, mut record) = rt.root.open(id)?;
+    let status = record.status(&dir);
+    if status != Status::Created {
+        return Err(wrong(id, status, "start"));
+    }
+    let mut frame = b"start\n".to_vec();
+    frame.extend(state_json(&record, Status::Running));
+    control::call(&dir.control_socket(), &frame, None)?;
+    record.phase = Phase::Running;
+    dir.write(&record)?;
+    let state = state_json(&record, Status::Running);
+    if let Err(e) = hooks::run_all(&record.hooks.poststart, &state) {
+        tracing::warn!("poststart: {e}");
+    }
+    Ok(())
+}
+
+/// The error for a command the status does not allow.
+pub fn wrong(id: &str, status: Status, action: &'static str) -> OciError {
+    OciError::WrongState {
+        id: id.into(),
+        status: status.as_str(),
+        action,
+    }
+}
+
+/// Waits up to `limit` for the sandbox's top process to be gone (or a zombie).
+pub fn wait_gone(record: &Record, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while record.alive() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Sends `sig` to the container's process (or, with `all`, to every guest process).
+pub fn kill(rt: &Runtime, id: &str, sig: Signal, all: bool) -> Result<(), OciError> {
+    let (dir, record) = rt.root.open(id)?;
+    let status = record.status(&dir);
+    if status == Status::Stopped {
+        return Err(wrong(id, status, "kill"));
+    }
+    let targets: Vec<i32> = if all {
+        guest_pids(&record)
+    } else {
+        vec![record.init_pid]
+    };
+    for pid in targets {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+    }
+    Ok(())
+}
+
+/// Host pids of the guest's processes (the cgroup's, but for the sentry and the gofer).
+pub fn guest_pids(record: &Record) -> Vec<i32> {
+    let Some(cg) = &record.cgroup else {
+        return vec![record.init_pid];
+    };
+    Cgroup::load(cg)
+        .pids()
+        .into_iter()
+        .filter(|&p| p != record.pid && p != record.gofer_pid)
+        .collect()
+}
+
+/// Deletes a container: a stopped (or never started) one at once; a running one only with
+/// `force`, which stops it (SIGTERM, a grace period, SIGKILL). Leaves nothing behind.
+pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), OciError> {
+    let (dir, record) = rt.root.open(id)?;
+    let status = record.status(&dir);
+    let sentry = Pid::from_raw(record.pid);
+    match status {
+        Status::Stopped => {}
+        Status::Created => {
+            let _ = nix::sys::signal::kill(sentry, Signal::SIGKILL);
+        }
+        Status::Running | Status::Paused if force => {
+            if let Some(cg) = &record.cgroup {
+                let _ = Cgroup::load(cg).set_frozen(false);
+            }
+            let _ = nix::sys::signal::kill(Pid::from_raw(record.init_pid), Signal::SIGTERM);
+            if !wait_gone(&record, STOP_GRACE) {
+                let _ = nix::sys::signal::kill(sentry, Signal::SIGKILL);
+            }
+        }
+        Status::Running | Status::Paused => {
+            return Err(wrong(id, status, "delete without --force"))
+        }
+    }
+    if !wait_gone(&record, Duration::from_secs(10)) {
+        return Err(OciError::Sandbox(SandboxError::Setup(format!(
+            "the sandbox of {id} (pid {}) did not exit",
+            record.pid
+        ))));
+    }
+    let state = state_json(&record, Status::Stopped);
+    if let Err(e) = hooks::run_all(&record.hooks.poststop, &state) {
+        tracing::warn!("poststop: {e}");
+    }
+    if let Some(cg) = &record.cgroup {
+        Cgroup::load(cg).destroy()?;
+    }
+    dir.remove()
+}
+
+/// Blocks until the container has stopped; returns its exit status (`None` if the sandbox was
+/// killed before it could record one).
+pub fn wait(rt: &Runtime, id: &str) -> Result<Option<i32>, OciError> {
+    let (dir, record) = rt.root.open(id)?;
+    let path = dir.path.clone();
+    // Not holding the lock while waiting: delete and kill must go on.
+    drop(dir);
+    // SAFETY: pidfd_open takes integers; a valid fd is ours alone.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, record.pid, 0) };
+    if fd >= 0 && record.alive() {
+        // SAFETY: the kernel just returned this fd; nothing else owns it.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        let mut poll = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&fd),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        while let Err(nix::errno::Errno::EINTR) =
+            nix::poll::poll(&mut poll, nix::poll::PollTimeout::NONE)
+        {}
+    }
+    Ok(std::fs::read_to_string(path.join("exit"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok()))
+}
+
+/// The OCI state, with the OOM annotation once the OOM killer has struck.
+pub fn state(rt: &Runtime, id: &str) -> Result<serde_json::Value, OciError> {
+    let (dir, record) = rt.root.open(id)?;
+    let status = record.status(&dir);
+    let mut v = record.oci_state(status);
+    if let Some(cg) = &record.cgroup {
+        if Cgroup::load(cg).oom_kills() > 0 {
+            v["annotations"][OOM_ANNOTATION] = "true".into();
+        }
+    }
+    if let (Status::Stopped, Some(code)) = (status, dir.exit_code()) {
+        v["annotations"]["io.github.rvisor.exit-status"] = code.to_string().into();
+    }
+    Ok(v)
+}

@@ -1,0 +1,12 @@
+//! The OCI runtime: container state on disk, the bundle's spec turned into a sandbox, cgroups,
+//! hooks and the spec's seccomp profile. The commands in the binary are thin over this.
+
+pub mod cgroup;
+pub mod convert;
+pub mod error;
+pub mod lifecycle;
+pub mod seccomp;
+pub mod state;
+pub mod time;
+
+pub use error::OciError;

@@ -1,0 +1,357 @@
+//! Container state under `--root`: one directory per container holding `state.json` (written
+//! atomically), `exit` (the sentry writes the exit status there) and `control.sock`. Every
+//! command on an id holds an exclusive `flock` on its directory, so concurrent commands on one
+//! container are serialised.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::OciError;
+use crate::sandbox::hooks::Hook;
+
+/// Longest container id accepted.
+pub const MAX_ID_LEN: usize = 1024;
+
+/// Lifecycle phase as last recorded by a command (the process may have ended since).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Created, waiting for start.
+    Created,
+    /// Started.
+    Running,
+}
+
+/// Status, as the OCI runtime spec names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting for start.
+    Created,
+    /// Running.
+    Running,
+    /// Frozen.
+    Paused,
+    /// Its process has exited.
+    Stopped,
+}
+
+impl Status {
+    /// The spec's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// Hooks run by later commands.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LaterHooks {
+    /// Run by `start` once the process runs.
+    pub poststart: Vec<Hook>,
+    /// Run by `delete`.
+    pub poststop: Vec<Hook>,
+}
+
+/// What `create` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// Container id.
+    pub id: String,
+    /// Bundle directory (absolute).
+    pub bundle: PathBuf,
+    /// Root filesystem (absolute).
+    pub rootfs: PathBuf,
+    /// The sandbox's top process (the sentry): its exit status is the container's.
+    pub pid: i32,
+    /// Its start time (clock ticks after boot), to tell it from a reused pid.
+    pub pid_start: u64,
+    /// Host pid of the container's process (the guest init).
+    pub init_pid: i32,
+    /// Host pid of the gofer.
+    pub gofer_pid: i32,
+    /// Last recorded phase.
+    pub phase: Phase,
+    /// Creation time, RFC 3339.
+    pub created: String,
+    /// Owner's user name (or uid).
+    pub owner: String,
+    /// The spec's annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// The container's cgroup, relative to each hierarchy's root.
+    pub cgroup: Option<String>,
+    /// Hooks for later commands.
+    pub hooks: LaterHooks,
+}
+
+/// Start time of `pid` in clock ticks, and whether it is a zombie; `None` if it does not exist.
+pub fn process_start(pid: i32) -> Option<(u64, bool)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may contain spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let zombie = fields.first() == Some(&"Z") || fields.first() == Some(&"X");
+    Some((fields.get(19)?.parse().ok()?, zombie))
+}
+
+impl Record {
+    /// Whether the sandbox's top process is still alive (same pid, same start time, not a
+    /// zombie).
+    pub fn alive(&self) -> bool {
+        matches!(process_start(self.pid), Some((start, false)) if start == self.pid_start)
+    }
+
+    /// The status now.
+    pub fn status(&self, dir: &ContainerDir) -> Status {
+        if !self.alive() || dir.exit_code().is_some() {
+            return Status::Stopped;
+        }
+        if self
+            .cgroup
+            .as_deref()
+            .is_some_and(|cg| super::cgroup::Cgroup::load(cg).frozen())
+        {
+            return Status::Paused;
+        }
+        match self.phase {
+            Phase::Created => Status::Created,
+            Phase::Running => Status::Running,
+        }
+    }
+
+    /// The OCI state document.
+    pub fn oci_state(&self, status: Status) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "ociVersion": "1.2.0",
+            "id": self.id,
+            "status": status.as_str(),
+            "bundle": self.bundle,
+            "annotations": self.annotations,
+        });
+        if status != Status::Stopped {
+            v["pid"] = self.pid.into();
+        }
+        v
+    }
+}
+
+/// The `--root` directory.
+#[derive(Debug, Clone)]
+pub struct StateRoot {
+    root: PathBuf,
+}
+
+/// One container's directory, locked for as long as this lives.
+#[derive(Debug)]
+pub struct ContainerDir {
+    /// The directory.
+    pub path: PathBuf,
+    _lock: File,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OciError + '_ {
+    move |err| OciError::State {
+        path: path.display().to_string(),
+        err,
+    }
+}
+
+/// Checks an id the way runc does.
+pub fn validate_id(id: &str) -> Result<(), OciError> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(OciError::InvalidId(id.into()))
+    }
+}
+
+fn lock(path: &Path) -> Result<File, OciError> {
+    let dir = File::open(path).map_err(io_err(path))?;
+    // SAFETY: flock takes an open fd and integer flags.
+    if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(io_err(path)(std::io::Error::last_os_error()));
+    }
+    Ok(dir)
+}
+
+impl StateRoot {
+    /// The state root at `root` (created when needed, mode 0700).
+    pub fn new(root: &Path) -> Result<Self, OciError> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(io_err(root))?;
+        Ok(StateRoot {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Claims a new id: its directory is made atomically, so two creates of one id cannot
+    /// both succeed.
+    pub fn claim(&self, id: &str) -> Result<ContainerDir, OciError> {
+        validate_id(id)?;
+        let path = self.root.join(id);
+        match std::fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(OciError::Exists(id.into()))
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        Ok(ContainerDir {
+            _lock: lock(&path)?,
+            path,
+        })
+    }
+
+    /// Opens and locks an existing container's directory and reads its record.
+    pub fn open(&self, id: &str) -> Result<(ContainerDir, Record), OciError> {
+        validate_id(id)?;
+        let path = self.root.join(id);
+        let not_found = || OciError::NotFound(id.into());
+        let lock = lock(&path).map_err(|_| not_found())?;
+        let dir = ContainerDir { path, _lock: lock };
+        // A delete that held the lock before us removed the record.
+        let record = dir.read().map_err(|_| not_found())?;
+        Ok((dir, record))
+    }
+
+    /// Ids of all containers, sorted.
+    pub fn ids(&self) -> Result<Vec<String>, OciError> {
+        let mut ids: Vec<String> = std::fs::read_dir(&self.root)
+            .map_err(io_err(&self.root))?
+            .flatten()
+            .filter(|e| e.path().join("state.json").exists())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+impl ContainerDir {
+    /// The fd holding the lock: a forked sandbox process must close its copy, or the lock
+    /// (which belongs to the open file, not the process) would outlive this command.
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        self._lock.as_raw_fd()
+    }
+
+    /// `state.json`.
+    pub fn state_file(&self) -> PathBuf {
+        self.path.join("state.json")
+    }
+
+    /// The control socket's path.
+    pub fn control_socket(&self) -> PathBuf {
+        self.path.join("control.sock")
+    }
+
+    /// The exit status file's path.
+    pub fn exit_file(&self) -> PathBuf {
+        self.path.join("exit")
+    }
+
+    /// The recorded exit status, once the sandbox has ended.
+    pub fn exit_code(&self) -> Option<i32> {
+        std::fs::read_to_string(self.exit_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Reads the record.
+    pub fn read(&self) -> Result<Record, OciError> {
+        let path = self.state_file();
+        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        serde_json::from_slice(&bytes).map_err(|e| OciError::State {
+            path: path.display().to_string(),
+            err: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    /// Writes the record atomically (a temporary file renamed over the old one).
+    pub fn write(&self, record: &Record) -> Result<(), OciError> {
+        let path = self.state_file();
+        let tmp = self.path.join("state.json.tmp");
+        let bytes = serde_json::to_vec(record).map_err(|e| OciError::State {
+            path: path.display().to_string(),
+            err: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
+    /// Removes the directory and everything in it (the lock goes with it).
+    pub fn remove(self) -> Result<(), OciError> {
+        std::fs::remove_dir_all(&self.path).map_err(io_err(&self.path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for good in ["a", "abc-1.2_3+x", &"x".repeat(MAX_ID_LEN)] {
+            assert!(validate_id(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            ".hidden",
+            &"x".repeat(MAX_ID_LEN + 1),
+            "é",
+        ] {
+            assert!(validate_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn claim_is_exclusive_and_records_round_trip() {
+        let tmp = std::env::temp_dir().join(format!("rvisor-state-test-{}", std::process::id()));
+        let root = StateRoot::new(&tmp).unwrap();
+        let dir = root.claim("c1").unwrap();
+        assert!(matches!(root.claim("c1"), Err(OciError::Exists(_))));
+        let record = Record {
+            id: "c1".into(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            pid: 1,
+            pid_start: 0,
+            init_pid: 2,
+            gofer_pid: 3,
+            phase: Phase::Created,
+            created: "x".into(),
+            owner: "root".into(),
+            annotations: BTreeMap::new(),
+            cgroup: None,
+            hooks: LaterHooks::default(),
+        };
+        dir.write(&record).unwrap();
+        assert_eq!(dir.read().unwrap().init_pid, 2);
+        assert_eq!(root.ids().unwrap(), vec!["c1".to_string()]);
+        dir.remove().unwrap();
+        assert!(matches!(root.open("c1"), Err(OciError::NotFound(_))));
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+}

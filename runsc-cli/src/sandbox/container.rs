@@ -1,0 +1,93 @@
+//! What an OCI container asks of a sandbox beyond what `rvisor do` does. Everything here is
+//! empty for `rvisor do`.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use sentry::filter::BpfProgram;
+
+use super::hooks::Hook;
+
+/// A resource limit set on the command (`RLIMIT_*`, soft, hard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `libc::RLIMIT_*`.
+    pub resource: u32,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// Capability sets of the command, as capability numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapSets {
+    /// Bounding set.
+    pub bounding: Vec<u32>,
+    /// Effective set.
+    pub effective: Vec<u32>,
+    /// Permitted set.
+    pub permitted: Vec<u32>,
+    /// Inheritable set.
+    pub inheritable: Vec<u32>,
+    /// Ambient set.
+    pub ambient: Vec<u32>,
+}
+
+/// A tmpfs the spec mounts somewhere the sandbox does not already provide one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tmpfs {
+    /// Absolute path in the sandbox.
+    pub dest: PathBuf,
+    /// tmpfs data options (`size=`, `mode=`...).
+    pub data: String,
+    /// Read-only.
+    pub readonly: bool,
+}
+
+/// OCI-only settings.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSettings {
+    /// The command replaces the guest init as PID 1 (an OCI container's process is PID 1
+    /// unless `--init` asks for a reaper).
+    pub exec_as_init: bool,
+    /// Supplementary groups.
+    pub extra_gids: Vec<u32>,
+    /// Resource limits.
+    pub rlimits: Vec<Rlimit>,
+    /// Capabilities; `None` keeps what the identity gives.
+    pub capabilities: Option<CapSets>,
+    /// The command gets a new pty, whose master goes to the console socket.
+    pub terminal: bool,
+    /// Extra tmpfs mounts.
+    pub tmpfs: Vec<Tmpfs>,
+    /// Where to mount a POSIX message queue filesystem.
+    pub mqueue: Option<PathBuf>,
+    /// Paths hidden from the guest.
+    pub masked_paths: Vec<PathBuf>,
+    /// Paths made read-only.
+    pub readonly_paths: Vec<PathBuf>,
+    /// Namespaced sysctls to set (`net.ipv4.ip_forward`, `1`).
+    pub sysctls: Vec<(String, String)>,
+    /// The spec's own seccomp filters, installed on top of the sentry's.
+    pub seccomp: Vec<BpfProgram>,
+    /// NIS domain name.
+    pub domainname: String,
+    /// `oom_score_adj` of every sandbox process.
+    pub oom_score_adj: Option<i32>,
+    /// `startContainer` hooks: run in the container after `start`, before the command.
+    pub start_hooks: Vec<Hook>,
+}
+
+/// Descriptors a detached sandbox is handed by the runtime that creates it.
+#[derive(Debug, Default)]
+pub struct Attach {
+    /// A connected `--console-socket`, for the pty master.
+    pub console: Option<OwnedFd>,
+    /// The listening control socket (start, exec, stats).
+    pub control: Option<OwnedFd>,
+    /// Where the sentry writes the exit status.
+    pub exit_status: Option<OwnedFd>,
+    /// Where the sentry reports "created" (pids) or a setup failure.
+    pub created: Option<OwnedFd>,
+}

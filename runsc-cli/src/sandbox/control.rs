@@ -1,0 +1,165 @@
+//! The control socket of a detached sandbox: a `SOCK_SEQPACKET` socket the runtime binds in the
+//! container's state directory and the sentry serves (it was bound before the sentry gave up its
+//! filesystem). One request per connection:
+//!
+//! - `start` + the container state (JSON, for the start hooks): releases the guest init; the
+//!   answer comes once the guest is supervised.
+//! - `stats`: the sentry's counters as JSON.
+//! - `exec` with a seccomp listener attached: serve one more process (joined by `rvisor exec`).
+//!
+//! Answers are `ok`, `ok ` + payload, or `err ` + a message.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    accept4, bind, connect, listen, recvmsg, sendmsg, socket, AddressFamily, Backlog,
+    ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
+};
+
+use super::error::{Context, SandboxError};
+
+/// Longest request or answer.
+const MAX_FRAME: usize = 256 * 1024;
+
+/// A request received by the sentry.
+#[derive(Debug)]
+pub enum Request {
+    /// Release the init; the state is for its start hooks.
+    Start(Vec<u8>),
+    /// Report counters.
+    Stats,
+    /// Serve this listener too.
+    Exec(OwnedFd),
+}
+
+/// Binds and listens on `path` (the runtime does this before the sandbox exists).
+pub fn listen_at(path: &Path) -> Result<OwnedFd, SandboxError> {
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ctx(|| "control socket".into())?;
+    let addr = UnixAddr::new(path).ctx(|| format!("control socket {}", path.display()))?;
+    bind(sock.as_raw_fd(), &addr).ctx(|| format!("binding {}", path.display()))?;
+    listen(&sock, Backlog::new(16).unwrap_or(Backlog::MAXCONN)).ctx(|| "listen".into())?;
+    Ok(sock)
+}
+
+fn send(sock: BorrowedFd<'_>, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
+    let fds: Vec<i32> = fd.iter().map(|f| f.as_raw_fd()).collect();
+    let cmsg: Vec<ControlMessage<'_>> = if fds.is_empty() {
+        Vec::new()
+    } else {
+        vec![ControlMessage::ScmRights(&fds)]
+    };
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(frame)],
+        &cmsg,
+        MsgFlags::empty(),
+        None,
+    )
+    .map(drop)
+}
+
+fn recv(sock: BorrowedFd<'_>) -> Result<(Vec<u8>, Option<OwnedFd>), Errno> {
+    let mut buf = vec![0u8; MAX_FRAME];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    loop {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(msg) => {
+                let fd = msg.cmsgs()?.find_map(|c| match c {
+                    ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                    _ => None,
+                });
+                let n = msg.bytes;
+                // SAFETY: the kernel installed this fd in our table for us; nothing else owns it.
+                let fd = fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+                buf.truncate(n);
+                return Ok((buf, fd));
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Sentry side: waits for the next request; the connection is where the answer goes.
+pub fn accept(listener: BorrowedFd<'_>) -> Result<(OwnedFd, Request), Errno> {
+    loop {
+        let conn = match accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+            // SAFETY: accept4 just returned this fd; nothing else owns it.
+            Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
+            Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
+            Err(e) => return Err(e),
+        };
+        // SAFETY: `conn` stays open for the borrow.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(conn.as_raw_fd()) };
+        let Ok((frame, fd)) = recv(borrowed) else {
+            continue;
+        };
+        let request = if let Some(state) = frame.strip_prefix(b"start\n") {
+            Request::Start(state.to_vec())
+        } else if frame == b"stats" {
+            Request::Stats
+        } else if let (b"exec", Some(fd)) = (frame.as_slice(), fd) {
+            Request::Exec(fd)
+        } else {
+            let _ = answer(borrowed, Err("malformed request"));
+            continue;
+        };
+        return Ok((conn, request));
+    }
+}
+
+/// Sentry side: answers a request.
+pub fn answer(conn: BorrowedFd<'_>, result: Result<&str, &str>) -> Result<(), Errno> {
+    let frame = match result {
+        Ok("") => "ok".to_string(),
+        Ok(payload) => format!("ok {payload}"),
+        Err(message) => format!("err {message}"),
+    };
+    send(conn, frame.as_bytes(), None)
+}
+
+/// Runtime side: sends one request and returns the answer's payload.
+pub fn call(path: &Path, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<String, SandboxError> {
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ctx(|| "control socket".into())?;
+    let addr = UnixAddr::new(path).ctx(|| format!("control socket {}", path.display()))?;
+    connect(sock.as_raw_fd(), &addr)
+        .ctx(|| "the sandbox is not answering (connecting to its control socket)".into())?;
+    // SAFETY: `sock` stays open for the borrow.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
+    send(borrowed, frame, fd).ctx(|| "sending to the sandbox".into())?;
+    let (reply, _) = recv(borrowed).ctx(|| "waiting for the sandbox".into())?;
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    if reply == "ok" {
+        return Ok(String::new());
+    }
+    if let Some(payload) = reply.strip_prefix("ok ") {
+        return Ok(payload.to_string());
+    }
+    Err(SandboxError::Setup(
+        reply
+            .strip_prefix("err ")
+            .unwrap_or("the sandbox ended before answering")
+            .to_string(),
+    ))
+}
