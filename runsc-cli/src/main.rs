@@ -80,6 +80,7 @@ enum Command {
     Delete(commands::delete::DeleteArgs),
     List(commands::list::ListArgs),
     Ps(commands::ps::PsArgs),
+    Exec(commands::exec::ExecArgs),
     Events(commands::events::EventsArgs),
     Wait(commands::wait::WaitArgs),
     /// Freeze every process of a container.
@@ -153,6 +154,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Delete(args) => delete::run(&rt, args),
         Command::List(args) => list::run(&rt, args),
         Command::Ps(args) => ps::run(&rt, args),
+        Command::Exec(args) => exec::run(&rt, args),
         Command::Events(args) => events::run(&rt, args),
         Command::Wait(args) => wait::run(&rt, args),
         Command::Pause(args) => pause::run(&rt, args, true),

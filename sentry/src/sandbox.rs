@@ -172,12 +172,17 @@ pub struct HostIds {
     pub uids: Vec<(u32, u32)>,
     /// `(host gid, guest gid)` pairs.
     pub gids: Vec<(u32, u32)>,
+    /// Every id maps to itself (an OCI container run as root); the pairs are then unused.
+    pub all: bool,
 }
 
 const OVERFLOW_ID: u32 = 65534;
 
 impl HostIds {
-    fn map(pairs: &[(u32, u32)], host: u32) -> u32 {
+    fn map(&self, pairs: &[(u32, u32)], host: u32) -> u32 {
+        if self.all {
+            return host;
+        }
         pairs
             .iter()
             .find(|p| p.0 == host)
@@ -186,8 +191,8 @@ impl HostIds {
 
     /// A statx read by the sentry, with owners as the guest sees them.
     pub fn to_guest_statx(&self, mut x: libc::statx) -> libc::statx {
-        x.stx_uid = Self::map(&self.uids, x.stx_uid);
-        x.stx_gid = Self::map(&self.gids, x.stx_gid);
+        x.stx_uid = self.map(&self.uids, x.stx_uid);
+        x.stx_gid = self.map(&self.gids, x.stx_gid);
         x
     }
 }

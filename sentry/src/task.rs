@@ -52,6 +52,14 @@ impl Creds {
         }
     }
 
+    /// uid and gid everywhere, with supplementary groups.
+    pub fn with_groups(uid: u32, gid: u32, groups: &[u32]) -> Self {
+        Creds {
+            groups: Arc::from(groups),
+            ..Creds::new(uid, gid)
+        }
+    }
+
     /// Whether the process holds CAP_SETUID/CAP_SETGID/CAP_SYS_ADMIN in the sandbox.
     pub fn privileged(&self) -> bool {
         self.uid.effective == 0

@@ -264,3 +264,148 @@ pub fn mini_root(name: &str) -> PathBuf {
     }
     root
 }
+
+/// An OCI container harness: a private `--root` and bundles built from busybox-static.
+#[derive(Debug)]
+pub struct Oci {
+    /// The state root passed as `--root`.
+    pub root: PathBuf,
+    /// Scratch directory for bundles.
+    pub dir: PathBuf,
+}
+
+/// busybox applets the test bundles link.
+const APPLETS: [&str; 22] = [
+    "sh", "cat", "ls", "echo", "sleep", "id", "true", "false", "ps", "hostname", "touch", "mkdir",
+    "grep", "wc", "head", "dd", "seq", "kill", "env", "pwd", "uname", "tty",
+];
+
+impl Oci {
+    /// A harness with its own state root.
+    pub fn new(name: &str) -> Self {
+        let dir = scratch(&format!("oci-{name}"));
+        Oci {
+            root: dir.join("state"),
+            dir,
+        }
+    }
+
+    /// `rvisor --root R <args>`.
+    pub fn cmd<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(rvisor());
+        cmd.arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .current_dir("/");
+        cmd
+    }
+
+    /// Runs `rvisor --root R <args>` with a deadline. Output goes through files, not pipes: a
+    /// created container keeps the stdio it was created with (as with runc), so reading a pipe to
+    /// its end would wait for the container.
+    pub fn run(&self, args: &[&str]) -> Output {
+        use std::os::unix::process::ExitStatusExt;
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (out_path, err_path) = (
+            self.dir.join(format!(".out{n}")),
+            self.dir.join(format!(".err{n}")),
+        );
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .expect("spawn rvisor");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("rvisor {args:?} did not finish within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let output = Output {
+            status: std::process::ExitStatus::from_raw(status.into_raw()),
+            stdout: std::fs::read(&out_path).unwrap(),
+            stderr: std::fs::read(&err_path).unwrap(),
+        };
+        let _ = std::fs::remove_file(out_path);
+        let _ = std::fs::remove_file(err_path);
+        output
+    }
+
+    /// Runs it and insists it succeeds; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        ok(&self.run(args))
+    }
+
+    /// A bundle named `name` whose process runs `args`; `edit` adjusts config.json (made by
+    /// `rvisor spec`, terminal off).
+    pub fn bundle(
+        &self,
+        name: &str,
+        args: &[&str],
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) -> PathBuf {
+        let bundle = self.dir.join(name);
+        let rootfs = bundle.join("rootfs");
+        for d in ["bin", "proc", "dev", "sys", "tmp", "run", "etc", "root"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("busybox-static must be installed (.ci/run installs it)");
+        std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+        for tool in APPLETS {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(tool));
+        }
+        let config = bundle.join("config.json");
+        let _ = std::fs::remove_file(&config);
+        ok(&run_for(
+            Command::new(rvisor())
+                .args(["spec", "--bundle"])
+                .arg(&bundle),
+            30,
+        ));
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        spec["process"]["terminal"] = false.into();
+        spec["process"]["args"] = args.iter().map(|a| serde_json::Value::from(*a)).collect();
+        edit(&mut spec);
+        std::fs::write(&config, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+        bundle
+    }
+
+    /// The container's OCI state.
+    pub fn state(&self, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+
+    /// The container's status word.
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Oci {
+    fn drop(&mut self) {
+        // Whatever a failed test left running goes; then the scratch directory.
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for e in entries.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.run(&["delete", "--force", &id]);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -4,6 +4,7 @@ pub mod create;
 pub mod delete;
 pub mod do_cmd;
 pub mod events;
+pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;

@@ -204,6 +204,27 @@ fn process_settings(p: &Process, settings: &mut ContainerSettings) -> Result<(),
     Ok(())
 }
 
+/// A process of the spec (the container's, or one given to `exec`) as a process joining the
+/// sandbox.
+pub fn join_spec(p: &Process) -> Result<crate::sandbox::join::JoinSpec, OciError> {
+    let mut settings = ContainerSettings::default();
+    process_settings(p, &mut settings)?;
+    let args = p.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(spec_err("the process has no args"));
+    }
+    Ok(crate::sandbox::join::JoinSpec {
+        args,
+        env: p.env().clone().unwrap_or_default(),
+        cwd: p.cwd().clone(),
+        uid: p.user().uid(),
+        gid: p.user().gid(),
+        groups: settings.extra_gids,
+        capabilities: settings.capabilities,
+        rlimits: settings.rlimits,
+    })
+}
+
 fn mount_flags(m: &Mount) -> (bool, bool, bool) {
     let opts = m.options().clone().unwrap_or_default();
     let has = |o: &str| opts.iter().any(|x| x == o);
@@ -356,6 +377,7 @@ pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, Oci
     };
     let mut settings = ContainerSettings {
         exec_as_init: !opts.init,
+        all_ids: true,
         ..Default::default()
     };
     process_settings(process, &mut settings)?;

@@ -131,6 +131,47 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
 /// Why create failed, and the sentry to kill if it got that far.
 type Failed = (OciError, Option<Pid>);
 
+/// Creates the mount points the spec needs in a read-only root, as runc does (in the bundle's
+/// rootfs, refusing to follow a symlink out of it).
+fn make_mount_points(b: &convert::Bundle) -> Result<(), OciError> {
+    let dests = b
+        .sandbox
+        .volumes
+        .iter()
+        .map(|v| (&v.dest, v.source.is_dir()))
+        .chain(b.sandbox.container.tmpfs.iter().map(|t| (&t.dest, true)));
+    for (dest, dir) in dests {
+        let mut at = b.rootfs.clone();
+        let parts: Vec<_> = dest.components().skip(1).collect();
+        for (i, part) in parts.iter().enumerate() {
+            at.push(part);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(OciError::Spec(format!(
+                        "mount destination {}: {} is a symlink",
+                        dest.display(),
+                        at.display()
+                    )))
+                }
+                Ok(_) => {}
+                Err(_) if i + 1 < parts.len() || dir => {
+                    std::fs::create_dir(&at).map_err(|err| OciError::State {
+                        path: at.display().to_string(),
+                        err,
+                    })?
+                }
+                Err(_) => {
+                    std::fs::File::create(&at).map_err(|err| OciError::State {
+                        path: at.display().to_string(),
+                        err,
+                    })?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn build(
     rt: &Runtime,
     req: &CreateRequest,
@@ -139,6 +180,9 @@ fn build(
     bundle: &Path,
     console: Option<OwnedFd>,
 ) -> Result<Record, Failed> {
+    if b.sandbox.overlay == crate::sandbox::Overlay::None {
+        make_mount_points(b).map_err(|e| (e, None))?;
+    }
     let cg_path = cgroup::path_for(b.cgroups_path.as_deref(), &req.id);
     let cg = Cgroup::create(&cg_path, b.resources.as_ref()).map_err(|e| (e, None))?;
     let control = control::listen_at(&dir.control_socket()).map_err(|e| (e.into(), None))?;
@@ -356,4 +400,76 @@ pub fn state(rt: &Runtime, id: &str) -> Result<serde_json::Value, OciError> {
         v["annotations"]["io.github.rvisor.exit-status"] = code.to_string().into();
     }
     Ok(v)
+}
+
+/// `exec`'s arguments.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    /// Container id.
+    pub id: String,
+    /// The process.
+    pub process: oci_spec::runtime::Process,
+    /// Return once it runs.
+    pub detach: bool,
+    /// Where to write its pid (the keeper's: it exits with the process's status).
+    pub pid_file: Option<PathBuf>,
+    /// Where to send the pty master (when the process has a terminal).
+    pub console_socket: Option<PathBuf>,
+}
+
+/// Runs a process in a running container; returns its exit status (0 when detached).
+pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
+    let (dir, record) = rt.root.open(&req.id)?;
+    let status = record.status(&dir);
+    if status != Status::Running {
+        return Err(wrong(&req.id, status, "exec"));
+    }
+    let spec = convert::join_spec(&req.process)?;
+    let console = match (&req.console_socket, req.process.terminal().unwrap_or(false)) {
+        (Some(path), true) => Some(connect_console(path)?),
+        (None, true) => {
+            return Err(OciError::Spec(
+                "a terminal was asked for: --console-socket is required".into(),
+            ))
+        }
+        _ => None,
+    };
+    let prog = sentry::filter::compile(sentry::filter::TrapReturn::UserNotif)
+        .map_err(SandboxError::from)?;
+    let (started_read, started_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::Sys {
+            what: "pipe".into(),
+            errno: e,
+        })?;
+    let fds = sandbox::join::JoinFds {
+        control: control::connect_to(&dir.control_socket())?,
+        console,
+        started: started_write,
+    };
+    let cg = record.cgroup.as_deref().map(Cgroup::load);
+    let lock = dir.lock_fd();
+    let prelude = move || -> Result<(), String> {
+        // SAFETY: the keeper's copy of the lock fd is closed and never used again.
+        unsafe { libc::close(lock) };
+        match &cg {
+            Some(cg) => cg.add(std::process::id() as i32).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    };
+    let keeper = sandbox::join::spawn(Pid::from_raw(record.init_pid), &spec, &prog, fds, &prelude)?;
+    // The process may run long: kill and delete must not wait for us.
+    drop(dir);
+    let mut message = String::new();
+    let _ = std::io::Read::read_to_string(&mut std::fs::File::from(started_read), &mut message);
+    if !message.is_empty() {
+        let _ = nix::sys::wait::waitpid(keeper, None);
+        return Err(OciError::Sandbox(SandboxError::Setup(message)));
+    }
+    if let Some(path) = &req.pid_file {
+        write_pid_file(path, keeper.as_raw())?;
+    }
+    if req.detach {
+        return Ok(0);
+    }
+    Ok(sandbox::wait_sentry(keeper))
 }

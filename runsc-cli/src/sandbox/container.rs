@@ -51,6 +51,8 @@ pub struct ContainerSettings {
     /// The command replaces the guest init as PID 1 (an OCI container's process is PID 1
     /// unless `--init` asks for a reaper).
     pub exec_as_init: bool,
+    /// Run as root, map every id to itself (as runc without a user namespace).
+    pub all_ids: bool,
     /// Supplementary groups.
     pub extra_gids: Vec<u32>,
     /// Resource limits.
@@ -90,4 +92,25 @@ pub struct Attach {
     pub exit_status: Option<OwnedFd>,
     /// Where the sentry reports "created" (pids) or a setup failure.
     pub created: Option<OwnedFd>,
+}
+
+impl Attach {
+    /// Whether the sandbox outlives the runtime command that made it (an OCI container).
+    pub fn detached(&self) -> bool {
+        self.created.is_some()
+    }
+}
+
+/// Points stdio at /dev/null: a detached sentry or gofer must not hold the creating command's
+/// stdio (containerd's shim reads `create`'s output to EOF), only the guest keeps it.
+pub fn release_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd);
+        }
+    }
 }

@@ -10,7 +10,7 @@
 //! Answers are `ok`, `ok ` + payload, or `err ` + a message.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -31,8 +31,43 @@ pub enum Request {
     Start(Vec<u8>),
     /// Report counters.
     Stats,
-    /// Serve this listener too.
-    Exec(OwnedFd),
+    /// Serve this listener too: a process joined the sandbox.
+    Exec {
+        /// Its seccomp listener.
+        listener: OwnedFd,
+        /// Its host pid.
+        host_pid: i32,
+        /// Its uid.
+        uid: u32,
+        /// Its gid.
+        gid: u32,
+        /// Its supplementary groups.
+        groups: Vec<u32>,
+    },
+}
+
+/// Parses `exec PID UID GID G1,G2`.
+fn parse_exec(frame: &[u8], listener: OwnedFd) -> Option<Request> {
+    let text = std::str::from_utf8(frame.strip_prefix(b"exec ")?).ok()?;
+    let mut it = text.split(' ');
+    let host_pid = it.next()?.parse().ok()?;
+    let uid = it.next()?.parse().ok()?;
+    let gid = it.next()?.parse().ok()?;
+    let groups = it
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .filter(|g| !g.is_empty())
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    Some(Request::Exec {
+        listener,
+        host_pid,
+        uid,
+        gid,
+        groups,
+    })
 }
 
 /// Binds and listens on `path` (the runtime does this before the sandbox exists).
@@ -113,8 +148,8 @@ pub fn accept(listener: BorrowedFd<'_>) -> Result<(OwnedFd, Request), Errno> {
             Request::Start(state.to_vec())
         } else if frame == b"stats" {
             Request::Stats
-        } else if let (b"exec", Some(fd)) = (frame.as_slice(), fd) {
-            Request::Exec(fd)
+        } else if let Some(exec) = fd.and_then(|fd| parse_exec(&frame, fd)) {
+            exec
         } else {
             let _ = answer(borrowed, Err("malformed request"));
             continue;
@@ -145,8 +180,30 @@ pub fn call(path: &Path, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<Str
     let addr = UnixAddr::new(path).ctx(|| format!("control socket {}", path.display()))?;
     connect(sock.as_raw_fd(), &addr)
         .ctx(|| "the sandbox is not answering (connecting to its control socket)".into())?;
-    // SAFETY: `sock` stays open for the borrow.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
+    call_fd(sock.as_fd(), frame, fd)
+}
+
+/// Runtime side: connects to the control socket, for a caller that sends later.
+pub fn connect_to(path: &Path) -> Result<OwnedFd, SandboxError> {
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ctx(|| "control socket".into())?;
+    let addr = UnixAddr::new(path).ctx(|| format!("control socket {}", path.display()))?;
+    connect(sock.as_raw_fd(), &addr)
+        .ctx(|| "the sandbox is not answering (connecting to its control socket)".into())?;
+    Ok(sock)
+}
+
+/// Sends one request over a connected control socket and returns the answer's payload.
+pub fn call_fd(
+    borrowed: BorrowedFd<'_>,
+    frame: &[u8],
+    fd: Option<BorrowedFd<'_>>,
+) -> Result<String, SandboxError> {
     send(borrowed, frame, fd).ctx(|| "sending to the sandbox".into())?;
     let (reply, _) = recv(borrowed).ctx(|| "waiting for the sandbox".into())?;
     let reply = String::from_utf8_lossy(&reply).into_owned();

@@ -49,7 +49,11 @@ pub fn main(
         }
     }
     match start(spec, prog, &ch, rootless, attach) {
-        Ok((init, root, map)) => serve(init, root, map, ch.requests),
+        Ok((init, root, map)) => {
+            // The init's end: the sentry sees it close when the init execs the command.
+            drop(ch.report);
+            serve(init, root, map, ch.requests)
+        }
         Err(e) => {
             fdpass::send_failure(ch.report.as_fd(), &e.to_string());
             std::process::exit(SETUP_FAILED)
@@ -100,7 +104,14 @@ fn start(
         }
     };
     drop(maps_read);
-    let map = idmap::guest_map(spec.uid, spec.gid, &spec.container.extra_gids, rootless);
+    if attach.detached() {
+        super::container::release_stdio();
+    }
+    let map = if spec.container.all_ids && !rootless {
+        idmap::container_map()
+    } else {
+        idmap::guest_map(spec.uid, spec.gid, &spec.container.extra_gids, rootless)
+    };
     let write = |name: &str, content: String| {
         std::fs::write(format!("/proc/{init}/{name}"), &content).map_err(|e| {
             SandboxError::Invalid(format!("writing /proc/{init}/{name} ({content:?}): {e}"))

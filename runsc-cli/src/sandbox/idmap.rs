@@ -40,6 +40,22 @@ pub fn guest_ranges(inside: u32, rootless: bool) -> Vec<IdRange> {
 }
 
 /// The guest's uid and gid maps.
+/// Every id, mapped to itself: an OCI container's ids, as root (as runc without a user
+/// namespace: any user `exec` names exists, and file owners in the bundle are what they say).
+pub const ALL_IDS: IdRange = IdRange {
+    inside: 0,
+    outside: 0,
+    count: u32::MAX,
+};
+
+/// The map of a root-run container (see [`ALL_IDS`]).
+pub fn container_map() -> IdMap {
+    IdMap {
+        uids: vec![ALL_IDS],
+        gids: vec![ALL_IDS],
+    }
+}
+
 pub fn guest_map(uid: u32, gid: u32, extra_gids: &[u32], rootless: bool) -> IdMap {
     let mut gids = guest_ranges(gid, rootless);
     // As root, a container's supplementary groups map to themselves too.

@@ -102,15 +102,14 @@ fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, S
     Ok((path, argv, envp, old_mask))
 }
 
-/// After start: the start hooks, then supervision (the sentry's filter, listener handed over),
-/// then the spec's own filters.
+/// After start: supervision (the sentry's filter, listener handed over), the start hooks, then
+/// the spec's own filters.
 fn start(
     spec: &SandboxSpec,
     prog: &BpfProgram,
     report: &OwnedFd,
     state: &[u8],
 ) -> Result<(), SandboxError> {
-    hooks::run_all(&spec.container.start_hooks, state).map_err(SandboxError::Setup)?;
     // Nothing of the launcher's may leak into the guest but stdio.
     // SAFETY: close_range takes integers; CLOEXEC only marks fds.
     unsafe {
@@ -124,6 +123,9 @@ fn start(
     let listener = sentry::filter::install_with_listener(prog)?;
     fdpass::send_listener(report.as_fd(), listener.as_fd())
         .ctx(|| "handing over the listener".into())?;
+    drop(listener);
+    // Supervised already: their writes reach the tree through the gofer, as the process's do.
+    hooks::run_all(&spec.container.start_hooks, state).map_err(SandboxError::Invalid)?;
     for extra in &spec.container.seccomp {
         seccompiler::apply_filter(extra)
             .map_err(|e| SandboxError::Setup(format!("the spec's seccomp filter: {e}")))?;

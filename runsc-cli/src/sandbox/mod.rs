@@ -23,6 +23,7 @@ mod guest_root;
 pub mod hooks;
 pub mod idmap;
 mod init;
+pub mod join;
 mod mount_api;
 mod sentry_proc;
 pub mod signals;
@@ -155,7 +156,7 @@ pub fn create(
     }
     let _ = nix::sys::signal::kill(sentry, nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::wait::waitpid(sentry, None);
-    Err(SandboxError::Setup(match text.strip_prefix("err ") {
+    Err(SandboxError::Invalid(match text.strip_prefix("err ") {
         Some(message) => message.to_string(),
         None => "the sandbox died during setup".into(),
     }))

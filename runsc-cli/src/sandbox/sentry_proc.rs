@@ -76,6 +76,8 @@ pub fn main(
     };
     let start_conn = match &attach.created {
         Some(created) => {
+            // The guest has its stdio now; ours would keep the caller's pipes open.
+            super::container::release_stdio();
             let line = format!("ok {} {}\n", started.init, started.gofer);
             let _ = nix::unistd::write(created, line.as_bytes());
             match wait_for_start(&attach) {
@@ -87,17 +89,33 @@ pub fn main(
         None => None,
     };
     let state = start_conn.as_ref().map_or(&b""[..], |(_, s)| s.as_slice());
-    let listener = release(&started, state);
-    if let Some((conn, _)) = &start_conn {
-        let _ = control::answer(
-            conn.as_fd(),
-            listener.as_ref().map(|_| "").map_err(|e| e.as_str()),
-        );
+    let mut started = started;
+    let listener = match release(&started, state) {
+        Ok(listener) => listener,
+        Err(e) => {
+            if let Some((conn, _)) = &start_conn {
+                let _ = control::answer(conn.as_fd(), Err(&e));
+            }
+            fail(&attach, &e)
+        }
+    };
+    let report = started.report.take();
+    if let (Some((conn, _)), Some(report)) = (start_conn, report) {
+        // Start hooks and the spec's filters come next, supervised (so we must be serving);
+        // the socket closes when the init execs the command. Only then is the container
+        // started, and `start` answered (its poststart hooks follow).
+        std::thread::spawn(move || {
+            let result = match fdpass::receive(report.as_fd()) {
+                Ok(InitReport::Failed(message)) => Err(message),
+                _ => Ok(()),
+            };
+            let _ = control::answer(
+                conn.as_fd(),
+                result.as_ref().map(|()| "").map_err(String::as_str),
+            );
+        });
     }
-    match listener {
-        Ok(listener) => serve(spec, started, listener, strace, attach),
-        Err(e) => fail(&attach, &e),
-    }
+    serve(spec, started, listener, strace, attach)
 }
 
 /// Reports a setup failure (to the creating runtime, or on stderr) and exits.
@@ -132,9 +150,9 @@ fn wait_for_start(attach: &Attach) -> Option<(OwnedFd, Vec<u8>)> {
 
 /// Starts the prepared init and receives its listener.
 fn release(started: &Started, state: &[u8]) -> Result<OwnedFd, String> {
-    fdpass::send_start(started.report.as_fd(), state)
-        .map_err(|e| format!("starting the guest: {e}"))?;
-    match fdpass::receive(started.report.as_fd()) {
+    let report = started.report.as_ref().ok_or("no report socket")?;
+    fdpass::send_start(report.as_fd(), state).map_err(|e| format!("starting the guest: {e}"))?;
+    match fdpass::receive(report.as_fd()) {
         Ok(InitReport::Ready(listener)) => Ok(listener),
         Ok(InitReport::Failed(message)) => Err(message),
         _ => Err("the guest died while starting".into()),
@@ -145,7 +163,8 @@ fn release(started: &Started, state: &[u8]) -> Result<OwnedFd, String> {
 struct Started {
     gofer: Pid,
     init: Pid,
-    report: OwnedFd,
+    /// Until the guest runs its command.
+    report: Option<OwnedFd>,
     requests: OwnedFd,
 }
 
@@ -226,7 +245,7 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram, attach: &Attach) -> Result<Start
     Ok(Started {
         gofer,
         init,
-        report: report_sentry,
+        report: Some(report_sentry),
         requests: requests_sentry,
     })
 }
@@ -298,6 +317,14 @@ fn serve(
         .is_root()
         .then_some((spec.uid, spec.gid));
     sandbox.tasks.set_init_pid(init_pid.as_raw());
+    if !spec.container.extra_gids.is_empty() {
+        let creds =
+            sentry::task::Creds::with_groups(spec.uid, spec.gid, &spec.container.extra_gids);
+        let _ = sandbox.tasks.update_creds(init_pid.as_raw(), |c| {
+            *c = creds;
+            Ok(())
+        });
+    }
     tracing::debug!(listener = listener.as_raw_fd(), "sentry serving");
     let sentry = Sentry::new(
         SeccompNotify::new(listener),
@@ -361,7 +388,18 @@ fn control_thread(
         let answer = match request {
             control::Request::Stats => Ok(stats_json(&sentry)),
             control::Request::Start(_) => Err("the container is already started".to_string()),
-            control::Request::Exec(listener) => {
+            control::Request::Exec {
+                listener,
+                host_pid,
+                uid,
+                gid,
+                groups,
+            } => {
+                let creds = sentry::task::Creds::with_groups(uid, gid, &groups);
+                let _ = sentry.sandbox().tasks.update_creds(host_pid, |c| {
+                    *c = creds;
+                    Ok(())
+                });
                 let joined =
                     Sentry::new(SeccompNotify::new(listener), sentry.shared_sandbox(), None);
                 std::thread::spawn(move || {
@@ -436,5 +474,6 @@ fn host_ids(spec: &SandboxSpec) -> sentry::sandbox::HostIds {
     sentry::sandbox::HostIds {
         uids: pairs(spec.uid, nix::unistd::geteuid().as_raw()),
         gids: pairs(spec.gid, nix::unistd::getegid().as_raw()),
+        all: spec.container.all_ids && nix::unistd::geteuid().is_root(),
     }
 }

@@ -1,0 +1,349 @@
+//! OCI lifecycle: every sequence a runtime user (or containerd's shim) drives, and every call
+//! the state does not allow, on real containers built from busybox-static.
+
+use rvisor_tests::{stderr, stdout, Oci};
+
+fn bundle_arg(b: &std::path::Path) -> String {
+    b.display().to_string()
+}
+
+#[test]
+fn create_start_wait_delete() {
+    let oci = Oci::new("seq");
+    let b = oci.bundle("b", &["sh", "-c", "echo out; exit 3"], |s| {
+        s["annotations"] = serde_json::json!({"org.example.k": "v"});
+    });
+    oci.ok(&["create", "--bundle", &bundle_arg(&b), "c1"]);
+    let st = oci.state("c1");
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], "c1");
+    assert_eq!(st["ociVersion"], "1.2.0");
+    assert_eq!(st["bundle"], bundle_arg(&b));
+    assert_eq!(st["annotations"]["org.example.k"], "v");
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    oci.ok(&["start", "c1"]);
+    let waited = oci.run(&["wait", "c1"]);
+    assert_eq!(waited.status.code(), Some(3), "{}", stderr(&waited));
+    let st = oci.state("c1");
+    assert_eq!(st["status"], "stopped");
+    assert!(st.get("pid").is_none());
+    assert_eq!(st["annotations"]["io.github.rvisor.exit-status"], "3");
+    oci.ok(&["delete", "c1"]);
+    let gone = oci.run(&["state", "c1"]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(
+        stderr(&gone).contains("does not exist"),
+        "{}",
+        stderr(&gone)
+    );
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+}
+
+#[test]
+fn run_returns_the_exit_status_and_output() {
+    let oci = Oci::new("run");
+    let b = oci.bundle("b", &["sh", "-c", "hostname; echo $MARK; exit 7"], |s| {
+        s["hostname"] = "boxname".into();
+        s["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push("MARK=marked".into());
+    });
+    let o = oci.run(&["run", "--bundle", &bundle_arg(&b), "r1"]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "boxname\nmarked\n");
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+}
+
+#[test]
+fn wrong_state_calls_fail_with_one_line_and_change_nothing() {
+    let oci = Oci::new("wrong");
+    let b = oci.bundle("b", &["sleep", "1000"], |_| {});
+    let bs = bundle_arg(&b);
+    oci.ok(&["create", "--bundle", &bs, "w1"]);
+    let refuse = |args: &[&str], what: &str| {
+        let o = oci.run(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(what), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    };
+    // created: no pause, resume, exec, second create.
+    refuse(&["pause", "w1"], "is created: cannot pause");
+    refuse(&["resume", "w1"], "is created: cannot resume");
+    refuse(&["exec", "w1", "true"], "is created: cannot exec");
+    refuse(&["create", "--bundle", &bs, "w1"], "already exists");
+    assert_eq!(oci.status("w1"), "created");
+    oci.ok(&["start", "w1"]);
+    // running: no start, resume, delete without force.
+    refuse(&["start", "w1"], "is running: cannot start");
+    refuse(&["resume", "w1"], "is running: cannot resume");
+    refuse(&["delete", "w1"], "cannot delete without --force");
+    assert_eq!(oci.status("w1"), "running");
+    oci.ok(&["pause", "w1"]);
+    assert_eq!(oci.status("w1"), "paused");
+    refuse(&["pause", "w1"], "is paused: cannot pause");
+    refuse(&["exec", "w1", "true"], "is paused: cannot exec");
+    oci.ok(&["resume", "w1"]);
+    assert_eq!(oci.status("w1"), "running");
+    oci.ok(&["kill", "w1", "KILL"]);
+    assert_eq!(oci.run(&["wait", "w1"]).status.code(), Some(137));
+    // stopped: no start, kill, pause, exec.
+    refuse(&["start", "w1"], "is stopped: cannot start");
+    refuse(&["kill", "w1", "9"], "is stopped: cannot kill");
+    refuse(&["pause", "w1"], "is stopped: cannot pause");
+    refuse(&["exec", "w1", "true"], "is stopped: cannot exec");
+    oci.ok(&["delete", "w1"]);
+    // missing containers and bad ids.
+    refuse(&["start", "nope"], "does not exist");
+    refuse(&["kill", "nope"], "does not exist");
+    refuse(&["delete", "nope"], "does not exist");
+    oci.ok(&["delete", "--force", "nope"]);
+    refuse(&["create", "--bundle", &bs, "a/b"], "invalid container id");
+    refuse(&["create", "--bundle", &bs, "../x"], "invalid container id");
+    let o = oci.run(&["kill", "w1x", "NOSUCHSIG"]);
+    assert!(
+        stderr(&o).contains("unknown signal \"NOSUCHSIG\""),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+}
+
+#[test]
+fn a_bad_bundle_is_a_clear_error_and_leaves_nothing() {
+    let oci = Oci::new("badbundle");
+    let empty = oci.dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = oci.run(&["create", "--bundle", &bundle_arg(&empty), "b1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
+    let b = oci.bundle("b", &["/bin/no-such-program"], |_| {});
+    let o = oci.run(&["create", "--bundle", &bundle_arg(&b), "b2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("executable file not found"),
+        "{}",
+        stderr(&o)
+    );
+    let b = oci.bundle("j", &["true"], |s| {
+        s["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/x", "type": "nfs", "source": "srv:/x"}));
+    });
+    let o = oci.run(&["create", "--bundle", &bundle_arg(&b), "b3"]);
+    assert!(
+        stderr(&o).contains("unsupported: mount type \"nfs\""),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+    let o = oci.run(&["--systemd-cgroup", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--systemd-cgroup is not supported"));
+}
+
+#[test]
+fn concurrent_creates_of_one_id_admit_exactly_one() {
+    let oci = Oci::new("race");
+    let b = oci.bundle("b", &["sleep", "1000"], |_| {});
+    let bs = bundle_arg(&b);
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            oci.cmd(["create", "--bundle", &bs, "same"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{codes:?}");
+    assert_eq!(oci.status("same"), "created");
+    oci.ok(&["delete", "same"]);
+}
+
+#[test]
+fn term_reaches_a_process_with_a_handler_and_pid1_semantics_hold() {
+    let oci = Oci::new("term");
+    let b = oci.bundle(
+        "h",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 9' TERM; while true; do sleep 0.05; done",
+        ],
+        |_| {},
+    );
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "t1"]);
+    oci.ok(&["kill", "t1", "TERM"]);
+    assert_eq!(oci.run(&["wait", "t1"]).status.code(), Some(9));
+    oci.ok(&["delete", "t1"]);
+    // A PID 1 without a handler ignores TERM; with --init the reaper forwards it.
+    let plain = oci.bundle("p", &["sleep", "1000"], |_| {});
+    oci.ok(&["--init", "run", "-d", "--bundle", &bundle_arg(&plain), "t2"]);
+    oci.ok(&["kill", "t2", "SIGTERM"]);
+    assert_eq!(oci.run(&["wait", "t2"]).status.code(), Some(143));
+    oci.ok(&["delete", "t2"]);
+}
+
+#[test]
+fn delete_force_stops_a_running_container_and_kill_all_reaches_every_process() {
+    let oci = Oci::new("force");
+    let b = oci.bundle("b", &["sh", "-c", "sleep 1000 & sleep 1000 & wait"], |_| {});
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "f1"]);
+    let pids: Vec<i64> = serde_json::from_str(&oci.ok(&["ps", "--format", "json", "f1"])).unwrap();
+    rvisor_tests::wait_until("three guest processes", || {
+        let p: Vec<i64> = serde_json::from_str(&oci.ok(&["ps", "--format", "json", "f1"])).unwrap();
+        p.len() == 3
+    });
+    let table = oci.ok(&["ps", "f1"]);
+    assert!(table.contains("sleep 1000"), "{table}");
+    oci.ok(&["kill", "--all", "f1", "KILL"]);
+    assert_eq!(oci.run(&["wait", "f1"]).status.code(), Some(137));
+    oci.ok(&["delete", "f1"]);
+    assert!(pids
+        .iter()
+        .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()));
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "f2"]);
+    let sentry = oci.state("f2")["pid"].as_i64().unwrap();
+    oci.ok(&["delete", "--force", "f2"]);
+    // Gone, once the host's init has reaped it (it was orphaned by `run -d`).
+    rvisor_tests::wait_until("the sentry to be reaped", || {
+        !std::path::Path::new(&format!("/proc/{sentry}")).exists()
+    });
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+}
+
+#[test]
+fn list_and_state_report_every_container() {
+    let oci = Oci::new("list");
+    let b = oci.bundle("b", &["sleep", "1000"], |_| {});
+    oci.ok(&["create", "--bundle", &bundle_arg(&b), "l1"]);
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "l2"]);
+    let list: serde_json::Value =
+        serde_json::from_str(&oci.ok(&["list", "--format", "json"])).unwrap();
+    let statuses: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().into(),
+                c["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("l1".into(), "created".into()),
+            ("l2".into(), "running".into())
+        ]
+    );
+    let table = oci.ok(&["list"]);
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(table.contains("l2") && table.contains("running"), "{table}");
+    assert_eq!(oci.ok(&["list", "-q"]), "l1\nl2\n");
+    oci.ok(&["delete", "l1"]);
+    oci.ok(&["delete", "--force", "l2"]);
+}
+
+#[test]
+fn exec_runs_in_the_container_with_its_status_identity_and_pid_file() {
+    let oci = Oci::new("exec");
+    let b = oci.bundle("b", &["sleep", "1000"], |s| s["hostname"] = "inside".into());
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "e1"]);
+    let o = oci.run(&[
+        "exec",
+        "e1",
+        "sh",
+        "-c",
+        "hostname; ps -o comm | grep -c '^sleep'; exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "inside\n1\n");
+    let o = oci.run(&["exec", "-u", "1000:1000", "-g", "44", "e1", "id"]);
+    assert_eq!(
+        stdout(&o),
+        "uid=1000 gid=1000 groups=44\n",
+        "{}",
+        stderr(&o)
+    );
+    // --process, detached, with a pid file: the pid exits with the process's status.
+    let process = oci.dir.join("process.json");
+    std::fs::write(
+        &process,
+        r#"{"args":["sh","-c","exit 6"],"cwd":"/","user":{"uid":0,"gid":0},"env":["PATH=/bin"]}"#,
+    )
+    .unwrap();
+    let pid_file = oci.dir.join("exec.pid");
+    oci.ok(&[
+        "exec",
+        "--process",
+        &process.display().to_string(),
+        "--detach",
+        "--pid-file",
+        &pid_file.display().to_string(),
+        "e1",
+    ]);
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    rvisor_tests::wait_until("the exec'd process to end", || {
+        !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"))
+    });
+    let o = oci.run(&["exec", "e1", "/bin/nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("executable file not found"),
+        "{}",
+        stderr(&o)
+    );
+    oci.ok(&["delete", "--force", "e1"]);
+}
+
+#[test]
+fn events_report_cgroup_and_sentry_figures() {
+    let oci = Oci::new("events");
+    let b = oci.bundle("b", &["sleep", "1000"], |_| {});
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "v1"]);
+    let ev: serde_json::Value =
+        serde_json::from_str(&oci.ok(&["events", "--stats", "v1"])).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert!(
+        ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{ev}"
+    );
+    assert!(ev["data"]["pids"]["current"].as_u64().unwrap() >= 3, "{ev}");
+    assert!(
+        ev["data"]["rvisor"]["trapped"].as_u64().unwrap() > 0,
+        "{ev}"
+    );
+    assert!(oci.run(&["events", "--interval", "0s", "v1"]).status.code() == Some(2));
+    oci.ok(&["delete", "--force", "v1"]);
+}
+
+#[test]
+fn spec_and_features_describe_the_runtime() {
+    let oci = Oci::new("spec");
+    let dir = oci.dir.join("s");
+    std::fs::create_dir_all(&dir).unwrap();
+    oci.ok(&["spec", "--bundle", &dir.display().to_string()]);
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["process"]["args"][0], "sh");
+    let again = oci.run(&["spec", "--bundle", &dir.display().to_string()]);
+    assert!(stderr(&again).contains("already exists"));
+    let rl = oci.dir.join("r");
+    std::fs::create_dir_all(&rl).unwrap();
+    oci.ok(&["spec", "--rootless", "--bundle", &rl.display().to_string()]);
+    let spec = std::fs::read_to_string(rl.join("config.json")).unwrap();
+    assert!(spec.contains("uidMappings"), "{spec}");
+    let f: serde_json::Value = serde_json::from_str(&oci.ok(&["features"])).unwrap();
+    assert_eq!(f["ociVersionMax"], "1.2.0");
+    assert_eq!(f["linux"]["cgroup"]["v1"], true);
+    assert!(oci.ok(&["--version"]).starts_with("rvisor "));
+}

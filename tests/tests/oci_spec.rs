@@ -1,0 +1,280 @@
+//! What the spec asks of a container: cgroup limits (OOM and pids), hooks, seccomp, rlimits,
+//! masked paths, mounts, a console socket; and that 200 run/delete cycles leave nothing behind.
+
+use std::path::Path;
+
+use rvisor_tests::{stderr, stdout, Oci};
+
+fn arg(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn a_memory_hog_is_oom_killed_and_reported() {
+    let oci = Oci::new("oom");
+    let limit = 64 * 1024 * 1024;
+    let b = oci.bundle(
+        "b",
+        &["dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"],
+        |s| {
+            s["linux"]["resources"] =
+                serde_json::json!({"memory": {"limit": limit, "swap": limit}});
+        },
+    );
+    oci.ok(&["create", "--bundle", &arg(&b), "m1"]);
+    let cg = "/sys/fs/cgroup/memory/rvisor/m1/memory.limit_in_bytes";
+    let v2 = "/sys/fs/cgroup/rvisor/m1/memory.max";
+    let set = std::fs::read_to_string(cg)
+        .or_else(|_| std::fs::read_to_string(v2))
+        .unwrap();
+    assert_eq!(set.trim(), limit.to_string());
+    oci.ok(&["start", "m1"]);
+    assert_eq!(oci.run(&["wait", "m1"]).status.code(), Some(137));
+    let st = oci.state("m1");
+    assert_eq!(
+        st["annotations"]["io.github.rvisor.oom-killed"], "true",
+        "{st}"
+    );
+    let ev = oci.ok(&["events", "m1"]);
+    assert!(ev.lines().any(|l| l.contains(r#""type":"oom""#)), "{ev}");
+    oci.ok(&["delete", "m1"]);
+    assert!(!Path::new(cg).exists() && !Path::new(v2).exists());
+}
+
+#[test]
+fn a_fork_bomb_stops_at_the_pids_limit() {
+    let oci = Oci::new("pids");
+    let b = oci.bundle(
+        "b",
+        &["sh", "-c", "while true; do sleep 1000 & done"],
+        |s| s["linux"]["resources"] = serde_json::json!({"pids": {"limit": 40}}),
+    );
+    let err_file = oci.dir.join("bomb.err");
+    let created = oci
+        .cmd(["create", "--bundle", &arg(&b), "p1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .status()
+        .unwrap();
+    assert!(created.success());
+    let ev: serde_json::Value =
+        serde_json::from_str(&oci.ok(&["events", "--stats", "p1"])).unwrap();
+    assert_eq!(ev["data"]["pids"]["limit"], 40);
+    oci.ok(&["start", "p1"]);
+    // The shell dies on its first failed fork; the limit held it (the kernel counted the
+    // refusals).
+    let code = oci.run(&["wait", "p1"]).status.code();
+    assert_ne!(code, Some(0));
+    let events = [
+        "/sys/fs/cgroup/pids/rvisor/p1/pids.events",
+        "/sys/fs/cgroup/rvisor/p1/pids.events",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .unwrap();
+    let refused: u64 = events.trim().strip_prefix("max ").unwrap().parse().unwrap();
+    assert!(refused >= 1, "{events}");
+    let err = std::fs::read_to_string(&err_file).unwrap();
+    assert!(err.contains("can't fork"), "{err}");
+    oci.ok(&["delete", "p1"]);
+}
+
+#[test]
+fn hooks_run_in_order_with_the_state_on_stdin() {
+    let oci = Oci::new("hooks");
+    let log_dir = oci.dir.join("hooklog");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let log = log_dir.join("log");
+    let hook = |kind: &str, file: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("read -r state; echo \"{kind} $state\" >> {file}")],
+            "timeout": 10
+        })
+    };
+    let host = arg(&log);
+    let b = oci.bundle("b", &["true"], |s| {
+        s["hooks"] = serde_json::json!({
+            "prestart": [hook("prestart", &host)],
+            "createRuntime": [hook("createRuntime", &host)],
+            "createContainer": [hook("createContainer", &host)],
+            "startContainer": [hook("startContainer", "/hooklog/log")],
+            "poststart": [hook("poststart", &host)],
+            "poststop": [hook("poststop", &host)],
+        });
+        s["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/hooklog", "type": "bind", "source": arg(&log_dir),
+            "options": ["rbind", "rw"]}));
+    });
+    let o = oci.run(&["run", "--bundle", &arg(&b), "h1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let kinds: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ],
+        "{text}"
+    );
+    for line in text.lines() {
+        let state: serde_json::Value =
+            serde_json::from_str(line.split_once(' ').unwrap().1).unwrap();
+        assert_eq!(state["id"], "h1", "{line}");
+    }
+    // A failing createRuntime hook fails create and leaves nothing.
+    let bad = oci.bundle("bad", &["true"], |s| {
+        s["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/false"}]});
+    });
+    let o = oci.run(&["create", "--bundle", &arg(&bad), "h2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("hook /bin/false failed"),
+        "{}",
+        stderr(&o)
+    );
+    let slow = oci.bundle("slow", &["true"], |s| {
+        s["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "100"], "timeout": 1}]});
+    });
+    let o = oci.run(&["create", "--bundle", &arg(&slow), "h3"]);
+    assert!(stderr(&o).contains("timed out after 1s"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+}
+
+#[test]
+fn the_spec_shapes_the_process() {
+    let oci = Oci::new("shape");
+    let data = oci.dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f"), "from-host\n").unwrap();
+    let script = "ulimit -n; cat /proc/kcore | wc -c; cat /data/f; echo x > /data/g; \
+                  mkdir /tmp/d 2>&1; echo x > /scratch/y && cat /scratch/y; \
+                  grep CapEff /proc/self/status; uname -n; pwd";
+    let b = oci.bundle("b", &["sh", "-c", script], |s| {
+        s["process"]["cwd"] = "/tmp".into();
+        s["hostname"] = "shaped".into();
+        s["mounts"].as_array_mut().unwrap().extend([
+            serde_json::json!({"destination": "/data", "type": "bind", "source": arg(&data), "options": ["rbind", "ro"]}),
+            serde_json::json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}),
+        ]);
+        s["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+    });
+    let o = oci.run(&["run", "--bundle", &arg(&b), "s1"]);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1024", "{out}\n{}", stderr(&o));
+    assert_eq!(lines[1], "0", "masked /proc/kcore: {out}");
+    assert_eq!(lines[2], "from-host");
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        lines[3].contains("Operation not permitted"),
+        "seccomp: {out}"
+    );
+    assert_eq!(lines[4], "x");
+    // runc's default: CAP_KILL, CAP_NET_BIND_SERVICE, CAP_AUDIT_WRITE.
+    assert!(lines[5].ends_with("0000000020000420"), "{out}");
+    assert_eq!(&lines[6..], ["shaped", "/tmp"]);
+    assert!(!data.join("g").exists());
+}
+
+#[test]
+fn a_terminal_goes_to_the_console_socket() {
+    let oci = Oci::new("console");
+    let sock = oci.dir.join("console.sock");
+    // The receiving end, as containerd's shim does it: accept, take the fd, read to EOF.
+    let receiver = format!(
+        "import socket,os\ns=socket.socket(socket.AF_UNIX)\ns.bind('{}')\ns.listen(1)\nprint('ready',flush=True)\n\
+         c,_=s.accept()\nmsg,fds,_,_=socket.recv_fds(c,1024,1)\nm=fds[0]\nout=b''\n\
+         while True:\n  try:\n    d=os.read(m,4096)\n  except OSError:\n    break\n  if not d: break\n  out+=d\n\
+         print(msg.decode(), out.decode().replace('\\r',''))",
+        sock.display()
+    );
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", &receiver])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(py.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    let b = oci.bundle("b", &["sh", "-c", "tty; echo on-the-pty"], |s| {
+        s["process"]["terminal"] = true.into();
+    });
+    oci.ok(&[
+        "create",
+        "--bundle",
+        &arg(&b),
+        "--console-socket",
+        &arg(&sock),
+        "t1",
+    ]);
+    oci.ok(&["start", "t1"]);
+    assert_eq!(oci.run(&["wait", "t1"]).status.code(), Some(0));
+    oci.ok(&["delete", "t1"]);
+    let out = py.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("/dev/pts/0") && text.contains("on-the-pty"),
+        "{text}"
+    );
+    let o = oci.run(&["create", "--bundle", &arg(&b), "t2"]);
+    assert!(
+        stderr(&o).contains("--console-socket is required"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn mount_count() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count()
+}
+
+fn cgroup_dirs() -> usize {
+    [
+        "/sys/fs/cgroup/memory/rvisor",
+        "/sys/fs/cgroup/pids/rvisor",
+        "/sys/fs/cgroup/rvisor",
+    ]
+    .iter()
+    .filter_map(|d| std::fs::read_dir(d).ok())
+    .map(|r| {
+        r.flatten()
+            .filter(|e| e.path().is_dir() && e.file_name().to_string_lossy().starts_with("cyc"))
+            .count()
+    })
+    .sum()
+}
+
+#[test]
+fn two_hundred_run_delete_cycles_leave_nothing_behind() {
+    let oci = Oci::new("cycles");
+    let b = oci.bundle("b", &["true"], |_| {});
+    let mounts = mount_count();
+    for i in 0..200 {
+        let id = format!("cyc{i}");
+        let o = oci.run(&["run", "--bundle", &arg(&b), &id]);
+        assert!(o.status.success(), "cycle {i}: {}", stderr(&o));
+    }
+    assert_eq!(mount_count(), mounts);
+    assert_eq!(cgroup_dirs(), 0);
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+    assert!(rvisor_tests::processes_matching(&arg(&oci.root)).is_empty());
+}
