@@ -91,6 +91,11 @@ fn strace_sink(rt: &Runtime) -> Result<Option<Box<dyn std::io::Write + Send>>, O
 
 /// Creates a container; it waits for `start`.
 pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(OciError::Unsupported(
+            "rootless containers: run the OCI commands as root (`rvisor do` runs rootless)".into(),
+        ));
+    }
     let bundle = std::fs::canonicalize(&req.bundle)
         .map_err(|e| OciError::Spec(format!("bundle {}: {e}", req.bundle.display())))?;
     let spec = convert::load(&bundle)?;
