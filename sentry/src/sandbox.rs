@@ -172,17 +172,24 @@ pub struct HostIds {
     pub uids: Vec<(u32, u32)>,
     /// `(host gid, guest gid)` pairs.
     pub gids: Vec<(u32, u32)>,
-    /// Every id maps to itself (an OCI container run as root); the pairs are then unused.
-    pub all: bool,
+    /// The whole map as `(inside, outside, count)` ranges of uids and gids, when it is more
+    /// than pairs (an OCI container run as root); the pairs are then unused.
+    pub ranges: Option<(Vec<(u32, u32, u32)>, Vec<(u32, u32, u32)>)>,
 }
 
 const OVERFLOW_ID: u32 = 65534;
 
 impl HostIds {
-    fn map(&self, pairs: &[(u32, u32)], host: u32) -> u32 {
-        if self.all {
-            return host;
-        }
+    fn range_in(ranges: &[(u32, u32, u32)], host: u32) -> u32 {
+        ranges
+            .iter()
+            .find(|&&(_, outside, count)| host >= outside && host - outside < count)
+            .map_or(OVERFLOW_ID, |&(inside, outside, _)| {
+                inside + (host - outside)
+            })
+    }
+
+    fn map(pairs: &[(u32, u32)], host: u32) -> u32 {
         pairs
             .iter()
             .find(|p| p.0 == host)
@@ -191,8 +198,13 @@ impl HostIds {
 
     /// A statx read by the sentry, with owners as the guest sees them.
     pub fn to_guest_statx(&self, mut x: libc::statx) -> libc::statx {
-        x.stx_uid = self.map(&self.uids, x.stx_uid);
-        x.stx_gid = self.map(&self.gids, x.stx_gid);
+        if let Some((uids, gids)) = &self.ranges {
+            x.stx_uid = Self::range_in(uids, x.stx_uid);
+            x.stx_gid = Self::range_in(gids, x.stx_gid);
+            return x;
+        }
+        x.stx_uid = Self::map(&self.uids, x.stx_uid);
+        x.stx_gid = Self::map(&self.gids, x.stx_gid);
         x
     }
 }

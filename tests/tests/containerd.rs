@@ -26,6 +26,14 @@ impl Drop for Containerd {
             ))
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
+        // ctr's cgroupsPath is /<namespace>/<id>: the containers' went with them, the parent
+        // is ctr's to leave; we remove it.
+        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in hierarchies.flatten() {
+                let _ = std::fs::remove_dir(h.path().join(&self.ns));
+            }
+        }
+        let _ = std::fs::remove_dir(PathBuf::from("/sys/fs/cgroup").join(&self.ns));
     }
 }
 

@@ -278,3 +278,80 @@ fn two_hundred_run_delete_cycles_leave_nothing_behind() {
     assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
     assert!(rvisor_tests::processes_matching(&arg(&oci.root)).is_empty());
 }
+
+#[test]
+fn uid_mappings_back_the_container_with_the_host_ids_given() {
+    let oci = Oci::new("userns");
+    let vol = oci.dir.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    rvisor_tests::set_mode(&vol, 0o777);
+    let b = oci.bundle("b", &["sh", "-c", "id; cat /proc/self/uid_map; touch /vol/f"], |s| {
+        s["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+        s["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        s["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        s["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/vol", "type": "bind", "source": arg(&vol), "options": ["rbind", "rw"]}));
+    });
+    let o = oci.run(&["run", "--bundle", &arg(&b), "u1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("uid=0 gid=0"), "{out}");
+    assert_eq!(
+        out.lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "200000", "65536"]
+    );
+    let meta = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(vol.join("f")).unwrap());
+    assert_eq!(meta, 200000);
+}
+
+#[test]
+fn sysctls_cpu_limits_and_the_cgroup_path_are_applied() {
+    let oci = Oci::new("cpu");
+    let b = oci.bundle("b", &["sh", "-c", "cat /proc/sys/kernel/shmmni /proc/sys/net/ipv4/ip_forward"], |s| {
+        s["linux"]["sysctl"] = serde_json::json!({"kernel.shmmni": "1234", "net.ipv4.ip_forward": "1"});
+        s["linux"]["cgroupsPath"] = "/rvisor-test-cpu/c1".into();
+        s["linux"]["resources"] = serde_json::json!({"cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"}});
+    });
+    oci.ok(&["create", "--bundle", &arg(&b), "c1"]);
+    let read = |v1: &str, v2: &str| {
+        std::fs::read_to_string(v1)
+            .or_else(|_| std::fs::read_to_string(v2))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let base1 = "/sys/fs/cgroup/cpu/rvisor-test-cpu/c1";
+    let base2 = "/sys/fs/cgroup/rvisor-test-cpu/c1";
+    if Path::new(base1).exists() {
+        assert_eq!(read(&format!("{base1}/cpu.shares"), ""), "512");
+        assert_eq!(read(&format!("{base1}/cpu.cfs_quota_us"), ""), "50000");
+        assert_eq!(
+            read("/sys/fs/cgroup/cpuset/rvisor-test-cpu/c1/cpuset.cpus", ""),
+            "0"
+        );
+    } else {
+        assert_eq!(read("", &format!("{base2}/cpu.max")), "50000 100000");
+    }
+    oci.ok(&["start", "c1"]);
+    assert_eq!(oci.run(&["wait", "c1"]).status.code(), Some(0));
+    oci.ok(&["delete", "c1"]);
+    assert!(!Path::new(base1).exists() && !Path::new(base2).exists());
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(hierarchy.path().join("rvisor-test-cpu"));
+    }
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/rvisor-test-cpu");
+    let o = oci.run(&["run", "--bundle", &arg(&b), "c3"]);
+    assert_eq!(stdout(&o), "1234\n1\n", "{}", stderr(&o));
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(hierarchy.path().join("rvisor-test-cpu"));
+    }
+    let bad = oci.bundle("bad", &["true"], |s| {
+        s["linux"]["sysctl"] = serde_json::json!({"kernel.hostname": "x"});
+    });
+    let o = oci.run(&["create", "--bundle", &arg(&bad), "c2"]);
+    assert!(stderr(&o).contains("not namespaced"), "{}", stderr(&o));
+}

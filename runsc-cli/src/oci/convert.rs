@@ -356,6 +356,37 @@ fn sysctls(spec: &Spec, sandbox: &mut SandboxSpec) -> Result<(), OciError> {
     Ok(())
 }
 
+/// The guest's id map: the spec's mappings when it asks for a user namespace, else every id to
+/// itself.
+fn id_map(spec: &Spec) -> Result<gofer::IdMap, OciError> {
+    let Some(linux) = spec.linux() else {
+        return Ok(crate::sandbox::idmap::container_map());
+    };
+    let userns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::User);
+    let ranges = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<gofer::IdRange> {
+        m.iter()
+            .flatten()
+            .map(|r| gofer::IdRange {
+                inside: r.container_id(),
+                outside: r.host_id(),
+                count: r.size(),
+            })
+            .collect()
+    };
+    let (uids, gids) = (ranges(linux.uid_mappings()), ranges(linux.gid_mappings()));
+    match (userns, uids.is_empty() || gids.is_empty()) {
+        (false, _) => Ok(crate::sandbox::idmap::container_map()),
+        (true, true) => Err(spec_err(
+            "a user namespace needs uidMappings and gidMappings",
+        )),
+        (true, false) => Ok(gofer::IdMap { uids, gids }),
+    }
+}
+
 /// Turns the bundle's spec into a sandbox.
 pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, OciError> {
     let process = spec
@@ -377,7 +408,6 @@ pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, Oci
     };
     let mut settings = ContainerSettings {
         exec_as_init: !opts.init,
-        all_ids: true,
         ..Default::default()
     };
     process_settings(process, &mut settings)?;
@@ -428,6 +458,7 @@ pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, Oci
         no_fd_cache: false,
         container: settings,
     };
+    sandbox.container.id_map = Some(id_map(spec)?);
     mounts(spec, bundle, &mut sandbox)?;
     namespaces(spec, &mut sandbox)?;
     sysctls(spec, &mut sandbox)?;

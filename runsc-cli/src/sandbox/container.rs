@@ -51,8 +51,9 @@ pub struct ContainerSettings {
     /// The command replaces the guest init as PID 1 (an OCI container's process is PID 1
     /// unless `--init` asks for a reaper).
     pub exec_as_init: bool,
-    /// Run as root, map every id to itself (as runc without a user namespace).
-    pub all_ids: bool,
+    /// The guest's id map, run as root: the spec's uid/gid mappings, or every id to itself (as
+    /// runc without a user namespace). `None`: `rvisor do`'s map.
+    pub id_map: Option<gofer::IdMap>,
     /// Supplementary groups.
     pub extra_gids: Vec<u32>,
     /// Resource limits.

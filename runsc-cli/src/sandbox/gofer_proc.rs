@@ -107,10 +107,9 @@ fn start(
     if attach.detached() {
         super::container::release_stdio();
     }
-    let map = if spec.container.all_ids && !rootless {
-        idmap::container_map()
-    } else {
-        idmap::guest_map(spec.uid, spec.gid, &spec.container.extra_gids, rootless)
+    let map = match &spec.container.id_map {
+        Some(map) if !rootless => map.clone(),
+        _ => idmap::guest_map(spec.uid, spec.gid, &spec.container.extra_gids, rootless),
     };
     let write = |name: &str, content: String| {
         std::fs::write(format!("/proc/{init}/{name}"), &content).map_err(|e| {

@@ -20,7 +20,12 @@ use super::mount_api::{
 const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// Builds the guest's root from the gofer's `tree` and pivots into it.
-pub fn build(tree: &Path, settings: &ContainerSettings) -> Result<(), SandboxError> {
+/// `as_builder` runs once the tree is cloned, before anything is created in the view.
+pub fn build(
+    tree: &Path,
+    settings: &ContainerSettings,
+    as_builder: impl FnOnce() -> Result<(), SandboxError>,
+) -> Result<(), SandboxError> {
     // Host device nodes, held before the new /dev hides them.
     let devs: Vec<(&str, OwnedFd)> = DEV_NODES
         .iter()
@@ -37,6 +42,7 @@ pub fn build(tree: &Path, settings: &ContainerSettings) -> Result<(), SandboxErr
     .ctx(|| "making the root read-only, nosuid, nodev".into())?;
     attach_over_root(&view).ctx(|| "attaching the root".into())?;
     nix::unistd::fchdir(view.as_raw_fd()).ctx(|| "entering the root".into())?;
+    as_builder()?;
     // From here, "./x" is the guest's "/x".
     if Path::new("./proc").is_dir() {
         // Writable just long enough to set the spec's sysctls.

@@ -48,7 +48,7 @@ pub const ALL_IDS: IdRange = IdRange {
     count: u32::MAX,
 };
 
-/// The map of a root-run container (see [`ALL_IDS`]).
+/// The map of a root-run container without mappings of its own (see [`ALL_IDS`]).
 pub fn container_map() -> IdMap {
     IdMap {
         uids: vec![ALL_IDS],

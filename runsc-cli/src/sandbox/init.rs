@@ -73,7 +73,7 @@ type Prepared = (CString, Vec<CString>, Vec<CString>, SigSet);
 
 fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, SandboxError> {
     let settings = &spec.container;
-    guest_root::build(tree, settings)?;
+    guest_root::build(tree, settings, || become_namespace_root(settings))?;
     nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
     if !settings.domainname.is_empty() {
         set_domainname(&settings.domainname)?;
@@ -140,6 +140,29 @@ fn set_domainname(name: &str) -> Result<(), SandboxError> {
         return Err(Errno::last()).ctx(|| format!("setdomainname {name:?}"));
     }
     Ok(())
+}
+
+/// Where the spec's mappings leave host root unmapped, we are nobody in our namespace and could
+/// create no file while building the view: become its root first (we hold every capability in
+/// it).
+fn become_namespace_root(settings: &ContainerSettings) -> Result<(), SandboxError> {
+    let Some(map) = &settings.id_map else {
+        return Ok(());
+    };
+    let maps = |ranges: &[gofer::IdRange], outside: u32| {
+        ranges
+            .iter()
+            .any(|r| outside >= r.outside && outside - r.outside < r.count)
+    };
+    if maps(&map.uids, 0) && maps(&map.gids, 0) {
+        return Ok(());
+    }
+    let root_gid = Gid::from_raw(0);
+    let root_uid = Uid::from_raw(0);
+    nix::unistd::setresgid(root_gid, root_gid, root_gid)
+        .ctx(|| "becoming the user namespace's root (gid)".into())?;
+    nix::unistd::setresuid(root_uid, root_uid, root_uid)
+        .ctx(|| "becoming the user namespace's root (uid)".into())
 }
 
 /// Drops to the sandbox identity (and, for a container, its groups and capabilities).

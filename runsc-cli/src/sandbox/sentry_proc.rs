@@ -474,6 +474,16 @@ fn host_ids(spec: &SandboxSpec) -> sentry::sandbox::HostIds {
     sentry::sandbox::HostIds {
         uids: pairs(spec.uid, nix::unistd::geteuid().as_raw()),
         gids: pairs(spec.gid, nix::unistd::getegid().as_raw()),
-        all: spec.container.all_ids && nix::unistd::geteuid().is_root(),
+        ranges: spec
+            .container
+            .id_map
+            .as_ref()
+            .filter(|_| nix::unistd::geteuid().is_root())
+            .map(|m| {
+                let triples = |r: &[gofer::IdRange]| -> Vec<(u32, u32, u32)> {
+                    r.iter().map(|r| (r.inside, r.outside, r.count)).collect()
+                };
+                (triples(&m.uids), triples(&m.gids))
+            }),
     }
 }
