@@ -164,6 +164,9 @@ impl Sandbox {
     }
 }
 
+/// `(inside, outside, count)` ranges of a user namespace map.
+pub type IdRanges = Vec<(u32, u32, u32)>;
+
 /// Host uid/gid pairs `(host, guest)` the guest's user namespace maps; anything else shows as
 /// the overflow id, as the kernel shows it.
 #[derive(Debug, Clone, Default)]
@@ -174,7 +177,7 @@ pub struct HostIds {
     pub gids: Vec<(u32, u32)>,
     /// The whole map as `(inside, outside, count)` ranges of uids and gids, when it is more
     /// than pairs (an OCI container run as root); the pairs are then unused.
-    pub ranges: Option<(Vec<(u32, u32, u32)>, Vec<(u32, u32, u32)>)>,
+    pub ranges: Option<(IdRanges, IdRanges)>,
 }
 
 const OVERFLOW_ID: u32 = 65534;

@@ -480,7 +480,7 @@ fn host_ids(spec: &SandboxSpec) -> sentry::sandbox::HostIds {
             .as_ref()
             .filter(|_| nix::unistd::geteuid().is_root())
             .map(|m| {
-                let triples = |r: &[gofer::IdRange]| -> Vec<(u32, u32, u32)> {
+                let triples = |r: &[gofer::IdRange]| -> sentry::sandbox::IdRanges {
                     r.iter().map(|r| (r.inside, r.outside, r.count)).collect()
                 };
                 (triples(&m.uids), triples(&m.gids))
