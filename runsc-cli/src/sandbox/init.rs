@@ -15,7 +15,7 @@ use sentry::filter::BpfProgram;
 use super::container::{Attach, ContainerSettings};
 use super::error::{Context, SandboxError};
 use super::spec::{Network, SandboxSpec};
-use super::{caps, console, fdpass, guest_root, hooks, signals};
+use super::{console, fdpass, guest_root, hooks, identity, signals};
 
 /// Exit code when the command cannot be found.
 const NOT_FOUND: i32 = 127;
@@ -169,29 +169,8 @@ fn become_namespace_root(settings: &ContainerSettings) -> Result<(), SandboxErro
 /// Supplementary groups can only be set where the launcher was privileged (rootless user
 /// namespaces deny setgroups).
 fn become_user(spec: &SandboxSpec) -> Result<(), SandboxError> {
-    let settings = &spec.container;
-    let groups: Vec<Gid> = settings
-        .extra_gids
-        .iter()
-        .map(|&g| Gid::from_raw(g))
-        .collect();
-    if nix::unistd::setgroups(&groups).is_err() && !groups.is_empty() {
-        return Err(Errno::last()).ctx(|| format!("setting groups {:?}", settings.extra_gids));
-    }
-    if let Some(caps) = &settings.capabilities {
-        caps::set_bounding(&caps.bounding).ctx(|| "capability bounding set".into())?;
-        // SAFETY: PR_SET_KEEPCAPS takes integers only; the sets are replaced right after.
-        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) };
-    }
-    let gid = Gid::from_raw(spec.gid);
-    let uid = Uid::from_raw(spec.uid);
-    nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setting gid {}", spec.gid))?;
-    nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setting uid {}", spec.uid))?;
-    if let Some(c) = &settings.capabilities {
-        caps::set_sets(&c.effective, &c.permitted, &c.inheritable, &c.ambient)
-            .ctx(|| "capabilities".into())?;
-    }
-    Ok(())
+    let c = &spec.container;
+    identity::assume(spec.uid, spec.gid, &c.extra_gids, c.capabilities.as_ref())
 }
 
 fn to_cstrings(list: &[OsString]) -> Result<Vec<CString>, SandboxError> {
@@ -205,7 +184,11 @@ fn to_cstrings(list: &[OsString]) -> Result<Vec<CString>, SandboxError> {
 
 /// The command's path: `args[0]` if it has a slash, else the first executable match in `PATH`.
 /// With `strict` (a container), a command not found fails `create`, as with runc.
-fn resolve(cmd: &OsString, env: &[OsString], strict: bool) -> Result<CString, SandboxError> {
+pub(super) fn resolve(
+    cmd: &OsString,
+    env: &[OsString],
+    strict: bool,
+) -> Result<CString, SandboxError> {
     let bytes = cmd.as_bytes();
     let found = if bytes.contains(&b'/') {
         Some(PathBuf::from(cmd))
@@ -237,20 +220,6 @@ fn resolve(cmd: &OsString, env: &[OsString], strict: bool) -> Result<CString, Sa
     .unwrap_or_default())
 }
 
-/// Applies the container's rlimits; runs in the process about to exec.
-fn set_rlimits(settings: &ContainerSettings) {
-    for r in &settings.rlimits {
-        let lim = libc::rlimit {
-            rlim_cur: r.soft,
-            rlim_max: r.hard,
-        };
-        // SAFETY: `lim` is a valid rlimit for the duration of the call.
-        if unsafe { libc::setrlimit(r.resource as _, &lim) } != 0 {
-            eprintln!("rvisor: setrlimit {}: {}", r.resource, Errno::last().desc());
-        }
-    }
-}
-
 /// Replaces the init with the command (an OCI container's process is PID 1).
 fn exec_command(
     path: &CString,
@@ -260,7 +229,10 @@ fn exec_command(
     settings: &ContainerSettings,
 ) -> ! {
     signals::reset_for_exec(old_mask);
-    set_rlimits(settings);
+    if let Err(e) = identity::set_rlimits(&settings.rlimits) {
+        eprintln!("rvisor: {e}");
+        std::process::exit(NOT_EXECUTABLE);
+    }
     let err = execve(path, argv, envp).unwrap_err();
     eprintln!("rvisor: {}: {}", argv[0].to_string_lossy(), err.desc());
     std::process::exit(if err == Errno::ENOENT {

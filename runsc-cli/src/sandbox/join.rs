@@ -8,18 +8,17 @@
 //! rvisor exec ── keeper (host pid ns; waits, exits with the status) ── process (guest pid ns)
 //! ```
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
-use nix::errno::Errno;
 use nix::sched::CloneFlags;
-use nix::unistd::{fork, ForkResult, Gid, Pid, Uid};
+use nix::unistd::{fork, ForkResult, Pid};
 use sentry::filter::BpfProgram;
 
 use super::container::{CapSets, Rlimit};
 use super::error::{Context, SandboxError};
-use super::{caps, console, control, signals};
+use super::{console, control, identity, init, signals};
 
 /// What to run in the sandbox.
 #[derive(Debug, Clone, Default)]
@@ -163,32 +162,11 @@ fn process(
     if let Some(console) = &fds.console {
         console::attach(console)?;
     }
-    let groups: Vec<Gid> = spec.groups.iter().map(|&g| Gid::from_raw(g)).collect();
-    nix::unistd::setgroups(&groups).ctx(|| "setgroups".into())?;
-    if let Some(c) = &spec.capabilities {
-        caps::set_bounding(&c.bounding).ctx(|| "capability bounding set".into())?;
-        // SAFETY: PR_SET_KEEPCAPS takes integers only.
-        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) };
-    }
-    let (gid, uid) = (Gid::from_raw(spec.gid), Uid::from_raw(spec.uid));
-    nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setting gid {}", spec.gid))?;
-    nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setting uid {}", spec.uid))?;
-    if let Some(c) = &spec.capabilities {
-        caps::set_sets(&c.effective, &c.permitted, &c.inheritable, &c.ambient)
-            .ctx(|| "capabilities".into())?;
-    }
+    identity::assume(spec.uid, spec.gid, &spec.groups, spec.capabilities.as_ref())?;
     nix::unistd::chdir(&spec.cwd).ctx(|| format!("working directory {}", spec.cwd.display()))?;
-    let path = resolve(&spec.args[0], &spec.env)?;
-    for r in &spec.rlimits {
-        let lim = libc::rlimit {
-            rlim_cur: r.soft,
-            rlim_max: r.hard,
-        };
-        // SAFETY: `lim` is valid for the call.
-        if unsafe { libc::setrlimit(r.resource as _, &lim) } != 0 {
-            return Err(Errno::last()).ctx(|| format!("setrlimit {}", r.resource));
-        }
-    }
+    let env_os: Vec<OsString> = spec.env.iter().map(OsString::from).collect();
+    let path = init::resolve(&OsString::from(&spec.args[0]), &env_os, true)?;
+    identity::set_rlimits(&spec.rlimits)?;
     let listener = sentry::filter::install_with_listener(prog)?;
     let groups: Vec<String> = spec.groups.iter().map(u32::to_string).collect();
     let frame = format!(
@@ -216,24 +194,4 @@ fn process(
     signals::reset_for_exec(&nix::sys::signal::SigSet::empty());
     let err = nix::unistd::execve(&path, args, env).unwrap_err();
     Err(err).ctx(|| format!("exec {}", spec.args[0]))
-}
-
-/// `cmd` if it has a slash, else the first match in the process's `PATH`.
-fn resolve(cmd: &str, env: &[String]) -> Result<CString, SandboxError> {
-    let found = if cmd.contains('/') {
-        Some(PathBuf::from(cmd)).filter(|p| p.exists())
-    } else {
-        let path = env
-            .iter()
-            .find_map(|kv| kv.strip_prefix("PATH="))
-            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        path.split(':')
-            .map(|dir| PathBuf::from(dir).join(cmd))
-            .find(|p| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && !p.is_dir())
-    };
-    let found = found.ok_or_else(|| {
-        SandboxError::Invalid(format!("exec: {cmd:?}: executable file not found in $PATH"))
-    })?;
-    CString::new(found.into_os_string().into_encoded_bytes())
-        .map_err(|_| SandboxError::Invalid(format!("{cmd:?} contains a NUL byte")))
 }

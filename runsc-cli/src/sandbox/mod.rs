@@ -21,6 +21,7 @@ mod gofer_proc;
 mod gofer_tree;
 mod guest_root;
 pub mod hooks;
+mod identity;
 pub mod idmap;
 mod init;
 pub mod join;
