@@ -188,6 +188,16 @@ fn log_error(cli: &Cli, message: &str) {
 
 fn main() {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        // Nothing the caller left open may reach a sandbox we fork (containerd's shim leaves
+        // its own socket open in us); runc closes them the same way. Nothing of ours is open
+        // yet.
+        // SAFETY: close_range takes integers; no fd above 2 is owned by anything here.
+        unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    }
     let result = init_logging(&cli).and_then(|()| dispatch(&cli));
     match result {
         Ok(code) => std::process::exit(code),
