@@ -88,6 +88,7 @@ enum Command {
     /// Thaw a paused container.
     Resume(commands::pause::PauseArgs),
     Spec(commands::spec::SpecArgs),
+    Bench(commands::bench::BenchArgs),
     Features(commands::features::FeaturesArgs),
 }
 
@@ -142,6 +143,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Syscalls(args) => return syscalls::run(args),
         Command::Spec(args) => return spec::run(args),
         Command::Features(args) => return features::run(args),
+        Command::Bench(args) => return bench::run(args),
         _ => {}
     }
     let rt = runtime(cli)?;
@@ -159,7 +161,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Wait(args) => wait::run(&rt, args),
         Command::Pause(args) => pause::run(&rt, args, true),
         Command::Resume(args) => pause::run(&rt, args, false),
-        Command::Do(_) | Command::Syscalls(_) | Command::Spec(_) | Command::Features(_) => {
+        Command::Do(_)
+        | Command::Syscalls(_)
+        | Command::Spec(_)
+        | Command::Features(_)
+        | Command::Bench(_) => {
             unreachable!("dispatched above")
         }
     }

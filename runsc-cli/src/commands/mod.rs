@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod create;
 pub mod delete;
 pub mod do_cmd;

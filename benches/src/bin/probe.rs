@@ -1,0 +1,62 @@
+//! `rvisor-bench-probe CASE ITERATIONS [--floor]`: runs one operation ITERATIONS times (after a
+//! tenth as many unrecorded), timing each with the vDSO clock, and prints its percentiles as
+//! JSON. With `--floor` the calls run under the minimal seccomp supervisor.
+
+use hdrhistogram::Histogram;
+use rvisor_bench::{cases, floor, ops::Op, stats::Percentiles};
+
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is ours; CLOCK_MONOTONIC is served by the vDSO (never trapped).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn measure(case: &'static cases::Case, iterations: u64) -> i32 {
+    let mut op = Op::new(case);
+    for _ in 0..iterations / 10 {
+        op.once();
+    }
+    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+    for _ in 0..iterations {
+        let t = now_ns();
+        op.once();
+        h.saturating_record(now_ns() - t);
+    }
+    drop(op);
+    let p = Percentiles::of(&h);
+    println!("{}", serde_json::to_string(&p).expect("json"));
+    0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: rvisor-bench-probe CASE ITERATIONS [--floor]";
+    let (Some(name), Some(n)) = (args.get(1), args.get(2)) else {
+        eprintln!("{usage}");
+        std::process::exit(2)
+    };
+    let Some(case) = cases::find(name) else {
+        eprintln!(
+            "unknown case {name:?}; cases: {}",
+            cases::CASES.map(|c| c.name).join(" ")
+        );
+        std::process::exit(2)
+    };
+    let Ok(iterations) = n.parse::<u64>() else {
+        eprintln!("{usage}");
+        std::process::exit(2)
+    };
+    let code = if args.get(3).map(String::as_str) == Some("--floor") {
+        floor::supervise(case.nr, || measure(case, iterations)).unwrap_or_else(|e| {
+            eprintln!("floor: {e}");
+            1
+        })
+    } else {
+        measure(case, iterations)
+    };
+    std::process::exit(code)
+}

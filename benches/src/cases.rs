@@ -1,0 +1,105 @@
+//! The measured operations: what the probe runs, and which system call the kernel floor traps
+//! for each.
+
+/// One measured operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    /// Name in tables and JSON.
+    pub name: &'static str,
+    /// The system call the floor's supervisor traps (the one the operation is about).
+    pub nr: libc::c_long,
+    /// Iterations in a full run (a quick run does a tenth).
+    pub iterations: u64,
+    /// What it does.
+    pub what: &'static str,
+}
+
+/// Every case, in table order.
+pub const CASES: [Case; 13] = [
+    Case {
+        name: "getppid",
+        nr: libc::SYS_getppid,
+        iterations: 200_000,
+        what: "getppid()",
+    },
+    Case {
+        name: "clock_gettime",
+        nr: libc::SYS_clock_gettime,
+        iterations: 200_000,
+        what: "clock_gettime(MONOTONIC), vDSO",
+    },
+    Case {
+        name: "getuid",
+        nr: libc::SYS_getuid,
+        iterations: 200_000,
+        what: "getuid()",
+    },
+    Case {
+        name: "uname",
+        nr: libc::SYS_uname,
+        iterations: 100_000,
+        what: "uname()",
+    },
+    Case {
+        name: "open_close",
+        nr: libc::SYS_openat,
+        iterations: 50_000,
+        what: "open+close of /etc/passwd (cached path)",
+    },
+    Case {
+        name: "stat",
+        nr: libc::SYS_newfstatat,
+        iterations: 50_000,
+        what: "stat(/etc/passwd)",
+    },
+    Case {
+        name: "read_zero",
+        nr: libc::SYS_read,
+        iterations: 200_000,
+        what: "1-byte read from /dev/zero",
+    },
+    Case {
+        name: "write_null",
+        nr: libc::SYS_write,
+        iterations: 200_000,
+        what: "1-byte write to /dev/null",
+    },
+    Case {
+        name: "pipe_pingpong",
+        nr: libc::SYS_write,
+        iterations: 50_000,
+        what: "1-byte round trip over two pipes, two processes",
+    },
+    Case {
+        name: "mmap_munmap",
+        nr: libc::SYS_mmap,
+        iterations: 100_000,
+        what: "mmap+munmap of 4 KiB anonymous",
+    },
+    Case {
+        name: "fork_wait",
+        nr: libc::SYS_clone,
+        iterations: 2_000,
+        what: "fork, child _exit, waitpid",
+    },
+    Case {
+        name: "execve_static",
+        nr: libc::SYS_execve,
+        iterations: 500,
+        what: "fork, execve of busybox-static true, waitpid",
+    },
+    Case {
+        name: "socketpair_pingpong",
+        nr: libc::SYS_write,
+        iterations: 50_000,
+        what: "1-byte round trip over a socketpair, two processes",
+    },
+];
+
+/// The case called `name`.
+pub fn find(name: &str) -> Option<&'static Case> {
+    CASES.iter().find(|c| c.name == name)
+}
+
+/// A static binary for the exec case (Debian's busybox-static).
+pub const STATIC_BINARY: &str = "/bin/busybox";

@@ -1,0 +1,149 @@
+//! The kernel floor of seccomp user notification: a minimal supervisor in raw libc that traps
+//! one system call with `SECCOMP_RET_USER_NOTIF`, turns on synchronous wake-up (as rvisor
+//! does), and only receives and answers "continue". Whatever rvisor adds on top of this is
+//! rvisor's cost.
+
+use std::io::{Error, Result};
+
+const RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const RET_ALLOW: u32 = 0x7fff_0000;
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+const IOCTL_NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+const IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+const IOCTL_NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
+const USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+const USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+
+fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter {
+        code: 0x15,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// Installs a filter trapping `nr` to a new listener; returns the listener.
+fn install(nr: libc::c_long) -> Result<libc::c_int> {
+    let prog = [
+        stmt(0x20, 4), // ld arch
+        jeq(AUDIT_ARCH_X86_64, 0, 3),
+        stmt(0x20, 0), // ld nr
+        jeq(nr as u32, 0, 1),
+        stmt(0x06, RET_USER_NOTIF),
+        stmt(0x06, RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    // SAFETY: integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Error::last_os_error());
+    }
+    // SAFETY: `fprog` points at `prog`, alive for the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            1,
+            FILTER_FLAG_NEW_LISTENER,
+            std::ptr::addr_of!(fprog),
+        )
+    };
+    if fd < 0 {
+        return Err(Error::last_os_error());
+    }
+    Ok(fd as libc::c_int)
+}
+
+/// Runs `measure` in a child whose `nr` calls are trapped and answered by this process;
+/// returns the child's exit status.
+pub fn supervise(nr: libc::c_long, measure: impl FnOnce() -> i32) -> Result<i32> {
+    let mut sv = [0; 2];
+    // SAFETY: socketpair fills our array.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) } != 0 {
+        return Err(Error::last_os_error());
+    }
+    // SAFETY: single-threaded; the child installs its filter, reports, measures and exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::last_os_error());
+    }
+    if pid == 0 {
+        let listener = install(nr).unwrap_or_else(|e| panic!("installing the floor filter: {e}"));
+        let pid_bytes = listener.to_ne_bytes();
+        // send/recv, not write/read: the measured call may be write, and it traps from here on.
+        // SAFETY: four bytes from our buffer.
+        unsafe { libc::send(sv[1], pid_bytes.as_ptr().cast(), 4, 0) };
+        let mut ack = 0u8;
+        // SAFETY: one byte into `ack`: the supervisor has the listener.
+        unsafe { libc::recv(sv[1], std::ptr::addr_of_mut!(ack).cast(), 1, 0) };
+        // SAFETY: the supervisor holds its own copy.
+        unsafe { libc::close(listener) };
+        let code = measure();
+        // SAFETY: ends the child without unwinding into the parent's state.
+        unsafe { libc::_exit(code) };
+    }
+    let mut raw = [0u8; 4];
+    // SAFETY: four bytes into `raw`.
+    if unsafe { libc::read(sv[0], raw.as_mut_ptr().cast(), 4) } != 4 {
+        return Err(Error::other("the measured child died before reporting"));
+    }
+    let child_fd = i32::from_ne_bytes(raw);
+    // The child's listener, taken from its fd table.
+    // SAFETY: integer arguments.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: integer arguments.
+    let listener =
+        unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, child_fd, 0) } as libc::c_int;
+    if listener < 0 {
+        return Err(Error::last_os_error());
+    }
+    // SAFETY: the flag is passed by value.
+    unsafe {
+        libc::ioctl(
+            listener,
+            IOCTL_NOTIF_SET_FLAGS as _,
+            USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    };
+    // SAFETY: one byte from a literal.
+    unsafe { libc::write(sv[0], [1u8].as_ptr().cast(), 1) };
+    loop {
+        // SAFETY: seccomp_notif is plain data; the kernel wants it zeroed before each receive.
+        let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: `req` is ours and the size the ioctl expects.
+        if unsafe { libc::ioctl(listener, IOCTL_NOTIF_RECV as _, &mut req) } != 0 {
+            if Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            break;
+        }
+        let resp = libc::seccomp_notif_resp {
+            id: req.id,
+            val: 0,
+            error: 0,
+            flags: USER_NOTIF_FLAG_CONTINUE,
+        };
+        // SAFETY: `resp` is ours; an ENOENT (the caller died) is not ours to handle.
+        unsafe { libc::ioctl(listener, IOCTL_NOTIF_SEND as _, &resp) };
+    }
+    let mut status = 0;
+    // SAFETY: `pid` is our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    for fd in [listener, pidfd as libc::c_int, sv[0], sv[1]] {
+        // SAFETY: fds we opened.
+        unsafe { libc::close(fd) };
+    }
+    Ok(libc::WEXITSTATUS(status))
+}

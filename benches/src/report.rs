@@ -1,0 +1,184 @@
+//! The suite's output: a table, a JSON document (schema below) and an SVG chart.
+//!
+//! JSON schema `rvisor-bench/syscalls/1`:
+//! ```text
+//! { "schema": "rvisor-bench/syscalls/1", "quick": bool,
+//!   "machine": { "kernel", "cpu", "cpus", "memory_kib", "rvisor", "date_unix" },
+//!   "rows": [ { "case", "mode", "n", "p50", "p90", "p99", "p999", "max", "mean" } ],  // ns
+//!   "ratios": [ { "case", "rvisor_over_native", "rvisor_over_floor" } ]               // p50
+//! }
+//! ```
+
+use std::path::Path;
+
+use plotters::prelude::*;
+use serde_json::json;
+
+use crate::cases::CASES;
+use crate::suite::{Mode, Row};
+
+fn p50(rows: &[Row], case: &str, mode: Mode) -> Option<u64> {
+    rows.iter()
+        .find(|r| r.case == case && r.mode == mode)
+        .map(|r| r.p.p50)
+}
+
+fn ratio(a: Option<u64>, b: Option<u64>) -> Option<f64> {
+    Some(a? as f64 / b?.max(1) as f64)
+}
+
+/// The machine the run was on.
+pub fn machine() -> serde_json::Value {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split(':').nth(1))
+        .unwrap_or("unknown")
+        .trim()
+        .to_string();
+    let memory_kib: u64 = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")?
+                .trim()
+                .trim_end_matches(" kB")
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    json!({
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "cpu": cpu,
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "memory_kib": memory_kib,
+        "rvisor": env!("CARGO_PKG_VERSION"),
+        "date_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+    })
+}
+
+/// The JSON document.
+pub fn document(rows: &[Row], quick: bool) -> serde_json::Value {
+    let ratios: Vec<serde_json::Value> = CASES
+        .iter()
+        .filter(|c| rows.iter().any(|r| r.case == c.name))
+        .map(|c| {
+            let rv = p50(rows, c.name, Mode::RvisorSeccompNotify);
+            json!({
+                "case": c.name,
+                "rvisor_over_native": ratio(rv, p50(rows, c.name, Mode::Native)),
+                "rvisor_over_floor": ratio(rv, p50(rows, c.name, Mode::FloorSeccompNotify)),
+            })
+        })
+        .collect();
+    json!({
+        "schema": "rvisor-bench/syscalls/1",
+        "quick": quick,
+        "machine": machine(),
+        "rows": rows,
+        "ratios": ratios,
+    })
+}
+
+fn us(ns: u64) -> String {
+    format!("{:.2}", ns as f64 / 1000.0)
+}
+
+/// The table: p50/p99 in µs per mode, and the ratios.
+pub fn table(rows: &[Row], modes: &[Mode]) -> String {
+    let mut out = format!("{:<20}", "case (p50/p99 µs)");
+    for m in modes {
+        out.push_str(&format!(" {:>22}", m.label()));
+    }
+    out.push_str(&format!(" {:>10} {:>10}\n", "rv/native", "rv/floor"));
+    for c in CASES
+        .iter()
+        .filter(|c| rows.iter().any(|r| r.case == c.name))
+    {
+        out.push_str(&format!("{:<20}", c.name));
+        for &m in modes {
+            let cell = rows
+                .iter()
+                .find(|r| r.case == c.name && r.mode == m)
+                .map_or("-".to_string(), |r| {
+                    format!("{}/{}", us(r.p.p50), us(r.p.p99))
+                });
+            out.push_str(&format!(" {cell:>22}"));
+        }
+        let rv = p50(rows, c.name, Mode::RvisorSeccompNotify);
+        let fmt = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.1}x"));
+        out.push_str(&format!(
+            " {:>10} {:>10}\n",
+            fmt(ratio(rv, p50(rows, c.name, Mode::Native))),
+            fmt(ratio(rv, p50(rows, c.name, Mode::FloorSeccompNotify)))
+        ));
+    }
+    out
+}
+
+/// A grouped bar chart of p50 per case and mode, log scale.
+pub fn svg(rows: &[Row], modes: &[Mode], path: &Path) -> Result<(), String> {
+    let cases: Vec<&str> = CASES
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| rows.iter().any(|r| r.case == *n))
+        .collect();
+    let max = rows.iter().map(|r| r.p.p50).max().unwrap_or(1).max(10) as f64 * 2.0;
+    let root = SVGBackend::new(path, (1200, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let groups = cases.len() as f64;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "rvisor: p50 latency per operation (ns, log scale)",
+            ("sans-serif", 22),
+        )
+        .margin(20)
+        .x_label_area_size(110)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..groups, (10f64..max).log_scale())
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_labels(cases.len())
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            cases.get(i).map_or(String::new(), |c| c.to_string())
+        })
+        .x_label_style(
+            ("sans-serif", 12)
+                .into_font()
+                .transform(FontTransform::Rotate90),
+        )
+        .y_desc("ns")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let width = 0.8 / modes.len() as f64;
+    for (mi, &mode) in modes.iter().enumerate() {
+        let color = Palette99::pick(mi).to_rgba();
+        let bars: Vec<Rectangle<(f64, f64)>> = cases
+            .iter()
+            .enumerate()
+            .filter_map(|(ci, c)| {
+                let v = p50(rows, c, mode)? as f64;
+                let x0 = ci as f64 + 0.1 + mi as f64 * width;
+                Some(Rectangle::new(
+                    [(x0, 10.0), (x0 + width, v.max(10.0))],
+                    color.filled(),
+                ))
+            })
+            .collect();
+        chart
+            .draw_series(bars)
+            .map_err(|e| e.to_string())?
+            .label(mode.label())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}

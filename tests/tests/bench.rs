@@ -1,0 +1,59 @@
+//! `rvisor bench --quick` keeps working: every case under every mode, a JSON document of the
+//! documented schema and an SVG chart. No timing is asserted, only that the figures are
+//! consistent.
+
+use rvisor_tests::{run_for, rvisor, scratch, stderr};
+
+#[test]
+fn quick_bench_writes_table_json_and_svg() {
+    let out = scratch("bench");
+    let o = run_for(
+        std::process::Command::new(rvisor())
+            .args(["bench", "--quick", "--out"])
+            .arg(&out)
+            .current_dir("/"),
+        600,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("rv/floor") && table.contains("getppid"),
+        "{table}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("syscalls.json")).unwrap()).unwrap();
+    assert_eq!(doc["schema"], "rvisor-bench/syscalls/1");
+    assert!(doc["machine"]["cpus"].as_u64().unwrap() >= 1);
+    let rows = doc["rows"].as_array().unwrap();
+    let modes: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r["mode"].as_str().unwrap()).collect();
+    for m in ["native", "floor-seccomp-notify", "rvisor-seccomp-notify"] {
+        assert!(modes.contains(m), "{modes:?}");
+    }
+    assert_eq!(rows.len(), 13 * modes.len());
+    for r in rows {
+        let v = |k: &str| r[k].as_u64().unwrap();
+        assert!(v("n") >= 100, "{r}");
+        assert!(
+            v("p50") > 0 && v("p50") <= v("p90") && v("p90") <= v("p99") && v("p99") <= v("max"),
+            "{r}"
+        );
+    }
+    assert_eq!(doc["ratios"].as_array().unwrap().len(), 13);
+    let svg = std::fs::read_to_string(out.join("syscalls.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.matches("<rect").count() > 13 * 3,
+        "{}",
+        &svg[..200]
+    );
+    let bad = run_for(
+        std::process::Command::new(rvisor()).args(["bench", "--case", "nope"]),
+        60,
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("unknown case \"nope\""),
+        "{}",
+        stderr(&bad)
+    );
+}
