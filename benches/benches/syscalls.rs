@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use rvisor_bench::{report, suite};
+use rvisor_bench::suite;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -20,8 +20,11 @@ fn main() {
         quick,
         cases: Vec::new(),
     };
-    let modes = suite::modes();
-    let rows = match suite::run(&opts, |r| {
+    let out = profile_dir
+        .parent()
+        .map(|t| t.join("rvisor-bench"))
+        .expect("target dir");
+    match rvisor_bench::run_all(&opts, &out, |r| {
         eprintln!(
             "  {:<20} {:<22} p50 {:>9} ns",
             r.case,
@@ -29,24 +32,13 @@ fn main() {
             r.p.p50
         )
     }) {
-        Ok(rows) => rows,
+        Ok(tables) => {
+            print!("{tables}");
+            println!("wrote {}", out.display());
+        }
         Err(e) => {
             eprintln!("rvisor-bench: {e}");
             std::process::exit(1)
         }
-    };
-    print!("{}", report::table(&rows, &modes));
-    let out = profile_dir
-        .parent()
-        .map(|t| t.join("rvisor-bench"))
-        .expect("target dir");
-    std::fs::create_dir_all(&out).expect("creating target/rvisor-bench");
-    let doc = report::document(&rows, quick);
-    std::fs::write(
-        out.join("syscalls.json"),
-        serde_json::to_string_pretty(&doc).expect("json") + "\n",
-    )
-    .expect("writing syscalls.json");
-    report::svg(&rows, &modes, &out.join("syscalls.svg")).expect("writing syscalls.svg");
-    println!("wrote {}", out.display());
+    }
 }

@@ -3,7 +3,36 @@
 
 pub mod cases;
 pub mod floor;
+pub mod lifecycle;
 pub mod ops;
 pub mod report;
 pub mod stats;
 pub mod suite;
+pub mod workloads;
+
+use std::path::Path;
+
+/// Runs the whole suite and writes `syscalls.json`, `syscalls.svg` and `workloads.svg` under
+/// `out`; returns the tables.
+pub fn run_all(
+    opts: &suite::Options,
+    out: &Path,
+    progress: impl FnMut(&suite::Row),
+) -> Result<String, String> {
+    let modes = suite::modes();
+    let rows = suite::run(opts, progress).map_err(|e| e.to_string())?;
+    let work = workloads::default_work_dir();
+    let (runs, starts) = if opts.quick { (1, 5) } else { (5, 20) };
+    eprintln!("  workloads ({runs} run(s) each)...");
+    let loads = workloads::run(&opts.rvisor, &work, runs)?;
+    eprintln!("  start-up ({starts} runs each)...");
+    let starts = lifecycle::run_all(&opts.rvisor, &work, starts);
+    std::fs::create_dir_all(out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+    let doc = report::document(&rows, &loads, &starts, opts.quick);
+    let json = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(out.join("syscalls.json"), json)
+        .map_err(|e| format!("writing syscalls.json: {e}"))?;
+    report::svg(&rows, &modes, &out.join("syscalls.svg"))?;
+    report::workloads_svg(&loads, &out.join("workloads.svg"))?;
+    Ok(report::table(&rows, &modes) + &report::other_tables(&loads, &starts))
+}

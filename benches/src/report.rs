@@ -5,7 +5,10 @@
 //! { "schema": "rvisor-bench/syscalls/1", "quick": bool,
 //!   "machine": { "kernel", "cpu", "cpus", "memory_kib", "rvisor", "date_unix" },
 //!   "rows": [ { "case", "mode", "n", "p50", "p90", "p99", "p999", "max", "mean" } ],  // ns
-//!   "ratios": [ { "case", "rvisor_over_native", "rvisor_over_floor" } ]               // p50
+//!   "ratios": [ { "case", "rvisor_over_native", "rvisor_over_floor" } ],              // p50
+//!   "workloads": [ { "name", "native_ms", "rvisor_ms", "overhead" } ],                // medians
+//!   "geomean_overhead": f64,
+//!   "lifecycle": [ { "name", "median_ms" (null if unavailable), "note" } ]
 //! }
 //! ```
 
@@ -15,7 +18,9 @@ use plotters::prelude::*;
 use serde_json::json;
 
 use crate::cases::CASES;
+use crate::lifecycle::LifecycleResult;
 use crate::suite::{Mode, Row};
+use crate::workloads::WorkloadResult;
 
 fn p50(rows: &[Row], case: &str, mode: Mode) -> Option<u64> {
     rows.iter()
@@ -58,7 +63,12 @@ pub fn machine() -> serde_json::Value {
 }
 
 /// The JSON document.
-pub fn document(rows: &[Row], quick: bool) -> serde_json::Value {
+pub fn document(
+    rows: &[Row],
+    workloads: &[WorkloadResult],
+    lifecycle: &[LifecycleResult],
+    quick: bool,
+) -> serde_json::Value {
     let ratios: Vec<serde_json::Value> = CASES
         .iter()
         .filter(|c| rows.iter().any(|r| r.case == c.name))
@@ -77,6 +87,9 @@ pub fn document(rows: &[Row], quick: bool) -> serde_json::Value {
         "machine": machine(),
         "rows": rows,
         "ratios": ratios,
+        "workloads": workloads,
+        "geomean_overhead": crate::workloads::geomean(workloads),
+        "lifecycle": lifecycle,
     })
 }
 
@@ -171,6 +184,100 @@ pub fn svg(rows: &[Row], modes: &[Mode], path: &Path) -> Result<(), String> {
             .draw_series(bars)
             .map_err(|e| e.to_string())?
             .label(mode.label())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+/// The workload and lifecycle tables.
+pub fn other_tables(workloads: &[WorkloadResult], lifecycle: &[LifecycleResult]) -> String {
+    let mut out = format!(
+        "\n{:<30} {:>12} {:>12} {:>9}\n",
+        "workload (median ms)", "native", "rvisor", "overhead"
+    );
+    for w in workloads {
+        out.push_str(&format!(
+            "{:<30} {:>12.1} {:>12.1} {:>8.2}x\n",
+            w.name, w.native_ms, w.rvisor_ms, w.overhead
+        ));
+    }
+    out.push_str(&format!(
+        "{:<30} {:>35.2}x\n\n",
+        "geometric mean",
+        crate::workloads::geomean(workloads)
+    ));
+    out.push_str(&format!("{:<36} {:>12}\n", "start-up (median ms)", ""));
+    for l in lifecycle {
+        let v = l.median_ms.map_or_else(
+            || format!("- ({})", l.note.as_deref().unwrap_or("")),
+            |m| format!("{m:.1}"),
+        );
+        out.push_str(&format!("{:<36} {v:>12}\n", l.name));
+    }
+    out
+}
+
+/// Native vs rvisor wall time per workload.
+pub fn workloads_svg(workloads: &[WorkloadResult], path: &Path) -> Result<(), String> {
+    let max = workloads
+        .iter()
+        .map(|w| w.rvisor_ms.max(w.native_ms))
+        .fold(1.0, f64::max)
+        * 2.0;
+    let root = SVGBackend::new(path, (1000, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let names: Vec<&str> = workloads.iter().map(|w| w.name.as_str()).collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "rvisor: workload wall time (ms, log scale)",
+            ("sans-serif", 22),
+        )
+        .margin(20)
+        .x_label_area_size(150)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..names.len() as f64, (1f64..max).log_scale())
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_labels(names.len())
+        .x_label_formatter(&|x| {
+            names
+                .get(x.floor() as usize)
+                .map_or(String::new(), |n| n.to_string())
+        })
+        .x_label_style(
+            ("sans-serif", 12)
+                .into_font()
+                .transform(FontTransform::Rotate90),
+        )
+        .y_desc("ms")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, (label, pick)) in [("native", 0usize), ("rvisor:seccomp-notify", 1)]
+        .into_iter()
+        .enumerate()
+    {
+        let color = Palette99::pick(pick * 2).to_rgba();
+        let bars: Vec<Rectangle<(f64, f64)>> = workloads
+            .iter()
+            .enumerate()
+            .map(|(wi, w)| {
+                let v = if i == 0 { w.native_ms } else { w.rvisor_ms };
+                let x0 = wi as f64 + 0.1 + i as f64 * 0.4;
+                Rectangle::new([(x0, 1.0), (x0 + 0.4, v.max(1.0))], color.filled())
+            })
+            .collect();
+        chart
+            .draw_series(bars)
+            .map_err(|e| e.to_string())?
+            .label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
     }
     chart

@@ -1,5 +1,5 @@
-//! `rvisor bench --quick` keeps working: every case under every mode, a JSON document of the
-//! documented schema and an SVG chart. No timing is asserted, only that the figures are
+//! `rvisor bench --quick` keeps working: every case under every mode, the workloads and the
+//! start-up paths, a JSON document of the documented schema and the SVG charts. No timing is asserted, only that the figures are
 //! consistent.
 
 use rvisor_tests::{run_for, rvisor, scratch, stderr};
@@ -40,6 +40,26 @@ fn quick_bench_writes_table_json_and_svg() {
         );
     }
     assert_eq!(doc["ratios"].as_array().unwrap().len(), 13);
+    let loads = doc["workloads"].as_array().unwrap();
+    assert_eq!(loads.len(), 7);
+    for w in loads {
+        assert!(
+            w["native_ms"].as_f64().unwrap() > 0.0 && w["rvisor_ms"].as_f64().unwrap() > 0.0,
+            "{w}"
+        );
+    }
+    assert!(doc["geomean_overhead"].as_f64().unwrap() > 0.0);
+    let starts = doc["lifecycle"].as_array().unwrap();
+    let measured = |name: &str| {
+        starts
+            .iter()
+            .any(|l| l["name"] == name && l["median_ms"].is_f64())
+    };
+    assert!(measured("rvisor do /bin/true"), "{starts:?}");
+    assert!(measured("rvisor create+start+wait+delete"), "{starts:?}");
+    assert!(std::fs::read_to_string(out.join("workloads.svg"))
+        .unwrap()
+        .starts_with("<svg"));
     let svg = std::fs::read_to_string(out.join("syscalls.svg")).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.matches("<rect").count() > 13 * 3,

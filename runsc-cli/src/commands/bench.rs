@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use rvisor_bench::{report, suite};
+use rvisor_bench::suite;
 
-/// Measure what interception costs per system call: p50..max for native, the kernel's floor
-/// (a minimal seccomp user-notify supervisor), rvisor, and strace -f where installed. Prints a
-/// table and writes syscalls.json and syscalls.svg.
+/// Measure what interception costs: per system call p50..max for native, the kernel's floor (a
+/// minimal seccomp user-notify supervisor), rvisor, and strace -f where installed; workloads'
+/// wall time native vs rvisor; start-up next to bwrap, runc and crun. Prints tables and writes
+/// syscalls.json, syscalls.svg and workloads.svg.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// A tenth of the iterations: a smoke run in well under a minute.
@@ -47,25 +48,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<i32> {
         quick: args.quick,
         cases: args.cases.clone(),
     };
-    let modes = suite::modes();
-    let rows = suite::run(&opts, |row| {
+    let tables = rvisor_bench::run_all(&opts, &args.out, |row| {
         eprintln!(
             "  {:<20} {:<22} p50 {:>9} ns",
             row.case,
             row.mode.label(),
             row.p.p50
         );
-    })?;
-    print!("{}", report::table(&rows, &modes));
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let json = args.out.join("syscalls.json");
-    let doc = report::document(&rows, args.quick);
-    std::fs::write(&json, serde_json::to_string_pretty(&doc)? + "\n")
-        .with_context(|| format!("writing {}", json.display()))?;
-    let svg = args.out.join("syscalls.svg");
-    report::svg(&rows, &modes, &svg)
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", svg.display()))?;
-    println!("wrote {} and {}", json.display(), svg.display());
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
+    print!("{tables}");
+    println!(
+        "wrote syscalls.json, syscalls.svg and workloads.svg in {}",
+        args.out.display()
+    );
     Ok(0)
 }
