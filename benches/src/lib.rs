@@ -6,6 +6,7 @@ pub mod floor;
 pub mod lifecycle;
 pub mod ops;
 pub mod report;
+pub mod scale;
 pub mod stats;
 pub mod suite;
 pub mod workloads;
@@ -27,12 +28,22 @@ pub fn run_all(
     let loads = workloads::run(&opts.rvisor, &work, runs)?;
     eprintln!("  start-up ({starts} runs each)...");
     let starts = lifecycle::run_all(&opts.rvisor, &work, starts);
+    eprintln!("  scale and memory...");
+    let calls = if opts.quick { 20_000 } else { 200_000 };
+    let threads = scale::threads(&opts.rvisor, &opts.probe, calls)?;
+    let sandboxes = scale::sandboxes(&opts.rvisor)?;
+    let memory = scale::memory(&opts.rvisor)?;
     std::fs::create_dir_all(out).map_err(|e| format!("creating {}: {e}", out.display()))?;
-    let doc = report::document(&rows, &loads, &starts, opts.quick);
+    let mut doc = report::document(&rows, &loads, &starts, opts.quick);
+    doc["threads"] = serde_json::json!(threads);
+    doc["sandboxes"] = serde_json::json!(sandboxes);
+    doc["memory"] = serde_json::json!(memory);
     let json = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
     std::fs::write(out.join("syscalls.json"), json)
         .map_err(|e| format!("writing syscalls.json: {e}"))?;
     report::svg(&rows, &modes, &out.join("syscalls.svg"))?;
     report::workloads_svg(&loads, &out.join("workloads.svg"))?;
-    Ok(report::table(&rows, &modes) + &report::other_tables(&loads, &starts))
+    Ok(report::table(&rows, &modes)
+        + &report::other_tables(&loads, &starts)
+        + &report::scale_tables(&threads, &sandboxes, &memory))
 }

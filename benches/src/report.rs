@@ -8,7 +8,10 @@
 //!   "ratios": [ { "case", "rvisor_over_native", "rvisor_over_floor" } ],              // p50
 //!   "workloads": [ { "name", "native_ms", "rvisor_ms", "overhead" } ],                // medians
 //!   "geomean_overhead": f64,
-//!   "lifecycle": [ { "name", "median_ms" (null if unavailable), "note" } ]
+//!   "lifecycle": [ { "name", "median_ms" (null if unavailable), "note" } ],
+//!   "threads": [ { "threads", "native_per_sec", "rvisor_per_sec" } ],   // trapped getppid
+//!   "sandboxes": [ { "sandboxes", "wall_ms" } ],                        // `do /bin/true` at once
+//!   "memory": [ { "during", "sentry_kib", "gofer_kib" } ]               // peak VmRSS sampled
 //! }
 //! ```
 
@@ -288,4 +291,40 @@ pub fn workloads_svg(workloads: &[WorkloadResult], path: &Path) -> Result<(), St
         .draw()
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
+}
+
+/// The scale and memory tables.
+pub fn scale_tables(
+    threads: &[crate::scale::ThreadsResult],
+    sandboxes: &[crate::scale::SandboxesResult],
+    memory: &[crate::scale::MemoryResult],
+) -> String {
+    let mut out = format!(
+        "\n{:<10} {:>16} {:>16}\n",
+        "threads", "native calls/s", "rvisor calls/s"
+    );
+    for t in threads {
+        out.push_str(&format!(
+            "{:<10} {:>16.0} {:>16.0}\n",
+            t.threads, t.native_per_sec, t.rvisor_per_sec
+        ));
+    }
+    out.push_str(&format!(
+        "\n{:<32} {:>10}\n",
+        "sandboxes at once (do /bin/true)", "wall ms"
+    ));
+    for s in sandboxes {
+        out.push_str(&format!("{:<32} {:>10.1}\n", s.sandboxes, s.wall_ms));
+    }
+    out.push_str(&format!(
+        "\n{:<20} {:>12} {:>12}\n",
+        "memory (peak RSS)", "sentry KiB", "gofer KiB"
+    ));
+    for m in memory {
+        out.push_str(&format!(
+            "{:<20} {:>12} {:>12}\n",
+            m.during, m.sentry_kib, m.gofer_kib
+        ));
+    }
+    out
 }

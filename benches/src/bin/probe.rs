@@ -1,6 +1,7 @@
 //! `rvisor-bench-probe CASE ITERATIONS [--floor]`: runs one operation ITERATIONS times (after a
 //! tenth as many unrecorded), timing each with the vDSO clock, and prints its percentiles as
-//! JSON. With `--floor` the calls run under the minimal seccomp supervisor.
+//! JSON. With `--floor` the calls run under the minimal seccomp supervisor; with `--threads T`
+//! T threads share the iterations and the throughput is printed.
 
 use hdrhistogram::Histogram;
 use rvisor_bench::{cases, floor, ops::Op, stats::Percentiles};
@@ -32,8 +33,46 @@ fn measure(case: &'static cases::Case, iterations: u64) -> i32 {
     0
 }
 
+/// `--threads T CASE N`: T threads share N iterations; prints the throughput.
+fn threads(t: usize, case: &'static cases::Case, n: u64) -> i32 {
+    let per = n / t as u64;
+    let start = now_ns();
+    std::thread::scope(|s| {
+        for _ in 0..t {
+            s.spawn(|| {
+                let mut op = Op::new(case);
+                for _ in 0..per {
+                    op.once();
+                }
+            });
+        }
+    });
+    let secs = (now_ns() - start) as f64 / 1e9;
+    let calls = per * t as u64;
+    println!(
+        "{}",
+        serde_json::json!({"threads": t, "calls": calls, "secs": secs, "per_sec": calls as f64 / secs})
+    );
+    0
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--threads") {
+        let t: usize = args
+            .get(2)
+            .and_then(|t| t.parse().ok())
+            .filter(|&t| t > 0)
+            .unwrap_or(1);
+        let case = args.get(3).and_then(|c| cases::find(c));
+        let n = args.get(4).and_then(|n| n.parse().ok());
+        let (Some(case), Some(n)) = (case, n) else {
+            eprintln!("usage: rvisor-bench-probe --threads T CASE ITERATIONS");
+            std::process::exit(2)
+        };
+        std::process::exit(threads(t, case, n));
+    }
+    args.truncate(4);
     let usage = "usage: rvisor-bench-probe CASE ITERATIONS [--floor]";
     let (Some(name), Some(n)) = (args.get(1), args.get(2)) else {
         eprintln!("{usage}");
