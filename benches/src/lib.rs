@@ -21,8 +21,23 @@ pub fn run_all(
     progress: impl FnMut(&suite::Row),
 ) -> Result<String, String> {
     let modes = suite::modes();
-    let rows = suite::run(opts, progress).map_err(|e| e.to_string())?;
     let work = workloads::default_work_dir();
+    // The sandbox's /tmp is its own: a probe built under a checkout in /tmp would not be
+    // visible inside, so every mode runs a copy in the work directory.
+    std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
+    let staged = work.join("rvisor-bench-probe");
+    std::fs::copy(&opts.probe, &staged).map_err(|e| {
+        format!(
+            "copying {} to {}: {e}",
+            opts.probe.display(),
+            staged.display()
+        )
+    })?;
+    let opts = &suite::Options {
+        probe: staged,
+        ..opts.clone()
+    };
+    let rows = suite::run(opts, progress).map_err(|e| e.to_string())?;
     let (runs, starts) = if opts.quick { (1, 5) } else { (5, 20) };
     eprintln!("  workloads ({runs} run(s) each)...");
     let loads = workloads::run(&opts.rvisor, &work, runs)?;
