@@ -170,17 +170,7 @@ pub fn answer(conn: BorrowedFd<'_>, result: Result<&str, &str>) -> Result<(), Er
 
 /// Runtime side: sends one request and returns the answer's payload.
 pub fn call(path: &Path, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<String, SandboxError> {
-    let sock = socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .ctx(|| "control socket".into())?;
-    let addr = UnixAddr::new(path).ctx(|| format!("control socket {}", path.display()))?;
-    connect(sock.as_raw_fd(), &addr)
-        .ctx(|| "the sandbox is not answering (connecting to its control socket)".into())?;
-    call_fd(sock.as_fd(), frame, fd)
+    call_fd(connect_to(path)?.as_fd(), frame, fd)
 }
 
 /// Runtime side: connects to the control socket, for a caller that sends later.
