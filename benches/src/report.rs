@@ -132,53 +132,58 @@ pub fn table(rows: &[Row], modes: &[Mode]) -> String {
     out
 }
 
-/// A grouped bar chart of p50 per case and mode, log scale.
-pub fn svg(rows: &[Row], modes: &[Mode], path: &Path) -> Result<(), String> {
-    let cases: Vec<&str> = CASES
+/// One series of a grouped bar chart: its legend and a value per group (`None`: no bar).
+type Series = (String, Vec<Option<f64>>);
+
+/// A grouped bar chart on a log scale from `floor`.
+fn bar_chart(
+    path: &Path,
+    title: &str,
+    unit: &str,
+    groups: &[&str],
+    series: &[Series],
+    floor: f64,
+) -> Result<(), String> {
+    let max = series
         .iter()
-        .map(|c| c.name)
-        .filter(|n| rows.iter().any(|r| r.case == *n))
-        .collect();
-    let max = rows.iter().map(|r| r.p.p50).max().unwrap_or(1).max(10) as f64 * 2.0;
+        .flat_map(|(_, v)| v.iter().flatten())
+        .fold(floor * 10.0, |a, &b| a.max(b))
+        * 2.0;
     let root = SVGBackend::new(path, (1200, 640)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let groups = cases.len() as f64;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "rvisor: p50 latency per operation (ns, log scale)",
-            ("sans-serif", 22),
-        )
+        .caption(title, ("sans-serif", 22))
         .margin(20)
-        .x_label_area_size(110)
+        .x_label_area_size(150)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..groups, (10f64..max).log_scale())
+        .build_cartesian_2d(0f64..groups.len() as f64, (floor..max).log_scale())
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_labels(cases.len())
+        .x_labels(groups.len())
         .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            cases.get(i).map_or(String::new(), |c| c.to_string())
+            groups
+                .get(x.floor() as usize)
+                .map_or(String::new(), |g| g.to_string())
         })
         .x_label_style(
             ("sans-serif", 12)
                 .into_font()
                 .transform(FontTransform::Rotate90),
         )
-        .y_desc("ns")
+        .y_desc(unit)
         .draw()
         .map_err(|e| e.to_string())?;
-    let width = 0.8 / modes.len() as f64;
-    for (mi, &mode) in modes.iter().enumerate() {
-        let color = Palette99::pick(mi).to_rgba();
-        let bars: Vec<Rectangle<(f64, f64)>> = cases
+    let width = 0.8 / series.len().max(1) as f64;
+    for (si, (label, values)) in series.iter().enumerate() {
+        let color = Palette99::pick(si).to_rgba();
+        let bars: Vec<Rectangle<(f64, f64)>> = values
             .iter()
             .enumerate()
-            .filter_map(|(ci, c)| {
-                let v = p50(rows, c, mode)? as f64;
-                let x0 = ci as f64 + 0.1 + mi as f64 * width;
+            .filter_map(|(gi, v)| {
+                let x0 = gi as f64 + 0.1 + si as f64 * width;
                 Some(Rectangle::new(
-                    [(x0, 10.0), (x0 + width, v.max(10.0))],
+                    [(x0, floor), (x0 + width, v.as_ref()?.max(floor))],
                     color.filled(),
                 ))
             })
@@ -186,7 +191,7 @@ pub fn svg(rows: &[Row], modes: &[Mode], path: &Path) -> Result<(), String> {
         chart
             .draw_series(bars)
             .map_err(|e| e.to_string())?
-            .label(mode.label())
+            .label(label.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
     }
     chart
@@ -197,6 +202,35 @@ pub fn svg(rows: &[Row], modes: &[Mode], path: &Path) -> Result<(), String> {
         .draw()
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
+}
+
+/// A grouped bar chart of p50 per case and mode, log scale.
+pub fn svg(rows: &[Row], modes: &[Mode], path: &Path) -> Result<(), String> {
+    let cases: Vec<&str> = CASES
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| rows.iter().any(|r| r.case == *n))
+        .collect();
+    let series: Vec<Series> = modes
+        .iter()
+        .map(|&m| {
+            (
+                m.label().to_string(),
+                cases
+                    .iter()
+                    .map(|c| p50(rows, c, m).map(|v| v as f64))
+                    .collect(),
+            )
+        })
+        .collect();
+    bar_chart(
+        path,
+        "rvisor: p50 latency per operation (ns, log scale)",
+        "ns",
+        &cases,
+        &series,
+        10.0,
+    )
 }
 
 /// The workload and lifecycle tables.
@@ -229,68 +263,25 @@ pub fn other_tables(workloads: &[WorkloadResult], lifecycle: &[LifecycleResult])
 
 /// Native vs rvisor wall time per workload.
 pub fn workloads_svg(workloads: &[WorkloadResult], path: &Path) -> Result<(), String> {
-    let max = workloads
-        .iter()
-        .map(|w| w.rvisor_ms.max(w.native_ms))
-        .fold(1.0, f64::max)
-        * 2.0;
-    let root = SVGBackend::new(path, (1000, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let names: Vec<&str> = workloads.iter().map(|w| w.name.as_str()).collect();
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "rvisor: workload wall time (ms, log scale)",
-            ("sans-serif", 22),
-        )
-        .margin(20)
-        .x_label_area_size(150)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..names.len() as f64, (1f64..max).log_scale())
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_labels(names.len())
-        .x_label_formatter(&|x| {
-            names
-                .get(x.floor() as usize)
-                .map_or(String::new(), |n| n.to_string())
-        })
-        .x_label_style(
-            ("sans-serif", 12)
-                .into_font()
-                .transform(FontTransform::Rotate90),
-        )
-        .y_desc("ms")
-        .draw()
-        .map_err(|e| e.to_string())?;
-    for (i, (label, pick)) in [("native", 0usize), ("rvisor:seccomp-notify", 1)]
-        .into_iter()
-        .enumerate()
-    {
-        let color = Palette99::pick(pick * 2).to_rgba();
-        let bars: Vec<Rectangle<(f64, f64)>> = workloads
-            .iter()
-            .enumerate()
-            .map(|(wi, w)| {
-                let v = if i == 0 { w.native_ms } else { w.rvisor_ms };
-                let x0 = wi as f64 + 0.1 + i as f64 * 0.4;
-                Rectangle::new([(x0, 1.0), (x0 + 0.4, v.max(1.0))], color.filled())
-            })
-            .collect();
-        chart
-            .draw_series(bars)
-            .map_err(|e| e.to_string())?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+    let series: Vec<Series> = vec![
+        (
+            "native".into(),
+            workloads.iter().map(|w| Some(w.native_ms)).collect(),
+        ),
+        (
+            "rvisor:seccomp-notify".into(),
+            workloads.iter().map(|w| Some(w.rvisor_ms)).collect(),
+        ),
+    ];
+    bar_chart(
+        path,
+        "rvisor: workload wall time (ms, log scale)",
+        "ms",
+        &names,
+        &series,
+        1.0,
+    )
 }
 
 /// The scale and memory tables.
