@@ -381,12 +381,26 @@ fn control_thread(
     sentry: Arc<Sentry<SeccompNotify>>,
     fs_ids: Option<(u32, u32)>,
 ) {
+    // Every sentry serving this sandbox: the counters are their sum. A joined sentry whose
+    // worker has ended (we hold its last reference) is retired: counted, and its listener closed.
+    let mut all = vec![sentry];
+    let mut retired = [0u64; 4];
     std::thread::spawn(move || loop {
         let Ok((conn, request)) = control::accept(control.as_fd()) else {
             return;
         };
+        let sentry = Arc::clone(&all[0]);
+        all.retain(|s| {
+            let done = Arc::strong_count(s) == 1;
+            if done {
+                for (sum, n) in retired.iter_mut().zip(counters(s)) {
+                    *sum += n;
+                }
+            }
+            !done
+        });
         let answer = match request {
-            control::Request::Stats => Ok(stats_json(&sentry)),
+            control::Request::Stats => Ok(stats_json(&all, retired)),
             control::Request::Start(_) => Err("the container is already started".to_string()),
             control::Request::Exec {
                 listener,
@@ -400,8 +414,12 @@ fn control_thread(
                     *c = creds;
                     Ok(())
                 });
-                let joined =
-                    Sentry::new(SeccompNotify::new(listener), sentry.shared_sandbox(), None);
+                let joined = Arc::new(Sentry::new(
+                    SeccompNotify::new(listener),
+                    sentry.shared_sandbox(),
+                    None,
+                ));
+                all.push(Arc::clone(&joined));
                 std::thread::spawn(move || {
                     set_fs_ids(fs_ids);
                     if let Err(e) = joined.worker().run() {
@@ -415,15 +433,31 @@ fn control_thread(
     });
 }
 
-/// The counters, as JSON for `rvisor events`.
-fn stats_json(sentry: &Sentry<SeccompNotify>) -> String {
+/// trapped, emulated, continued, denied.
+fn counters(sentry: &Sentry<SeccompNotify>) -> [u64; 4] {
     use std::sync::atomic::Ordering::Relaxed;
     let s = &sentry.stats;
+    [&s.trapped, &s.emulated, &s.continued, &s.denied].map(|c| c.load(Relaxed))
+}
+
+/// The counters of every sentry of the sandbox (and of retired ones), summed, as JSON for
+/// `rvisor events`.
+fn stats_json(all: &[Arc<Sentry<SeccompNotify>>], retired: [u64; 4]) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(sentry) = all.first() else {
+        return "{}".into();
+    };
+    let mut sum = retired;
+    for s in all {
+        for (total, n) in sum.iter_mut().zip(counters(s)) {
+            *total += n;
+        }
+    }
     let mut fields = vec![
-        ("trapped", s.trapped.load(Relaxed)),
-        ("emulated", s.emulated.load(Relaxed)),
-        ("continued", s.continued.load(Relaxed)),
-        ("denied", s.denied.load(Relaxed)),
+        ("trapped", sum[0]),
+        ("emulated", sum[1]),
+        ("continued", sum[2]),
+        ("denied", sum[3]),
     ];
     if let Some(g) = &sentry.sandbox().gofer {
         let gs = &g.stats;
