@@ -1,28 +1,13 @@
 //! `process.terminal`: a new pty in the guest's own devpts; the slave becomes the command's
 //! controlling terminal and stdio, the master goes to the `--console-socket` (as runc does).
 
-use std::io::IoSlice;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 use super::error::{Context, SandboxError};
-
-/// Sends `fd` with `name` as the message over a connected unix socket.
-pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>, name: &str) -> Result<(), SandboxError> {
-    let fds = [fd.as_raw_fd()];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(name.as_bytes())],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .ctx(|| "sending the pty master to the console socket".into())
-    .map(drop)
-}
+use super::fdpass;
 
 /// Opens a pty in the current `/dev/pts`, sends its master over `console`, and makes its slave
 /// this process's controlling terminal and stdio. Runs in the guest's mount namespace.
@@ -46,7 +31,8 @@ pub fn attach(console: &OwnedFd) -> Result<(), SandboxError> {
     let master_fd = unsafe { BorrowedFd::borrow_raw(master.as_raw_fd()) };
     // SAFETY: as above, for the console socket, which the caller owns.
     let console_fd = unsafe { BorrowedFd::borrow_raw(console.as_raw_fd()) };
-    send_fd(console_fd, master_fd, &name)?;
+    fdpass::send(console_fd, name.as_bytes(), Some(master_fd))
+        .ctx(|| "sending the pty master to the console socket".into())?;
     drop(master);
     nix::unistd::setsid().ctx(|| "setsid".into())?;
     // SAFETY: TIOCSCTTY takes an integer argument; `slave` is an open tty.

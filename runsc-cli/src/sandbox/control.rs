@@ -9,17 +9,16 @@
 //!
 //! Answers are `ok`, `ok ` + payload, or `err ` + a message.
 
-use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    accept4, bind, connect, listen, recvmsg, sendmsg, socket, AddressFamily, Backlog,
-    ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
+    accept4, bind, connect, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
 };
 
 use super::error::{Context, SandboxError};
+use super::fdpass::{recv, send};
 
 /// Longest request or answer.
 const MAX_FRAME: usize = 256 * 1024;
@@ -72,6 +71,14 @@ fn parse_exec(frame: &[u8], listener: OwnedFd) -> Option<Request> {
 
 /// Binds and listens on `path` (the runtime does this before the sandbox exists).
 pub fn listen_at(path: &Path) -> Result<OwnedFd, SandboxError> {
+    let (sock, addr) = socket_for(path)?;
+    bind(sock.as_raw_fd(), &addr).ctx(|| format!("binding {}", path.display()))?;
+    listen(&sock, Backlog::new(16).unwrap_or(Backlog::MAXCONN)).ctx(|| "listen".into())?;
+    Ok(sock)
+}
+
+/// A new `SOCK_SEQPACKET` socket and the address of `path`.
+fn socket_for(path: &Path) -> Result<(OwnedFd, UnixAddr), SandboxError> {
     let sock = socket(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -80,54 +87,7 @@ pub fn listen_at(path: &Path) -> Result<OwnedFd, SandboxError> {
     )
     .ctx(|| "control socket".into())?;
     let addr = UnixAddr::new(path).ctx(|| format!("control socket {}", path.display()))?;
-    bind(sock.as_raw_fd(), &addr).ctx(|| format!("binding {}", path.display()))?;
-    listen(&sock, Backlog::new(16).unwrap_or(Backlog::MAXCONN)).ctx(|| "listen".into())?;
-    Ok(sock)
-}
-
-fn send(sock: BorrowedFd<'_>, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
-    let fds: Vec<i32> = fd.iter().map(|f| f.as_raw_fd()).collect();
-    let cmsg: Vec<ControlMessage<'_>> = if fds.is_empty() {
-        Vec::new()
-    } else {
-        vec![ControlMessage::ScmRights(&fds)]
-    };
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(frame)],
-        &cmsg,
-        MsgFlags::empty(),
-        None,
-    )
-    .map(drop)
-}
-
-fn recv(sock: BorrowedFd<'_>) -> Result<(Vec<u8>, Option<OwnedFd>), Errno> {
-    let mut buf = vec![0u8; MAX_FRAME];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    loop {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(msg) => {
-                let fd = msg.cmsgs()?.find_map(|c| match c {
-                    ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                    _ => None,
-                });
-                let n = msg.bytes;
-                // SAFETY: the kernel installed this fd in our table for us; nothing else owns it.
-                let fd = fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-                buf.truncate(n);
-                return Ok((buf, fd));
-            }
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    Ok((sock, addr))
 }
 
 /// Sentry side: waits for the next request; the connection is where the answer goes.
@@ -141,7 +101,7 @@ pub fn accept(listener: BorrowedFd<'_>) -> Result<(OwnedFd, Request), Errno> {
         };
         // SAFETY: `conn` stays open for the borrow.
         let borrowed = unsafe { BorrowedFd::borrow_raw(conn.as_raw_fd()) };
-        let Ok((frame, fd)) = recv(borrowed) else {
+        let Ok((frame, fd)) = recv(borrowed, MAX_FRAME) else {
             continue;
         };
         let request = if let Some(state) = frame.strip_prefix(b"start\n") {
@@ -175,14 +135,7 @@ pub fn call(path: &Path, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<Str
 
 /// Runtime side: connects to the control socket, for a caller that sends later.
 pub fn connect_to(path: &Path) -> Result<OwnedFd, SandboxError> {
-    let sock = socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .ctx(|| "control socket".into())?;
-    let addr = UnixAddr::new(path).ctx(|| format!("control socket {}", path.display()))?;
+    let (sock, addr) = socket_for(path)?;
     connect(sock.as_raw_fd(), &addr)
         .ctx(|| "the sandbox is not answering (connecting to its control socket)".into())?;
     Ok(sock)
@@ -195,7 +148,7 @@ pub fn call_fd(
     fd: Option<BorrowedFd<'_>>,
 ) -> Result<String, SandboxError> {
     send(borrowed, frame, fd).ctx(|| "sending to the sandbox".into())?;
-    let (reply, _) = recv(borrowed).ctx(|| "waiting for the sandbox".into())?;
+    let (reply, _) = recv(borrowed, MAX_FRAME).ctx(|| "waiting for the sandbox".into())?;
     let reply = String::from_utf8_lossy(&reply).into_owned();
     if reply == "ok" {
         return Ok(String::new());
