@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rvisor_cli::oci::convert::Options;
 use rvisor_cli::oci::lifecycle::Runtime;
 use rvisor_cli::oci::state::StateRoot;
-use rvisor_cli::sandbox::{Network, Overlay};
+use rvisor_cli::sandbox::{Network, Overlay, PlatformKind};
 
 /// Output format of the runtime's own log.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -46,7 +46,7 @@ struct Cli {
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Trapping mechanism.
-    #[arg(long, global = true, default_value = "seccomp-notify", value_parser = ["seccomp-notify"])]
+    #[arg(long, global = true, default_value = "seccomp-notify", value_parser = PlatformKind::NAMES)]
     platform: String,
     /// Network: "loopback" (a private namespace with lo only) or "host" [default: `do`:
     /// loopback; containers: as the spec says].
@@ -118,6 +118,10 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn platform(cli: &Cli) -> anyhow::Result<PlatformKind> {
+    cli.platform.parse().map_err(|e: String| anyhow::anyhow!(e))
+}
+
 fn runtime(cli: &Cli) -> anyhow::Result<Runtime> {
     anyhow::ensure!(
         !cli.systemd_cgroup,
@@ -130,6 +134,7 @@ fn runtime(cli: &Cli) -> anyhow::Result<Runtime> {
             init: cli.init,
         },
         network: cli.network.clone(),
+        platform: platform(cli)?,
         strace: cli.strace.then(|| cli.log.clone()),
     })
 }
@@ -138,7 +143,13 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     use commands::*;
     match &cli.command {
         Command::Do(args) => {
-            return do_cmd::run(args, cli.network.clone(), cli.overlay, cli.strace)
+            return do_cmd::run(
+                args,
+                cli.network.clone(),
+                cli.overlay,
+                cli.strace,
+                platform(cli)?,
+            )
         }
         Command::Syscalls(args) => return syscalls::run(args),
         Command::Spec(args) => return spec::run(args),

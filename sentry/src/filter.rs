@@ -90,6 +90,9 @@ pub fn compile(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
     let mut tree = Vec::new();
     emit_tree(&classes, trap, &mut tree);
     let mut prog = prelude();
+    if ret == TrapReturn::Trace {
+        prog.extend(reserved_fd_guard(trap));
+    }
     let section = prog.len() + tree.len();
     for mut insn in tree {
         if insn.code == JA && insn.k == TO_GUARDED {
@@ -107,6 +110,9 @@ pub fn compile(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
 /// The same policy as one seccompiler chain (the reference for [`compile`]).
 pub fn compile_linear(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
     let mut prog = prelude();
+    if ret == TrapReturn::Trace {
+        prog.extend(reserved_fd_guard(trap_return(ret)));
+    }
     let all = seccompiler_program(|a| matches!(a, Action::Native | Action::Guarded { .. }))?;
     prog.extend(rewrite_sentinel(all, ret)?);
     Ok(prog)
@@ -157,6 +163,44 @@ fn prelude() -> BpfProgram {
         },
         stmt(RET_K, SECCOMP_RET_KILL_PROCESS),
     ]
+}
+
+/// ptrace only: traps every call whose fd arguments (the first two, and the third of the calls
+/// that take one there) may name the reserved fd, and the calls the tracer always polices
+/// (`close_range`, `getdents*`). Expects the syscall number loaded, and leaves it loaded.
+fn reserved_fd_guard(trap: u32) -> BpfProgram {
+    use crate::platform::ptrace::reserved::{ALWAYS_TRAPPED, FD_IN_ARG2, RESERVED_FD};
+    let reserved = RESERVED_FD as u32;
+    let low_word = |arg: u32| stmt(LD_W_ABS, 16 + 8 * arg);
+    let jeq = |k: u32, jt: usize| sock_filter {
+        code: JEQ_K,
+        jt: jt as u8,
+        jf: 0,
+        k,
+    };
+    // [always..][arg2 calls..][ja args01][ld a2][jeq][ld a0][jeq][ld a1][jeq][ld nr][ja 1][ret]
+    let arg2_at = ALWAYS_TRAPPED.len() + FD_IN_ARG2.len() + 1;
+    let args01_at = arg2_at + 2;
+    let trap_at = args01_at + 6;
+    let mut p = Vec::new();
+    for nr in ALWAYS_TRAPPED {
+        p.push(jeq(nr as u32, trap_at - p.len() - 1));
+    }
+    for nr in FD_IN_ARG2 {
+        p.push(jeq(nr as u32, arg2_at - p.len() - 1));
+    }
+    p.push(stmt(JA, (args01_at - p.len() - 1) as u32));
+    p.push(low_word(2));
+    p.push(jeq(reserved, trap_at - p.len() - 1));
+    for arg in [0, 1] {
+        p.push(low_word(arg));
+        p.push(jeq(reserved, trap_at - p.len() - 1));
+    }
+    p.push(stmt(LD_W_ABS, 0));
+    p.push(stmt(JA, 1));
+    debug_assert_eq!(p.len(), trap_at);
+    p.push(stmt(RET_K, trap));
+    p
 }
 
 /// A binary search over `ranges` (each from its start to the next one's): each node is
@@ -241,9 +285,22 @@ fn rewrite_sentinel(compiled: BpfProgram, ret: TrapReturn) -> Result<BpfProgram,
     }
 }
 
+/// Installs `prog` on the calling thread (and its future children), with no listener (the
+/// ptrace platform: trapped calls stop the tracee).
+pub fn install(prog: &BpfProgram) -> Result<(), FilterError> {
+    install_flags(prog, 0).map(drop)
+}
+
 /// Installs `prog` on the calling thread (and its future children) and returns the listener.
-/// Sets no_new_privs first, as unprivileged filters require.
 pub fn install_with_listener(prog: &BpfProgram) -> Result<OwnedFd, FilterError> {
+    let fd = install_flags(prog, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Installs `prog` with seccomp `flags`; returns what the call returned.
+/// Sets no_new_privs first, as unprivileged filters require.
+fn install_flags(prog: &BpfProgram, flags: libc::c_ulong) -> Result<i32, FilterError> {
     let fprog = libc::sock_fprog {
         len: u16::try_from(prog.len()).map_err(|_| FilterError::Install(Errno::E2BIG))?,
         filter: prog.as_ptr().cast_mut().cast(),
@@ -258,15 +315,14 @@ pub fn install_with_listener(prog: &BpfProgram) -> Result<OwnedFd, FilterError> 
         libc::syscall(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            flags,
             std::ptr::addr_of!(fprog),
         )
     };
     if fd < 0 {
         return Err(FilterError::Install(Errno::last()));
     }
-    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(fd as i32)
 }
 
 #[cfg(test)]
@@ -423,6 +479,32 @@ mod tests {
             run(&prog, 9999, AUDIT_ARCH_X86_64, [0; 6]).0,
             SECCOMP_RET_USER_NOTIF,
             "unknown traps"
+        );
+    }
+
+    #[test]
+    fn under_ptrace_calls_that_may_name_the_reserved_fd_trap() {
+        use crate::platform::ptrace::reserved::RESERVED_FD;
+        let prog = compile(TrapReturn::Trace).unwrap();
+        let r = RESERVED_FD as u64;
+        let ret = |name: &str, args: [u64; 6]| {
+            let nr = TABLE.by_name(name).unwrap().nr as u32;
+            run(&prog, nr, AUDIT_ARCH_X86_64, args).0
+        };
+        assert_eq!(ret("close", [r, 0, 0, 0, 0, 0]), SECCOMP_RET_TRACE);
+        assert_eq!(ret("dup2", [0, r, 0, 0, 0, 0]), SECCOMP_RET_TRACE);
+        assert_eq!(ret("epoll_ctl", [3, 1, r, 0, 0, 0]), SECCOMP_RET_TRACE);
+        assert_eq!(ret("getdents64", [3, 0, 0, 0, 0, 0]), SECCOMP_RET_TRACE);
+        assert_eq!(ret("close_range", [3, 9, 0, 0, 0, 0]), SECCOMP_RET_TRACE);
+        assert_eq!(ret("close", [3, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(ret("write", [1, 0, r, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(ret("getppid", [0; 6]), SECCOMP_RET_TRACE);
+        // The seccomp-notify filter has no such rules.
+        let notify = compile(TrapReturn::UserNotif).unwrap();
+        let nr = TABLE.by_name("close").unwrap().nr as u32;
+        assert_eq!(
+            run(&notify, nr, AUDIT_ARCH_X86_64, [r, 0, 0, 0, 0, 0]).0,
+            SECCOMP_RET_ALLOW
         );
     }
 

@@ -52,10 +52,13 @@ pub enum OwnFilterError {
     Backend(#[from] seccompiler::BackendError),
 }
 
-/// Compiles the denylist.
-pub fn compile() -> Result<BpfProgram, OwnFilterError> {
-    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
-        DENIED.iter().map(|&(nr, _)| (nr, Vec::new())).collect();
+/// Compiles the denylist; a `tracer` (the ptrace platform's sentry) keeps ptrace.
+pub fn compile(tracer: bool) -> Result<BpfProgram, OwnFilterError> {
+    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = DENIED
+        .iter()
+        .filter(|&&(nr, _)| !(tracer && nr == libc::SYS_ptrace))
+        .map(|&(nr, _)| (nr, Vec::new()))
+        .collect();
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -66,7 +69,7 @@ pub fn compile() -> Result<BpfProgram, OwnFilterError> {
 }
 
 /// Installs it on every thread of the calling process.
-pub fn install() -> Result<(), OwnFilterError> {
-    seccompiler::apply_filter_all_threads(&compile()?)?;
+pub fn install(tracer: bool) -> Result<(), OwnFilterError> {
+    seccompiler::apply_filter_all_threads(&compile(tracer)?)?;
     Ok(())
 }

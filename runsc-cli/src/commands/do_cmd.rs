@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use rvisor_cli::sandbox::{self, Network, Overlay, SandboxSpec, Volume};
+use rvisor_cli::sandbox::{self, Network, Overlay, PlatformKind, SandboxSpec, Volume};
 
 /// Run a command in a sandbox over the host's root (read-only, nosuid, nodev).
 #[derive(Debug, Args)]
@@ -84,6 +84,7 @@ pub fn run(
     network: Option<Network>,
     overlay: Overlay,
     strace: bool,
+    platform: PlatformKind,
 ) -> anyhow::Result<i32> {
     let strace: Option<Box<dyn Write + Send>> = match &args.strace_log {
         Some(path) => Some(Box::new(
@@ -113,6 +114,7 @@ pub fn run(
         release: args.release.clone(),
         network: network.unwrap_or_default(),
         overlay,
+        platform,
         workers: usize::from(args.workers),
         stats: args.stats,
         no_fd_cache: args.no_fd_cache,

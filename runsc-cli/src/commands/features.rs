@@ -39,7 +39,7 @@ pub fn run(_: &FeaturesArgs) -> anyhow::Result<i32> {
             "selinux": { "enabled": false }
         },
         "annotations": {
-            "io.github.rvisor.platforms": "seccomp-notify",
+            "io.github.rvisor.platforms": "seccomp-notify,ptrace",
             "io.github.rvisor.syscall-table-version": sentry::syscalls::TABLE_VERSION.to_string()
         }
     });

@@ -453,6 +453,7 @@ pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, Oci
         } else {
             opts.overlay
         },
+        platform: Default::default(),
         workers: 1,
         stats: false,
         no_fd_cache: false,

@@ -27,6 +27,8 @@ pub struct Runtime {
     pub opts: Options,
     /// `--network` override.
     pub network: Option<Network>,
+    /// `--platform`.
+    pub platform: crate::sandbox::PlatformKind,
     /// Trace trapped calls to this file (`--strace`; the log file, or stderr).
     pub strace: Option<Option<PathBuf>>,
 }
@@ -103,6 +105,7 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
     if let Some(net) = &rt.network {
         b.sandbox.network = net.clone();
     }
+    b.sandbox.platform = rt.platform;
     let console = match (&req.console_socket, b.sandbox.container.terminal) {
         (Some(path), true) => Some(connect_console(path)?),
         (None, true) => {
@@ -239,6 +242,7 @@ fn build(
             poststart: b.hooks.poststart.clone(),
             poststop: b.hooks.poststop.clone(),
         },
+        platform: platform_name(rt.platform).into(),
     };
     let fail = |e: OciError| (e, Some(created.sentry));
     dir.write(&record).map_err(fail)?;
@@ -429,6 +433,13 @@ pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
     if status != Status::Running {
         return Err(wrong(&req.id, status, "exec"));
     }
+    if record.platform == platform_name(crate::sandbox::PlatformKind::Ptrace) {
+        return Err(OciError::Unsupported(format!(
+            "exec into container {}: it runs on the ptrace platform, whose tracer cannot take \
+             in a process from outside the sandbox (create it with --platform=seccomp-notify)",
+            req.id
+        )));
+    }
     let spec = convert::join_spec(&req.process)?;
     let console = match (&req.console_socket, req.process.terminal().unwrap_or(false)) {
         (Some(path), true) => Some(connect_console(path)?),
@@ -477,4 +488,12 @@ pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
         return Ok(0);
     }
     Ok(sandbox::wait_sentry(keeper))
+}
+
+/// The `--platform` name of a platform.
+fn platform_name(kind: crate::sandbox::PlatformKind) -> &'static str {
+    match kind {
+        crate::sandbox::PlatformKind::SeccompNotify => "seccomp-notify",
+        crate::sandbox::PlatformKind::Ptrace => "ptrace",
+    }
 }

@@ -89,6 +89,9 @@ pub struct Record {
     pub cgroup: Option<String>,
     /// Hooks for later commands.
     pub hooks: LaterHooks,
+    /// The platform the sandbox traps with (`--platform` at create).
+    #[serde(default)]
+    pub platform: String,
 }
 
 /// Start time of `pid` in clock ticks, and whether it is a zombie; `None` if it does not exist.
@@ -346,9 +349,11 @@ mod tests {
             annotations: BTreeMap::new(),
             cgroup: None,
             hooks: LaterHooks::default(),
+            platform: "ptrace".into(),
         };
         dir.write(&record).unwrap();
         assert_eq!(dir.read().unwrap().init_pid, 2);
+        assert_eq!(dir.read().unwrap().platform, "ptrace");
         assert_eq!(root.ids().unwrap(), vec!["c1".to_string()]);
         dir.remove().unwrap();
         assert!(matches!(root.open("c1"), Err(OciError::NotFound(_))));

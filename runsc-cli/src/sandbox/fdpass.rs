@@ -12,6 +12,10 @@ const READY: u8 = 0;
 const FAILED: u8 = 1;
 const PREPARED: u8 = 2;
 const START: u8 = 3;
+/// ptrace platform: the init waits to be seized...
+const TRACEABLE: u8 = 4;
+/// ...and is, with the guest's end of the reserved socket.
+const SEIZED: u8 = 5;
 /// Longest setup error carried back.
 const MAX_MESSAGE: usize = 4096;
 /// Longest start message (the container state).
@@ -70,6 +74,10 @@ pub fn recv(sock: BorrowedFd<'_>, max: usize) -> Result<(Vec<u8>, Option<OwnedFd
 pub enum InitReport {
     /// Setup succeeded; here is the listener.
     Ready(OwnedFd),
+    /// Setup succeeded under the tracer (ptrace platform: no listener).
+    Traced,
+    /// The init waits to be seized by the tracer (ptrace platform).
+    Traceable,
     /// Setup failed with this message.
     Failed(String),
     /// The sandbox is built; the init waits for start.
@@ -101,6 +109,29 @@ pub fn send_listener(sock: BorrowedFd<'_>, listener: BorrowedFd<'_>) -> Result<(
     send(sock, &[READY], Some(listener))
 }
 
+/// Tells the sentry the filter is on, with no listener (ptrace platform).
+pub fn send_traced(sock: BorrowedFd<'_>) -> Result<(), Errno> {
+    send(sock, &[READY], None)
+}
+
+/// Asks the sentry to seize us (ptrace platform).
+pub fn send_traceable(sock: BorrowedFd<'_>) -> Result<(), Errno> {
+    send(sock, &[TRACEABLE], None)
+}
+
+/// Tells the init it is traced, handing it the guest's end of the reserved socket.
+pub fn send_seized(sock: BorrowedFd<'_>, guest_end: BorrowedFd<'_>) -> Result<(), Errno> {
+    send(sock, &[SEIZED], Some(guest_end))
+}
+
+/// Waits to be seized; the guest's end of the reserved socket, or `None` if the sentry gave up.
+pub fn receive_seized(sock: BorrowedFd<'_>) -> Option<OwnedFd> {
+    match recv(sock, MAX_MESSAGE) {
+        Ok((frame, fd)) if frame == [SEIZED] => fd,
+        _ => None,
+    }
+}
+
 /// Sends a setup failure.
 pub fn send_failure(sock: BorrowedFd<'_>, message: &str) {
     let mut frame = vec![FAILED];
@@ -114,6 +145,8 @@ pub fn receive(sock: BorrowedFd<'_>) -> Result<InitReport, Errno> {
     Ok(match (frame.split_first(), fd) {
         (None, _) => InitReport::Silent,
         (Some((&READY, _)), Some(fd)) => InitReport::Ready(fd),
+        (Some((&READY, [])), None) => InitReport::Traced,
+        (Some((&TRACEABLE, [])), None) => InitReport::Traceable,
         (Some((&PREPARED, [])), None) => InitReport::Prepared,
         (Some((&FAILED, message)), _) => {
             InitReport::Failed(String::from_utf8_lossy(message).into_owned())

@@ -14,7 +14,7 @@ use sentry::filter::BpfProgram;
 
 use super::container::{Attach, ContainerSettings};
 use super::error::{Context, SandboxError};
-use super::spec::{Network, SandboxSpec};
+use super::spec::{Network, PlatformKind, SandboxSpec};
 use super::{console, fdpass, guest_root, hooks, identity, signals};
 
 /// Exit code when the command cannot be found.
@@ -120,10 +120,7 @@ fn start(
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    let listener = sentry::filter::install_with_listener(prog)?;
-    fdpass::send_listener(report.as_fd(), listener.as_fd())
-        .ctx(|| "handing over the listener".into())?;
-    drop(listener);
+    supervise(spec, prog, report)?;
     // Supervised already: their writes reach the tree through the gofer, as the process's do.
     hooks::run_all(&spec.container.start_hooks, state).map_err(SandboxError::Invalid)?;
     for extra in &spec.container.seccomp {
@@ -131,6 +128,28 @@ fn start(
             .map_err(|e| SandboxError::Setup(format!("the spec's seccomp filter: {e}")))?;
     }
     Ok(())
+}
+
+/// Puts the init under the sentry: hands it the seccomp listener, or (ptrace) is seized first,
+/// takes the reserved socket, and only then installs the filter (a RET_TRACE with no tracer
+/// would fail calls with ENOSYS).
+fn supervise(spec: &SandboxSpec, prog: &BpfProgram, report: &OwnedFd) -> Result<(), SandboxError> {
+    match spec.platform {
+        PlatformKind::SeccompNotify => {
+            let listener = sentry::filter::install_with_listener(prog)?;
+            fdpass::send_listener(report.as_fd(), listener.as_fd())
+                .ctx(|| "handing over the listener".into())
+        }
+        PlatformKind::Ptrace => {
+            fdpass::send_traceable(report.as_fd()).ctx(|| "asking to be traced".into())?;
+            let end = fdpass::receive_seized(report.as_fd())
+                .ok_or_else(|| SandboxError::Setup("the sentry did not trace the guest".into()))?;
+            sentry::platform::ptrace::reserved::install_in_guest(end)
+                .ctx(|| "installing the reserved socket".into())?;
+            sentry::filter::install(prog)?;
+            fdpass::send_traced(report.as_fd()).ctx(|| "reporting the filter on".into())
+        }
+    }
 }
 
 fn set_domainname(name: &str) -> Result<(), SandboxError> {

@@ -33,11 +33,11 @@ pub mod spec;
 use std::io::Write;
 
 use nix::unistd::{fork, ForkResult, Pid};
-use sentry::filter::{self, TrapReturn};
+use sentry::filter;
 
 pub use container::{Attach, CapSets, ContainerSettings, Rlimit, Tmpfs};
 pub use error::SandboxError;
-pub use spec::{Network, Overlay, SandboxSpec, Volume};
+pub use spec::{Network, Overlay, PlatformKind, SandboxSpec, Volume};
 
 use error::Context;
 
@@ -71,7 +71,7 @@ fn validate(spec: &SandboxSpec) -> Result<(), SandboxError> {
 /// Runs `spec` in a new sandbox and returns its exit code (128+N for death by signal N).
 pub fn run(spec: &SandboxSpec, strace: Option<Box<dyn Write + Send>>) -> Result<i32, SandboxError> {
     validate(spec)?;
-    let prog = filter::compile(TrapReturn::UserNotif)?;
+    let prog = filter::compile(spec.platform.trap_return())?;
     signals::block().ctx(|| "blocking signals".into())?;
     let runtime = nix::unistd::getpid();
     // SAFETY: the runtime is single-threaded here; the child only runs `sentry_proc::main`.
@@ -118,7 +118,7 @@ pub fn create(
     prelude: &dyn Fn() -> Result<(), String>,
 ) -> Result<Created, SandboxError> {
     validate(spec)?;
-    let prog = filter::compile(TrapReturn::UserNotif)?;
+    let prog = filter::compile(spec.platform.trap_return())?;
     signals::block().ctx(|| "blocking signals".into())?;
     let (report_read, report_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;

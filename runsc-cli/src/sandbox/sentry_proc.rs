@@ -2,14 +2,15 @@
 //! the seccomp listener, and services trapped calls until the init exits.
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::Pid;
 use sentry::filter::BpfProgram;
 use sentry::gofer_client::GoferClient;
-use sentry::platform::SeccompNotify;
+use sentry::platform::ptrace::TracerThread;
+use sentry::platform::{Platform, Ptrace, SeccompNotify};
 use sentry::sandbox::{Sandbox, SandboxConfig};
 use sentry::server::Sentry;
 use sentry::strace::Strace;
@@ -19,6 +20,9 @@ use super::error::{Context, SandboxError};
 use super::fdpass::{self, InitReport};
 use super::spec::{Network, SandboxSpec};
 use super::{clone, confine, control, gofer_proc, signals};
+
+/// A sentry on whichever platform was asked for.
+type AnySentry = Sentry<Box<dyn Platform>>;
 
 /// Exit code for a sandbox that could not be started.
 pub const SETUP_FAILED: i32 = 125;
@@ -90,8 +94,13 @@ pub fn main(
     };
     let state = start_conn.as_ref().map_or(&b""[..], |(_, s)| s.as_slice());
     let mut started = started;
-    let listener = match release(&started, state) {
-        Ok(listener) => listener,
+    // Before the guest is released (and before a tracer thread exists, which must share the
+    // confined view): no host filesystem of our own from here on.
+    if let Err(e) = confine_filesystem() {
+        fail_killing(&attach, started.gofer, &e);
+    }
+    let supervision = match release(&started, state) {
+        Ok(supervision) => supervision,
         Err(e) => {
             if let Some((conn, _)) = &start_conn {
                 let _ = control::answer(conn.as_fd(), Err(&e));
@@ -115,7 +124,7 @@ pub fn main(
             );
         });
     }
-    serve(spec, started, listener, strace, attach)
+    serve(spec, started, supervision, strace, attach)
 }
 
 /// Reports a setup failure (to the creating runtime, or on stderr) and exits.
@@ -127,6 +136,20 @@ fn fail(attach: &Attach, message: &str) -> ! {
         None => eprintln!("rvisor: {message}"),
     }
     std::process::exit(SETUP_FAILED)
+}
+
+/// As [`fail`], killing the gofer (and so the guest) first.
+fn fail_killing(attach: &Attach, gofer: Pid, message: &str) -> ! {
+    let _ = nix::sys::signal::kill(gofer, nix::sys::signal::Signal::SIGKILL);
+    fail(attach, message)
+}
+
+/// Makes the sentry undumpable (the guest must not ptrace or read it) and takes its host
+/// filesystem away.
+fn confine_filesystem() -> Result<(), String> {
+    // SAFETY: PR_SET_DUMPABLE takes integers only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+    confine::sentry_filesystem().map_err(|e| format!("confining the sentry: {e}"))
 }
 
 fn kill_and_exit(gofer: Pid) -> ! {
@@ -148,14 +171,34 @@ fn wait_for_start(attach: &Attach) -> Option<(OwnedFd, Vec<u8>)> {
     }
 }
 
-/// Starts the prepared init and receives its listener.
-fn release(started: &Started, state: &[u8]) -> Result<OwnedFd, String> {
+/// How the sentry holds the guest once it is started.
+enum Supervision {
+    /// The seccomp listener.
+    Listener(OwnedFd),
+    /// The tracer thread that seized the init, and the platform to use on it.
+    Tracer(TracerThread, Box<Ptrace>),
+}
+
+/// Starts the prepared init and takes it under supervision: receives its listener, or seizes it
+/// from a new tracer thread.
+fn release(started: &Started, state: &[u8]) -> Result<Supervision, String> {
     let report = started.report.as_ref().ok_or("no report socket")?;
     fdpass::send_start(report.as_fd(), state).map_err(|e| format!("starting the guest: {e}"))?;
+    let died = || "the guest died while starting".to_string();
     match fdpass::receive(report.as_fd()) {
-        Ok(InitReport::Ready(listener)) => Ok(listener),
+        Ok(InitReport::Ready(listener)) => Ok(Supervision::Listener(listener)),
+        Ok(InitReport::Traceable) => {
+            let (tracer, platform, guest_end) =
+                TracerThread::spawn(started.init).map_err(|e| format!("tracing the guest: {e}"))?;
+            fdpass::send_seized(report.as_fd(), guest_end.as_fd()).map_err(|_| died())?;
+            match fdpass::receive(report.as_fd()) {
+                Ok(InitReport::Traced) => Ok(Supervision::Tracer(tracer, Box::new(platform))),
+                Ok(InitReport::Failed(message)) => Err(message),
+                _ => Err(died()),
+            }
+        }
         Ok(InitReport::Failed(message)) => Err(message),
-        _ => Err("the guest died while starting".into()),
+        _ => Err(died()),
     }
 }
 
@@ -265,7 +308,7 @@ fn write_gofer_maps(gofer: Pid) -> Result<(), SandboxError> {
 fn serve(
     spec: &SandboxSpec,
     started: Started,
-    listener: OwnedFd,
+    supervision: Supervision,
     strace: Option<Box<dyn Write + Send>>,
     attach: Attach,
 ) -> ! {
@@ -276,16 +319,10 @@ fn serve(
         report,
     } = started;
     drop(report);
-    // SAFETY: PR_SET_DUMPABLE takes integers only; the guest must not ptrace or read us.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
-    // No host filesystem of our own from here on, and no exec, mount or namespace changes.
-    let confined = confine::sentry_filesystem()
-        .map_err(|e| e.to_string())
-        .and_then(|()| sentry::own_filter::install().map_err(|e| e.to_string()));
-    if let Err(e) = confined {
-        eprintln!("rvisor: confining the sentry: {e}");
-        let _ = nix::sys::signal::kill(gofer, nix::sys::signal::Signal::SIGKILL);
-        std::process::exit(SETUP_FAILED);
+    // No exec, mount or namespace changes from here on.
+    let tracer = matches!(supervision, Supervision::Tracer(..));
+    if let Err(e) = sentry::own_filter::install(tracer) {
+        fail_killing(&attach, gofer, &format!("confining the sentry: {e}"));
     }
     // The task table holds pidfds for every live guest thread.
     if let Ok((_, hard)) =
@@ -325,28 +362,36 @@ fn serve(
             Ok(())
         });
     }
-    tracing::debug!(listener = listener.as_raw_fd(), "sentry serving");
-    let sentry = Sentry::new(
-        SeccompNotify::new(listener),
-        sandbox,
-        strace.map(Strace::new),
-    );
-    let workers = spec.workers.max(1);
-    let sentry = Arc::new(sentry);
+    let (platform, tracer): (Box<dyn Platform>, _) = match supervision {
+        Supervision::Listener(listener) => (Box::new(SeccompNotify::new(listener)), None),
+        Supervision::Tracer(tracer, platform) => (platform, Some(tracer)),
+    };
+    tracing::debug!(platform = platform.name(), "sentry serving");
+    let sentry = Arc::new(Sentry::new(platform, sandbox, strace.map(Strace::new)));
     if let Some(control) = attach.control {
         control_thread(control, Arc::clone(&sentry), fs_ids);
     }
+    let work = move |sentry: &AnySentry| {
+        set_fs_ids(fs_ids);
+        if let Err(e) = sentry.worker().run() {
+            eprintln!("rvisor: sentry worker failed: {e}");
+            // Fail closed: without a worker the guest would hang; kill it instead.
+            let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    };
     // Workers block in receive forever once the guest is gone; exiting the process ends them.
     let _ = crossbeam::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|_| {
-                set_fs_ids(fs_ids);
-                if let Err(e) = sentry.worker().run() {
-                    eprintln!("rvisor: sentry worker failed: {e}");
-                    // Fail closed: without a worker the guest would hang; kill it instead.
-                    let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
+        match &tracer {
+            // Only the thread that seized the guest may serve it.
+            Some(tracer) => {
+                let sentry = Arc::clone(&sentry);
+                tracer.run(move || work(&sentry));
+            }
+            None => {
+                for _ in 0..spec.workers.max(1) {
+                    scope.spawn(|_| work(&sentry));
                 }
-            });
+            }
         }
         // The gofer exits with the guest init's status.
         let ended = signals::supervise(gofer, false);
@@ -376,11 +421,7 @@ fn set_fs_ids(fs_ids: Option<(u32, u32)>) {
 
 /// Serves the control socket of a started container: counters, and processes joining through
 /// `rvisor exec` (each listener gets a worker of its own, sharing the sandbox).
-fn control_thread(
-    control: OwnedFd,
-    sentry: Arc<Sentry<SeccompNotify>>,
-    fs_ids: Option<(u32, u32)>,
-) {
+fn control_thread(control: OwnedFd, sentry: Arc<AnySentry>, fs_ids: Option<(u32, u32)>) {
     // Every sentry serving this sandbox: the counters are their sum. A joined sentry whose
     // worker has ended (we hold its last reference) is retired: counted, and its listener closed.
     let mut all = vec![sentry];
@@ -414,8 +455,8 @@ fn control_thread(
                     *c = creds;
                     Ok(())
                 });
-                let joined = Arc::new(Sentry::new(
-                    SeccompNotify::new(listener),
+                let joined: Arc<AnySentry> = Arc::new(Sentry::new(
+                    Box::new(SeccompNotify::new(listener)),
                     sentry.shared_sandbox(),
                     None,
                 ));
@@ -434,7 +475,7 @@ fn control_thread(
 }
 
 /// trapped, emulated, continued, denied.
-fn counters(sentry: &Sentry<SeccompNotify>) -> [u64; 4] {
+fn counters(sentry: &AnySentry) -> [u64; 4] {
     use std::sync::atomic::Ordering::Relaxed;
     let s = &sentry.stats;
     [&s.trapped, &s.emulated, &s.continued, &s.denied].map(|c| c.load(Relaxed))
@@ -442,7 +483,7 @@ fn counters(sentry: &Sentry<SeccompNotify>) -> [u64; 4] {
 
 /// The counters of every sentry of the sandbox (and of retired ones), summed, as JSON for
 /// `rvisor events`.
-fn stats_json(all: &[Arc<Sentry<SeccompNotify>>], retired: [u64; 4]) -> String {
+fn stats_json(all: &[Arc<AnySentry>], retired: [u64; 4]) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let Some(sentry) = all.first() else {
         return "{}".into();
@@ -471,7 +512,7 @@ fn stats_json(all: &[Arc<Sentry<SeccompNotify>>], retired: [u64; 4]) -> String {
     format!("{{{}}}", body.join(","))
 }
 
-fn stats_line(sentry: &Sentry<SeccompNotify>) -> String {
+fn stats_line(sentry: &AnySentry) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let s = &sentry.stats;
     let mut line = format!(

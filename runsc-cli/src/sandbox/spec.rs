@@ -54,6 +54,43 @@ impl FromStr for Overlay {
     }
 }
 
+/// How the sentry traps the guest's system calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlatformKind {
+    /// A seccomp user-notify listener (SECCOMP_RET_USER_NOTIF).
+    #[default]
+    SeccompNotify,
+    /// The sentry traces the guest (SECCOMP_RET_TRACE, PTRACE_SEIZE): for kernels or
+    /// environments without user-notify.
+    Ptrace,
+}
+
+impl PlatformKind {
+    /// Every platform, as `--platform` names them.
+    pub const NAMES: [&'static str; 2] = ["seccomp-notify", "ptrace"];
+
+    /// What the filter returns for a trapped call.
+    pub fn trap_return(self) -> sentry::filter::TrapReturn {
+        match self {
+            PlatformKind::SeccompNotify => sentry::filter::TrapReturn::UserNotif,
+            PlatformKind::Ptrace => sentry::filter::TrapReturn::Trace,
+        }
+    }
+}
+
+impl FromStr for PlatformKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "seccomp-notify" => Ok(PlatformKind::SeccompNotify),
+            "ptrace" => Ok(PlatformKind::Ptrace),
+            _ => Err(format!(
+                "unknown platform {s:?} (expected \"seccomp-notify\" or \"ptrace\")"
+            )),
+        }
+    }
+}
+
 /// A host path mounted into the sandbox: `SRC[:DST[:ro|rw]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
@@ -131,7 +168,9 @@ pub struct SandboxSpec {
     pub network: Network,
     /// What backs writes to the root.
     pub overlay: Overlay,
-    /// Sentry service threads.
+    /// How guest calls are trapped.
+    pub platform: PlatformKind,
+    /// Sentry service threads (seccomp-notify; the ptrace platform has one, the tracer).
     pub workers: usize,
     /// Print the sentry's counters when the sandbox ends.
     pub stats: bool,
@@ -158,6 +197,14 @@ mod tests {
         assert!("a:/b".parse::<Volume>().is_err());
         assert!("/a:/b/../etc".parse::<Volume>().is_err());
         assert!("/a:/b:ro:x".parse::<Volume>().is_err());
+    }
+
+    #[test]
+    fn platform_names() {
+        for name in PlatformKind::NAMES {
+            assert!(name.parse::<PlatformKind>().is_ok(), "{name}");
+        }
+        assert!("kvm".parse::<PlatformKind>().is_err());
     }
 
     #[test]

@@ -6,10 +6,13 @@
 
 #[cfg(test)]
 pub mod fake;
+mod memory;
+pub mod ptrace;
 mod seccomp_notify;
 
 use std::os::fd::BorrowedFd;
 
+pub use ptrace::Ptrace;
 pub use seccomp_notify::SeccompNotify;
 
 /// Errors of the trap mechanism.
@@ -96,4 +99,40 @@ pub trait Platform: Send + Sync {
         fd: BorrowedFd<'_>,
         cloexec: bool,
     ) -> Result<i32, PlatformError>;
+}
+
+/// A boxed platform is a platform (the runtime picks one at run time).
+impl<P: Platform + ?Sized> Platform for Box<P> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn receive(&self, trap: &mut Trap) -> Result<(), PlatformError> {
+        (**self).receive(trap)
+    }
+
+    fn read_memory(&self, trap: &Trap, addr: u64, buf: &mut [u8]) -> Result<usize, PlatformError> {
+        (**self).read_memory(trap, addr, buf)
+    }
+
+    fn write_memory(&self, trap: &Trap, addr: u64, data: &[u8]) -> Result<usize, PlatformError> {
+        (**self).write_memory(trap, addr, data)
+    }
+
+    fn still_pending(&self, trap: &Trap) -> bool {
+        (**self).still_pending(trap)
+    }
+
+    fn reply(&self, trap: &Trap, reply: Reply) -> Result<(), PlatformError> {
+        (**self).reply(trap, reply)
+    }
+
+    fn reply_with_fd(
+        &self,
+        trap: &Trap,
+        fd: BorrowedFd<'_>,
+        cloexec: bool,
+    ) -> Result<i32, PlatformError> {
+        (**self).reply_with_fd(trap, fd, cloexec)
+    }
 }

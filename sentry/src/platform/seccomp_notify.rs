@@ -4,7 +4,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 
-use super::{Platform, PlatformError, Reply, Trap};
+use super::{memory, Platform, PlatformError, Reply, Trap};
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6): wake the sentry on the guest's CPU.
 const SYNC_WAKE_UP: libc::c_ulong = 1;
@@ -54,41 +54,6 @@ impl SeccompNotify {
     }
 }
 
-fn vm_rw(
-    trap: &Trap,
-    addr: u64,
-    local: *mut libc::c_void,
-    len: usize,
-    write: bool,
-) -> Result<usize, PlatformError> {
-    let local = libc::iovec {
-        iov_base: local,
-        iov_len: len,
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: len,
-    };
-    let n = if write {
-        // SAFETY: `local` describes a caller-owned buffer of `len` bytes; the remote iovec is only
-        // interpreted by the kernel, in the target's address space.
-        unsafe { libc::process_vm_writev(trap.tid, &local, 1, &remote, 1, 0) }
-    } else {
-        // SAFETY: as above; the kernel writes at most `len` bytes into the caller's buffer.
-        unsafe { libc::process_vm_readv(trap.tid, &local, 1, &remote, 1, 0) }
-    };
-    if n < 0 {
-        return Err(match Errno::last() {
-            Errno::ESRCH => PlatformError::Gone,
-            errno => PlatformError::Sys {
-                op: "process_vm_readv/writev",
-                errno,
-            },
-        });
-    }
-    Ok(n as usize)
-}
-
 impl Platform for SeccompNotify {
     fn name(&self) -> &'static str {
         "seccomp-notify"
@@ -129,18 +94,11 @@ impl Platform for SeccompNotify {
     }
 
     fn read_memory(&self, trap: &Trap, addr: u64, buf: &mut [u8]) -> Result<usize, PlatformError> {
-        vm_rw(trap, addr, buf.as_mut_ptr().cast(), buf.len(), false)
+        memory::read(trap.tid, addr, buf).map_err(memory::error)
     }
 
     fn write_memory(&self, trap: &Trap, addr: u64, data: &[u8]) -> Result<usize, PlatformError> {
-        // process_vm_writev never writes through the local iovec; the cast only satisfies the type.
-        vm_rw(
-            trap,
-            addr,
-            data.as_ptr().cast_mut().cast(),
-            data.len(),
-            true,
-        )
+        memory::write(trap.tid, addr, data).map_err(memory::error)
     }
 
     fn still_pending(&self, trap: &Trap) -> bool {
