@@ -36,15 +36,18 @@ pub fn rvisor() -> PathBuf {
     bin
 }
 
-/// `rvisor do <args...>` as a Command.
-pub fn rvisor_do<I, S>(args: I) -> Command
+/// `rvisor --platform=PLATFORM do <args...>` as a Command.
+pub fn rvisor_do_on<I, S>(platform: &str, args: I) -> Command
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
     let mut cmd = Command::new(rvisor());
     // The checkout may lie anywhere, even under /tmp, which the sandbox replaces.
-    cmd.arg("do").args(args).current_dir("/");
+    cmd.arg(format!("--platform={platform}"))
+        .arg("do")
+        .args(args)
+        .current_dir("/");
     cmd
 }
 
@@ -86,9 +89,12 @@ pub fn run_for(cmd: &mut Command, secs: u64) -> Output {
     }
 }
 
-/// Runs `rvisor do -- sh -c script` and returns the output.
-pub fn sh(script: &str) -> Output {
-    run_for(&mut rvisor_do(["--", "/bin/sh", "-c", script]), 120)
+/// Runs `rvisor --platform=PLATFORM do -- sh -c script` and returns the output.
+pub fn sh_on(platform: &str, script: &str) -> Output {
+    run_for(
+        &mut rvisor_do_on(platform, ["--", "/bin/sh", "-c", script]),
+        120,
+    )
 }
 
 /// stdout as text.
@@ -232,8 +238,8 @@ pub fn rootless_binary() -> PathBuf {
     .clone()
 }
 
-/// A Command running `rvisor do` as the unprivileged user.
-pub fn rootless_do<I, S>(args: I) -> Command
+/// A Command running `rvisor --platform=PLATFORM do` as the unprivileged user.
+pub fn rootless_do_on<I, S>(platform: &str, args: I) -> Command
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -242,6 +248,7 @@ where
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--"])
         .arg(rootless_binary())
+        .arg(format!("--platform={platform}"))
         .arg("do")
         .args(args);
     cmd.env("HOME", "/").current_dir("/");

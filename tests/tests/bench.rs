@@ -17,7 +17,7 @@ fn quick_bench_writes_table_json_and_svg() {
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
-        table.contains("rv/floor") && table.contains("getppid"),
+        table.contains("rv/floor") && table.contains("pt/floor") && table.contains("getppid"),
         "{table}"
     );
     let doc: serde_json::Value =
@@ -27,7 +27,13 @@ fn quick_bench_writes_table_json_and_svg() {
     let rows = doc["rows"].as_array().unwrap();
     let modes: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r["mode"].as_str().unwrap()).collect();
-    for m in ["native", "floor-seccomp-notify", "rvisor-seccomp-notify"] {
+    for m in [
+        "native",
+        "floor-seccomp-notify",
+        "rvisor-seccomp-notify",
+        "floor-ptrace",
+        "rvisor-ptrace",
+    ] {
         assert!(modes.contains(m), "{modes:?}");
     }
     assert_eq!(rows.len(), 13 * modes.len());
@@ -39,16 +45,29 @@ fn quick_bench_writes_table_json_and_svg() {
             "{r}"
         );
     }
-    assert_eq!(doc["ratios"].as_array().unwrap().len(), 13);
+    let ratios = doc["ratios"].as_array().unwrap();
+    assert_eq!(ratios.len(), 13);
+    for r in ratios {
+        for k in [
+            "rvisor_over_floor",
+            "ptrace_over_floor",
+            "ptrace_over_native",
+        ] {
+            assert!(r[k].as_f64().unwrap() > 0.0, "{k}: {r}");
+        }
+    }
     let loads = doc["workloads"].as_array().unwrap();
     assert_eq!(loads.len(), 7);
     for w in loads {
         assert!(
-            w["native_ms"].as_f64().unwrap() > 0.0 && w["rvisor_ms"].as_f64().unwrap() > 0.0,
+            ["native_ms", "rvisor_ms", "ptrace_ms"]
+                .iter()
+                .all(|k| w[*k].as_f64().unwrap() > 0.0),
             "{w}"
         );
     }
     assert!(doc["geomean_overhead"].as_f64().unwrap() > 0.0);
+    assert!(doc["geomean_overhead_ptrace"].as_f64().unwrap() > 0.0);
     let starts = doc["lifecycle"].as_array().unwrap();
     let measured = |name: &str| {
         starts

@@ -1,7 +1,7 @@
 //! Unix sockets bound to paths in the sandbox tree (the gofer binds them), connect to them, and
 //! behave as natively; abstract and inet binds are untouched.
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 const SCRIPT: &str = r#"
 import os, socket

@@ -1,6 +1,6 @@
 //! `--strace` and `--strace-log`.
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 #[test]
 fn strace_prints_decoded_calls_and_results() {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 fn root_mount_options(mountinfo: &str) -> String {
     let line = mountinfo

@@ -1,6 +1,6 @@
 //! Real programs run unmodified, and every thread and child stays under the sentry.
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 #[test]
 fn coreutils_and_pipelines() {

@@ -1,6 +1,6 @@
 //! Unprivileged users get the same sandbox through a user namespace.
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 #[test]
 fn unprivileged_user_runs_a_sandbox() {

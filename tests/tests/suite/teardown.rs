@@ -1,7 +1,7 @@
 //! Nothing outlives a sandbox: no process, no mount, no temporary file. One test in this binary,
 //! so no other sandbox runs while the host is compared before and after.
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 fn host_snapshot() -> (String, Vec<String>) {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

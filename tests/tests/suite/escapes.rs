@@ -3,7 +3,7 @@
 
 use std::process::Stdio;
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 const ESCAPE: &str = r##"
 #define _GNU_SOURCE

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 /// Content, mode and owner of every file under `dir` (no link followed).
 fn digest(dir: &Path, out: &mut BTreeMap<String, (Vec<u8>, u32, u32)>) {

@@ -1,7 +1,7 @@
 //! What the sentry services: namespaced ids, sandbox identity, uname, host name, sysinfo, and
 //! the denials with their errnos, each logged.
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 const DENIALS: &str = r#"
 #define _GNU_SOURCE

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 #[test]
 fn every_guest_process_runs_under_the_filter() {

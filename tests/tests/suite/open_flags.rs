@@ -1,7 +1,7 @@
 //! Fds the gofer opens behave as the kernel's own: the same probe natively and in the sandbox
 //! prints the same thing.
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 const FLAGS: &str = r#"
 #define _GNU_SOURCE

@@ -4,7 +4,7 @@
 
 use std::process::Stdio;
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 fn status_field(pid: u32, key: &str) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::process::Stdio;
 
-use rvisor_tests::*;
+use super::prelude::*;
 
 #[test]
 fn prints_and_exits_with_the_commands_code() {

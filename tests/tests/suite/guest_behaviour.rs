@@ -1,0 +1,46 @@
+//! What a platform must not change: signals (stop and continue, an alternate stack, a SIGSEGV
+//! handler, real-time signals, SIGTRAP), many threads trapping at once, and an fd table with
+//! nothing in it the guest did not open (the ptrace platform's reserved socket included).
+
+use super::prelude::*;
+
+fn run_probe(name: &str, source: &str) -> String {
+    let probe = compile_c(name, source);
+    ok(&run_for(
+        &mut rvisor_do(["--".as_ref(), probe.as_os_str()]),
+        120,
+    ))
+}
+
+#[test]
+fn signals_behave_as_natively() {
+    let out = run_probe("signals", include_str!("probes/signals.c"));
+    assert_eq!(
+        out,
+        "stopped by 19\ncontinued, exit 0\nsegv handled on_alt=1 opened=1\nrt=1 trap=1\n"
+    );
+}
+
+#[test]
+fn sixty_four_threads_trap_at_once() {
+    let out = run_probe("threads", include_str!("probes/threads.c"));
+    assert_eq!(out, "threads=64 bad=0\n");
+}
+
+#[test]
+fn the_guest_sees_and_reaches_only_its_own_fds() {
+    let out = run_probe("reserved_fd", include_str!("probes/reserved_fd.c"));
+    // Over the fd the ptrace platform reserves, dup2 is refused; elsewhere nothing holds it.
+    let dup2 = if crate::PLATFORM == "ptrace" {
+        "EBADF"
+    } else {
+        "ok"
+    };
+    assert_eq!(
+        out,
+        format!(
+            "listed: 0 1 2 3\ngetfd=EBADF\nwrite=EBADF\nclose=EBADF\npidfd_getfd=EBADF\n\
+             dup2={dup2}\nclose_range=ok\nopen_after=3 read=1\nexec_open=ok\n"
+        )
+    );
+}

@@ -1,0 +1,19 @@
+//! The integration suite of the sandbox core and the gofer, run once per platform: each test
+//! target that includes this module names its platform in `PLATFORM` (`teardown` has targets of
+//! its own, since it must run alone).
+
+mod prelude;
+
+mod confinement;
+mod do_basics;
+mod escapes;
+mod fail_closed;
+mod guest_behaviour;
+mod isolation;
+mod open_flags;
+mod overlay;
+mod programs;
+mod rootless;
+mod sentry_services;
+mod sockets;
+mod strace;
