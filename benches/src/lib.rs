@@ -3,6 +3,7 @@
 
 pub mod cases;
 pub mod floor;
+pub mod floor_ptrace;
 pub mod lifecycle;
 pub mod ops;
 pub mod report;

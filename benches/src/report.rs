@@ -5,9 +5,11 @@
 //! { "schema": "rvisor-bench/syscalls/1", "quick": bool,
 //!   "machine": { "kernel", "cpu", "cpus", "memory_kib", "rvisor", "date_unix" },
 //!   "rows": [ { "case", "mode", "n", "p50", "p90", "p99", "p999", "max", "mean" } ],  // ns
-//!   "ratios": [ { "case", "rvisor_over_native", "rvisor_over_floor" } ],              // p50
-//!   "workloads": [ { "name", "native_ms", "rvisor_ms", "overhead" } ],                // medians
-//!   "geomean_overhead": f64,
+//!   "ratios": [ { "case", "rvisor_over_native", "rvisor_over_floor",                 // p50
+//!                 "ptrace_over_native", "ptrace_over_floor" } ],  // rvisor:ptrace, its floor
+//!   "workloads": [ { "name", "native_ms", "rvisor_ms", "overhead",                    // medians
+//!                    "ptrace_ms", "ptrace_overhead" } ],
+//!   "geomean_overhead": f64, "geomean_overhead_ptrace": f64,
 //!   "lifecycle": [ { "name", "median_ms" (null if unavailable), "note" } ],
 //!   "threads": [ { "threads", "native_per_sec", "rvisor_per_sec" } ],   // trapped getppid
 //!   "sandboxes": [ { "sandboxes", "wall_ms" } ],                        // `do /bin/true` at once
@@ -77,10 +79,14 @@ pub fn document(
         .filter(|c| rows.iter().any(|r| r.case == c.name))
         .map(|c| {
             let rv = p50(rows, c.name, Mode::RvisorSeccompNotify);
+            let pt = p50(rows, c.name, Mode::RvisorPtrace);
+            let native = p50(rows, c.name, Mode::Native);
             json!({
                 "case": c.name,
-                "rvisor_over_native": ratio(rv, p50(rows, c.name, Mode::Native)),
+                "rvisor_over_native": ratio(rv, native),
                 "rvisor_over_floor": ratio(rv, p50(rows, c.name, Mode::FloorSeccompNotify)),
+                "ptrace_over_native": ratio(pt, native),
+                "ptrace_over_floor": ratio(pt, p50(rows, c.name, Mode::FloorPtrace)),
             })
         })
         .collect();
@@ -92,6 +98,7 @@ pub fn document(
         "ratios": ratios,
         "workloads": workloads,
         "geomean_overhead": crate::workloads::geomean(workloads),
+        "geomean_overhead_ptrace": crate::workloads::geomean_ptrace(workloads),
         "lifecycle": lifecycle,
     })
 }
@@ -106,7 +113,10 @@ pub fn table(rows: &[Row], modes: &[Mode]) -> String {
     for m in modes {
         out.push_str(&format!(" {:>22}", m.label()));
     }
-    out.push_str(&format!(" {:>10} {:>10}\n", "rv/native", "rv/floor"));
+    out.push_str(&format!(
+        " {:>10} {:>10} {:>10} {:>10}\n",
+        "rv/native", "rv/floor", "pt/native", "pt/floor"
+    ));
     for c in CASES
         .iter()
         .filter(|c| rows.iter().any(|r| r.case == c.name))
@@ -122,11 +132,15 @@ pub fn table(rows: &[Row], modes: &[Mode]) -> String {
             out.push_str(&format!(" {cell:>22}"));
         }
         let rv = p50(rows, c.name, Mode::RvisorSeccompNotify);
+        let pt = p50(rows, c.name, Mode::RvisorPtrace);
+        let native = p50(rows, c.name, Mode::Native);
         let fmt = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.1}x"));
         out.push_str(&format!(
-            " {:>10} {:>10}\n",
-            fmt(ratio(rv, p50(rows, c.name, Mode::Native))),
-            fmt(ratio(rv, p50(rows, c.name, Mode::FloorSeccompNotify)))
+            " {:>10} {:>10} {:>10} {:>10}\n",
+            fmt(ratio(rv, native)),
+            fmt(ratio(rv, p50(rows, c.name, Mode::FloorSeccompNotify))),
+            fmt(ratio(pt, native)),
+            fmt(ratio(pt, p50(rows, c.name, Mode::FloorPtrace)))
         ));
     }
     out
@@ -236,19 +250,20 @@ pub fn svg(rows: &[Row], modes: &[Mode], path: &Path) -> Result<(), String> {
 /// The workload and lifecycle tables.
 pub fn other_tables(workloads: &[WorkloadResult], lifecycle: &[LifecycleResult]) -> String {
     let mut out = format!(
-        "\n{:<30} {:>12} {:>12} {:>9}\n",
-        "workload (median ms)", "native", "rvisor", "overhead"
+        "\n{:<30} {:>12} {:>12} {:>9} {:>14} {:>9}\n",
+        "workload (median ms)", "native", "rvisor", "overhead", "rvisor:ptrace", "overhead"
     );
     for w in workloads {
         out.push_str(&format!(
-            "{:<30} {:>12.1} {:>12.1} {:>8.2}x\n",
-            w.name, w.native_ms, w.rvisor_ms, w.overhead
+            "{:<30} {:>12.1} {:>12.1} {:>8.2}x {:>14.1} {:>8.2}x\n",
+            w.name, w.native_ms, w.rvisor_ms, w.overhead, w.ptrace_ms, w.ptrace_overhead
         ));
     }
     out.push_str(&format!(
-        "{:<30} {:>35.2}x\n\n",
+        "{:<30} {:>35.2}x {:>24.2}x\n\n",
         "geometric mean",
-        crate::workloads::geomean(workloads)
+        crate::workloads::geomean(workloads),
+        crate::workloads::geomean_ptrace(workloads)
     ));
     out.push_str(&format!("{:<36} {:>12}\n", "start-up (median ms)", ""));
     for l in lifecycle {
@@ -272,6 +287,10 @@ pub fn workloads_svg(workloads: &[WorkloadResult], path: &Path) -> Result<(), St
         (
             "rvisor:seccomp-notify".into(),
             workloads.iter().map(|w| Some(w.rvisor_ms)).collect(),
+        ),
+        (
+            "rvisor:ptrace".into(),
+            workloads.iter().map(|w| Some(w.ptrace_ms)).collect(),
         ),
     ];
     bar_chart(

@@ -19,6 +19,10 @@ pub enum Mode {
     FloorSeccompNotify,
     /// In `rvisor do` on the seccomp-notify platform.
     RvisorSeccompNotify,
+    /// Under the minimal tracer (SECCOMP_RET_TRACE, continue): the ptrace floor.
+    FloorPtrace,
+    /// In `rvisor --platform=ptrace do`.
+    RvisorPtrace,
     /// Under `strace -f`.
     Strace,
 }
@@ -30,6 +34,8 @@ impl Mode {
             Mode::Native => "native",
             Mode::FloorSeccompNotify => "floor:seccomp-notify",
             Mode::RvisorSeccompNotify => "rvisor:seccomp-notify",
+            Mode::FloorPtrace => "floor:ptrace",
+            Mode::RvisorPtrace => "rvisor:ptrace",
             Mode::Strace => "strace -f",
         }
     }
@@ -99,14 +105,26 @@ fn probe_command(opts: &Options, mode: Mode, case: &Case, n: u64) -> Command {
     let n = n.to_string();
     let mut cmd = match mode {
         Mode::Native => Command::new(&opts.probe),
-        Mode::FloorSeccompNotify => {
+        Mode::FloorSeccompNotify | Mode::FloorPtrace => {
+            let flag = if mode == Mode::FloorPtrace {
+                "--floor-ptrace"
+            } else {
+                "--floor"
+            };
             let mut c = Command::new(&opts.probe);
-            c.args([case.name, &n, "--floor"]);
+            c.args([case.name, &n, flag]);
             return c;
         }
-        Mode::RvisorSeccompNotify => {
+        Mode::RvisorSeccompNotify | Mode::RvisorPtrace => {
+            let platform = if mode == Mode::RvisorPtrace {
+                "ptrace"
+            } else {
+                "seccomp-notify"
+            };
             let mut c = Command::new(&opts.rvisor);
-            c.args(["do", "--"]).arg(&opts.probe);
+            c.arg(format!("--platform={platform}"))
+                .args(["do", "--"])
+                .arg(&opts.probe);
             c
         }
         Mode::Strace => {
@@ -152,6 +170,8 @@ pub fn modes() -> Vec<Mode> {
         Mode::Native,
         Mode::FloorSeccompNotify,
         Mode::RvisorSeccompNotify,
+        Mode::FloorPtrace,
+        Mode::RvisorPtrace,
     ];
     if have_strace() {
         m.push(Mode::Strace);

@@ -1,4 +1,5 @@
-//! Whole programs, wall time native vs in rvisor, and the geometric mean of the overheads.
+//! Whole programs, wall time native vs in rvisor (each platform), and the geometric mean of the
+//! overheads.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -58,6 +59,10 @@ pub struct WorkloadResult {
     pub rvisor_ms: f64,
     /// rvisor / native.
     pub overhead: f64,
+    /// Median wall time in rvisor on the ptrace platform, ms.
+    pub ptrace_ms: f64,
+    /// rvisor (ptrace) / native.
+    pub ptrace_overhead: f64,
 }
 
 const IMPORTS: &str = "import json, email.parser, http.client, xml.dom.minidom, sqlite3, decimal, \
@@ -108,10 +113,11 @@ pub fn run(rvisor: &Path, work: &Path, runs: usize) -> Result<Vec<WorkloadResult
     prepare(work).map_err(|e| format!("preparing {}: {e}", work.display()))?;
     let mut out = Vec::new();
     for w in WORKLOADS {
-        let shell = |sandboxed: bool| {
-            let mut cmd = if sandboxed {
+        let shell = |platform: Option<&str>| {
+            let mut cmd = if let Some(platform) = platform {
                 let mut c = Command::new(rvisor);
-                c.args(["do", "--", "sh", "-c", w.script]);
+                c.arg(format!("--platform={platform}"))
+                    .args(["do", "--", "sh", "-c", w.script]);
                 c
             } else {
                 let mut c = Command::new("sh");
@@ -121,28 +127,44 @@ pub fn run(rvisor: &Path, work: &Path, runs: usize) -> Result<Vec<WorkloadResult
             cmd.env("W", work);
             cmd
         };
-        let mut native = Vec::new();
-        let mut sandboxed = Vec::new();
+        let mut times = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..runs {
-            native.push(time_once(shell(false)).map_err(|e| format!("{} (native): {e}", w.name))?);
-            sandboxed
-                .push(time_once(shell(true)).map_err(|e| format!("{} (rvisor): {e}", w.name))?);
+            // Interleaved, so drift on the machine hits every column alike.
+            for (i, platform) in [None, Some("seccomp-notify"), Some("ptrace")]
+                .into_iter()
+                .enumerate()
+            {
+                let t = time_once(shell(platform))
+                    .map_err(|e| format!("{} ({}): {e}", w.name, platform.unwrap_or("native")))?;
+                times[i].push(t);
+            }
         }
-        let (n, r) = (median(native), median(sandboxed));
+        let [n, r, p] = times.map(median);
         out.push(WorkloadResult {
             name: w.name.into(),
             native_ms: n,
             rvisor_ms: r,
             overhead: r / n,
+            ptrace_ms: p,
+            ptrace_overhead: p / n,
         });
     }
     Ok(out)
 }
 
-/// Geometric mean of the overheads.
+/// Geometric mean of the overheads (seccomp-notify).
 pub fn geomean(results: &[WorkloadResult]) -> f64 {
-    let logs: f64 = results.iter().map(|r| r.overhead.ln()).sum();
-    (logs / results.len().max(1) as f64).exp()
+    geomean_of(results.iter().map(|r| r.overhead))
+}
+
+/// Geometric mean of the ptrace platform's overheads.
+pub fn geomean_ptrace(results: &[WorkloadResult]) -> f64 {
+    geomean_of(results.iter().map(|r| r.ptrace_overhead))
+}
+
+fn geomean_of(overheads: impl ExactSizeIterator<Item = f64>) -> f64 {
+    let n = overheads.len().max(1) as f64;
+    (overheads.map(f64::ln).sum::<f64>() / n).exp()
 }
 
 /// The default work directory (under /var/tmp: the sandbox's /tmp is its own).

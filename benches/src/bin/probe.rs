@@ -4,7 +4,7 @@
 //! T threads share the iterations and the throughput is printed.
 
 use hdrhistogram::Histogram;
-use rvisor_bench::{cases, floor, ops::Op, stats::Percentiles};
+use rvisor_bench::{cases, floor, floor_ptrace, ops::Op, stats::Percentiles};
 
 fn now_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -73,7 +73,7 @@ fn main() {
         std::process::exit(threads(t, case, n));
     }
     args.truncate(4);
-    let usage = "usage: rvisor-bench-probe CASE ITERATIONS [--floor]";
+    let usage = "usage: rvisor-bench-probe CASE ITERATIONS [--floor | --floor-ptrace]";
     let (Some(name), Some(n)) = (args.get(1), args.get(2)) else {
         eprintln!("{usage}");
         std::process::exit(2)
@@ -89,13 +89,21 @@ fn main() {
         eprintln!("{usage}");
         std::process::exit(2)
     };
-    let code = if args.get(3).map(String::as_str) == Some("--floor") {
-        floor::supervise(case.nr, || measure(case, iterations)).unwrap_or_else(|e| {
-            eprintln!("floor: {e}");
-            1
-        })
-    } else {
-        measure(case, iterations)
+    let floor_failed = |e: std::io::Error| {
+        eprintln!("floor: {e}");
+        1
+    };
+    let code = match args.get(3).map(String::as_str) {
+        Some("--floor") => {
+            floor::supervise(case.nr, || measure(case, iterations)).unwrap_or_else(floor_failed)
+        }
+        Some("--floor-ptrace") => floor_ptrace::supervise(case.nr, || measure(case, iterations))
+            .unwrap_or_else(floor_failed),
+        Some(other) => {
+            eprintln!("unknown option {other:?}; {usage}");
+            2
+        }
+        None => measure(case, iterations),
     };
     std::process::exit(code)
 }

@@ -1,0 +1,107 @@
+//! The kernel floor of ptrace interception: a minimal tracer in raw libc that seizes a child,
+//! whose filter returns `SECCOMP_RET_TRACE` for one system call, and only waits for each stop and
+//! resumes it ("continue"). What rvisor's ptrace platform adds on top is rvisor's cost.
+
+use std::io::{Error, Result};
+
+const RET_TRACE: u32 = 0x7ff0_0000;
+const RET_ALLOW: u32 = 0x7fff_0000;
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+
+fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter {
+        code: 0x15,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// Installs a filter sending `nr` to the tracer.
+fn install(nr: libc::c_long) -> Result<()> {
+    let prog = [
+        stmt(0x20, 4), // ld arch
+        jeq(AUDIT_ARCH_X86_64, 0, 3),
+        stmt(0x20, 0), // ld nr
+        jeq(nr as u32, 0, 1),
+        stmt(0x06, RET_TRACE),
+        stmt(0x06, RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    // SAFETY: integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Error::last_os_error());
+    }
+    // SAFETY: `fprog` points at `prog`, alive for the call.
+    if unsafe { libc::syscall(libc::SYS_seccomp, 1, 0, std::ptr::addr_of!(fprog)) } != 0 {
+        return Err(Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Runs `measure` in a traced child whose `nr` calls stop it; returns the child's exit status.
+pub fn supervise(nr: libc::c_long, measure: impl FnOnce() -> i32) -> Result<i32> {
+    let mut sv = [0; 2];
+    // SAFETY: socketpair fills our array.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) } != 0 {
+        return Err(Error::last_os_error());
+    }
+    // SAFETY: single-threaded; the child waits to be seized, installs its filter and measures.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::last_os_error());
+    }
+    if pid == 0 {
+        let mut ack = 0u8;
+        // SAFETY: one byte into `ack`: we are seized (a RET_TRACE with no tracer fails calls).
+        unsafe { libc::recv(sv[1], std::ptr::addr_of_mut!(ack).cast(), 1, 0) };
+        install(nr).unwrap_or_else(|e| panic!("installing the floor filter: {e}"));
+        let code = measure();
+        // SAFETY: ends the child without unwinding into the parent's state.
+        unsafe { libc::_exit(code) };
+    }
+    let options = libc::PTRACE_O_TRACESECCOMP | libc::PTRACE_O_EXITKILL;
+    // SAFETY: integer arguments; `pid` is our child.
+    if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, options) } != 0 {
+        return Err(Error::last_os_error());
+    }
+    // SAFETY: one byte from a literal.
+    unsafe { libc::write(sv[0], [1u8].as_ptr().cast(), 1) };
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is ours.
+        if unsafe { libc::waitpid(pid, &mut status, libc::__WALL) } != pid {
+            if Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            break;
+        }
+        if !libc::WIFSTOPPED(status) {
+            break;
+        }
+        // A seccomp stop continues as issued; a signal is delivered.
+        let signal = match (libc::WSTOPSIG(status), status >> 16) {
+            (libc::SIGTRAP, e) if e != 0 => 0,
+            (s, _) => s,
+        };
+        // SAFETY: integer arguments; the tracee is in a ptrace-stop.
+        unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, signal) };
+    }
+    for fd in sv {
+        // SAFETY: fds we opened.
+        unsafe { libc::close(fd) };
+    }
+    Ok(libc::WEXITSTATUS(status))
+}
