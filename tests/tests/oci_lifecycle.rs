@@ -353,3 +353,48 @@ fn spec_and_features_describe_the_runtime() {
     assert_eq!(f["linux"]["cgroup"]["v1"], true);
     assert!(oci.ok(&["--version"]).starts_with("rvisor "));
 }
+
+#[test]
+fn containers_run_on_the_ptrace_platform_and_refuse_exec_clearly() {
+    let oci = Oci::new("ptrace");
+    let b = oci.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "hostname; ls /proc/self/fd; echo made > /tmp/f; cat /tmp/f; sleep 1000",
+        ],
+        |s| s["hostname"] = "traced".into(),
+    );
+    let bs = bundle_arg(&b);
+    oci.ok(&["--platform=ptrace", "create", "--bundle", &bs, "p1"]);
+    oci.ok(&["start", "p1"]);
+    assert_eq!(oci.status("p1"), "running");
+    let exec = oci.run(&["exec", "p1", "true"]);
+    assert_eq!(exec.status.code(), Some(1));
+    assert!(
+        stderr(&exec).contains("ptrace platform"),
+        "{}",
+        stderr(&exec)
+    );
+    oci.ok(&["kill", "p1", "KILL"]);
+    let waited = oci.run(&["wait", "p1"]);
+    assert_eq!(waited.status.code(), Some(137), "{}", stderr(&waited));
+    oci.ok(&["delete", "p1"]);
+    let o = oci.run(&[
+        "--platform=ptrace",
+        "run",
+        "--bundle",
+        &bundle_arg(&oci.bundle(
+            "r",
+            &["sh", "-c", "hostname; ls /proc/self/fd; exit 4"],
+            |s| {
+                s["hostname"] = "traced".into();
+            },
+        )),
+        "p2",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    // The listing is the process's own: stdio and the directory read, no reserved socket.
+    assert_eq!(stdout(&o), "traced\n0\n1\n2\n3\n");
+}
