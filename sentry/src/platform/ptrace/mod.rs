@@ -73,17 +73,6 @@ impl Ptrace {
         })
     }
 
-    /// Adds another process (one joining the sandbox later) to the tracees.
-    pub fn seize_more(&self, pid: Pid) -> Result<(), PlatformError> {
-        self.on_tracer()?;
-        tracee::seize(pid).map_err(sys("PTRACE_SEIZE"))
-    }
-
-    /// The guest's end of the reserved socket, for a process joining the sandbox.
-    pub fn guest_end(&self) -> BorrowedFd<'_> {
-        self.guest_end.as_fd()
-    }
-
     fn on_tracer(&self) -> Result<(), PlatformError> {
         if gettid() == self.tracer {
             Ok(())
