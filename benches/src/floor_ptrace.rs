@@ -72,7 +72,12 @@ pub fn supervise(nr: libc::c_long, measure: impl FnOnce() -> i32) -> Result<i32>
         // SAFETY: ends the child without unwinding into the parent's state.
         unsafe { libc::_exit(code) };
     }
-    let options = libc::PTRACE_O_TRACESECCOMP | libc::PTRACE_O_EXITKILL;
+    // Children are traced too (the two-process cases): the filter they inherit needs a tracer.
+    let options = libc::PTRACE_O_TRACESECCOMP
+        | libc::PTRACE_O_TRACEFORK
+        | libc::PTRACE_O_TRACEVFORK
+        | libc::PTRACE_O_TRACECLONE
+        | libc::PTRACE_O_EXITKILL;
     // SAFETY: integer arguments; `pid` is our child.
     if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, options) } != 0 {
         return Err(Error::last_os_error());
@@ -80,28 +85,35 @@ pub fn supervise(nr: libc::c_long, measure: impl FnOnce() -> i32) -> Result<i32>
     // SAFETY: one byte from a literal.
     unsafe { libc::write(sv[0], [1u8].as_ptr().cast(), 1) };
     let mut status = 0;
+    let mut code = 0;
     loop {
         // SAFETY: `status` is ours.
-        if unsafe { libc::waitpid(pid, &mut status, libc::__WALL) } != pid {
+        let who = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+        if who < 0 {
             if Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
+            // ECHILD: every tracee is gone.
             break;
         }
         if !libc::WIFSTOPPED(status) {
-            break;
+            if who == pid {
+                code = libc::WEXITSTATUS(status);
+            }
+            continue;
         }
-        // A seccomp stop continues as issued; a signal is delivered.
+        // A seccomp stop, an event or a new child's first stop continues as issued; a signal
+        // is delivered.
         let signal = match (libc::WSTOPSIG(status), status >> 16) {
-            (libc::SIGTRAP, e) if e != 0 => 0,
+            (_, e) if e != 0 => 0,
             (s, _) => s,
         };
         // SAFETY: integer arguments; the tracee is in a ptrace-stop.
-        unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, signal) };
+        unsafe { libc::ptrace(libc::PTRACE_CONT, who, 0, signal) };
     }
     for fd in sv {
         // SAFETY: fds we opened.
         unsafe { libc::close(fd) };
     }
-    Ok(libc::WEXITSTATUS(status))
+    Ok(code)
 }
