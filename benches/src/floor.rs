@@ -15,7 +15,8 @@ const IOCTL_NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
 const USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
 const USER_NOTIF_FLAG_CONTINUE: u32 = 1;
 
-fn stmt(code: u16, k: u32) -> libc::sock_filter {
+/// A BPF statement.
+pub(crate) fn stmt(code: u16, k: u32) -> libc::sock_filter {
     libc::sock_filter {
         code,
         jt: 0,
@@ -24,7 +25,8 @@ fn stmt(code: u16, k: u32) -> libc::sock_filter {
     }
 }
 
-fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+/// A BPF `JEQ k`.
+pub(crate) fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     libc::sock_filter {
         code: 0x15,
         jt,

@@ -4,27 +4,11 @@
 
 use std::io::{Error, Result};
 
+use crate::floor::{jeq, stmt};
+
 const RET_TRACE: u32 = 0x7ff0_0000;
 const RET_ALLOW: u32 = 0x7fff_0000;
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-
-fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    libc::sock_filter {
-        code: 0x15,
-        jt,
-        jf,
-        k,
-    }
-}
 
 /// Installs a filter sending `nr` to the tracer.
 fn install(nr: libc::c_long) -> Result<()> {
