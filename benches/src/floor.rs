@@ -15,8 +15,7 @@ const IOCTL_NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
 const USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
 const USER_NOTIF_FLAG_CONTINUE: u32 = 1;
 
-/// A BPF statement.
-pub(crate) fn stmt(code: u16, k: u32) -> libc::sock_filter {
+fn stmt(code: u16, k: u32) -> libc::sock_filter {
     libc::sock_filter {
         code,
         jt: 0,
@@ -25,8 +24,7 @@ pub(crate) fn stmt(code: u16, k: u32) -> libc::sock_filter {
     }
 }
 
-/// A BPF `JEQ k`.
-pub(crate) fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     libc::sock_filter {
         code: 0x15,
         jt,
@@ -35,14 +33,19 @@ pub(crate) fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     }
 }
 
-/// Installs a filter trapping `nr` to a new listener; returns the listener.
-fn install(nr: libc::c_long) -> Result<libc::c_int> {
+/// Installs, with seccomp `flags`, a filter returning `ret` for `nr` and allowing the rest;
+/// returns what seccomp returned (the listener with `FILTER_FLAG_NEW_LISTENER`).
+pub(crate) fn install_trapping(
+    nr: libc::c_long,
+    ret: u32,
+    flags: libc::c_ulong,
+) -> Result<libc::c_int> {
     let prog = [
         stmt(0x20, 4), // ld arch
         jeq(AUDIT_ARCH_X86_64, 0, 3),
         stmt(0x20, 0), // ld nr
         jeq(nr as u32, 0, 1),
-        stmt(0x06, RET_USER_NOTIF),
+        stmt(0x06, ret),
         stmt(0x06, RET_ALLOW),
     ];
     let fprog = libc::sock_fprog {
@@ -54,18 +57,11 @@ fn install(nr: libc::c_long) -> Result<libc::c_int> {
         return Err(Error::last_os_error());
     }
     // SAFETY: `fprog` points at `prog`, alive for the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            1,
-            FILTER_FLAG_NEW_LISTENER,
-            std::ptr::addr_of!(fprog),
-        )
-    };
-    if fd < 0 {
+    let rc = unsafe { libc::syscall(libc::SYS_seccomp, 1, flags, std::ptr::addr_of!(fprog)) };
+    if rc < 0 {
         return Err(Error::last_os_error());
     }
-    Ok(fd as libc::c_int)
+    Ok(rc as libc::c_int)
 }
 
 /// Runs `measure` in a child whose `nr` calls are trapped and answered by this process;
@@ -82,7 +78,8 @@ pub fn supervise(nr: libc::c_long, measure: impl FnOnce() -> i32) -> Result<i32>
         return Err(Error::last_os_error());
     }
     if pid == 0 {
-        let listener = install(nr).unwrap_or_else(|e| panic!("installing the floor filter: {e}"));
+        let listener = install_trapping(nr, RET_USER_NOTIF, FILTER_FLAG_NEW_LISTENER)
+            .unwrap_or_else(|e| panic!("installing the floor filter: {e}"));
         let pid_bytes = listener.to_ne_bytes();
         // send/recv, not write/read: the measured call may be write, and it traps from here on.
         // SAFETY: four bytes from our buffer.

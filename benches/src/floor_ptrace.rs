@@ -4,36 +4,9 @@
 
 use std::io::{Error, Result};
 
-use crate::floor::{jeq, stmt};
+use crate::floor::install_trapping;
 
 const RET_TRACE: u32 = 0x7ff0_0000;
-const RET_ALLOW: u32 = 0x7fff_0000;
-const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-
-/// Installs a filter sending `nr` to the tracer.
-fn install(nr: libc::c_long) -> Result<()> {
-    let prog = [
-        stmt(0x20, 4), // ld arch
-        jeq(AUDIT_ARCH_X86_64, 0, 3),
-        stmt(0x20, 0), // ld nr
-        jeq(nr as u32, 0, 1),
-        stmt(0x06, RET_TRACE),
-        stmt(0x06, RET_ALLOW),
-    ];
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr().cast_mut(),
-    };
-    // SAFETY: integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(Error::last_os_error());
-    }
-    // SAFETY: `fprog` points at `prog`, alive for the call.
-    if unsafe { libc::syscall(libc::SYS_seccomp, 1, 0, std::ptr::addr_of!(fprog)) } != 0 {
-        return Err(Error::last_os_error());
-    }
-    Ok(())
-}
 
 /// Runs `measure` in a traced child whose `nr` calls stop it; returns the child's exit status.
 pub fn supervise(nr: libc::c_long, measure: impl FnOnce() -> i32) -> Result<i32> {
@@ -51,7 +24,8 @@ pub fn supervise(nr: libc::c_long, measure: impl FnOnce() -> i32) -> Result<i32>
         let mut ack = 0u8;
         // SAFETY: one byte into `ack`: we are seized (a RET_TRACE with no tracer fails calls).
         unsafe { libc::recv(sv[1], std::ptr::addr_of_mut!(ack).cast(), 1, 0) };
-        install(nr).unwrap_or_else(|e| panic!("installing the floor filter: {e}"));
+        install_trapping(nr, RET_TRACE, 0)
+            .unwrap_or_else(|e| panic!("installing the floor filter: {e}"));
         let code = measure();
         // SAFETY: ends the child without unwinding into the parent's state.
         unsafe { libc::_exit(code) };

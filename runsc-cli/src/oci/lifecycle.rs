@@ -242,7 +242,7 @@ fn build(
             poststart: b.hooks.poststart.clone(),
             poststop: b.hooks.poststop.clone(),
         },
-        platform: platform_name(rt.platform).into(),
+        platform: rt.platform.name().into(),
     };
     let fail = |e: OciError| (e, Some(created.sentry));
     dir.write(&record).map_err(fail)?;
@@ -433,7 +433,7 @@ pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
     if status != Status::Running {
         return Err(wrong(&req.id, status, "exec"));
     }
-    if record.platform == platform_name(crate::sandbox::PlatformKind::Ptrace) {
+    if record.platform == crate::sandbox::PlatformKind::Ptrace.name() {
         return Err(OciError::Unsupported(format!(
             "exec into container {}: it runs on the ptrace platform, whose tracer cannot take \
              in a process from outside the sandbox (create it with --platform=seccomp-notify)",
@@ -488,12 +488,4 @@ pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
         return Ok(0);
     }
     Ok(sandbox::wait_sentry(keeper))
-}
-
-/// The `--platform` name of a platform.
-fn platform_name(kind: crate::sandbox::PlatformKind) -> &'static str {
-    match kind {
-        crate::sandbox::PlatformKind::SeccompNotify => "seccomp-notify",
-        crate::sandbox::PlatformKind::Ptrace => "ptrace",
-    }
 }

@@ -69,6 +69,14 @@ impl PlatformKind {
     /// Every platform, as `--platform` names them.
     pub const NAMES: [&'static str; 2] = ["seccomp-notify", "ptrace"];
 
+    /// The name `--platform` takes (and the state records).
+    pub fn name(self) -> &'static str {
+        match self {
+            PlatformKind::SeccompNotify => Self::NAMES[0],
+            PlatformKind::Ptrace => Self::NAMES[1],
+        }
+    }
+
     /// What the filter returns for a trapped call.
     pub fn trap_return(self) -> sentry::filter::TrapReturn {
         match self {
@@ -81,10 +89,12 @@ impl PlatformKind {
 impl FromStr for PlatformKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "seccomp-notify" => Ok(PlatformKind::SeccompNotify),
-            "ptrace" => Ok(PlatformKind::Ptrace),
-            _ => Err(format!(
+        match [PlatformKind::SeccompNotify, PlatformKind::Ptrace]
+            .into_iter()
+            .find(|k| k.name() == s)
+        {
+            Some(kind) => Ok(kind),
+            None => Err(format!(
                 "unknown platform {s:?} (expected \"seccomp-notify\" or \"ptrace\")"
             )),
         }
@@ -202,7 +212,7 @@ mod tests {
     #[test]
     fn platform_names() {
         for name in PlatformKind::NAMES {
-            assert!(name.parse::<PlatformKind>().is_ok(), "{name}");
+            assert_eq!(name.parse::<PlatformKind>().map(|k| k.name()), Ok(name));
         }
         assert!("kvm".parse::<PlatformKind>().is_err());
     }

@@ -40,14 +40,3 @@ pub fn write(tid: i32, addr: u64, data: &[u8]) -> Result<usize, Errno> {
     // process_vm_writev never writes through the local iovec; the cast only satisfies the type.
     transfer(tid, addr, data.as_ptr().cast_mut().cast(), data.len(), true)
 }
-
-/// The platform error for a failed transfer: ESRCH means the thread is gone.
-pub fn error(errno: Errno) -> super::PlatformError {
-    match errno {
-        Errno::ESRCH => super::PlatformError::Gone,
-        errno => super::PlatformError::Sys {
-            op: "process_vm_readv/writev",
-            errno,
-        },
-    }
-}

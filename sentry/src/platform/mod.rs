@@ -34,6 +34,16 @@ pub enum PlatformError {
     },
 }
 
+impl PlatformError {
+    /// Maps a failed request about a guest thread: ESRCH means the thread is gone.
+    pub fn of(op: &'static str) -> impl Fn(nix::errno::Errno) -> PlatformError {
+        move |errno| match errno {
+            nix::errno::Errno::ESRCH => PlatformError::Gone,
+            errno => PlatformError::Sys { op, errno },
+        }
+    }
+}
+
 /// One system call a guest thread is blocked in, waiting for the sentry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Trap {

@@ -94,11 +94,11 @@ impl Platform for SeccompNotify {
     }
 
     fn read_memory(&self, trap: &Trap, addr: u64, buf: &mut [u8]) -> Result<usize, PlatformError> {
-        memory::read(trap.tid, addr, buf).map_err(memory::error)
+        memory::read(trap.tid, addr, buf).map_err(PlatformError::of("process_vm_readv/writev"))
     }
 
     fn write_memory(&self, trap: &Trap, addr: u64, data: &[u8]) -> Result<usize, PlatformError> {
-        memory::write(trap.tid, addr, data).map_err(memory::error)
+        memory::write(trap.tid, addr, data).map_err(PlatformError::of("process_vm_readv/writev"))
     }
 
     fn still_pending(&self, trap: &Trap) -> bool {

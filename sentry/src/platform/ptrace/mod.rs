@@ -52,18 +52,11 @@ fn gettid() -> libc::pid_t {
     unsafe { libc::gettid() }
 }
 
-fn sys(op: &'static str) -> impl Fn(Errno) -> PlatformError {
-    move |errno| match errno {
-        Errno::ESRCH => PlatformError::Gone,
-        errno => PlatformError::Sys { op, errno },
-    }
-}
-
 impl Ptrace {
     /// Seizes `init` from the calling thread, which alone may use the platform from now on.
     /// `sender` and `guest_end` are the reserved socket pair; the guest end goes to the init.
     pub fn seize(init: Pid, sender: OwnedFd, guest_end: OwnedFd) -> Result<Self, PlatformError> {
-        tracee::seize(init).map_err(sys("PTRACE_SEIZE"))?;
+        tracee::seize(init).map_err(PlatformError::of("PTRACE_SEIZE"))?;
         Ok(Ptrace {
             tracer: gettid(),
             sender,
@@ -246,11 +239,11 @@ impl Platform for Ptrace {
     }
 
     fn read_memory(&self, trap: &Trap, addr: u64, buf: &mut [u8]) -> Result<usize, PlatformError> {
-        memory::read(trap.tid, addr, buf).map_err(memory::error)
+        memory::read(trap.tid, addr, buf).map_err(PlatformError::of("process_vm_readv/writev"))
     }
 
     fn write_memory(&self, trap: &Trap, addr: u64, data: &[u8]) -> Result<usize, PlatformError> {
-        memory::write(trap.tid, addr, data).map_err(memory::error)
+        memory::write(trap.tid, addr, data).map_err(PlatformError::of("process_vm_readv/writev"))
     }
 
     /// A tracee in a ptrace-stop cannot leave it but to die, and its tid is not released before
@@ -271,7 +264,9 @@ impl Platform for Ptrace {
             // Fds go through reply_with_fd; reaching here means the fd went missing.
             Reply::Fd { .. } => finish(tracee, &regs, -i64::from(libc::EIO)),
         };
-        resumed.map(drop).map_err(sys("resuming the tracee"))
+        resumed
+            .map(drop)
+            .map_err(PlatformError::of("resuming the tracee"))
     }
 
     fn reply_with_fd(
@@ -306,7 +301,7 @@ impl TracerThread {
     /// Starts the thread and seizes `init` from it, with a new reserved socket pair; returns the
     /// platform (to be used only by jobs run on the thread) and the guest's end for the init.
     pub fn spawn(init: Pid) -> Result<(Self, Ptrace, OwnedFd), PlatformError> {
-        let (sender, guest_end) = reserved::pair().map_err(sys("socketpair"))?;
+        let (sender, guest_end) = reserved::pair().map_err(PlatformError::of("socketpair"))?;
         let for_init = guest_end.try_clone().map_err(|e| PlatformError::Sys {
             op: "dup",
             errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
