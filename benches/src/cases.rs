@@ -15,7 +15,7 @@ pub struct Case {
 }
 
 /// Every case, in table order.
-pub const CASES: [Case; 13] = [
+pub const CASES: [Case; 16] = [
     Case {
         name: "getppid",
         nr: libc::SYS_getppid,
@@ -93,6 +93,24 @@ pub const CASES: [Case; 13] = [
         nr: libc::SYS_write,
         iterations: 50_000,
         what: "1-byte round trip over a socketpair, two processes",
+    },
+    Case {
+        name: "sendmsg_unix",
+        nr: libc::SYS_sendmsg,
+        iterations: 50_000,
+        what: "1-byte sendmsg on a Unix stream socketpair, read back",
+    },
+    Case {
+        name: "sendto_udp",
+        nr: libc::SYS_sendto,
+        iterations: 50_000,
+        what: "1-byte sendto 127.0.0.1 (with the address) to a bound UDP socket, read back",
+    },
+    Case {
+        name: "connect_unix",
+        nr: libc::SYS_connect,
+        iterations: 20_000,
+        what: "socket+connect+close of a Unix datagram socket to a bound path in /tmp",
     },
 ];
 

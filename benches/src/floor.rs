@@ -81,12 +81,18 @@ pub fn supervise(nr: libc::c_long, measure: impl FnOnce() -> i32) -> Result<i32>
         let listener = install_trapping(nr, RET_USER_NOTIF, FILTER_FLAG_NEW_LISTENER)
             .unwrap_or_else(|e| panic!("installing the floor filter: {e}"));
         let pid_bytes = listener.to_ne_bytes();
-        // send/recv, not write/read: the measured call may be write, and it traps from here on.
-        // SAFETY: four bytes from our buffer.
-        unsafe { libc::send(sv[1], pid_bytes.as_ptr().cast(), 4, 0) };
+        // The measured call traps from here on, with nobody serving it yet: report with a call
+        // that is not it (write/read, or send/recv, which are sendto/recvfrom, for write).
+        let (tx, rx) = if nr == libc::SYS_write || nr == libc::SYS_read {
+            (libc::SYS_sendto, libc::SYS_recvfrom)
+        } else {
+            (libc::SYS_write, libc::SYS_read)
+        };
+        // SAFETY: four bytes from our buffer (sendto's flags, address and length are zero).
+        unsafe { libc::syscall(tx, sv[1], pid_bytes.as_ptr(), 4usize, 0, 0, 0) };
         let mut ack = 0u8;
         // SAFETY: one byte into `ack`: the supervisor has the listener.
-        unsafe { libc::recv(sv[1], std::ptr::addr_of_mut!(ack).cast(), 1, 0) };
+        unsafe { libc::syscall(rx, sv[1], std::ptr::addr_of_mut!(ack), 1usize, 0, 0, 0) };
         // SAFETY: the supervisor holds its own copy.
         unsafe { libc::close(listener) };
         let code = measure();

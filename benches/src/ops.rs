@@ -14,6 +14,9 @@ pub struct Op {
     peer: libc::pid_t,
     argv: [*const libc::c_char; 3],
     true_arg: CString,
+    /// A socket address the case sends to or connects to, and its length.
+    addr: libc::sockaddr_storage,
+    addr_len: libc::socklen_t,
 }
 
 fn check(rc: libc::c_long, what: &str) {
@@ -65,6 +68,9 @@ impl Op {
             peer: 0,
             argv: [std::ptr::null(); 3],
             true_arg: CString::new("true").unwrap_or_default(),
+            // SAFETY: sockaddr_storage is plain data; all-zero is valid.
+            addr: unsafe { std::mem::zeroed() },
+            addr_len: 0,
         };
         match case.name {
             "read_zero" | "write_null" => {
@@ -100,6 +106,20 @@ impl Op {
                 op.peer = echo_peer(sv[1], sv[1], &[sv[0]]);
                 op.fds = [sv[0], sv[0]];
             }
+            "sendmsg_unix" => {
+                let mut sv = [0; 2];
+                // SAFETY: socketpair fills a two-int array we own.
+                check(
+                    unsafe {
+                        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr())
+                    }
+                    .into(),
+                    "socketpair",
+                );
+                op.fds = sv;
+            }
+            "sendto_udp" => op.setup_udp(),
+            "connect_unix" => op.setup_unix_dgram_server(),
             "execve_static" => {
                 op.path = CString::new(STATIC_BINARY).unwrap_or_default();
             }
@@ -107,6 +127,63 @@ impl Op {
         }
         op.argv = [op.path.as_ptr(), op.true_arg.as_ptr(), std::ptr::null()];
         op
+    }
+
+    /// A UDP socket bound to an ephemeral loopback port; `addr` is that port.
+    fn setup_udp(&mut self) {
+        // SAFETY: socket takes integers.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        check(fd.into(), "socket");
+        // SAFETY: sockaddr_in is plain data; all-zero is valid.
+        let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sin.sin_family = libc::AF_INET as libc::sa_family_t;
+        sin.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: `sin` is a sockaddr_in of `len` bytes that we own.
+        check(
+            unsafe { libc::bind(fd, std::ptr::addr_of!(sin).cast(), len) }.into(),
+            "bind",
+        );
+        // SAFETY: getsockname fills `addr` up to `len` bytes.
+        check(
+            unsafe { libc::getsockname(fd, std::ptr::addr_of_mut!(self.addr).cast(), &mut len) }
+                .into(),
+            "getsockname",
+        );
+        self.addr_len = len;
+        self.fds = [fd, fd];
+    }
+
+    /// A Unix datagram socket bound to a fresh path in /tmp; `addr` is that path.
+    fn setup_unix_dgram_server(&mut self) {
+        // SAFETY: socket takes integers.
+        let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        check(fd.into(), "socket");
+        let path = format!("/tmp/rvisor-bench-{}.sock", std::process::id());
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: sockaddr_un is plain data; all-zero is valid.
+        let mut sun: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (d, s) in sun.sun_path.iter_mut().zip(path.bytes()) {
+            *d = s as libc::c_char;
+        }
+        let len = (2 + path.len() + 1) as libc::socklen_t;
+        // SAFETY: `sun` is a sockaddr_un of at least `len` bytes that we own.
+        check(
+            unsafe { libc::bind(fd, std::ptr::addr_of!(sun).cast(), len) }.into(),
+            "bind",
+        );
+        // SAFETY: both are plain data of these sizes; sockaddr_storage is the larger.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                std::ptr::addr_of!(sun).cast::<u8>(),
+                std::ptr::addr_of_mut!(self.addr).cast::<u8>(),
+                std::mem::size_of::<libc::sockaddr_un>(),
+            )
+        };
+        self.addr_len = len;
+        self.path = CString::new(path).unwrap_or_default();
+        self.fds = [fd, fd];
     }
 
     /// Runs the operation once.
@@ -171,6 +248,60 @@ impl Op {
                 // SAFETY: as above.
                 unsafe { libc::read(self.fds[1], std::ptr::addr_of_mut!(b).cast(), 1) };
             }
+            "sendmsg_unix" => {
+                let mut b = 1u8;
+                let mut iov = libc::iovec {
+                    iov_base: std::ptr::addr_of_mut!(b).cast(),
+                    iov_len: 1,
+                };
+                // SAFETY: msghdr is plain data; all-zero is valid.
+                let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+                msg.msg_iov = &mut iov;
+                msg.msg_iovlen = 1;
+                // SAFETY: one byte described by `msg`, then read back.
+                check(
+                    unsafe { libc::sendmsg(self.fds[0], &msg, 0) } as libc::c_long,
+                    "sendmsg",
+                );
+                // SAFETY: one byte into `b`.
+                unsafe { libc::read(self.fds[1], std::ptr::addr_of_mut!(b).cast(), 1) };
+            }
+            "sendto_udp" => {
+                let mut b = 1u8;
+                // SAFETY: one byte to our own bound socket, then read back.
+                check(
+                    unsafe {
+                        libc::sendto(
+                            self.fds[0],
+                            std::ptr::addr_of!(b).cast(),
+                            1,
+                            0,
+                            std::ptr::addr_of!(self.addr).cast(),
+                            self.addr_len,
+                        )
+                    } as libc::c_long,
+                    "sendto",
+                );
+                // SAFETY: one byte into `b`.
+                unsafe { libc::read(self.fds[0], std::ptr::addr_of_mut!(b).cast(), 1) };
+            }
+            "connect_unix" => {
+                // SAFETY: socket takes integers; the socket is closed at once.
+                let fd = unsafe {
+                    libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+                };
+                check(fd.into(), "socket");
+                // SAFETY: `addr` holds a sockaddr_un of `addr_len` bytes.
+                check(
+                    unsafe {
+                        libc::connect(fd, std::ptr::addr_of!(self.addr).cast(), self.addr_len)
+                    }
+                    .into(),
+                    "connect",
+                );
+                // SAFETY: `fd` was just opened.
+                unsafe { libc::close(fd) };
+            }
             "mmap_munmap" => {
                 // SAFETY: a new private anonymous mapping, unmapped at once.
                 let p = unsafe {
@@ -215,6 +346,10 @@ impl Drop for Op {
                 // SAFETY: fds this Op opened (closing a pair's write end ends the peer).
                 unsafe { libc::close(fd) };
             }
+        }
+        if self.case == "connect_unix" {
+            // SAFETY: a NUL-terminated path this Op bound.
+            unsafe { libc::unlink(self.path.as_ptr()) };
         }
         if self.peer > 0 {
             let mut status = 0;

@@ -13,6 +13,7 @@ mod mutate;
 mod open;
 mod resolve;
 mod server;
+mod socket;
 
 pub use idmap::{IdMap, IdRange};
 pub use server::{Gofer, GoferError, Outcome};

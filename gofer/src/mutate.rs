@@ -288,5 +288,6 @@ pub fn bind(
     if rc < 0 {
         return Err(err);
     }
+    crate::socket::record_bound(g, &dir, name);
     Ok(Outcome::Value(0))
 }

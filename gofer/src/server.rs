@@ -9,7 +9,7 @@ use rvisor_protocol::{
 
 use crate::idmap::IdMap;
 use crate::resolve::{PathBuf, Root};
-use crate::{meta, mutate, open};
+use crate::{meta, mutate, open, socket};
 
 /// Why the gofer stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,11 @@ pub struct Gofer {
     pub(crate) scratch: PathBuf,
     pub(crate) bytes: Vec<u8>,
     fs_ids: Option<(u32, u32)>,
+    /// The Unix sockets this gofer bound for the guest (device, inode): the host's sockets
+    /// that volumes or a read-only root expose are not among them.
+    pub(crate) bound: std::collections::HashSet<(u64, u64)>,
+    /// `--host-uds=open`: the guest may also reach sockets it did not make.
+    pub(crate) host_sockets: bool,
 }
 
 /// setfsuid/setfsgid return the previous id and fail silently: read back to be sure.
@@ -74,7 +79,15 @@ impl Gofer {
             scratch: PathBuf::default(),
             bytes: Vec::new(),
             fs_ids: None,
+            bound: std::collections::HashSet::new(),
+            host_sockets: false,
         }
+    }
+
+    /// Lets the guest connect to Unix sockets it did not bind (runsc's `--host-uds=open`).
+    pub fn with_host_sockets(mut self, open: bool) -> Self {
+        self.host_sockets = open;
+        self
     }
 
     /// The bytes of the last `Outcome::Bytes`.
@@ -150,6 +163,7 @@ impl Gofer {
             } => open::open(self, at, *flags, *mode, *resolve),
             Request::Walk { paths, nofollow } => open::walk(self, paths, *nofollow),
             Request::Bind { at, umask } => mutate::bind(self, at, *umask, fds.into_iter().next()),
+            Request::Socket { at } => socket::reachable(self, at),
             Request::Stat { at, flags } => meta::stat(self, at, *flags),
             Request::Readlink { at } => meta::readlink(self, at),
             Request::Statfs { at } => meta::statfs(self, at),

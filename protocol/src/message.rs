@@ -75,6 +75,8 @@ pub enum Op {
     Walk = 20,
     /// Bind the Unix socket sent along to a path.
     Bind = 21,
+    /// An O_PATH handle on the Unix socket at a path, if the guest may reach it.
+    Socket = 22,
 }
 
 impl Op {
@@ -102,6 +104,7 @@ impl Op {
             19 => RemoveXattr,
             20 => Walk,
             21 => Bind,
+            22 => Socket,
             c => return Err(DecodeError::UnknownCode(c)),
         })
     }
@@ -299,6 +302,13 @@ pub enum Request<'a> {
         /// The guest's umask (the socket inode's mode is 0777 & !umask).
         umask: u32,
     },
+    /// An O_PATH handle on the Unix socket `at` resolves to (symlinks followed in the root),
+    /// for connect and sendto: refused unless the sandbox made the socket or host sockets are
+    /// allowed.
+    Socket {
+        /// The socket's path.
+        at: Loc<'a>,
+    },
     /// O_PATH lookups of several absolute paths.
     Walk {
         /// The paths (at most MAX_BATCH).
@@ -343,6 +353,7 @@ impl<'a> Request<'a> {
             Request::RemoveXattr { .. } => Op::RemoveXattr,
             Request::Walk { .. } => Op::Walk,
             Request::Bind { .. } => Op::Bind,
+            Request::Socket { .. } => Op::Socket,
         }
     }
 
@@ -410,6 +421,7 @@ impl<'a> Request<'a> {
                 put_loc(&mut w, at);
                 w.u32(*umask);
             }
+            Request::Socket { at } => put_loc(&mut w, at),
             Request::GetXattr {
                 at,
                 name,
@@ -524,6 +536,9 @@ impl<'a> Request<'a> {
             Op::Bind => Request::Bind {
                 at: get_loc(&mut r)?,
                 umask: r.u32()?,
+            },
+            Op::Socket => Request::Socket {
+                at: get_loc(&mut r)?,
             },
             Op::Truncate => Request::Truncate {
                 at: get_loc(&mut r)?,
@@ -761,6 +776,7 @@ mod tests {
                 flags: 0,
             },
             Request::Bind { at, umask: 0o022 },
+            Request::Socket { at },
             Request::Walk {
                 paths: vec![b"/a", b"/b/c"],
                 nofollow: true,

@@ -12,6 +12,15 @@ use rvisor_cli::oci::lifecycle::Runtime;
 use rvisor_cli::oci::state::StateRoot;
 use rvisor_cli::sandbox::{Network, Overlay, PlatformKind};
 
+/// Whether the guest may reach Unix sockets it did not create (runsc's `--host-uds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum HostUds {
+    /// Only sockets bound inside the sandbox.
+    None,
+    /// Also the host's (a volume's, or the root's with `--overlay=none`).
+    Open,
+}
+
 /// Output format of the runtime's own log.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
@@ -62,6 +71,10 @@ struct Cli {
     /// Containers: a reaper is PID 1 and forwards signals to the process.
     #[arg(long, global = true)]
     init: bool,
+    /// Unix sockets the guest may connect or send to by path: "none" (only those it created)
+    /// or "open" (also host sockets that a volume or a read-only root exposes).
+    #[arg(long, global = true, value_enum, default_value = "none")]
+    host_uds: HostUds,
     #[command(subcommand)]
     command: Command,
 }
@@ -132,6 +145,7 @@ fn runtime(cli: &Cli) -> anyhow::Result<Runtime> {
         opts: Options {
             overlay: cli.overlay,
             init: cli.init,
+            host_sockets: cli.host_uds == HostUds::Open,
         },
         network: cli.network.clone(),
         platform: platform(cli)?,
@@ -149,6 +163,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 cli.overlay,
                 cli.strace,
                 platform(cli)?,
+                cli.host_uds == HostUds::Open,
             )
         }
         Command::Syscalls(args) => return syscalls::run(args),
@@ -205,15 +220,19 @@ fn log_error(cli: &Cli, message: &str) {
 
 fn main() {
     let cli = Cli::parse();
-    if matches!(
-        cli.command,
-        Command::Create(_) | Command::Run(_) | Command::Exec(_)
-    ) {
-        // Nothing the caller left open may reach a sandbox we fork (containerd's shim leaves
-        // its own socket open in us); runc closes them the same way. Nothing of ours is open
-        // yet.
-        // SAFETY: close_range takes integers; no fd above 2 is owned by anything here.
-        unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    let preserved = match &cli.command {
+        Command::Do(args) => Some(args.preserve_fds),
+        Command::Create(args) => Some(args.preserve_fds),
+        Command::Run(args) => Some(args.create.preserve_fds),
+        Command::Exec(args) => Some(args.preserve_fds),
+        _ => None,
+    };
+    if let Some(n) = preserved {
+        // Nothing the caller left open may reach a sandbox we fork (containerd's shim leaves its
+        // own socket open in us) but the `--preserve-fds` it names; runc closes them the same
+        // way. Nothing of ours is open yet.
+        // SAFETY: close_range takes integers; no fd from 3 + n up is owned by anything here.
+        unsafe { libc::syscall(libc::SYS_close_range, 3 + n, u32::MAX, 0u32) };
     }
     let result = init_logging(&cli).and_then(|()| dispatch(&cli));
     match result {

@@ -509,6 +509,46 @@ mod tests {
     }
 
     #[test]
+    fn the_escape_guards_trap_what_they_must() {
+        for ret in [TrapReturn::UserNotif, TrapReturn::Trace] {
+            let prog = compile(ret).unwrap();
+            let trap = trap_return(ret);
+            let verdict = |name: &str, args: [u64; 6]| {
+                let nr = TABLE.by_name(name).unwrap().nr as u32;
+                run(&prog, nr, AUDIT_ARCH_X86_64, args).0
+            };
+            let untraced = libc::CLONE_UNTRACED as u64;
+            let thread = (libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND) as u64;
+            assert_eq!(verdict("clone", [thread, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+            assert_eq!(verdict("clone", [thread | untraced, 0, 0, 0, 0, 0]), trap);
+            assert_eq!(
+                verdict("clone", [libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0]),
+                trap
+            );
+            assert_eq!(verdict("clone3", [0x1000, 88, 0, 0, 0, 0]), trap);
+            // seccomp(SET_MODE_FILTER, NEW_LISTENER, prog) traps; a plain filter stacks natively.
+            assert_eq!(verdict("seccomp", [1, 8, 0x1000, 0, 0, 0]), trap);
+            assert_eq!(
+                verdict("seccomp", [1, 0, 0x1000, 0, 0, 0]),
+                SECCOMP_RET_ALLOW
+            );
+            // sendto with an address traps, whatever the pointer's low word; without, native.
+            let buf = 0x7000_0000;
+            for addr in [0x1000u64, 0x1_0000_0000, 0xffff_0000_0000] {
+                assert_eq!(
+                    verdict("sendto", [3, buf, 1, 0, addr, 16]),
+                    trap,
+                    "{addr:#x}"
+                );
+            }
+            assert_eq!(verdict("sendto", [3, buf, 1, 0, 0, 0]), SECCOMP_RET_ALLOW);
+            for name in ["connect", "sendmsg", "sendmmsg"] {
+                assert_eq!(verdict(name, [3, buf, 16, 0, 0, 0]), trap, "{name}");
+            }
+        }
+    }
+
+    #[test]
     fn trace_return_is_used_for_ptrace() {
         let prog = compile(TrapReturn::Trace).unwrap();
         assert!(prog

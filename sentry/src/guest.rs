@@ -3,6 +3,8 @@
 //! Every read is followed by a check that the trapped call is still pending: if the guest thread
 //! died and its tid was reused, what we read belongs to someone else and must not be acted on.
 
+use std::cell::Cell;
+
 use bumpalo::Bump;
 use nix::errno::Errno;
 
@@ -16,6 +18,9 @@ pub const MAX_STRING: usize = 4096;
 pub struct Guest<'a> {
     platform: &'a dyn Platform,
     trap: &'a Trap,
+    /// Set by the first read: the dispatcher refuses to let such a call continue unless its
+    /// table row says the kernel resolves it in the guest's own confined view.
+    read: &'a Cell<bool>,
 }
 
 impl std::fmt::Debug for Guest<'_> {
@@ -34,9 +39,24 @@ fn to_errno(e: PlatformError) -> Errno {
 }
 
 impl<'a> Guest<'a> {
-    /// Memory of the thread that made `trap`.
-    pub fn new(platform: &'a dyn Platform, trap: &'a Trap) -> Self {
-        Self { platform, trap }
+    /// Memory of the thread that made `trap`; `read` records whether anything was read.
+    pub fn new(platform: &'a dyn Platform, trap: &'a Trap, read: &'a Cell<bool>) -> Self {
+        Self {
+            platform,
+            trap,
+            read,
+        }
+    }
+
+    /// `base + off` as a guest address: EFAULT where it would wrap (a hostile pointer must fail
+    /// the call, not the sentry).
+    pub fn offset(base: u64, off: u64) -> Result<u64, Errno> {
+        base.checked_add(off).ok_or(Errno::EFAULT)
+    }
+
+    /// Whether the handler has read (or tried to read) guest memory for this call.
+    pub fn was_read(&self) -> bool {
+        self.read.get()
     }
 
     fn checked(&self) -> Result<(), Errno> {
@@ -49,6 +69,7 @@ impl<'a> Guest<'a> {
 
     /// Fills `buf` from `addr` exactly, or fails with EFAULT.
     pub fn read_exact(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.read.set(true);
         if addr == 0 && !buf.is_empty() {
             return Err(Errno::EFAULT);
         }
@@ -73,13 +94,14 @@ impl<'a> Guest<'a> {
     /// Reads a NUL-terminated string of at most `max` bytes (NUL included) into `arena`.
     /// Reads page by page, so a string ending just before an unmapped page is still read.
     pub fn read_cstr<'b>(&self, arena: &'b Bump, addr: u64, max: usize) -> Result<&'b [u8], Errno> {
+        self.read.set(true);
         if addr == 0 {
             return Err(Errno::EFAULT);
         }
         let buf = arena.alloc_slice_fill_copy(max, 0u8);
         let mut done = 0;
         while done < max {
-            let at = addr + done as u64;
+            let at = Self::offset(addr, done as u64)?;
             let page_left = 4096 - (at % 4096) as usize;
             let want = page_left.min(max - done);
             let n = self
@@ -234,7 +256,8 @@ mod tests {
         mem.extend(vec![b'a'; 5000]);
         let p = FakePlatform::new(mem);
         let t = trap();
-        let g = Guest::new(&p, &t);
+        let read = Cell::new(false);
+        let g = Guest::new(&p, &t, &read);
         let arena = Bump::new();
         assert_eq!(g.read_cstr(&arena, BASE, MAX_STRING).unwrap(), b"hello");
         assert_eq!(
@@ -257,7 +280,8 @@ mod tests {
         let p = FakePlatform::new(b"/etc/passwd\0".to_vec());
         p.die_after_reads.store(1, Ordering::SeqCst);
         let t = trap();
-        let g = Guest::new(&p, &t);
+        let read = Cell::new(false);
+        let g = Guest::new(&p, &t, &read);
         let arena = Bump::new();
         assert_eq!(g.read_cstr(&arena, BASE, MAX_STRING), Err(Errno::EINTR));
         let mut buf = [0u8; 4];
@@ -269,7 +293,8 @@ mod tests {
     fn writes_land_in_guest_memory() {
         let p = FakePlatform::new(vec![0; 8]);
         let t = trap();
-        let g = Guest::new(&p, &t);
+        let read = Cell::new(false);
+        let g = Guest::new(&p, &t, &read);
         g.write_value(BASE + 4, &0xdead_beef_u32).unwrap();
         assert_eq!(&p.memory.lock()[4..], &0xdead_beef_u32.to_ne_bytes());
         assert_eq!(g.write(BASE + 6, &[1, 2, 3, 4]), Err(Errno::EFAULT));

@@ -3,6 +3,7 @@
 //! Each worker owns a bump arena that is reset per request, so servicing a call in steady state
 //! makes no global-allocator call. Several workers may block in `receive` on one platform.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -122,9 +123,10 @@ impl<P: Platform> Worker<'_, P> {
         } else {
             &UNKNOWN
         };
+        let read = Cell::new(false);
         let mut ctx = Ctx {
             trap,
-            guest: Guest::new(&sentry.platform, trap),
+            guest: Guest::new(&sentry.platform, trap, &read),
             arena: &self.arena,
             sandbox: &sentry.sandbox,
             refused: false,
@@ -168,13 +170,25 @@ impl<P: Platform> Worker<'_, P> {
     }
 }
 
-fn dispatch(entry: &Entry, ctx: &mut Ctx<'_>) -> Reply {
+pub(crate) fn dispatch(entry: &Entry, ctx: &mut Ctx<'_>) -> Reply {
     let handled = match entry.action {
         Action::Native => return Reply::Continue,
         Action::Denied(errno) => Err(errno),
         Action::Emulated(handler) | Action::Guarded { handler, .. } => handler(ctx),
     };
-    handled.unwrap_or_else(Reply::Errno)
+    let reply = handled.unwrap_or_else(Reply::Errno);
+    if reply == Reply::Continue && !entry.continues.allows(ctx.guest.was_read()) {
+        // A handler bug, never a guest's doing: fail closed rather than let the kernel act on
+        // memory the guest may have changed since the check.
+        tracing::error!(
+            "{} would have continued against its class ({}); refused",
+            entry.name,
+            entry.continues.describe()
+        );
+        ctx.refused = true;
+        return Reply::Errno(Errno::EPERM);
+    }
+    reply
 }
 
 fn log_denial(ctx: &Ctx<'_>, entry: &Entry, reply: Reply) {

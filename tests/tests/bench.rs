@@ -36,7 +36,7 @@ fn quick_bench_writes_table_json_and_svg() {
     ] {
         assert!(modes.contains(m), "{modes:?}");
     }
-    assert_eq!(rows.len(), 13 * modes.len());
+    assert_eq!(rows.len(), 16 * modes.len());
     for r in rows {
         let v = |k: &str| r[k].as_u64().unwrap();
         assert!(v("n") >= 100, "{r}");
@@ -46,7 +46,7 @@ fn quick_bench_writes_table_json_and_svg() {
         );
     }
     let ratios = doc["ratios"].as_array().unwrap();
-    assert_eq!(ratios.len(), 13);
+    assert_eq!(ratios.len(), 16);
     for r in ratios {
         for k in [
             "rvisor_over_floor",

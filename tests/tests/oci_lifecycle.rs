@@ -398,3 +398,179 @@ fn containers_run_on_the_ptrace_platform_and_refuse_exec_clearly() {
     // The listing is the process's own: stdio and the directory read, no reserved socket.
     assert_eq!(stdout(&o), "traced\n0\n1\n2\n3\n");
 }
+
+/// A writable root is a memory overlay, bounded by `io.github.rvisor.overlay-size` (the process
+/// gets ENOSPC and goes on), and its pages are charged to the container's memory cgroup.
+#[test]
+fn a_writable_root_is_bounded_and_charged_to_the_container() {
+    let oci = Oci::new("ovsize");
+    let writable = |size: &str| {
+        let size = size.to_string();
+        move |s: &mut serde_json::Value| {
+            s["root"]["readonly"] = false.into();
+            s["annotations"] = serde_json::json!({"io.github.rvisor.overlay-size": size});
+            s["linux"]["resources"] = serde_json::json!({"memory": {"limit": 256 << 20}});
+        }
+    };
+    let script = "dd if=/dev/zero of=/root/f bs=1048576 count=100 2>&1; echo dd=$?; \
+                  rm /root/f && echo small > /root/s && cat /root/s; exit 4";
+    let b = oci.bundle("b", &["sh", "-c", script], writable("32m"));
+    let o = oci.run(&["run", "--bundle", &bundle_arg(&b), "o1"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(4), "{out}{}", stderr(&o));
+    assert!(out.contains("No space left on device"), "{out}");
+    assert!(out.contains("dd=1\n") && out.ends_with("small\n"), "{out}");
+
+    let b = oci.bundle(
+        "c",
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/root/f bs=1048576 count=24 && sleep 60",
+        ],
+        writable("64m"),
+    );
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "o2"]);
+    let stats = [
+        "/sys/fs/cgroup/memory/rvisor/o2/memory.stat",
+        "/sys/fs/cgroup/rvisor/o2/memory.stat",
+    ];
+    let shmem = || {
+        stats
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .flat_map(|s| {
+                s.lines()
+                    .filter_map(|l| l.strip_prefix("shmem ")?.parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .next()
+            .unwrap_or(0)
+    };
+    rvisor_tests::wait_until("the overlay's pages in the container's cgroup", || {
+        shmem() >= 24 << 20
+    });
+    oci.ok(&["delete", "--force", "o2"]);
+
+    let b = oci.bundle("d", &["true"], writable("200%"));
+    let o = oci.run(&["create", "--bundle", &bundle_arg(&b), "o3"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("io.github.rvisor.overlay-size"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+}
+
+/// `rvisor <args>` with `fds` (number -> fd) left open, without close-on-exec, as a careless
+/// shim or shell would leave them.
+fn with_leaked_fds(
+    oci: &Oci,
+    args: &[&str],
+    fds: Vec<(i32, std::os::fd::OwnedFd)>,
+) -> std::process::Output {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = oci.cmd(args);
+    let hook = move || {
+        for (n, fd) in &fds {
+            // SAFETY: dup2 takes integers; `fd` is open for the closure's life.
+            if unsafe { libc::dup2(fd.as_raw_fd(), *n) } < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: between fork and exec the hook only calls dup2, which is async-signal-safe.
+    unsafe { cmd.pre_exec(hook) };
+    rvisor_tests::run_for(&mut cmd, 120)
+}
+
+/// A pipe whose read end holds `text`.
+fn pipe_with(text: &str) -> std::os::fd::OwnedFd {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe fills the two-int array we own.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    let mut w = unsafe { std::fs::File::from_raw_fd(fds[1]) };
+    w.write_all(text.as_bytes()).unwrap();
+    // SAFETY: as above.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) }
+}
+
+fn leaked(oci: &Oci) -> Vec<(i32, std::os::fd::OwnedFd)> {
+    vec![
+        (5, std::fs::File::open(&oci.dir).unwrap().into()),
+        (9, pipe_with("LEAKED")),
+        (100, std::fs::File::open("/").unwrap().into()),
+    ]
+}
+
+/// The fd numbers `ls /proc/self/fd` printed (ls's own directory fd among them).
+fn listed(out: &str) -> Vec<String> {
+    out.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn only_stdio_and_preserved_fds_reach_a_container_and_an_exec() {
+    let oci = Oci::new("fds");
+    let b = oci.bundle("b", &["ls", "/proc/self/fd"], |_| {});
+    let o = with_leaked_fds(
+        &oci,
+        &["run", "--bundle", &bundle_arg(&b), "f1"],
+        leaked(&oci),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fds = listed(&stdout(&o));
+    for n in ["5", "9", "100"] {
+        assert!(!fds.contains(&n.to_string()), "fd {n} leaked: {fds:?}");
+    }
+    // --preserve-fds 1: fd 3 crosses, the others still do not.
+    let b = oci.bundle("p", &["sh", "-c", "cat <&3; ls /proc/self/fd"], |_| {});
+    let mut fds = leaked(&oci);
+    fds.push((3, pipe_with("KEPT\n")));
+    let o = with_leaked_fds(
+        &oci,
+        &[
+            "run",
+            "--preserve-fds",
+            "1",
+            "--bundle",
+            &bundle_arg(&b),
+            "f2",
+        ],
+        fds,
+    );
+    let out = stdout(&o);
+    assert!(out.starts_with("KEPT\n"), "{out}\n{}", stderr(&o));
+    let fds = listed(&out);
+    for n in ["5", "9", "100"] {
+        assert!(!fds.contains(&n.to_string()), "fd {n} leaked: {fds:?}");
+    }
+    // exec: the same rules.
+    let b = oci.bundle("e", &["sleep", "1000"], |_| {});
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "f3"]);
+    let o = with_leaked_fds(&oci, &["exec", "f3", "ls", "/proc/self/fd"], leaked(&oci));
+    let fds = listed(&stdout(&o));
+    assert!(
+        o.status.success() && fds.contains(&"2".to_string()),
+        "{}",
+        stderr(&o)
+    );
+    for n in ["5", "9", "100"] {
+        assert!(
+            !fds.contains(&n.to_string()),
+            "exec: fd {n} leaked: {fds:?}"
+        );
+    }
+    let o = with_leaked_fds(
+        &oci,
+        &["exec", "--preserve-fds", "1", "f3", "sh", "-c", "cat <&3"],
+        vec![(3, pipe_with("EXEC-KEPT"))],
+    );
+    assert_eq!(stdout(&o), "EXEC-KEPT", "{}", stderr(&o));
+    oci.ok(&["delete", "--force", "f3"]);
+}

@@ -355,3 +355,242 @@ fn sysctls_cpu_limits_and_the_cgroup_path_are_applied() {
     let o = oci.run(&["create", "--bundle", &arg(&bad), "c2"]);
     assert!(stderr(&o).contains("not namespaced"), "{}", stderr(&o));
 }
+
+/// Removes, when dropped, a host directory a runtime that let `cgroupsPath` climb out would
+/// have made.
+struct RemoveDirOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveDirOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether the host mounts a pure cgroup v2 hierarchy at /sys/fs/cgroup.
+fn pure_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Every directory named `inner` (relative) under a cgroup hierarchy mount.
+fn cgroup_dirs_named(inner: &str) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join(inner))
+        .filter(|p| p.is_dir())
+        .collect();
+    let top = Path::new("/sys/fs/cgroup").join(inner);
+    if top.is_dir() {
+        found.push(top);
+    }
+    found
+}
+
+/// Whether a host process is gone (or a zombie nobody reaped yet).
+fn process_gone(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+#[test]
+fn a_cgroups_path_cannot_climb_out_of_the_cgroup_hierarchy() {
+    let name = format!("rvisor-cg-escape-{}", std::process::id());
+    let escape = Path::new("/tmp").join(&name);
+    // Declared first, dropped last: after the harness's own `delete --force`.
+    let _cleanup = RemoveDirOnDrop(escape.clone());
+    let oci = Oci::new("cgescape");
+    let b = oci.bundle("b", &["sleep", "1000"], |s| {
+        s["linux"]["cgroupsPath"] = format!("/../../../../../../tmp/{name}").into();
+        s["linux"]["resources"] = serde_json::json!({"pids": {"limit": 40}});
+    });
+    let o = oci.run(&["create", "--bundle", &arg(&b), "e1"]);
+    assert!(
+        !escape.exists(),
+        "cgroupsPath climbed out of the hierarchy: {} was made on the host",
+        escape.display()
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // As runc: `..` stops at the hierarchy's root, so the cgroup is /tmp/<name> in it.
+    let inner = format!("tmp/{name}");
+    let pid = oci.state("e1")["pid"].as_i64().unwrap();
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let in_pids = own.lines().any(|l| {
+        let mut f = l.splitn(3, ':');
+        let (ctrls, path) = (f.nth(1).unwrap_or(""), f.next().unwrap_or(""));
+        let ours = if pure_v2() {
+            ctrls.is_empty()
+        } else {
+            ctrls.split(',').any(|c| c == "pids")
+        };
+        ours && path == format!("/{inner}")
+    });
+    assert!(in_pids, "the sentry {pid} is not in /{inner}: {own}");
+    let hierarchy = if pure_v2() {
+        Path::new("/sys/fs/cgroup").to_path_buf()
+    } else {
+        Path::new("/sys/fs/cgroup/pids").to_path_buf()
+    };
+    let dir = hierarchy.join(&inner);
+    assert!(std::fs::canonicalize(&dir)
+        .unwrap()
+        .starts_with("/sys/fs/cgroup/"));
+    let max = std::fs::read_to_string(dir.join("pids.max")).unwrap();
+    assert_eq!(max.trim(), "40");
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+    assert!(procs.lines().any(|l| l == pid.to_string()), "{procs}");
+    let o = oci.run(&["delete", "--force", "e1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(cgroup_dirs_named(&inner), Vec::<std::path::PathBuf>::new());
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+    rvisor_tests::wait_until("the sentry to go", || process_gone(pid));
+    assert!(!escape.exists());
+    for parent in cgroup_dirs_named("tmp") {
+        let _ = std::fs::remove_dir(parent);
+    }
+}
+
+#[test]
+fn a_cgroups_path_naming_the_root_or_with_a_nul_is_refused() {
+    let oci = Oci::new("cgbad");
+    for (i, (path, says)) in [
+        ("/..", "cgroupsPath"),
+        ("/./", "cgroupsPath"),
+        ("..", "cgroupsPath"),
+        ("/rvisor-cg-nul\u{0}x", "NUL"),
+        ("system.slice:rvisor:cg1", "systemd"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let b = oci.bundle(&format!("b{i}"), &["true"], |s| {
+            s["linux"]["cgroupsPath"] = path.into();
+        });
+        let o = oci.run(&["create", "--bundle", &arg(&b), &format!("bad{i}")]);
+        assert_eq!(o.status.code(), Some(1), "{path:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(says), "{path:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{path:?}: {err}");
+        assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0, "{path:?}");
+    }
+    assert!(cgroup_dirs_named("rvisor-cg-nul").is_empty());
+    assert!(rvisor_tests::processes_matching(&arg(&oci.root)).is_empty());
+}
+
+/// A network namespace of its own, bind-mounted on a file; unmounted and removed when dropped.
+struct PrivateNetns(std::path::PathBuf);
+
+impl PrivateNetns {
+    fn new(file: std::path::PathBuf) -> Self {
+        std::fs::write(&file, "").unwrap();
+        let ns = PrivateNetns(file);
+        let made = std::process::Command::new("unshare")
+            .arg(format!("--net={}", ns.0.display()))
+            .arg("true")
+            .status()
+            .unwrap();
+        assert!(made.success(), "unshare --net={}", ns.0.display());
+        ns
+    }
+
+    /// Adds a veth pair inside it where `ip` is installed; the interfaces it has.
+    fn interfaces(&self) -> Vec<String> {
+        let added = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", self.0.display()))
+            .args([
+                "ip", "link", "add", "rvt0", "type", "veth", "peer", "name", "rvt1",
+            ])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let mut names = vec!["lo".to_string()];
+        if added {
+            names.extend(["rvt0".to_string(), "rvt1".to_string()]);
+        }
+        names.sort();
+        names
+    }
+}
+
+impl Drop for PrivateNetns {
+    fn drop(&mut self) {
+        let _ = umount_lazy(&self.0);
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn umount_lazy(p: &Path) -> std::io::Result<std::process::ExitStatus> {
+    std::process::Command::new("umount")
+        .arg("-l")
+        .arg(p)
+        .stderr(std::process::Stdio::null())
+        .status()
+}
+
+/// Interface names in a /proc/net/dev listing.
+fn interface_names(dev: &str) -> Vec<String> {
+    let mut names: Vec<String> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| Some(l.split_once(':')?.0.trim().to_string()))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn joining_the_hosts_network_namespace_is_refused() {
+    let oci = Oci::new("hostnet");
+    let paths = [
+        format!("/proc/{}/ns/net", std::process::id()),
+        "/proc/1/ns/net".to_string(),
+        "/proc/self/ns/net".to_string(),
+    ];
+    for (i, path) in paths.iter().enumerate() {
+        let b = oci.bundle(&format!("b{i}"), &["cat", "/proc/net/dev"], |s| {
+            for ns in s["linux"]["namespaces"].as_array_mut().unwrap() {
+                if ns["type"] == "network" {
+                    ns["path"] = path.as_str().into();
+                }
+            }
+        });
+        let o = oci.run(&["create", "--bundle", &arg(&b), &format!("n{i}")]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{path}: {err}");
+        assert!(
+            err.contains(&format!("network namespace {path}")),
+            "{path}: {err}"
+        );
+        // Where even root may not look at init's namespaces (a sandboxed host), opening it
+        // fails first: refused all the same.
+        if std::fs::metadata(path).is_ok() {
+            assert!(err.contains("is the host's own"), "{path}: {err}");
+        }
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0, "{path}");
+    }
+    assert!(rvisor_tests::processes_matching(&arg(&oci.root)).is_empty());
+}
+
+#[test]
+fn a_private_network_namespace_can_still_be_joined() {
+    let oci = Oci::new("privnet");
+    let netns = PrivateNetns::new(oci.dir.join("netns"));
+    let expected = netns.interfaces();
+    let host = interface_names(&std::fs::read_to_string("/proc/net/dev").unwrap());
+    assert_ne!(host, expected, "the host's interfaces are the private ones");
+    let path = arg(&netns.0);
+    let b = oci.bundle("b", &["cat", "/proc/net/dev"], |s| {
+        for ns in s["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "network" {
+                ns["path"] = path.as_str().into();
+            }
+        }
+    });
+    let o = oci.run(&["run", "--bundle", &arg(&b), "j1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(interface_names(&stdout(&o)), expected, "{}", stdout(&o));
+}

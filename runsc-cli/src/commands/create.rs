@@ -17,6 +17,9 @@ pub struct CreateArgs {
     /// Unix socket that receives the pty master (when process.terminal is set).
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
+    /// Pass the caller's fds 3 to 2+N to the container's process (no other fd crosses).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
     /// Container id.
     pub id: String,
 }
@@ -29,6 +32,7 @@ impl CreateArgs {
             bundle: self.bundle.clone(),
             pid_file: self.pid_file.clone(),
             console_socket: self.console_socket.clone(),
+            preserve_fds: self.preserve_fds,
         }
     }
 }

@@ -35,6 +35,11 @@ pub struct DoArgs {
     /// Kernel release string reported by uname [default: the host's].
     #[arg(long, value_name = "STRING")]
     release: Option<String>,
+    /// Memory the sandbox may fill: the overlay's upper layer, /tmp, /run and /dev/shm together
+    /// (bytes, k/m/g/t, or a percentage of the host's memory: 512m, 2g, 10%; the guest gets
+    /// ENOSPC beyond it) [default: a quarter of the host's memory, at most 4g].
+    #[arg(long, value_name = "SIZE")]
+    overlay_size: Option<String>,
     /// Write the --strace output to FILE instead (implies --strace).
     #[arg(long, value_name = "FILE")]
     strace_log: Option<PathBuf>,
@@ -44,6 +49,9 @@ pub struct DoArgs {
     /// Do not cache lookups: every open asks the gofer (to measure the cache).
     #[arg(long)]
     no_fd_cache: bool,
+    /// Pass the caller's fds 3 to 2+N to the command (no other fd of the caller crosses).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
     /// Sentry service threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: u16,
@@ -85,7 +93,17 @@ pub fn run(
     overlay: Overlay,
     strace: bool,
     platform: PlatformKind,
+    host_sockets: bool,
 ) -> anyhow::Result<i32> {
+    let overlay = match (&args.overlay_size, overlay) {
+        (None, overlay) => overlay,
+        (Some(size), Overlay::Memory { .. }) => Overlay::Memory {
+            size: Some(sandbox::spec::parse_size(size).context("--overlay-size")?),
+        },
+        (Some(_), Overlay::None) => {
+            anyhow::bail!("--overlay-size sizes the memory overlay: it needs --overlay=memory")
+        }
+    };
     let strace: Option<Box<dyn Write + Send>> = match &args.strace_log {
         Some(path) => Some(Box::new(
             std::fs::File::create(path)
@@ -118,7 +136,11 @@ pub fn run(
         workers: usize::from(args.workers),
         stats: args.stats,
         no_fd_cache: args.no_fd_cache,
-        container: Default::default(),
+        container: sandbox::ContainerSettings {
+            preserve_fds: args.preserve_fds,
+            host_sockets,
+            ..Default::default()
+        },
     };
     Ok(sandbox::run(&spec, strace)?)
 }

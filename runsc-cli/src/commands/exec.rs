@@ -21,6 +21,9 @@ pub struct ExecArgs {
     /// Write the process's pid here.
     #[arg(long)]
     pid_file: Option<PathBuf>,
+    /// Pass the caller's fds 3 to 2+N to the process (no other fd crosses).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
     /// Allocate a pty (its master goes to --console-socket).
     #[arg(long, short = 't')]
     tty: bool,
@@ -108,6 +111,7 @@ pub fn run(rt: &Runtime, args: &ExecArgs) -> anyhow::Result<i32> {
             detach: args.detach,
             pid_file: args.pid_file.clone(),
             console_socket: args.console_socket.clone(),
+            preserve_fds: args.preserve_fds,
         },
     )?)
 }

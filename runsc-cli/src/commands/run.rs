@@ -17,7 +17,7 @@ pub struct RunArgs {
     #[arg(long)]
     keep: bool,
     #[command(flatten)]
-    create: CreateArgs,
+    pub create: CreateArgs,
 }
 
 /// Runs the command; returns the container's exit status.

@@ -1,7 +1,7 @@
 //! `rvisor syscalls`: print the syscall table the sentry enforces.
 
 use clap::Args;
-use sentry::syscalls::{Action, TABLE, TABLE_VERSION};
+use sentry::syscalls::{Action, Continues, TABLE, TABLE_VERSION};
 
 /// Print every system call with its number and what the sandbox does with it.
 #[derive(Debug, Args)]
@@ -14,8 +14,25 @@ pub struct SyscallsArgs {
     gofer: bool,
 }
 
-/// Prints the table.
+/// Prints the table (a reader that stops early, such as `head`, is not an error).
 pub fn run(args: &SyscallsArgs) -> anyhow::Result<i32> {
+    match print(args) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        r => r.map_err(Into::into),
+    }
+}
+
+/// When a trapped call may go back to the kernel, in a word.
+fn class(e: &sentry::syscalls::Entry) -> &'static str {
+    match (&e.action, e.continues) {
+        (Action::Native, _) => "-",
+        (Action::Denied(_), _) | (_, Continues::Never) => "never",
+        (_, Continues::OnRegisters) => "registers",
+        (_, Continues::InGuestView) => "guest-view",
+    }
+}
+
+fn print(args: &SyscallsArgs) -> std::io::Result<i32> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if args.gofer {
@@ -35,12 +52,52 @@ pub fn run(args: &SyscallsArgs) -> anyhow::Result<i32> {
         out,
         "# rvisor syscall table v{TABLE_VERSION} (x86_64); unknown numbers: trapped+denied(ENOSYS)"
     )?;
-    writeln!(out, "{:<5} {:<24} ACTION", "NR", "NAME")?;
+    writeln!(
+        out,
+        "# CONTINUES: when a trapped call may run on the host kernel after the sentry's check:"
+    )?;
+    writeln!(
+        out,
+        "#   never (emulated or refused), registers (a decision on register arguments only),"
+    )?;
+    writeln!(
+        out,
+        "#   guest-view (a path call, resolved by the kernel in the guest's read-only view)"
+    )?;
+    writeln!(out, "{:<5} {:<24} {:<11} ACTION", "NR", "NAME", "CONTINUES")?;
+    let mut counts = [0usize; 5];
     for e in TABLE.iter() {
+        let slot = match (&e.action, e.continues) {
+            (Action::Native, _) => 0,
+            (Action::Guarded { .. }, _) => 1,
+            (Action::Denied(_), _) | (_, Continues::Never) => 2,
+            (_, Continues::OnRegisters) => 3,
+            (_, Continues::InGuestView) => 4,
+        };
+        counts[slot] += 1;
         if args.trapped && matches!(e.action, Action::Native) {
             continue;
         }
-        writeln!(out, "{:<5} {:<24} {}", e.nr, e.name, e.action.describe())?;
+        writeln!(
+            out,
+            "{:<5} {:<24} {:<11} {}",
+            e.nr,
+            e.name,
+            class(e),
+            e.action.describe()
+        )?;
     }
+    writeln!(
+        out,
+        "# {} calls: {} native, {} native under an argument guard, {} always trapped \
+         ({} never continued, {} on registers, {} into the guest's view)",
+        TABLE.iter().count(),
+        counts[0],
+        counts[1],
+        counts[2] + counts[3] + counts[4],
+        counts[2],
+        counts[3],
+        counts[4]
+    )?;
     Ok(0)
 }

@@ -23,15 +23,65 @@ pub struct Cgroup {
     path: String,
 }
 
-/// The cgroup path for a container: the spec's `cgroupsPath`, or `/rvisor/<id>`.
-pub fn path_for(spec_path: Option<&std::path::Path>, id: &str) -> String {
-    match spec_path.and_then(|p| p.to_str()) {
-        Some(p) if !p.is_empty() => p.trim_start_matches('/').to_string(),
-        _ => format!("rvisor/{id}"),
+/// Where containers go by default (`/rvisor/<id>`), and the parent of a relative `cgroupsPath`.
+const DEFAULT_PARENT: &str = "rvisor";
+
+/// `path` cleaned lexically as if it were rooted at `/`, as runc's `utils.CleanPath` does: empty
+/// and `.` components go, and `..` removes the component before it but never climbs above the
+/// root. The result is relative to a hierarchy's root (no leading `/`; empty for the root
+/// itself), so joined onto a hierarchy's mount point it always stays inside it.
+pub fn clean_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
     }
+    parts.join("/")
 }
 
+/// The cgroup for a container, relative to each hierarchy's root: the spec's `cgroupsPath`
+/// cleaned (an absolute one from the root, a relative one under `/rvisor`, as runc puts a
+/// relative one under its own cgroup), or `/rvisor/<id>`. Refuses a path with a NUL, one that
+/// names the root itself, and systemd's `slice:prefix:name` form.
+pub fn path_for(spec_path: Option<&std::path::Path>, id: &str) -> Result<String, OciError> {
+    let Some(raw) = spec_path.filter(|p| !p.as_os_str().is_empty()) else {
+        super::state::validate_id(id)?;
+        return Ok(format!("{DEFAULT_PARENT}/{id}"));
+    };
+    let invalid = |why: &str| OciError::Spec(format!("linux.cgroupsPath {raw:?}: {why}"));
+    let text = raw.to_str().ok_or_else(|| invalid("not UTF-8"))?;
+    if text.contains('\0') {
+        return Err(invalid("contains a NUL byte"));
+    }
+    if !text.contains('/') && text.split(':').count() == 3 {
+        return Err(OciError::Unsupported(format!(
+            "linux.cgroupsPath {text:?} is in systemd's slice:prefix:name form; rvisor manages \
+             cgroupfs (v1 or v2) directly and needs a path"
+        )));
+    }
+    let cleaned = clean_path(text);
+    if cleaned.is_empty() {
+        return Err(invalid(
+            "names the hierarchy's root; a container needs a cgroup of its own",
+        ));
+    }
+    Ok(if text.starts_with('/') {
+        cleaned
+    } else {
+        format!("{DEFAULT_PARENT}/{cleaned}")
+    })
+}
+
+/// A cgroups-rs handle for `path`, which must be clean and relative (cgroups-rs pushes it onto
+/// each hierarchy's mount point: an absolute path would replace the mount point, `..` would
+/// climb out of it).
 fn handle(path: &str) -> cgroups_rs::Cgroup {
+    debug_assert_eq!(path, clean_path(path));
     let hier = cgroups_rs::hierarchies::auto();
     if hier.v2() {
         cgroups_rs::Cgroup::load(hier, path)
@@ -42,12 +92,19 @@ fn handle(path: &str) -> cgroups_rs::Cgroup {
 }
 
 impl Cgroup {
-    /// A handle to an existing cgroup (nothing is created).
+    /// A handle to an existing cgroup (nothing is created). `path` is cleaned again: whatever
+    /// a state file says, the handle is inside the hierarchies.
     pub fn load(path: &str) -> Self {
+        let path = clean_path(path);
         Cgroup {
-            inner: handle(path),
-            path: path.into(),
+            inner: handle(&path),
+            path,
         }
+    }
+
+    /// Whether this is a hierarchy's root (which no container owns: never changed or removed).
+    fn is_root(&self) -> bool {
+        self.path.is_empty()
     }
 
     fn err(&self, what: &str, e: impl std::fmt::Display) -> OciError {
@@ -60,6 +117,12 @@ impl Cgroup {
     /// Creates the cgroup and applies the spec's limits.
     pub fn create(path: &str, resources: Option<&LinuxResources>) -> Result<Self, OciError> {
         let cg = Cgroup::load(path);
+        if cg.is_root() {
+            return Err(cg.err(
+                "creating",
+                "the hierarchy's root is not a container's cgroup",
+            ));
+        }
         cg.inner.create().map_err(|e| cg.err("creating", e))?;
         if let Some(r) = resources {
             if let Err(e) = cg.apply(r) {
@@ -113,6 +176,9 @@ impl Cgroup {
 
     /// Moves process `pid` (all its threads) into the cgroup.
     pub fn add(&self, pid: i32) -> Result<(), OciError> {
+        if self.is_root() {
+            return Err(self.err("adding a process", "not in the hierarchy's root"));
+        }
         self.inner
             .add_task_by_tgid(CgroupPid::from(pid as u64))
             .map_err(|e| self.err("adding a process", e))
@@ -128,6 +194,9 @@ impl Cgroup {
 
     /// Freezes (`pause`) or thaws (`resume`) every process in it.
     pub fn set_frozen(&self, frozen: bool) -> Result<(), OciError> {
+        if self.is_root() {
+            return Err(self.err("freezer", "the hierarchy's root is never frozen"));
+        }
         let c = self
             .inner
             .controller_of::<FreezerController>()
@@ -141,6 +210,9 @@ impl Cgroup {
 
     /// Host pids of every process in it.
     pub fn pids(&self) -> Vec<i32> {
+        if self.is_root() {
+            return Vec::new();
+        }
         let mut pids: Vec<i32> = self.inner.procs().iter().map(|p| p.pid as i32).collect();
         pids.sort_unstable();
         pids.dedup();
@@ -211,7 +283,7 @@ impl Cgroup {
 
     /// Removes the cgroup, waiting briefly for exiting processes to leave it.
     pub fn destroy(&self) -> Result<(), OciError> {
-        if !self.inner.exists() {
+        if self.is_root() || !self.inner.exists() {
             return Ok(());
         }
         let _ = self.set_frozen(false);
@@ -224,5 +296,93 @@ impl Cgroup {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         Err(self.err("removing", last.map(|e| e.to_string()).unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn clean_path_never_climbs_above_the_root() {
+        for (path, clean) in [
+            ("/../../x", "x"),
+            ("/../../../../../../tmp/escape", "tmp/escape"),
+            ("a/../../b", "b"),
+            ("//x//y/", "x/y"),
+            ("/x/./y/../z", "x/z"),
+            ("x/y/../../..", ""),
+            (".", ""),
+            ("..", ""),
+            ("/", ""),
+            ("", ""),
+            ("/a/b/c", "a/b/c"),
+            ("a..b/..c/...", "a..b/..c/..."),
+        ] {
+            assert_eq!(clean_path(path), clean, "{path:?}");
+            // Clean is a fixed point, and what goes to cgroups-rs is relative without `..`.
+            assert_eq!(clean_path(clean), clean);
+            let joined = Path::new("/sys/fs/cgroup/pids").join(clean);
+            assert!(joined.starts_with("/sys/fs/cgroup/pids"), "{path:?}");
+            assert!(!joined.components().any(|c| c.as_os_str() == ".."));
+        }
+    }
+
+    fn path_of(p: &str) -> Result<String, OciError> {
+        path_for(Some(Path::new(p)), "c1")
+    }
+
+    #[test]
+    fn cgroups_path_is_confined_to_the_hierarchy() {
+        assert_eq!(path_for(None, "c1").unwrap(), "rvisor/c1");
+        assert_eq!(path_of("").unwrap(), "rvisor/c1");
+        assert_eq!(path_of("/k8s.io/c1").unwrap(), "k8s.io/c1");
+        assert_eq!(
+            path_of("/../../../../../some/host/dir").unwrap(),
+            "some/host/dir"
+        );
+        assert_eq!(path_of("//x//y/").unwrap(), "x/y");
+        // A relative path goes under the default parent, and cannot climb out of it either.
+        assert_eq!(path_of("pod1/c1").unwrap(), "rvisor/pod1/c1");
+        assert_eq!(path_of("a/../../b").unwrap(), "rvisor/b");
+        assert_eq!(path_of("../../../etc").unwrap(), "rvisor/etc");
+    }
+
+    #[test]
+    fn cgroups_path_refusals_are_one_clear_line() {
+        for (path, says) in [
+            ("/", "root"),
+            ("/..", "root"),
+            ("/./", "root"),
+            (".", "root"),
+            ("..", "root"),
+            ("a/..", "root"),
+            ("/x\0y", "NUL"),
+            ("system.slice:docker:c1", "systemd"),
+        ] {
+            let err = path_of(path).unwrap_err().to_string();
+            assert!(err.contains(says), "{path:?}: {err}");
+            assert!(err.contains("cgroupsPath"), "{path:?}: {err}");
+            assert!(!err.contains('\n'), "{path:?}: {err}");
+        }
+        // A colon in a real path is just a name.
+        assert_eq!(path_of("/a:b:c/d").unwrap(), "a:b:c/d");
+        assert!(matches!(
+            path_for(None, "../x"),
+            Err(OciError::InvalidId(_))
+        ));
+    }
+
+    #[test]
+    fn a_handle_is_always_inside_the_hierarchies() {
+        // A state file from before the check may hold anything: the handle is cleaned again.
+        assert_eq!(Cgroup::load("../../../tmp/x").path, "tmp/x");
+        let root = Cgroup::load("/..");
+        assert!(root.is_root());
+        assert!(root.pids().is_empty());
+        assert!(root.destroy().is_ok());
+        assert!(root.add(1).is_err());
+        assert!(root.set_frozen(true).is_err());
     }
 }

@@ -93,6 +93,8 @@ pub struct Options {
     pub overlay: Overlay,
     /// `--init`: a reaper is PID 1 and the process its child.
     pub init: bool,
+    /// `--host-uds=open`: the guest may reach Unix sockets it did not create.
+    pub host_sockets: bool,
 }
 
 /// Every hook kind the spec names.
@@ -222,6 +224,7 @@ pub fn join_spec(p: &Process) -> Result<crate::sandbox::join::JoinSpec, OciError
         groups: settings.extra_gids,
         capabilities: settings.capabilities,
         rlimits: settings.rlimits,
+        preserve_fds: 0,
     })
 }
 
@@ -314,6 +317,34 @@ fn mounts(spec: &Spec, bundle: &Path, sandbox: &mut SandboxSpec) -> Result<(), O
     Ok(())
 }
 
+/// Refuses a namespace path that is the runtime's own namespace of that kind (`kind` as in
+/// `/proc/self/ns/<kind>`), or the host init's: the pid a container reports is its sentry's,
+/// which lives in the host's namespaces, so `/proc/<that pid>/ns/net` would silently give a
+/// container the host's network. Namespaces are compared by (st_dev, st_ino).
+fn refuse_host_namespace(path: &Path, kind: &str, name: &str) -> Result<(), OciError> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    let target =
+        id(path).map_err(|e| spec_err(format!("{name} namespace {}: {e}", path.display())))?;
+    let own = Path::new("/proc/self/ns").join(kind);
+    let own = id(&own).map_err(|e| {
+        spec_err(format!(
+            "{name} namespace {}: cannot tell it from the host's ({}: {e})",
+            path.display(),
+            own.display()
+        ))
+    })?;
+    let init = id(&Path::new("/proc/1/ns").join(kind)).ok();
+    if target == own || Some(target) == init {
+        return Err(spec_err(format!(
+            "{name} namespace {} is the host's own (the runtime's): refusing to join it; give \
+             the container a namespace of its own",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 fn namespaces(spec: &Spec, sandbox: &mut SandboxSpec) -> Result<(), OciError> {
     let Some(linux) = spec.linux() else {
         return Ok(());
@@ -322,7 +353,10 @@ fn namespaces(spec: &Spec, sandbox: &mut SandboxSpec) -> Result<(), OciError> {
     for ns in linux.namespaces().iter().flatten() {
         match (ns.typ(), ns.path()) {
             (LinuxNamespaceType::Network, None) => sandbox.network = Network::Loopback,
-            (LinuxNamespaceType::Network, Some(path)) => sandbox.network = Network::Join(path.clone()),
+            (LinuxNamespaceType::Network, Some(path)) => {
+                refuse_host_namespace(path, "net", "network")?;
+                sandbox.network = Network::Join(path.clone());
+            }
             (_, None) => {}
             (typ, Some(path)) => {
                 return Err(OciError::Unsupported(format!(
@@ -408,6 +442,7 @@ pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, Oci
     };
     let mut settings = ContainerSettings {
         exec_as_init: !opts.init,
+        host_sockets: opts.host_sockets,
         ..Default::default()
     };
     process_settings(process, &mut settings)?;
@@ -531,5 +566,52 @@ mod tests {
         spec.set_linux(Some(linux));
         let err = convert(&spec, Path::new("/b"), &Options::default()).unwrap_err();
         assert!(err.to_string().contains("only network namespaces"), "{err}");
+    }
+
+    fn joining_network(path: &Path) -> Result<Bundle, OciError> {
+        let mut spec = Spec::default();
+        let mut linux = spec.linux().clone().unwrap();
+        let ns = linux
+            .namespaces()
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|mut n| {
+                if n.typ() == LinuxNamespaceType::Network {
+                    n.set_path(Some(path.to_path_buf()));
+                }
+                n
+            })
+            .collect();
+        linux.set_namespaces(Some(ns));
+        spec.set_linux(Some(linux));
+        convert(&spec, Path::new("/b"), &Options::default())
+    }
+
+    #[test]
+    fn the_hosts_network_namespace_cannot_be_joined() {
+        // The runtime's own (so the host's): as `/proc/<the sentry's pid>/ns/net` would be.
+        let me = format!("/proc/{}/ns/net", std::process::id());
+        for path in ["/proc/self/ns/net", "/proc/thread-self/ns/net", me.as_str()] {
+            let err = joining_network(Path::new(path)).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("network namespace {path} is the host's own")),
+                "{path}: {err}"
+            );
+            assert!(!err.contains('\n'), "{err}");
+        }
+        let err = joining_network(Path::new("/nonexistent/netns"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("network namespace /nonexistent/netns"),
+            "{err}"
+        );
+        // Anything else is left to setns (a file that is not a namespace fails there).
+        let other = std::env::temp_dir().join(format!("rvisor-netns-{}", std::process::id()));
+        std::fs::write(&other, "").unwrap();
+        let b = joining_network(&other);
+        let _ = std::fs::remove_file(&other);
+        assert_eq!(b.unwrap().sandbox.network, Network::Join(other));
     }
 }

@@ -17,6 +17,12 @@ use crate::sandbox::{self, control, hooks, Attach, Network, SandboxError};
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Annotation `state` adds when the OOM killer has struck.
 pub const OOM_ANNOTATION: &str = "io.github.rvisor.oom-killed";
+/// Annotation that sizes a writable root's memory overlay, with `/tmp`, `/run` and `/dev/shm`
+/// (as `rvisor do --overlay-size`: `512m`, `2g`, `10%`); without it, the same default as `do`.
+/// Either way the pages are also charged to the container's memory cgroup, which every sandbox
+/// process (the guest, which writes through the fds the gofer opens, and the gofer, which
+/// copies up) is in.
+pub const OVERLAY_SIZE_ANNOTATION: &str = "io.github.rvisor.overlay-size";
 
 /// Runtime-wide settings from the global flags.
 #[derive(Debug, Clone)]
@@ -44,6 +50,8 @@ pub struct CreateRequest {
     pub pid_file: Option<PathBuf>,
     /// Where to send the pty master.
     pub console_socket: Option<PathBuf>,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
@@ -102,10 +110,21 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
         .map_err(|e| OciError::Spec(format!("bundle {}: {e}", req.bundle.display())))?;
     let spec = convert::load(&bundle)?;
     let mut b = convert::convert(&spec, &bundle, &rt.opts)?;
+    b.sandbox.container.preserve_fds = req.preserve_fds;
+    if let (Some(size), sandbox::Overlay::Memory { .. }) = (
+        b.annotations.get(OVERLAY_SIZE_ANNOTATION),
+        b.sandbox.overlay,
+    ) {
+        let size = sandbox::spec::parse_size(size)
+            .map_err(|e| OciError::Spec(format!("annotation {OVERLAY_SIZE_ANNOTATION}: {e}")))?;
+        b.sandbox.overlay = sandbox::Overlay::Memory { size: Some(size) };
+    }
     if let Some(net) = &rt.network {
         b.sandbox.network = net.clone();
     }
     b.sandbox.platform = rt.platform;
+    // Checked before anything exists: a bad cgroupsPath leaves nothing behind.
+    let cg_path = cgroup::path_for(b.cgroups_path.as_deref(), &req.id)?;
     let console = match (&req.console_socket, b.sandbox.container.terminal) {
         (Some(path), true) => Some(connect_console(path)?),
         (None, true) => {
@@ -116,7 +135,7 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
         _ => None,
     };
     let dir = rt.root.claim(&req.id)?;
-    let made = build(rt, req, &dir, &b, &bundle, console);
+    let made = build(rt, req, &dir, &b, &bundle, &cg_path, console);
     match made {
         Ok(record) => Ok(record),
         Err((e, sentry)) => {
@@ -129,7 +148,7 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
                     std::thread::sleep(Duration::from_millis(5));
                 }
             }
-            let _ = Cgroup::load(&cgroup::path_for(b.cgroups_path.as_deref(), &req.id)).destroy();
+            let _ = Cgroup::load(&cg_path).destroy();
             let _ = dir.remove();
             Err(e)
         }
@@ -186,13 +205,13 @@ fn build(
     dir: &ContainerDir,
     b: &convert::Bundle,
     bundle: &Path,
+    cg_path: &str,
     console: Option<OwnedFd>,
 ) -> Result<Record, Failed> {
     if b.sandbox.overlay == crate::sandbox::Overlay::None {
         make_mount_points(b).map_err(|e| (e, None))?;
     }
-    let cg_path = cgroup::path_for(b.cgroups_path.as_deref(), &req.id);
-    let cg = Cgroup::create(&cg_path, b.resources.as_ref()).map_err(|e| (e, None))?;
+    let cg = Cgroup::create(cg_path, b.resources.as_ref()).map_err(|e| (e, None))?;
     let control = control::listen_at(&dir.control_socket()).map_err(|e| (e.into(), None))?;
     let exit = std::fs::File::create(dir.exit_file()).map_err(|err| {
         (
@@ -237,7 +256,7 @@ fn build(
         created: time::rfc3339(SystemTime::now()),
         owner: owner(),
         annotations: b.annotations.clone(),
-        cgroup: Some(cg_path),
+        cgroup: Some(cg_path.to_string()),
         hooks: LaterHooks {
             poststart: b.hooks.poststart.clone(),
             poststop: b.hooks.poststop.clone(),
@@ -424,6 +443,8 @@ pub struct ExecRequest {
     pub pid_file: Option<PathBuf>,
     /// Where to send the pty master (when the process has a terminal).
     pub console_socket: Option<PathBuf>,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
 }
 
 /// Runs a process in a running container; returns its exit status (0 when detached).
@@ -440,7 +461,8 @@ pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
             req.id
         )));
     }
-    let spec = convert::join_spec(&req.process)?;
+    let mut spec = convert::join_spec(&req.process)?;
+    spec.preserve_fds = req.preserve_fds;
     let console = match (&req.console_socket, req.process.terminal().unwrap_or(false)) {
         (Some(path), true) => Some(connect_console(path)?),
         (None, true) => {

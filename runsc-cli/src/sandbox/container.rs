@@ -80,6 +80,12 @@ pub struct ContainerSettings {
     pub oom_score_adj: Option<i32>,
     /// `startContainer` hooks: run in the container after `start`, before the command.
     pub start_hooks: Vec<Hook>,
+    /// `--preserve-fds N` (also `rvisor do`): the caller's fds 3 to 2+N reach the command; no
+    /// other fd of the caller or of rvisor does.
+    pub preserve_fds: u32,
+    /// `--host-uds=open` (also `rvisor do`): the guest may connect to Unix sockets it did not
+    /// create (a volume's, or the host root's with `--overlay=none`).
+    pub host_sockets: bool,
 }
 
 /// Descriptors a detached sandbox is handed by the runtime that creates it.

@@ -5,7 +5,9 @@
 //! - `start` + the container state (JSON, for the start hooks): releases the guest init; the
 //!   answer comes once the guest is supervised.
 //! - `stats`: the sentry's counters as JSON.
-//! - `exec` with a seccomp listener attached: serve one more process (joined by `rvisor exec`).
+//! - `exec PID UID GID GROUPS FD`: serve one more process (joined by `rvisor exec`), whose
+//!   seccomp listener is its fd `FD` (taken with `pidfd_getfd`: the joiner is already under the
+//!   filter, where `sendmsg` traps, so it names the fd with a plain `write`).
 //!
 //! Answers are `ok`, `ok ` + payload, or `err ` + a message.
 
@@ -45,21 +47,22 @@ pub enum Request {
     },
 }
 
-/// Parses `exec PID UID GID G1,G2`.
-fn parse_exec(frame: &[u8], listener: OwnedFd) -> Option<Request> {
+/// Parses `exec PID UID GID G1,G2 FD` and takes the joiner's listener.
+fn parse_exec(frame: &[u8]) -> Option<Request> {
     let text = std::str::from_utf8(frame.strip_prefix(b"exec ")?).ok()?;
     let mut it = text.split(' ');
     let host_pid = it.next()?.parse().ok()?;
     let uid = it.next()?.parse().ok()?;
     let gid = it.next()?.parse().ok()?;
     let groups = it
-        .next()
-        .unwrap_or("")
+        .next()?
         .split(',')
         .filter(|g| !g.is_empty())
         .map(str::parse)
         .collect::<Result<_, _>>()
         .ok()?;
+    let fd = it.next()?.parse().ok()?;
+    let listener = super::fdpass::take_fd(host_pid, fd).ok()?;
     Some(Request::Exec {
         listener,
         host_pid,
@@ -108,7 +111,7 @@ pub fn accept(listener: BorrowedFd<'_>) -> Result<(OwnedFd, Request), Errno> {
             Request::Start(state.to_vec())
         } else if frame == b"stats" {
             Request::Stats
-        } else if let Some(exec) = fd.and_then(|fd| parse_exec(&frame, fd)) {
+        } else if let Some(exec) = fd.is_none().then(|| parse_exec(&frame)).flatten() {
             exec
         } else {
             let _ = answer(borrowed, Err("malformed request"));
@@ -148,6 +151,17 @@ pub fn call_fd(
     fd: Option<BorrowedFd<'_>>,
 ) -> Result<String, SandboxError> {
     send(borrowed, frame, fd).ctx(|| "sending to the sandbox".into())?;
+    answer_of(borrowed)
+}
+
+/// Sends one request with `write` (for a caller already under the guest filter, where
+/// `sendmsg` traps) and returns the answer's payload.
+pub fn call_written(borrowed: BorrowedFd<'_>, frame: &[u8]) -> Result<String, SandboxError> {
+    super::fdpass::write_frame(borrowed, frame).ctx(|| "sending to the sandbox".into())?;
+    answer_of(borrowed)
+}
+
+fn answer_of(borrowed: BorrowedFd<'_>) -> Result<String, SandboxError> {
     let (reply, _) = recv(borrowed, MAX_FRAME).ctx(|| "waiting for the sandbox".into())?;
     let reply = String::from_utf8_lossy(&reply).into_owned();
     if reply == "ok" {

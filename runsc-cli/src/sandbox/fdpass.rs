@@ -1,6 +1,11 @@
 //! Messages with at most one fd over a Unix socket ([`send`], [`recv`]), and on them the guest
 //! init's messages to the sentry: prepared (waiting for start), then the seccomp listener, or
 //! why setup failed; and the sentry's one message back: start.
+//!
+//! A process that has just installed the guest filter cannot send its own listener with
+//! `sendmsg`: that call is trapped, and the notification would wait on the very listener in
+//! flight. It writes the listener's fd number instead (`write` runs natively), and the sentry
+//! takes the fd out of its table with `pidfd_getfd` ([`take_fd`]), then acknowledges.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -16,23 +21,25 @@ const START: u8 = 3;
 const TRACEABLE: u8 = 4;
 /// ...and is, with the guest's end of the reserved socket.
 const SEIZED: u8 = 5;
+/// The sentry took the listener the init named.
+const TAKEN: u8 = 6;
 /// Longest setup error carried back.
 const MAX_MESSAGE: usize = 4096;
 /// Longest start message (the container state).
 const MAX_START: usize = 64 * 1024;
 
-/// Sends `frame`, with `fd` attached if given.
+/// Sends `frame`, with `fd` attached if given. Without an fd it is a plain `write`, which the
+/// guest filter never traps (the init reports through here after installing it, sometimes
+/// before anyone serves its trapped calls).
 pub fn send(sock: BorrowedFd<'_>, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
-    let fds: Vec<i32> = fd.iter().map(|f| f.as_raw_fd()).collect();
-    let cmsg: Vec<ControlMessage<'_>> = if fds.is_empty() {
-        Vec::new()
-    } else {
-        vec![ControlMessage::ScmRights(&fds)]
+    let Some(fd) = fd else {
+        return write_frame(sock, frame);
     };
+    let fds = [fd.as_raw_fd()];
     sendmsg::<()>(
         sock.as_raw_fd(),
         &[IoSlice::new(frame)],
-        &cmsg,
+        &[ControlMessage::ScmRights(&fds)],
         MsgFlags::empty(),
         None,
     )
@@ -72,8 +79,8 @@ pub fn recv(sock: BorrowedFd<'_>, max: usize) -> Result<(Vec<u8>, Option<OwnedFd
 /// What the guest init reported.
 #[derive(Debug)]
 pub enum InitReport {
-    /// Setup succeeded; here is the listener.
-    Ready(OwnedFd),
+    /// Setup succeeded; the listener is this fd of the init's (to take with [`take_fd`]).
+    Ready(i32),
     /// Setup succeeded under the tracer (ptrace platform: no listener).
     Traced,
     /// The init waits to be seized by the tracer (ptrace platform).
@@ -104,9 +111,52 @@ pub fn receive_start(sock: BorrowedFd<'_>) -> Option<Vec<u8>> {
     frame.strip_prefix(&[START]).map(<[u8]>::to_vec)
 }
 
-/// Sends the listener fd.
+/// Tells the sentry which of our fds is the listener (with `write`: see the module comment),
+/// and keeps it open until the sentry has taken it.
 pub fn send_listener(sock: BorrowedFd<'_>, listener: BorrowedFd<'_>) -> Result<(), Errno> {
-    send(sock, &[READY], Some(listener))
+    let mut frame = vec![READY];
+    frame.extend_from_slice(&listener.as_raw_fd().to_ne_bytes());
+    write_frame(sock, &frame)?;
+    match recv(sock, MAX_MESSAGE) {
+        Ok((ack, _)) if ack == [TAKEN] => Ok(()),
+        Ok(_) => Err(Errno::EPROTO),
+        Err(e) => Err(e),
+    }
+}
+
+/// The sentry's acknowledgement that it took the listener.
+pub fn send_taken(sock: BorrowedFd<'_>) -> Result<(), Errno> {
+    send(sock, &[TAKEN], None)
+}
+
+/// Sends one record with `write` (a SOCK_SEQPACKET socket keeps it whole), never `sendmsg`.
+pub fn write_frame(sock: BorrowedFd<'_>, frame: &[u8]) -> Result<(), Errno> {
+    loop {
+        match nix::unistd::write(sock, frame) {
+            Ok(n) if n == frame.len() => return Ok(()),
+            Ok(_) => return Err(Errno::EMSGSIZE),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A duplicate of fd `fd` of process `pid` (host pid), for a listener handed over by number.
+pub fn take_fd(pid: i32, fd: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes integers and returns a new fd or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    // SAFETY: pidfd_getfd takes integers and returns a new fd (close-on-exec) or -1.
+    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if copy < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: as above.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy as i32) })
 }
 
 /// Tells the sentry the filter is on, with no listener (ptrace platform).
@@ -144,7 +194,9 @@ pub fn receive(sock: BorrowedFd<'_>) -> Result<InitReport, Errno> {
     let (frame, fd) = recv(sock, MAX_MESSAGE + 1)?;
     Ok(match (frame.split_first(), fd) {
         (None, _) => InitReport::Silent,
-        (Some((&READY, _)), Some(fd)) => InitReport::Ready(fd),
+        (Some((&READY, n)), None) if n.len() == 4 => {
+            InitReport::Ready(i32::from_ne_bytes([n[0], n[1], n[2], n[3]]))
+        }
         (Some((&READY, [])), None) => InitReport::Traced,
         (Some((&TRACEABLE, [])), None) => InitReport::Traceable,
         (Some((&PREPARED, [])), None) => InitReport::Prepared,

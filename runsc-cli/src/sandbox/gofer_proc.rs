@@ -52,7 +52,7 @@ pub fn main(
         Ok((init, root, map)) => {
             // The init's end: the sentry sees it close when the init execs the command.
             drop(ch.report);
-            serve(init, root, map, ch.requests)
+            serve(init, root, map, ch.requests, spec.container.host_sockets)
         }
         Err(e) => {
             fdpass::send_failure(ch.report.as_fd(), &e.to_string());
@@ -126,7 +126,8 @@ fn start(
     Ok((init, root, map))
 }
 
-fn serve(init: Pid, root: OwnedFd, map: IdMap, requests: OwnedFd) -> ! {
+/// `host_sockets`: `--host-uds=open`.
+fn serve(init: Pid, root: OwnedFd, map: IdMap, requests: OwnedFd, host_sockets: bool) -> ! {
     // The sentry learns the init's host pid from us (the init cannot know it).
     let _ = rvisor_protocol::send_frame(requests.as_fd(), &init.as_raw().to_le_bytes(), &[]);
     if let Err(e) = caps::keep_only(&GOFER_CAPS) {
@@ -150,7 +151,7 @@ fn serve(init: Pid, root: OwnedFd, map: IdMap, requests: OwnedFd) -> ! {
         eprintln!("rvisor: gofer: {e}");
         std::process::exit(SETUP_FAILED);
     }
-    let mut server = gofer::Gofer::new(root, map);
+    let mut server = gofer::Gofer::new(root, map).with_host_sockets(host_sockets);
     if let Err(e) = server.serve(requests.as_fd()) {
         eprintln!("rvisor: gofer: {e}");
     }

@@ -1,8 +1,14 @@
 //! The sandbox tree, built by the gofer in its own mount namespace before it creates the guest:
 //! the root under an overlay whose upper layer is memory (or the root itself, read-only, with
-//! `--overlay=none`), fresh tmpfs `/tmp` and `/run` (host daemon sockets live under `/run` and
+//! `--overlay=none`), fresh `/tmp` and `/run` (host daemon sockets live under `/run` and
 //! stay out of reach), and the volumes. The gofer's mounts are writable; the guest gets a
 //! read-only clone.
+//!
+//! Everything the guest writes to memory lives in one tmpfs, the staging one, sized to the
+//! sandbox's budget (`--overlay-size`): the overlay's upper and work directories (one pair per
+//! top-level directory when the root is composed), the composed root itself, `/tmp`, `/run` and
+//! the guest's `/dev/shm` are directories of it, so a guest that fills them gets ENOSPC and the
+//! host gives no more than the budget, however the writes are spread.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +25,29 @@ use super::spec::{Overlay, SandboxSpec, Volume};
 pub const STAGING: &str = "/tmp";
 /// The assembled tree.
 pub const TREE: &str = "/tmp/rvisor-root";
+/// The guest's `/dev/shm`, bound there by the guest init (whose mount namespace is a copy of the
+/// gofer's), so that it shares the budget.
+pub const SHM: &str = "/tmp/shm";
+
+/// The staging tmpfs's options for a budget of `bytes`: its size, and one inode per 4 KiB of it
+/// (at least 4096), since empty files cost kernel memory that `size=` does not count (tmpfs's
+/// own default is one per two pages of the host's memory).
+fn staging_options(bytes: u64) -> String {
+    format!(
+        "mode=0700,size={bytes},nr_inodes={}",
+        (bytes / 4096).max(4096)
+    )
+}
+
+/// A directory of the staging tmpfs with `mode`, held for a bind mount.
+fn staged_dir(name: &str, mode: u32) -> Result<OwnedVolume, SandboxError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Path::new(STAGING).join(name);
+    mkdir(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| SandboxError::Invalid(format!("chmod {}: {e}", dir.display())))?;
+    hold(&dir)
+}
 
 /// Builds the tree at [`TREE`]. Runs in the gofer, in its new mount namespace.
 pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError> {
@@ -30,28 +59,29 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
         .iter()
         .map(|v| Ok((hold(&v.source)?, v)))
         .collect::<Result<_, SandboxError>>()?;
-    mount_fs("tmpfs", STAGING, SAFE, Some("mode=0700"))?;
+    mount_fs(
+        "tmpfs",
+        STAGING,
+        SAFE,
+        Some(&staging_options(spec.overlay.budget())),
+    )?;
     let tree = Path::new(TREE);
     mkdir(tree)?;
     match spec.overlay {
-        Overlay::Memory => overlay_root(&root, tree, rootless)?,
+        Overlay::Memory { .. } => overlay_root(&root, tree, rootless)?,
         Overlay::None => {
             bind(&root, tree, true)?;
             restrict_tree(libc::AT_FDCWD, tree, MOUNT_ATTR_RDONLY)
                 .ctx(|| "making the root read-only".into())?;
         }
     }
-    for (dir, mode) in [("tmp", "mode=1777"), ("run", "mode=0755")] {
+    for (dir, mode) in [("tmp", 0o1777), ("run", 0o755)] {
         let target = tree.join(dir);
         if target.is_dir() {
-            mount_fs(
-                "tmpfs",
-                target.to_str().unwrap_or_default(),
-                SAFE,
-                Some(mode),
-            )?;
+            bind(&staged_dir(dir, mode)?, &target, false)?;
         }
     }
+    drop(staged_dir("shm", 0o1777)?);
     for t in &spec.container.tmpfs {
         let target = tree.join(t.dest.strip_prefix("/").unwrap_or(&t.dest));
         mkdir(&target)?;
@@ -105,9 +135,10 @@ fn overlay(
 
 /// The root under a memory overlay. One overlay over the whole root where the kernel allows it;
 /// in a user namespace it does not (the host's submounts under `/` are locked, and an overlay
-/// lower layer may not hide them), so the root is composed instead: a tmpfs `/` holding one
-/// overlay per top-level directory, the top-level symlinks, and a read-only bind of whatever
-/// still has locked submounts.
+/// lower layer may not hide them), so the root is composed instead: a `/` holding one overlay
+/// per top-level directory, the top-level symlinks, and a read-only bind of whatever still has
+/// locked submounts. That `/` is the tree's own directory of the staging tmpfs, bound onto
+/// itself, and every upper layer is a directory there too: one budget for all of them.
 fn overlay_root(root: &OwnedVolume, tree: &Path, rootless: bool) -> Result<(), SandboxError> {
     let staging = Path::new(STAGING);
     let (upper, work) = (staging.join("upper"), staging.join("work"));
@@ -118,12 +149,13 @@ fn overlay_root(root: &OwnedVolume, tree: &Path, rootless: bool) -> Result<(), S
         Err(nix::errno::Errno::EINVAL) => {}
         Err(e) => return Err(e).ctx(|| "mounting the memory overlay over the root".into()),
     }
-    mount_fs(
-        "tmpfs",
-        tree.to_str().unwrap_or_default(),
-        SAFE,
-        Some("mode=0755"),
-    )?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tree, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| SandboxError::Invalid(format!("chmod {}: {e}", tree.display())))?;
+    }
+    // A mount point of its own (to pivot into and to clone), in the staging tmpfs.
+    bind(&hold(tree)?, tree, false)?;
     let lower = PathBuf::from(fd_path(root));
     let entries = std::fs::read_dir(&lower)
         .map_err(|e| SandboxError::Invalid(format!("reading the root: {e}")))?;

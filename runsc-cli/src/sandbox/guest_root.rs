@@ -33,6 +33,8 @@ pub fn build(
         .chain(console_node().map(|fd| ("console", fd)))
         .collect();
     let host_sys = hold(Path::new("/sys")).ok();
+    // The gofer's staging tmpfs is still visible here (this mount namespace is a copy of its).
+    let shm = hold(Path::new(super::gofer_tree::SHM))?;
     let view = clone_tree(tree).ctx(|| "cloning the sandbox tree".into())?;
     restrict_tree(
         view.as_raw_fd(),
@@ -79,7 +81,7 @@ pub fn build(
         }
     }
     if Path::new("./dev").is_dir() {
-        mount_dev(&devs)?;
+        mount_dev(&devs, &shm)?;
     }
     if let Some(dest) = &settings.mqueue {
         let target = relative(dest);
@@ -156,13 +158,16 @@ fn console_node() -> Option<OwnedFd> {
     same.then_some(node)
 }
 
-fn mount_dev(devs: &[(&str, OwnedFd)]) -> Result<(), SandboxError> {
+/// `/dev`: a small tmpfs of its own (it holds nodes, links and mount points; the guest may
+/// write to it, so it is bounded too) with the host's harmless nodes, devpts, and `/dev/shm`
+/// from the gofer's staging tmpfs (`shm`), inside the sandbox's one memory budget.
+fn mount_dev(devs: &[(&str, OwnedFd)], shm: &OwnedFd) -> Result<(), SandboxError> {
     // nodev holds for the tmpfs itself; the bound nodes below are mounts of their own.
     mount_fs(
         "tmpfs",
         "./dev",
         SAFE | MsFlags::MS_NOEXEC,
-        Some("mode=0755"),
+        Some("mode=0755,size=1m,nr_inodes=4096"),
     )?;
     for (name, fd) in devs {
         let target = format!("./dev/{name}");
@@ -180,7 +185,7 @@ fn mount_dev(devs: &[(&str, OwnedFd)]) -> Result<(), SandboxError> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )?;
-    mount_fs("tmpfs", "./dev/shm", SAFE, Some("mode=1777"))?;
+    bind(shm, Path::new("./dev/shm"), false)?;
     for (link, to) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),

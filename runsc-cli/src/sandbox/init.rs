@@ -66,7 +66,33 @@ pub fn main(
     if spec.container.exec_as_init {
         exec_command(&path, &argv, &envp, &old_mask, &spec.container)
     }
+    // From here the init lives next to guest processes that share its user namespace (and, as
+    // the sandbox's root, may hold CAP_SYS_PTRACE in it). Not dumpable, it is out of their reach:
+    // ptrace, pidfd_getfd, process_vm_readv and /proc/1/{mem,fd,environ} need CAP_SYS_PTRACE in
+    // the namespace of its memory, which is the runtime's, not the guest's.
+    set_dumpable(false);
     run_command(&path, &argv, &envp, &old_mask, &spec.container)
+}
+
+/// Closes every fd from `from` up, except `keep`.
+fn close_all_but(from: u32, keep: i32) {
+    let keep = keep as u32;
+    for (first, last) in [
+        (from, keep.wrapping_sub(1)),
+        (keep.saturating_add(1).max(from), u32::MAX),
+    ] {
+        if first <= last && !(first..=last).contains(&keep) {
+            // SAFETY: close_range takes integers; these fds are the launcher's, unused here.
+            unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+        }
+    }
+}
+
+/// PR_SET_DUMPABLE: whether processes of the same user (without CAP_SYS_PTRACE over our memory)
+/// may trace us, take our fds or read our memory.
+fn set_dumpable(on: bool) {
+    // SAFETY: PR_SET_DUMPABLE takes integers only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
 }
 
 type Prepared = (CString, Vec<CString>, Vec<CString>, SigSet);
@@ -110,16 +136,9 @@ fn start(
     report: &OwnedFd,
     state: &[u8],
 ) -> Result<(), SandboxError> {
-    // Nothing of the launcher's may leak into the guest but stdio.
-    // SAFETY: close_range takes integers; CLOEXEC only marks fds.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    // Nothing of the launcher's may reach the guest but stdio and what the caller named: closed,
+    // not only marked close-on-exec, since the init itself lives on next to the guest.
+    close_all_but(3 + spec.container.preserve_fds, report.as_raw_fd());
     supervise(spec, prog, report)?;
     // Supervised already: their writes reach the tree through the gofer, as the process's do.
     hooks::run_all(&spec.container.start_hooks, state).map_err(SandboxError::Invalid)?;
@@ -270,7 +289,12 @@ fn run_command(
 ) -> ! {
     // SAFETY: the init is single-threaded (cloned from the sentry before it started threads).
     match unsafe { fork() } {
-        Ok(ForkResult::Child) => exec_command(path, argv, envp, old_mask, settings),
+        Ok(ForkResult::Child) => {
+            // The command is the guest's: dumpable like any process it starts (and the sentry,
+            // rootless, can read its memory only then).
+            set_dumpable(true);
+            exec_command(path, argv, envp, old_mask, settings)
+        }
         Ok(ForkResult::Parent { child }) => {
             let ended = signals::supervise(child, true);
             std::process::exit(ended.code())

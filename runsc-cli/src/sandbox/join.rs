@@ -39,6 +39,8 @@ pub struct JoinSpec {
     pub capabilities: Option<CapSets>,
     /// Resource limits.
     pub rlimits: Vec<Rlimit>,
+    /// `--preserve-fds`: the caller's fds 3 to 2+N reach the process.
+    pub preserve_fds: u32,
 }
 
 /// Namespaces entered, in order (the user namespace last: entering it gives up our host
@@ -92,6 +94,7 @@ pub fn spawn(
         ForkResult::Parent { child } => Ok(child),
         ForkResult::Child => {
             let result = prelude()
+                .map(|()| super::unix_guard::join(init))
                 .map_err(SandboxError::Setup)
                 .and_then(|()| keeper(spec, prog, &fds, &ns, pid_ns, &args, &env));
             let message = result.err().map(|e| e.to_string()).unwrap_or_default();
@@ -150,6 +153,10 @@ fn process(
 ) -> Result<std::convert::Infallible, SandboxError> {
     // SAFETY: PR_SET_PDEATHSIG takes integers only: if the keeper dies, so do we.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // We are in the guest's pid namespace holding the control socket and the namespace fds until
+    // our exec: not dumpable, no guest process can trace us or take them (exec resets it).
+    // SAFETY: PR_SET_DUMPABLE takes integers only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // Our host pid, read before procfs becomes the guest's.
     let host_pid: i32 = std::fs::read_link("/proc/self")
         .ok()
@@ -169,24 +176,22 @@ fn process(
     identity::set_rlimits(&spec.rlimits)?;
     let listener = sentry::filter::install_with_listener(prog)?;
     let groups: Vec<String> = spec.groups.iter().map(u32::to_string).collect();
+    // Named by number: see control.rs (the listener stays open until the sentry answers).
     let frame = format!(
-        "exec {host_pid} {} {} {}",
+        "exec {host_pid} {} {} {} {}",
         spec.uid,
         spec.gid,
-        groups.join(",")
+        groups.join(","),
+        listener.as_raw_fd()
     );
-    control::call_fd(
-        fds.control.as_fd(),
-        frame.as_bytes(),
-        Some(listener.as_fd()),
-    )?;
+    control::call_written(fds.control.as_fd(), frame.as_bytes())?;
     drop(listener);
     // SAFETY: close_range takes integers; CLOEXEC only marks fds (the started pipe among them:
     // the exec closes it, which tells the caller we are running).
     unsafe {
         libc::syscall(
             libc::SYS_close_range,
-            3u32,
+            3 + spec.preserve_fds,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         )

@@ -29,6 +29,7 @@ mod mount_api;
 mod sentry_proc;
 pub mod signals;
 pub mod spec;
+mod unix_guard;
 
 use std::io::Write;
 

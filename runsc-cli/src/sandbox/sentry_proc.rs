@@ -59,6 +59,7 @@ pub fn main(
     role: Role<'_>,
     attach: Attach,
 ) -> ! {
+    let container = matches!(role, Role::Detached { .. });
     match role {
         Role::Attached { runtime } => {
             // SAFETY: PR_SET_PDEATHSIG takes integers only.
@@ -94,6 +95,8 @@ pub fn main(
     };
     let state = start_conn.as_ref().map_or(&b""[..], |(_, s)| s.as_slice());
     let mut started = started;
+    // While we still see the host's cgroup2: the kernel's backstop behind our socket checks.
+    started.guard = super::unix_guard::place(started.init, container);
     // Before the guest is released (and before a tracer thread exists, which must share the
     // confined view): no host filesystem of our own from here on.
     if let Err(e) = confine_filesystem() {
@@ -186,7 +189,12 @@ fn release(started: &Started, state: &[u8]) -> Result<Supervision, String> {
     fdpass::send_start(report.as_fd(), state).map_err(|e| format!("starting the guest: {e}"))?;
     let died = || "the guest died while starting".to_string();
     match fdpass::receive(report.as_fd()) {
-        Ok(InitReport::Ready(listener)) => Ok(Supervision::Listener(listener)),
+        Ok(InitReport::Ready(fd)) => {
+            let listener = fdpass::take_fd(started.init.as_raw(), fd)
+                .map_err(|e| format!("taking the guest's seccomp listener: {e}"))?;
+            fdpass::send_taken(report.as_fd()).map_err(|_| died())?;
+            Ok(Supervision::Listener(listener))
+        }
         Ok(InitReport::Traceable) => {
             let (tracer, platform, guest_end) =
                 TracerThread::spawn(started.init).map_err(|e| format!("tracing the guest: {e}"))?;
@@ -206,16 +214,36 @@ fn release(started: &Started, state: &[u8]) -> Result<Supervision, String> {
 struct Started {
     gofer: Pid,
     init: Pid,
+    /// The guest's Unix-socket guard cgroup, removed when the sandbox ends.
+    guard: Option<super::unix_guard::UnixGuard>,
     /// Until the guest runs its command.
     report: Option<OwnedFd>,
     requests: OwnedFd,
 }
 
+/// Whether `ns` is our own network namespace (the runtime's, which we still are in) or the host
+/// init's. The OCI layer refuses such a path already; this checks the very file joined, so a
+/// path swapped since cannot give the guest the host's network.
+fn is_host_netns(ns: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    let target = id(ns.metadata()?);
+    let own = id(std::fs::metadata("/proc/self/ns/net")?);
+    let init = std::fs::metadata("/proc/1/ns/net").ok().map(id);
+    Ok(target == own || Some(target) == init)
+}
+
 fn join_netns(spec: &SandboxSpec) -> Result<(), SandboxError> {
     if let Network::Join(path) = &spec.network {
-        let ns = std::fs::File::open(path).map_err(|e| {
-            SandboxError::Invalid(format!("network namespace {}: {e}", path.display()))
-        })?;
+        let invalid = |what: String| {
+            SandboxError::Invalid(format!("network namespace {}: {what}", path.display()))
+        };
+        let ns = std::fs::File::open(path).map_err(|e| invalid(e.to_string()))?;
+        match is_host_netns(&ns) {
+            Ok(false) => {}
+            Ok(true) => return Err(invalid("the host's own: refusing to join it".into())),
+            Err(e) => return Err(invalid(format!("cannot tell it from the host's: {e}"))),
+        }
         nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
             .ctx(|| format!("joining network namespace {}", path.display()))?;
     }
@@ -288,6 +316,7 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram, attach: &Attach) -> Result<Start
     Ok(Started {
         gofer,
         init,
+        guard: None,
         report: Some(report_sentry),
         requests: requests_sentry,
     })
@@ -315,6 +344,7 @@ fn serve(
     let Started {
         gofer,
         init: init_pid,
+        guard,
         requests,
         report,
     } = started;
@@ -400,6 +430,9 @@ fn serve(
         }
         if spec.stats {
             eprintln!("{}", stats_line(&sentry));
+        }
+        if let Some(guard) = &guard {
+            guard.remove();
         }
         if let Some(file) = &attach.exit_status {
             let _ = nix::unistd::write(file, format!("{}\n", ended.code()).as_bytes());

@@ -32,26 +32,136 @@ impl FromStr for Network {
 }
 
 /// What backs writes to the sandbox root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overlay {
     /// An overlay whose upper layer is memory: the guest may change anything, the host nothing.
-    #[default]
-    Memory,
+    Memory {
+        /// Bytes the upper layer may hold, together with `/tmp`, `/run` and `/dev/shm` (one
+        /// budget for the whole sandbox); [`default_memory_budget`] when `None`.
+        size: Option<u64>,
+    },
     /// No overlay: the root is read-only; only rw volumes (and /tmp, /run) take writes.
     None,
+}
+
+impl Default for Overlay {
+    fn default() -> Self {
+        Overlay::Memory { size: None }
+    }
+}
+
+impl Overlay {
+    /// Bytes the sandbox's memory filesystems (the overlay's upper layer, `/tmp`, `/run`,
+    /// `/dev/shm`) may hold together: the requested size, else the default.
+    pub fn budget(self) -> u64 {
+        match self {
+            Overlay::Memory { size: Some(size) } => size,
+            _ => default_memory_budget(),
+        }
+    }
 }
 
 impl FromStr for Overlay {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "memory" => Ok(Overlay::Memory),
+            "memory" => Ok(Overlay::default()),
             "none" => Ok(Overlay::None),
             _ => Err(format!(
                 "unknown overlay {s:?} (expected \"memory\" or \"none\")"
             )),
         }
     }
+}
+
+/// The fixed ceiling of the default memory budget.
+const DEFAULT_BUDGET_CAP: u64 = 4 << 30;
+
+/// The memory budget of a sandbox that names none: a quarter of the host's memory, at most
+/// 4 GiB. A quarter leaves the host three quarters even when a guest fills everything it may
+/// (tmpfs pages cannot be reclaimed without swap, and outlive the process that wrote them, so
+/// the OOM killer would not free them); the ceiling keeps a large host running many sandboxes
+/// from granting each a large share by default. `--overlay-size` asks for more or less.
+pub fn default_memory_budget() -> u64 {
+    mem_total().map_or(DEFAULT_BUDGET_CAP, |total| {
+        (total / 4).min(DEFAULT_BUDGET_CAP)
+    })
+}
+
+/// The host's memory (`MemTotal`), in bytes.
+fn mem_total() -> Option<u64> {
+    nix::sys::sysinfo::sysinfo().ok().map(|i| i.ram_total())
+}
+
+/// Why a size (`--overlay-size`, the `io.github.rvisor.overlay-size` annotation) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    /// Not a number with an optional unit.
+    #[error("{0:?} is not a size (expected bytes, or a number with k, m, g or t, or a percentage of memory: 512m, 2g, 10%)")]
+    Malformed(String),
+    /// Zero (which tmpfs would take as "unlimited").
+    #[error("{0:?}: the size must be more than zero")]
+    Zero(String),
+    /// A percentage above 100.
+    #[error("{0:?}: a percentage of the host's memory must be at most 100%")]
+    Percent(String),
+    /// More bytes than a u64 holds.
+    #[error("{0:?} is too large")]
+    TooLarge(String),
+}
+
+/// Parses a memory size: bytes (`1048576`), binary units (`512k`, `512m`, `2g`, `1t`, with an
+/// optional trailing `b` or `ib`, any case) or a percentage of the host's memory (`10%`, from 1
+/// to 100). Zero is refused.
+pub fn parse_size(s: &str) -> Result<u64, SizeError> {
+    let malformed = || SizeError::Malformed(s.to_string());
+    let t = s.trim();
+    if let Some(percent) = t.strip_suffix('%') {
+        let p = digits(s, percent)?;
+        return match p {
+            0 => Err(SizeError::Zero(s.to_string())),
+            101.. => Err(SizeError::Percent(s.to_string())),
+            p => {
+                let total = mem_total().ok_or_else(malformed)?;
+                Ok((u128::from(total) * u128::from(p) / 100) as u64)
+            }
+        };
+    }
+    let lower = t.to_ascii_lowercase();
+    let unit_at = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (number, unit) = lower.split_at(unit_at);
+    let n = digits(s, number)?;
+    // "k", "kb" and "kib" are all KiB; "b" alone is bytes, "ib" alone no unit.
+    let prefix = match unit.strip_suffix("ib") {
+        Some("") => return Err(malformed()),
+        Some(prefix) => prefix,
+        None => unit.strip_suffix('b').unwrap_or(unit),
+    };
+    let shift = match prefix {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(malformed()),
+    };
+    if n == 0 {
+        return Err(SizeError::Zero(s.to_string()));
+    }
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| SizeError::TooLarge(s.to_string()))
+}
+
+/// `number`, a non-empty run of ASCII digits (no sign, no spaces) of the size `s`, as a number.
+fn digits(s: &str, number: &str) -> Result<u64, SizeError> {
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SizeError::Malformed(s.to_string()));
+    }
+    number
+        .parse()
+        .map_err(|_| SizeError::TooLarge(s.to_string()))
 }
 
 /// How the sentry traps the guest's system calls.
@@ -215,6 +325,52 @@ mod tests {
             assert_eq!(name.parse::<PlatformKind>().map(|k| k.name()), Ok(name));
         }
         assert!("kvm".parse::<PlatformKind>().is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("512m"), Ok(512 << 20));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("64kb"), Ok(64 << 10));
+        assert_eq!(parse_size("1t"), Ok(1 << 40));
+        assert_eq!(parse_size("100b"), Ok(100));
+        let total = mem_total().unwrap();
+        assert_eq!(parse_size("100%"), Ok(total));
+        assert_eq!(parse_size("10%"), Ok(total / 10));
+        for bad in [
+            "abc", "", "m", "-1", "+1", "1.5g", "1 g", "1x", "1ib", "1kbb", "g1", "%", "-5%",
+        ] {
+            assert!(
+                matches!(parse_size(bad), Err(SizeError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse_size("0"), Err(SizeError::Zero("0".into())));
+        assert_eq!(parse_size("0g"), Err(SizeError::Zero("0g".into())));
+        assert_eq!(parse_size("0%"), Err(SizeError::Zero("0%".into())));
+        assert_eq!(parse_size("200%"), Err(SizeError::Percent("200%".into())));
+        for huge in [
+            "99999999999t",
+            "99999999999999999999999",
+            "99999999999999999999999%",
+        ] {
+            assert!(
+                matches!(parse_size(huge), Err(SizeError::TooLarge(_))),
+                "{huge:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn default_budget_is_bounded() {
+        let budget = default_memory_budget();
+        assert!(budget > 0 && budget <= DEFAULT_BUDGET_CAP);
+        assert!(budget <= mem_total().unwrap() / 4);
+        assert_eq!(Overlay::default().budget(), budget);
+        assert_eq!(Overlay::Memory { size: Some(5) }.budget(), 5);
     }
 
     #[test]

@@ -126,6 +126,18 @@ pub(super) const DEFS: &[Def] = &[
         &[Arg::Int, Arg::Int, Arg::Ptr, Arg::Int],
     ),
     Def {
+        name: "seccomp",
+        action: Action::Guarded {
+            allow_when: &[Cond::MaskedEq {
+                arg: 1,
+                mask: NEW_LISTENER,
+                value: 0,
+            }],
+            handler: deny_listener,
+        },
+        args: &[Arg::Int, Arg::Hex, Arg::Ptr],
+    },
+    Def {
         name: "ioctl",
         action: Action::Guarded {
             allow_when: &[
@@ -143,6 +155,22 @@ pub(super) const DEFS: &[Def] = &[
         args: &[Arg::Int, Arg::Hex, Arg::Ptr],
     },
 ];
+
+/// `SECCOMP_SET_MODE_FILTER`.
+const SET_MODE_FILTER: u64 = 1;
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER`.
+const NEW_LISTENER: u64 = 1 << 3;
+
+/// A guest may stack filters of its own (they can only refuse more), but not a listener: a
+/// user-notify filter outranks SECCOMP_RET_TRACE, so on the ptrace platform its supervisor,
+/// not ours, would answer the calls we trap. The kernel already refuses a second listener under
+/// seccomp-notify (EBUSY); this makes both platforms say the same.
+fn deny_listener(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    if ctx.arg(0) != SET_MODE_FILTER {
+        return Err(Errno::EINVAL);
+    }
+    ctx.refuse(Errno::EBUSY)
+}
 
 /// Reached only for TIOCSTI/TIOCLINUX.
 fn deny_tty_injection(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {

@@ -6,6 +6,7 @@ use rvisor_protocol::{Loc, Request};
 use super::fs_path::{ask, bytes, locate, value, Target};
 use super::{Action, Arg, Ctx, Def};
 use crate::gofer_client::Answer;
+use crate::guest::Guest;
 use crate::platform::Reply;
 
 pub(super) const DEFS: &[Def] = &[
@@ -276,8 +277,8 @@ fn utimensat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
         [0, UTIME_NOW, 0, UTIME_NOW]
     } else {
         let t: [u64; 4] = [0, 8, 16, 24].map(|off| {
-            ctx.guest
-                .read_value::<u64>(ctx.arg(2) + off)
+            Guest::offset(ctx.arg(2), off)
+                .and_then(|at| ctx.guest.read_value::<u64>(at))
                 .unwrap_or(u64::MAX)
         });
         if t.contains(&u64::MAX) {
@@ -295,7 +296,9 @@ fn timevals(ctx: &Ctx<'_>, addr: u64) -> Result<[i64; 4], Errno> {
     }
     let mut t = [0i64; 4];
     for (i, slot) in t.iter_mut().enumerate() {
-        *slot = ctx.guest.read_value::<u64>(addr + 8 * i as u64)? as i64;
+        *slot = ctx
+            .guest
+            .read_value::<u64>(Guest::offset(addr, 8 * i as u64)?)? as i64;
     }
     if t[1] < 0 || t[1] >= 1_000_000 || t[3] < 0 || t[3] >= 1_000_000 {
         return Err(Errno::EINVAL);
@@ -316,7 +319,7 @@ fn utime(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
         [0, UTIME_NOW, 0, UTIME_NOW]
     } else {
         let a: u64 = ctx.guest.read_value(ctx.arg(1))?;
-        let m: u64 = ctx.guest.read_value(ctx.arg(1) + 8)?;
+        let m: u64 = ctx.guest.read_value(Guest::offset(ctx.arg(1), 8)?)?;
         [a as i64, 0, m as i64, 0]
     };
     times_at(ctx, CWD, ctx.arg(0), times, 0)

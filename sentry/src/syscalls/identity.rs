@@ -6,6 +6,7 @@
 use nix::errno::Errno;
 
 use super::{Action, Arg, Ctx, Def};
+use crate::guest::Guest;
 use crate::platform::Reply;
 use crate::task::Creds;
 
@@ -148,7 +149,8 @@ fn getgroups(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
         return Err(Errno::EINVAL);
     }
     for (i, g) in groups.iter().enumerate() {
-        ctx.guest.write_value(ctx.arg(1) + 4 * i as u64, g)?;
+        ctx.guest
+            .write_value(Guest::offset(ctx.arg(1), 4 * i as u64)?, g)?;
     }
     Ok(Reply::Value(groups.len() as i64))
 }
@@ -160,7 +162,9 @@ fn setgroups(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     }
     let list = ctx.arena.alloc_slice_fill_copy(n as usize, 0u32);
     for (i, slot) in list.iter_mut().enumerate() {
-        *slot = ctx.guest.read_value(ctx.arg(1) + 4 * i as u64)?;
+        *slot = ctx
+            .guest
+            .read_value(Guest::offset(ctx.arg(1), 4 * i as u64)?)?;
     }
     ctx.sandbox
         .tasks

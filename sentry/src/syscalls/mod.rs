@@ -5,6 +5,8 @@
 //! in neither (an unknown or newly added number) is trapped and fails with ENOSYS, so the table
 //! fails closed when the kernel grows.
 
+#[cfg(test)]
+mod audit;
 mod denied;
 mod fs_attr;
 mod fs_misc;
@@ -26,6 +28,7 @@ use nix::errno::Errno;
 
 pub use identity::Ids;
 pub use names::SYSCALL_NAMES;
+pub use process::NAMESPACE_FLAGS;
 pub use system::UTS_LEN;
 
 use crate::guest::Guest;
@@ -33,7 +36,107 @@ use crate::platform::{Reply, Trap};
 use crate::sandbox::Sandbox;
 
 /// Bumped whenever the set of native, trapped or denied calls changes.
-pub const TABLE_VERSION: u32 = 3;
+pub const TABLE_VERSION: u32 = 4;
+
+/// When a trapped call may be handed back to the host kernel ("continued").
+///
+/// Guest memory can change between the sentry's read and the kernel's, so a decision to continue
+/// may rest only on register arguments, with one exception: path calls, which the kernel then
+/// resolves in the guest's own mount namespace (read-only, nosuid, nodev, its own proc, sys and
+/// dev). Whatever path a racing thread writes there, the kernel acts on something the guest
+/// could reach natively anyway; nothing the gofer guards (writes to the tree, host sockets) is
+/// reachable that way. The dispatcher enforces the classes: a call continued against its class
+/// fails with EPERM instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Continues {
+    /// Never: emulated or refused.
+    Never,
+    /// Only on register arguments (the handler reads no guest memory before deciding).
+    OnRegisters,
+    /// Path calls: may continue after reading the path, into the guest's confined view.
+    InGuestView,
+}
+
+impl Continues {
+    /// Whether a handler of this class may continue a call, given whether it read guest memory.
+    pub fn allows(self, read_memory: bool) -> bool {
+        match self {
+            Continues::Never => false,
+            Continues::OnRegisters => !read_memory,
+            Continues::InGuestView => true,
+        }
+    }
+
+    /// How `rvisor syscalls` names the class.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Continues::Never => "never continued",
+            Continues::OnRegisters => "continued on register arguments only",
+            Continues::InGuestView => "continued only into the guest's read-only view",
+        }
+    }
+}
+
+/// Calls that may continue after reading guest memory: each resolves a path (or binds a Unix
+/// socket address, which only creates) in the guest's read-only view.
+pub const IN_GUEST_VIEW: &[&str] = &[
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "stat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "readlink",
+    "readlinkat",
+    "statfs",
+    "chmod",
+    "fchmodat",
+    "fchmodat2",
+    "chown",
+    "lchown",
+    "fchownat",
+    "utime",
+    "utimes",
+    "futimesat",
+    "utimensat",
+    "truncate",
+    "getxattr",
+    "lgetxattr",
+    "listxattr",
+    "llistxattr",
+    "setxattr",
+    "lsetxattr",
+    "removexattr",
+    "lremovexattr",
+    "mkdir",
+    "mkdirat",
+    "mknod",
+    "mknodat",
+    "unlink",
+    "unlinkat",
+    "rmdir",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "execve",
+    "execveat",
+    "chdir",
+    "inotify_add_watch",
+    "bind",
+];
+
+/// Calls whose handler may continue on register arguments alone (a guarded native call's
+/// trapped case, or a check on numbers only).
+pub const ON_REGISTERS: &[&str] = &["clone", "prctl", "fchdir", "sendmsg", "sendmmsg"];
 
 /// What a handler sees of one trapped call.
 #[derive(Debug)]
@@ -201,6 +304,8 @@ pub struct Entry {
     pub action: Action,
     /// Argument decoding for `--strace`.
     pub args: &'static [Arg],
+    /// When the call may be continued.
+    pub continues: Continues,
 }
 
 /// Trapped calls with no number in the table (or not in the allowlist) fail like this.
@@ -209,7 +314,19 @@ pub const UNKNOWN: Entry = Entry {
     name: "unknown",
     action: Action::Denied(Errno::ENOSYS),
     args: &[Arg::Hex, Arg::Hex, Arg::Hex, Arg::Hex, Arg::Hex, Arg::Hex],
+    continues: Continues::Never,
 };
+
+/// The class of the call called `name`.
+fn continues(name: &str) -> Continues {
+    if IN_GUEST_VIEW.contains(&name) {
+        Continues::InGuestView
+    } else if ON_REGISTERS.contains(&name) {
+        Continues::OnRegisters
+    } else {
+        Continues::Never
+    }
+}
 
 /// The whole table, indexed by number.
 #[derive(Debug)]
@@ -250,6 +367,7 @@ impl Table {
                 name,
                 action,
                 args,
+                continues: continues(name),
             });
         }
         let max = entries.iter().map(|e| e.nr).max().unwrap_or(0) as usize;

@@ -115,9 +115,10 @@ mod tests {
             ..Trap::default()
         };
         let arena = Bump::new();
+        let read = std::cell::Cell::new(false);
         let mut ctx = Ctx {
             trap: &trap,
-            guest: Guest::new(p, &trap),
+            guest: Guest::new(p, &trap, &read),
             arena: &arena,
             sandbox,
             refused: false,

@@ -6,6 +6,7 @@ mod prelude;
 
 mod confinement;
 mod do_basics;
+mod escape_classes;
 mod escapes;
 mod fail_closed;
 mod guest_behaviour;

@@ -88,3 +88,108 @@ fn overlay_none_writes_through_rw_volumes_only() {
     );
     assert_eq!(std::fs::read_to_string(ro.join("f")).unwrap(), "ro\n");
 }
+
+/// `script` under `rvisor do --overlay-size 64m` (rootless with `rootless`), its stderr folded
+/// into stdout.
+fn in_64m(rootless: bool, script: &str) -> std::process::Output {
+    let args = [
+        "--overlay-size",
+        "64m",
+        "--",
+        "sh",
+        "-c",
+        &format!("exec 2>&1; {script}"),
+    ];
+    let mut cmd = if rootless {
+        rootless_do(args)
+    } else {
+        rvisor_do(args)
+    };
+    run_for(&mut cmd, 120)
+}
+
+/// Fills `path` with 200 MiB; on a 64 MiB budget the writer gets ENOSPC, and the sandbox goes on:
+/// the file is removed, a small one written and read back, and the command's status comes out.
+fn fills_with_enospc_and_recovers(rootless: bool, path: &str) {
+    let o = in_64m(
+        rootless,
+        &format!(
+            "head -c 200M /dev/zero > {path}; echo fill=$?; \
+             rm {path} && echo small > {path}.small && cat {path}.small; exit 3"
+        ),
+    );
+    let out = stdout(&o);
+    assert!(out.contains("No space left on device"), "{out}");
+    assert!(out.contains("fill=1\n"), "{out}");
+    assert!(out.ends_with("small\n"), "{out}");
+    assert_eq!(o.status.code(), Some(3), "{out}");
+}
+
+#[test]
+fn overlay_size_fills_the_root_with_enospc_and_the_sandbox_recovers() {
+    fills_with_enospc_and_recovers(false, "/var/tmp/rvisor-fill");
+}
+
+#[test]
+fn overlay_size_bounds_tmp_too() {
+    fills_with_enospc_and_recovers(false, "/tmp/fill");
+}
+
+/// The overlay's upper layer, /tmp and /dev/shm share one budget: 40 MiB in one leaves too little
+/// for 40 MiB in another.
+#[test]
+fn overlay_size_is_one_budget_for_the_root_tmp_and_shm() {
+    let o = in_64m(
+        false,
+        "head -c 40M /dev/zero > /tmp/a && echo tmp-ok; \
+         head -c 40M /dev/zero > /var/tmp/rvisor-b || echo root-full; \
+         head -c 40M /dev/zero > /dev/shm/c || echo shm-full; \
+         rm /tmp/a && head -c 40M /dev/zero > /dev/shm/c && echo shm-ok",
+    );
+    let out = ok(&o);
+    for word in ["tmp-ok\n", "root-full\n", "shm-full\n", "shm-ok\n"] {
+        assert!(out.contains(word), "{word:?} missing: {out}");
+    }
+}
+
+/// Rootless, the root is composed of one overlay per top-level directory on a tmpfs `/`: they
+/// all draw on the one budget, with /tmp.
+#[test]
+fn rootless_overlay_size_is_one_budget_for_every_overlay() {
+    let o = in_64m(
+        true,
+        "head -c 40M /dev/zero > /usr/rvisor-a && echo usr-ok; \
+         head -c 40M /dev/zero > /rvisor-b || echo top-full; \
+         head -c 40M /dev/zero > /tmp/c || echo tmp-full; \
+         rm /usr/rvisor-a /rvisor-b /tmp/c && echo small > /tmp/d && cat /tmp/d",
+    );
+    let out = ok(&o);
+    for word in ["usr-ok\n", "top-full\n", "tmp-full\n"] {
+        assert!(out.contains(word), "{word:?} missing: {out}");
+    }
+    assert!(out.contains("No space left on device"), "{out}");
+    assert!(out.ends_with("small\n"), "{out}");
+}
+
+#[test]
+fn rootless_overlay_size_fills_with_enospc_and_the_sandbox_recovers() {
+    fills_with_enospc_and_recovers(true, "/usr/rvisor-fill");
+}
+
+#[test]
+fn overlay_size_refuses_bad_values_in_one_line() {
+    for bad in ["abc", "0", "-1", "200%", "1.5g"] {
+        let o = run_for(
+            &mut rvisor_do([&format!("--overlay-size={bad}"), "--", "echo", "ran"]),
+            30,
+        );
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{bad}: {err}");
+        assert_eq!(stdout(&o), "", "{bad}: the command ran");
+        assert_eq!(err.lines().count(), 1, "{bad}: {err}");
+        assert!(
+            err.contains("--overlay-size") && err.contains(&format!("{bad:?}")),
+            "{bad}: {err}"
+        );
+    }
+}

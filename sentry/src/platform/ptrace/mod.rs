@@ -103,6 +103,11 @@ impl Ptrace {
                 return split_close(tracee, &regs, then_from).map(|()| false)
             }
             Policed::FilterListing => return filter_listing(tracee, &regs).map(|()| false),
+            Policed::Eperm => {
+                tracing::warn!(target: "rvisor::denied", "denied ptrace (nr {nr}) from tid {tid}: the guest traces nothing on the ptrace platform");
+                return finish(tracee, &regs, -i64::from(libc::EPERM)).map(|_| false);
+            }
+            Policed::StripUntraced => return strip_untraced(tracee, &regs).map(|()| false),
         }
         // Trapped only because an argument equals the reserved fd (or by the platform's own
         // rules): the table runs it natively.
@@ -130,6 +135,15 @@ fn finish(mut tracee: Stopped, regs: &Regs, value: i64) -> Result<tracee::Runnin
     done.rax = value as u64;
     tracee.set_regs(&done)?;
     tracee.resume(0)
+}
+
+/// `clone` without CLONE_UNTRACED: resumed, the kernel rechecks the filter on the new flags and
+/// runs it; the child is auto-attached like any other.
+fn strip_untraced(mut tracee: Stopped, regs: &Regs) -> Result<(), Errno> {
+    let mut call = *regs;
+    call.rdi &= !(libc::CLONE_UNTRACED as u64);
+    tracee.set_regs(&call)?;
+    tracee.resume(0).map(drop)
 }
 
 /// `close_range(RESERVED_FD, last, flags)`: closes from the next fd on, or nothing.

@@ -17,11 +17,13 @@ pub const RESERVED_FD: i32 = 1021;
 /// [`RESERVED_FD`] as a directory entry name.
 const RESERVED_NAME: &[u8] = b"1021";
 
-/// Calls the filter sends to the tracer whatever their arguments.
-pub const ALWAYS_TRAPPED: [i64; 3] = [
+/// Calls the filter sends to the tracer whatever their arguments. `ptrace` is here because a
+/// guest may trace nothing on this platform (every guest task is the sentry's tracee).
+pub const ALWAYS_TRAPPED: [i64; 4] = [
     libc::SYS_getdents,
     libc::SYS_getdents64,
     libc::SYS_close_range,
+    libc::SYS_ptrace,
 ];
 
 /// Calls whose third argument is also an fd (the filter compares it too).
@@ -127,6 +129,11 @@ pub enum Policed {
     SkipClose,
     /// getdents on a directory that may list the reserved fd: run it, then filter.
     FilterListing,
+    /// Fail it with EPERM: `ptrace` (the guest traces nothing here).
+    Eperm,
+    /// `clone` with CLONE_UNTRACED: clear that bit and let it run, so the child is traced from
+    /// its first instruction like every other guest task.
+    StripUntraced,
 }
 
 /// Decides what the tracer does with call `nr`; `fd_dir` tells whether a guest fd is an open
@@ -136,6 +143,16 @@ pub fn police(nr: i64, args: &[u64; 6], fd_dir: impl Fn(i32) -> bool) -> Policed
         return Policed::Ebadf;
     }
     match nr {
+        libc::SYS_ptrace => Policed::Eperm,
+        // The kernel rechecks the filter after a trace stop but lets a second RET_TRACE through,
+        // so a clone is resumed only when nothing but CLONE_UNTRACED made it trap; one asking
+        // for namespaces goes on to the table, which refuses it.
+        libc::SYS_clone
+            if args[0] & libc::CLONE_UNTRACED as u64 != 0
+                && args[0] & crate::syscalls::NAMESPACE_FLAGS == 0 =>
+        {
+            Policed::StripUntraced
+        }
         libc::SYS_close_range => {
             let (first, last) = (args[0] as u32, args[1] as u32);
             let reserved = RESERVED_FD as u32;
