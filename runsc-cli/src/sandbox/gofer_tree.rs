@@ -198,13 +198,18 @@ fn mkdir(p: &Path) -> Result<(), SandboxError> {
         .map_err(|e| SandboxError::Invalid(format!("creating {}: {e}", p.display())))
 }
 
-/// The mount point for `v` inside the tree, created if the tree is writable there.
-fn volume_target(tree: &Path, v: &Volume) -> Result<PathBuf, SandboxError> {
+/// The mount point for `v` (its source held as `held`) inside the tree, created if the tree is
+/// writable there.
+fn volume_target(tree: &Path, held: &OwnedVolume, v: &Volume) -> Result<PathBuf, SandboxError> {
     let target = tree.join(v.dest.strip_prefix("/").unwrap_or(&v.dest));
     if target.exists() {
         return Ok(target);
     }
-    let made = if v.source.is_dir() {
+    // Asked of the held fd, not the path: a source under /tmp is hidden by the staging tmpfs.
+    let source_is_dir = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(held))
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .unwrap_or(false);
+    let made = if source_is_dir {
         std::fs::create_dir_all(&target)
     } else {
         target
@@ -224,7 +229,7 @@ fn volume_target(tree: &Path, v: &Volume) -> Result<PathBuf, SandboxError> {
 }
 
 fn mount_volume(tree: &Path, held: &OwnedVolume, v: &Volume) -> Result<(), SandboxError> {
-    let target = volume_target(tree, v)?;
+    let target = volume_target(tree, held, v)?;
     bind(held, &target, true)?;
     let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     if v.readonly {

@@ -176,3 +176,30 @@ fn signals_sent_to_rvisor_reach_the_command() {
     assert_eq!(rest, "got-usr1\n");
     assert_eq!(child.wait().unwrap().code(), Some(3));
 }
+
+/// A volume whose source lies under the host's /tmp (which the sandbox replaces with its own):
+/// a directory and a file, both mounted as what they are.
+#[test]
+fn volumes_from_under_the_hosts_tmp_work() {
+    let dir = std::path::PathBuf::from(format!("/tmp/rvisor-vol-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("f"), "from a tmp dir\n").unwrap();
+    let file = dir.with_extension("file");
+    std::fs::write(&file, "from a tmp file\n").unwrap();
+    let o = run_for(
+        &mut rvisor_do([
+            "-v".to_string(),
+            format!("{}:/vol", dir.display()),
+            "-v".to_string(),
+            format!("{}:/etc/rvisor-file-vol:ro", file.display()),
+            "--".to_string(),
+            "cat".to_string(),
+            "/vol/f".to_string(),
+            "/etc/rvisor-file-vol".to_string(),
+        ]),
+        60,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(ok(&o), "from a tmp dir\nfrom a tmp file\n");
+}
