@@ -58,6 +58,17 @@ fn echo_peer(rx: libc::c_int, tx: libc::c_int, ours: &[libc::c_int]) -> libc::pi
     }
 }
 
+/// A connected Unix stream socket pair.
+fn stream_pair() -> [libc::c_int; 2] {
+    let mut sv = [0; 2];
+    // SAFETY: socketpair fills a two-int array we own.
+    check(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) }.into(),
+        "socketpair",
+    );
+    sv
+}
+
 impl Op {
     /// Sets up `case`.
     pub fn new(case: &Case) -> Op {
@@ -94,30 +105,11 @@ impl Op {
                 op.fds = [a[1], b[0]];
             }
             "socketpair_pingpong" => {
-                let mut sv = [0; 2];
-                // SAFETY: socketpair fills a two-int array we own.
-                check(
-                    unsafe {
-                        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr())
-                    }
-                    .into(),
-                    "socketpair",
-                );
+                let sv = stream_pair();
                 op.peer = echo_peer(sv[1], sv[1], &[sv[0]]);
                 op.fds = [sv[0], sv[0]];
             }
-            "sendmsg_unix" => {
-                let mut sv = [0; 2];
-                // SAFETY: socketpair fills a two-int array we own.
-                check(
-                    unsafe {
-                        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr())
-                    }
-                    .into(),
-                    "socketpair",
-                );
-                op.fds = sv;
-            }
+            "sendmsg_unix" => op.fds = stream_pair(),
             "sendto_udp" => op.setup_udp(),
             "connect_unix" => op.setup_unix_dgram_server(),
             "execve_static" => {

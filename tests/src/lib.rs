@@ -160,6 +160,38 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Leaves `fds` (number -> fd) open, without close-on-exec, in the process `cmd` spawns: what a
+/// careless caller (a shell, a shim) hands rvisor.
+pub fn leave_open(cmd: &mut Command, fds: Vec<(i32, std::os::fd::OwnedFd)>) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let hook = move || {
+        for (n, fd) in &fds {
+            // SAFETY: dup2 takes integers; `fd` is open for the closure's life.
+            if unsafe { libc::dup2(fd.as_raw_fd(), *n) } < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: between fork and exec the hook only calls dup2, which is async-signal-safe.
+    unsafe { cmd.pre_exec(hook) };
+}
+
+/// A pipe whose read end (returned) holds `text`.
+pub fn pipe_with(text: &str) -> std::os::fd::OwnedFd {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe fills the two-int array we own.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    let mut w = unsafe { std::fs::File::from_raw_fd(fds[1]) };
+    w.write_all(text.as_bytes()).unwrap();
+    // SAFETY: as above.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) }
+}
+
 /// Compiles a C probe with gcc into a scratch directory and returns the binary's path.
 pub fn compile_c(name: &str, source: &str) -> PathBuf {
     compile_c_with(name, source, &[])

@@ -1,7 +1,7 @@
 //! OCI lifecycle: every sequence a runtime user (or containerd's shim) drives, and every call
 //! the state does not allow, on real containers built from busybox-static.
 
-use rvisor_tests::{stderr, stdout, Oci};
+use rvisor_tests::{pipe_with, stderr, stdout, Oci};
 
 fn bundle_arg(b: &std::path::Path) -> String {
     b.display().to_string()
@@ -463,42 +463,15 @@ fn a_writable_root_is_bounded_and_charged_to_the_container() {
     assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
 }
 
-/// `rvisor <args>` with `fds` (number -> fd) left open, without close-on-exec, as a careless
-/// shim or shell would leave them.
+/// `rvisor <args>` with `fds` (number -> fd) left open, as a careless shim would leave them.
 fn with_leaked_fds(
     oci: &Oci,
     args: &[&str],
     fds: Vec<(i32, std::os::fd::OwnedFd)>,
 ) -> std::process::Output {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
     let mut cmd = oci.cmd(args);
-    let hook = move || {
-        for (n, fd) in &fds {
-            // SAFETY: dup2 takes integers; `fd` is open for the closure's life.
-            if unsafe { libc::dup2(fd.as_raw_fd(), *n) } < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(())
-    };
-    // SAFETY: between fork and exec the hook only calls dup2, which is async-signal-safe.
-    unsafe { cmd.pre_exec(hook) };
+    rvisor_tests::leave_open(&mut cmd, fds);
     rvisor_tests::run_for(&mut cmd, 120)
-}
-
-/// A pipe whose read end holds `text`.
-fn pipe_with(text: &str) -> std::os::fd::OwnedFd {
-    use std::io::Write;
-    use std::os::fd::FromRawFd;
-    let mut fds = [0; 2];
-    // SAFETY: pipe fills the two-int array we own.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: the kernel just returned this fd; nothing else owns it.
-    let mut w = unsafe { std::fs::File::from_raw_fd(fds[1]) };
-    w.write_all(text.as_bytes()).unwrap();
-    // SAFETY: as above.
-    unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) }
 }
 
 fn leaked(oci: &Oci) -> Vec<(i32, std::os::fd::OwnedFd)> {

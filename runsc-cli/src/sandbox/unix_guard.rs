@@ -84,21 +84,29 @@ fn refusing_program(attach: u32, guard: u64) -> Result<OwnedFd, Errno> {
     attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
     attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
     attr[68..72].copy_from_slice(&attach.to_ne_bytes());
-    // SAFETY: bpf reads `attr` (its size given) and the instructions and license it points at,
-    // all alive for the call; it returns a new fd or -1.
-    let fd = unsafe {
+    // The instructions and license `attr` points at are alive for the call.
+    let fd = bpf(BPF_PROG_LOAD, &attr)?;
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The bpf system call with `attr` (a `union bpf_attr` prefix; the kernel zero-fills the rest).
+fn bpf(cmd: libc::c_int, attr: &[u8]) -> Result<libc::c_long, Errno> {
+    // SAFETY: bpf reads `attr.len()` bytes of `attr`, alive for the call, and whatever those
+    // bytes point at, which the callers keep alive too.
+    let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
-            BPF_PROG_LOAD,
+            cmd,
             attr.as_ptr(),
             attr.len() as libc::c_uint,
         )
     };
-    if fd < 0 {
-        return Err(Errno::last());
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(rc)
     }
-    // SAFETY: the kernel just returned this fd; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 fn attach(cgroup: &OwnedFd, prog: &OwnedFd, kind: u32) -> Result<(), Errno> {
@@ -107,19 +115,7 @@ fn attach(cgroup: &OwnedFd, prog: &OwnedFd, kind: u32) -> Result<(), Errno> {
     attr[0..4].copy_from_slice(&cgroup.as_raw_fd().to_ne_bytes());
     attr[4..8].copy_from_slice(&prog.as_raw_fd().to_ne_bytes());
     attr[8..12].copy_from_slice(&kind.to_ne_bytes());
-    // SAFETY: bpf reads `attr`, alive for the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_ATTACH,
-            attr.as_ptr(),
-            attr.len() as libc::c_uint,
-        )
-    };
-    if rc < 0 {
-        return Err(Errno::last());
-    }
-    Ok(())
+    bpf(BPF_PROG_ATTACH, &attr).map(drop)
 }
 
 /// Moves the guest init `init` into a new guard cgroup under its own. `container`: an OCI

@@ -3,10 +3,8 @@
 //! rootless: its own seccomp listener, an untraced child under a guest tracer, the init's fds and
 //! memory, fds the caller left open, clone3 flags rewritten after the check, host Unix sockets.
 
-use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixDatagram, UnixListener};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -65,49 +63,19 @@ fn clone3_never_runs_whatever_its_flags_say() {
     assert_eq!(ok(&o), "thread\nchild\n");
 }
 
-/// Leaves `fds` (number -> what) open, without close-on-exec, in the spawned rvisor: what a
-/// careless caller (a shell, a shim) hands it.
-fn with_fds(cmd: &mut Command, fds: Vec<(i32, OwnedFd)>) {
-    let hook = move || {
-        for (n, fd) in &fds {
-            // SAFETY: dup2 takes integers; `fd` is open for the closure's life.
-            if unsafe { libc::dup2(fd.as_raw_fd(), *n) } < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(())
-    };
-    // SAFETY: between fork and exec the hook only calls dup2, which is async-signal-safe.
-    unsafe { cmd.pre_exec(hook) };
-}
-
-/// A pipe (read end, write end), without close-on-exec.
-fn pipe() -> (OwnedFd, OwnedFd) {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0; 2];
-    // SAFETY: pipe fills the two-int array we own.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: the kernel just returned these fds; nothing else owns them.
-    let r = unsafe { OwnedFd::from_raw_fd(fds[0]) };
-    // SAFETY: as above.
-    let w = unsafe { OwnedFd::from_raw_fd(fds[1]) };
-    (r, w)
-}
-
 /// fds a caller might leak: a directory outside the root, a writable file, a pipe.
 fn leaked(dir: &Path) -> Vec<(i32, OwnedFd)> {
     std::fs::write(dir.join("secret"), "TOP SECRET\n").unwrap();
-    let (r, w) = pipe();
     vec![
         (3, std::fs::File::open(dir).unwrap().into()),
         (4, std::fs::File::create(dir.join("w")).unwrap().into()),
-        (7, r),
-        (100, w),
+        (7, pipe_with("LEAKED")),
+        (100, std::fs::File::open("/").unwrap().into()),
     ]
 }
 
 fn nothing_reaches_the_guest(mut cmd: Command, dir: &Path) {
-    with_fds(&mut cmd, leaked(dir));
+    leave_open(&mut cmd, leaked(dir));
     cmd.arg("--")
         .arg("/bin/sh")
         .arg("-c")
@@ -136,12 +104,10 @@ fn rootless_fds_the_caller_left_open_never_reach_the_guest_or_its_init() {
 #[test]
 fn preserve_fds_hands_over_exactly_those() {
     let dir = scratch("preserved-fds");
-    let (r, w) = pipe();
-    std::fs::File::from(w).write_all(b"PRESERVED").unwrap();
     let mut fds = leaked(&dir);
-    fds[0] = (3, r);
+    fds[0] = (3, pipe_with("PRESERVED"));
     let mut cmd = rvisor_do(["--preserve-fds", "1"]);
-    with_fds(&mut cmd, fds);
+    leave_open(&mut cmd, fds);
     cmd.arg("--").arg(probe()).arg("fds");
     let out = ok(&run_for(&mut cmd, 120));
     assert!(out.starts_with("fds 0 1 2 3\n"), "{out}");
