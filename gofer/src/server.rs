@@ -47,6 +47,8 @@ pub struct Gofer {
     pub(crate) bound: std::collections::HashSet<(u64, u64)>,
     /// `--host-uds=open`: the guest may also reach sockets it did not make.
     pub(crate) host_sockets: bool,
+    /// Host sockets refused so far (logged at powers of two: a guest must not flood the log).
+    pub(crate) refused_sockets: u64,
 }
 
 /// setfsuid/setfsgid return the previous id and fail silently: read back to be sure.
@@ -81,6 +83,7 @@ impl Gofer {
             fs_ids: None,
             bound: std::collections::HashSet::new(),
             host_sockets: false,
+            refused_sockets: 0,
         }
     }
 

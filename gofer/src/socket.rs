@@ -39,11 +39,16 @@ pub fn reachable(g: &mut Gofer, at: &Loc<'_>) -> Result<Outcome, Errno> {
         return Err(Errno::ECONNREFUSED);
     }
     if !g.host_sockets && !g.bound.contains(&(st.st_dev, st.st_ino)) {
-        tracing::warn!(
-            target: "rvisor::denied",
-            "refused a host Unix socket at {} (the sandbox did not create it; --host-uds=open allows it)",
-            String::from_utf8_lossy(at.path)
-        );
+        g.refused_sockets += 1;
+        if g.refused_sockets.is_power_of_two() {
+            tracing::warn!(
+                target: "rvisor::denied",
+                "refused a host Unix socket at {} ({} so far; the sandbox did not create it, \
+                 --host-uds=open allows it)",
+                String::from_utf8_lossy(at.path),
+                g.refused_sockets
+            );
+        }
         return Err(Errno::ECONNREFUSED);
     }
     Ok(Outcome::Fd(pin))

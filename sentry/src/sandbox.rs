@@ -87,6 +87,10 @@ pub struct SandboxConfig {
     pub uid: u32,
     /// Sandbox gid of the first process.
     pub gid: u32,
+    /// The kernel refuses Unix connects and addressed Unix sends that guest tasks make natively
+    /// (the runtime's guard cgroup): only then may `sendmsg` on a socket that cannot address a
+    /// path run natively, since a sibling thread may swap the fd before the kernel runs it.
+    pub kernel_unix_guard: bool,
 }
 
 impl Default for SandboxConfig {
@@ -104,6 +108,7 @@ impl Default for SandboxConfig {
             version: field(|u| u.version()),
             uid: 0,
             gid: 0,
+            kernel_unix_guard: false,
         }
     }
 }
@@ -122,6 +127,8 @@ pub struct Sandbox {
     pub identity: Identity,
     /// How host ids appear to the guest (for metadata the sentry reads itself).
     pub ids: HostIds,
+    /// See [`SandboxConfig::kernel_unix_guard`].
+    pub kernel_unix_guard: bool,
     started: Instant,
 }
 
@@ -142,6 +149,7 @@ impl Sandbox {
                 gid: config.gid,
             },
             ids: HostIds::default(),
+            kernel_unix_guard: config.kernel_unix_guard,
             started: Instant::now(),
         }
     }

@@ -366,6 +366,7 @@ fn serve(
         domainname: spec.container.domainname.clone(),
         uid: spec.uid,
         gid: spec.gid,
+        kernel_unix_guard: guard.is_some(),
         ..Default::default()
     };
     if let Some(release) = &spec.release {

@@ -72,6 +72,10 @@ const SOCKADDR_MAX: usize = 128;
 /// Most data one emulated send copies: above any datagram the kernel accepts by default (Unix
 /// datagrams up to the 212 KiB send buffer, UDP up to 64 KiB).
 const MAX_SEND: usize = 256 * 1024;
+/// Longest the sentry waits on a peer for the guest (a full datagram queue or listen backlog).
+/// Its worker must come back to serve the guest's other threads, one of which may be the very
+/// peer that would drain the queue: an unbounded wait here is a deadlock the guest can cause.
+const WAIT_BUDGET_US: libc::suseconds_t = 20_000;
 /// `UIO_MAXIOV`.
 const MAX_IOV: u64 = 1024;
 /// Most ancillary data copied (the kernel's default optmem_max is 20 KiB).
@@ -219,11 +223,80 @@ fn destination<'a>(ctx: &mut Ctx<'a>, domain: i32, raw: &'a [u8]) -> Result<Dest
 }
 
 /// The result of a call made here: its value, or its errno.
-fn result(rc: libc::ssize_t) -> Result<Reply, Errno> {
-    if rc < 0 {
-        Err(Errno::last())
+fn result(rc: Result<libc::ssize_t, Errno>) -> Result<Reply, Errno> {
+    rc.map(|n| Reply::Value(n as i64))
+}
+
+/// `SO_SNDTIMEO` of `sock`.
+fn send_timeout(sock: &OwnedFd) -> libc::timeval {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `tv`, which we own.
+    unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            std::ptr::addr_of_mut!(tv).cast(),
+            &mut len,
+        )
+    };
+    tv
+}
+
+fn set_send_timeout(sock: &OwnedFd, tv: &libc::timeval) {
+    // SAFETY: setsockopt reads a timeval, which we own.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            std::ptr::addr_of!(*tv).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+}
+
+/// Runs `op`, a send or connect made here on the guest's socket `sock`, waiting on its peer at
+/// most [`WAIT_BUDGET_US`] (the socket's send timeout, which connect and Unix sends honour, is
+/// lowered for the call and put back). A wait the guest asked to be longer ends in EINTR, as a
+/// signal would end it: the guest retries, and meanwhile the worker serves its other threads.
+/// A non-blocking call (`MSG_DONTWAIT`, `O_NONBLOCK`) never waits.
+fn bounded(
+    sock: &OwnedFd,
+    dontwait: bool,
+    op: impl FnOnce() -> libc::ssize_t,
+) -> Result<libc::ssize_t, Errno> {
+    let run = |rc: libc::ssize_t| if rc < 0 { Err(Errno::last()) } else { Ok(rc) };
+    // SAFETY: F_GETFL takes no argument.
+    let nonblocking = unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_GETFL) } & libc::O_NONBLOCK;
+    if dontwait || nonblocking != 0 {
+        return run(op());
+    }
+    let guest = send_timeout(sock);
+    let guest_us = guest
+        .tv_sec
+        .saturating_mul(1_000_000)
+        .saturating_add(guest.tv_usec);
+    let budget = if guest_us > 0 && guest_us <= WAIT_BUDGET_US {
+        guest
     } else {
-        Ok(Reply::Value(rc as i64))
+        libc::timeval {
+            tv_sec: 0,
+            tv_usec: WAIT_BUDGET_US,
+        }
+    };
+    set_send_timeout(sock, &budget);
+    let rc = run(op());
+    set_send_timeout(sock, &guest);
+    match rc {
+        Err(Errno::EAGAIN | Errno::EINPROGRESS) if guest_us == 0 || guest_us > WAIT_BUDGET_US => {
+            Err(Errno::EINTR)
+        }
+        rc => rc,
     }
 }
 
@@ -241,8 +314,17 @@ fn connect(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     let dest = destination(ctx, domain, raw)?;
     let (ptr, len) = dest.as_ptr_len();
     // SAFETY: `ptr`/`len` describe an address we own (or NULL, 0); the socket is our duplicate.
-    let rc = unsafe { libc::connect(sock.as_raw_fd(), ptr, len) };
-    result(rc as libc::ssize_t)
+    let call = || unsafe { libc::connect(sock.as_raw_fd(), ptr, len) } as libc::ssize_t;
+    if domain == libc::AF_UNIX {
+        result(bounded(&sock, false, call))
+    } else {
+        // An IP handshake completes in the kernel whatever the guest's threads do; cutting it
+        // short would leave the guest a half-open connect to retry (EALREADY).
+        result(match call() {
+            rc if rc < 0 => Err(Errno::last()),
+            rc => Ok(rc),
+        })
+    }
 }
 
 /// Copies `len` bytes of guest data at `addr` (at most [`MAX_SEND`]; a datagram longer than
@@ -259,11 +341,10 @@ fn read_data<'a>(ctx: &Ctx<'a>, addr: u64, len: u64, datagram: bool) -> Result<&
 
 /// A send on a stream socket whose peer is gone raises SIGPIPE in the sender: that is the
 /// guest's thread, not the sentry (whose own send never raises it).
-fn pipe_signal(ctx: &Ctx<'_>, rc: libc::ssize_t, flags: i32) {
-    if rc < 0 && Errno::last() == Errno::EPIPE && flags & libc::MSG_NOSIGNAL == 0 {
+fn pipe_signal(ctx: &Ctx<'_>, rc: &Result<libc::ssize_t, Errno>, flags: i32) {
+    if *rc == Err(Errno::EPIPE) && flags & libc::MSG_NOSIGNAL == 0 {
         // SAFETY: tkill takes integers; the thread is blocked in the call we are answering.
         unsafe { libc::syscall(libc::SYS_tkill, ctx.trap.tid, libc::SIGPIPE) };
-        Errno::set_raw(libc::EPIPE);
     }
 }
 
@@ -280,18 +361,20 @@ fn sendto(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     let dest = destination(ctx, domain, raw)?;
     let data = read_data(ctx, buf, len, kind != libc::SOCK_STREAM)?;
     let (ptr, plen) = dest.as_ptr_len();
-    // SAFETY: the data, address and socket are ours for the duration of the call.
-    let rc = unsafe {
-        libc::sendto(
-            sock.as_raw_fd(),
-            data.as_ptr().cast(),
-            data.len(),
-            flags | libc::MSG_NOSIGNAL,
-            ptr,
-            plen,
-        )
-    };
-    pipe_signal(ctx, rc, flags);
+    let rc = bounded(&sock, flags & libc::MSG_DONTWAIT != 0, || {
+        // SAFETY: the data, address and socket are ours for the duration of the call.
+        unsafe {
+            libc::sendto(
+                sock.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                flags | libc::MSG_NOSIGNAL,
+                ptr,
+                plen,
+            )
+        }
+    });
+    pipe_signal(ctx, &rc, flags);
     result(rc)
 }
 
@@ -331,16 +414,23 @@ fn sends_to_paths(domain: i32, kind: i32) -> bool {
     domain == libc::AF_UNIX && kind == libc::SOCK_DGRAM
 }
 
-/// sendmsg: a Unix datagram socket's sends are made here (copied address, data and ancillary
-/// data); every other socket's run natively. That decision reads the socket the fd register
-/// names, never guest memory.
+/// Whether a sendmsg on this socket may run natively: it cannot address a path, and the kernel
+/// refuses a Unix address should a sibling thread swap a datagram socket over the fd before the
+/// kernel runs the call (the guard cgroup). Without that guard every sendmsg is made here.
+fn continues_natively(ctx: &Ctx<'_>, domain: i32, kind: i32) -> bool {
+    ctx.sandbox.kernel_unix_guard && !sends_to_paths(domain, kind)
+}
+
+/// sendmsg: made here from copies (address, data, ancillary data), except where
+/// [`continues_natively`] says the kernel may run it. That decision reads the socket the fd
+/// register names and the sandbox, never guest memory.
 fn sendmsg(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     let (fd, msg, flags) = (ctx.arg(0) as i32, ctx.arg(1), ctx.arg(2) as i32);
     let (sock, domain, kind) = guest_socket(ctx, fd)?;
-    if !sends_to_paths(domain, kind) {
+    if continues_natively(ctx, domain, kind) {
         return Ok(Reply::Continue);
     }
-    send_one(ctx, &sock, domain, msg, flags).map(|n| Reply::Value(n as i64))
+    send_one(ctx, &sock, domain, kind, msg, flags).map(|n| Reply::Value(n as i64))
 }
 
 /// `struct mmsghdr`: a msghdr, then the length sent.
@@ -355,13 +445,13 @@ fn sendmmsg(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
         ctx.arg(3) as i32,
     );
     let (sock, domain, kind) = guest_socket(ctx, fd)?;
-    if !sends_to_paths(domain, kind) {
+    if continues_natively(ctx, domain, kind) {
         return Ok(Reply::Continue);
     }
     let mut sent = 0u32;
     while sent < vlen {
         let entry = Guest::offset(vec, u64::from(sent) * MMSGHDR)?;
-        match send_one(ctx, &sock, domain, entry, flags) {
+        match send_one(ctx, &sock, domain, kind, entry, flags) {
             Ok(n) => ctx
                 .guest
                 .write_value(Guest::offset(entry, 56)?, &(n as u32))?,
@@ -374,11 +464,14 @@ fn sendmmsg(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     Ok(Reply::Value(i64::from(sent)))
 }
 
-/// Sends the guest's message at `msg` on `sock` from copies; returns the bytes sent.
+/// Sends the guest's message at `msg` on `sock` (of `domain` and `kind`) from copies; returns the
+/// bytes sent. A stream send copies at most [`MAX_SEND`] bytes (a short write); a longer datagram
+/// fails with EMSGSIZE.
 fn send_one(
     ctx: &mut Ctx<'_>,
     sock: &OwnedFd,
     domain: i32,
+    kind: i32,
     msg: u64,
     flags: i32,
 ) -> Result<usize, Errno> {
@@ -400,13 +493,16 @@ fn send_one(
         total = total.checked_add(v.len).ok_or(Errno::EINVAL)?;
         parts.push(v);
     }
-    if total > MAX_SEND as u64 {
+    let stream = kind == libc::SOCK_STREAM;
+    if total > MAX_SEND as u64 && !stream {
         return Err(Errno::EMSGSIZE);
     }
-    let data = ctx.arena.alloc_slice_fill_copy(total as usize, 0u8);
+    let data = ctx
+        .arena
+        .alloc_slice_fill_copy(total.min(MAX_SEND as u64) as usize, 0u8);
     let mut at = 0;
     for v in &parts {
-        let len = v.len as usize;
+        let len = (v.len as usize).min(data.len() - at);
         ctx.guest.read_exact(v.base, &mut data[at..at + len])?;
         at += len;
     }
@@ -441,14 +537,14 @@ fn send_one(
         m.msg_control = control.as_mut_ptr().cast();
         m.msg_controllen = control.len();
     }
-    // SAFETY: every buffer `m` points at is ours and outlives the call; the socket is our
-    // duplicate of the guest's.
-    let rc = unsafe { libc::sendmsg(sock.as_raw_fd(), &m, flags | libc::MSG_NOSIGNAL) };
+    let rc = bounded(sock, flags & libc::MSG_DONTWAIT != 0, || {
+        // SAFETY: every buffer `m` points at is ours and outlives the call; the socket is our
+        // duplicate of the guest's.
+        unsafe { libc::sendmsg(sock.as_raw_fd(), &m, flags | libc::MSG_NOSIGNAL) }
+    });
     drop(held);
-    if rc < 0 {
-        return Err(Errno::last());
-    }
-    Ok(rc as usize)
+    pipe_signal(ctx, &rc, flags);
+    rc.map(|n| n as usize)
 }
 
 /// `CMSG_ALIGN`.

@@ -23,6 +23,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/utsname.h>
+#include <time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -327,6 +329,51 @@ static void fd_swap(const char *dgram_path) {
     verdict("fd-swap", 0, msg);
 }
 
+/* 8. A thread keeps a datagram queue (or a listen backlog) full, retrying every send or connect,
+ * while another thread needs trapped calls served: the sentry, which makes those sends itself,
+ * must never wait on the guest's peer for long, or the guest deadlocks it. */
+static volatile int dl_stop;
+static struct sockaddr_un dl_addr;
+static int dl_len, dl_mode;
+static void *dl_fill(void *arg) {
+    (void)arg;
+    int tx = socket(AF_UNIX, SOCK_DGRAM, 0);
+    char b[100] = {0};
+    struct iovec iov = {b, sizeof b};
+    struct msghdr m = {.msg_name = &dl_addr, .msg_namelen = dl_len, .msg_iov = &iov, .msg_iovlen = 1};
+    while (!dl_stop) {
+        if (dl_mode == 2) {
+            int c = socket(AF_UNIX, SOCK_STREAM, 0);
+            if (connect(c, (void *)&dl_addr, dl_len) < 0) close(c); /* kept: fills the backlog */
+        } else if (dl_mode == 1) {
+            sendmsg(tx, &m, 0);
+        } else {
+            sendto(tx, b, sizeof b, 0, (void *)&dl_addr, dl_len);
+        }
+    }
+    return NULL;
+}
+
+static void deadlock(const char *mode) {
+    dl_mode = !strcmp(mode, "connect") ? 2 : !strcmp(mode, "sendmsg") ? 1 : 0;
+    dl_len = unix_addr(&dl_addr, "/tmp/deadlock.sock");
+    unlink(dl_addr.sun_path);
+    int rx = socket(AF_UNIX, dl_mode == 2 ? SOCK_STREAM : SOCK_DGRAM, 0);
+    bind(rx, (void *)&dl_addr, dl_len);
+    if (dl_mode == 2) listen(rx, 1);
+    pthread_t t;
+    pthread_create(&t, NULL, dl_fill, NULL);
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    for (int i = 0; i < 20; i++) {
+        struct utsname u;
+        uname(&u); /* trapped: needs the sentry */
+    }
+    printf("deadlock-free %s\n", mode);
+    fflush(stdout);
+    _exit(0);
+}
+
 static void *accept_one(void *arg) {
     int l = *(int *)arg, c = accept(l, NULL, NULL);
     if (c < 0) return NULL;
@@ -396,6 +443,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(what, "clone3")) clone3_race();
     else if (!strcmp(what, "host-sockets") && argc == 4) host_sockets(argv[2], argv[3]);
     else if (!strcmp(what, "inside-sockets")) inside_sockets();
+    else if (!strcmp(what, "deadlock") && argc == 3) deadlock(argv[2]);
     else if (!strcmp(what, "fd-swap") && argc == 3) fd_swap(argv[2]);
     else return 2;
     return 0;
