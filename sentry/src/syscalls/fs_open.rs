@@ -108,6 +108,11 @@ fn openat2(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     if size < std::mem::size_of::<OpenHow>() as u64 {
         return Err(Errno::EINVAL);
     }
+    // As the kernel: a `how` larger than a page is refused (and any extension must be zero,
+    // which the kernel checks again when the gofer opens).
+    if size > 4096 {
+        return Err(Errno::E2BIG);
+    }
     let how: OpenHow = ctx.guest.read_value(how_addr)?;
     if how.flags > u64::from(u32::MAX) {
         return Err(Errno::EINVAL);

@@ -184,6 +184,10 @@ impl Dest<'_> {
 
 /// Resolves a copied address for a socket of `domain`.
 fn destination<'a>(ctx: &mut Ctx<'a>, domain: i32, raw: &'a [u8]) -> Result<Dest<'a>, Errno> {
+    // As the kernel's unix_validate_addr: no Unix address is longer than `sockaddr_un`.
+    if domain == libc::AF_UNIX && raw.len() > SOCKADDR_UN {
+        return Err(Errno::EINVAL);
+    }
     let unix = domain == libc::AF_UNIX
         && raw.len() > SUN_PATH
         && i32::from(u16::from_ne_bytes([raw[0], raw[1]])) == libc::AF_UNIX

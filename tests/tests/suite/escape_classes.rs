@@ -299,3 +299,51 @@ fn rootless_a_full_peer_cannot_deadlock_the_sentry() {
         assert!(line(&out, "deadlock-free").ends_with(mode), "{out}");
     }
 }
+
+/// A careless caller's arguments to the calls the sentry now makes itself get Linux's errnos:
+/// the same program prints the same natively and in the sandbox.
+#[test]
+fn oversized_addresses_and_open_how_get_linux_errnos() {
+    let probe = compile_c(
+        "errnos",
+        r#"
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+int main(void) {
+    struct { struct sockaddr_un a; char pad[20]; } big;
+    memset(&big, 0, sizeof big);
+    big.a.sun_family = AF_UNIX;
+    strcpy(big.a.sun_path, "/nonexistent/x.sock");
+    int s = socket(AF_UNIX, SOCK_STREAM, 0), d = socket(AF_UNIX, SOCK_DGRAM, 0);
+    long r = connect(s, (void *)&big, 111);
+    printf("connect-111 %ld %s\n", r, strerrorname_np(errno));
+    r = sendto(d, "x", 1, 0, (void *)&big, 111);
+    printf("sendto-111 %ld %s\n", r, strerrorname_np(errno));
+    r = connect(s, (void *)&big, sizeof big.a);
+    printf("connect-missing %ld %s\n", r, strerrorname_np(errno));
+    struct open_how h = {0};
+    r = syscall(SYS_openat2, AT_FDCWD, "/etc/passwd", &h, 1UL << 40);
+    printf("openat2-huge %ld %s\n", r, strerrorname_np(errno));
+    r = syscall(SYS_openat2, AT_FDCWD, "/etc/passwd", &h, 4);
+    printf("openat2-small %ld %s\n", r, strerrorname_np(errno));
+    return 0;
+}
+"#,
+    );
+    let native = Command::new(&probe).output().unwrap();
+    let inside = run_for(&mut rvisor_do([probe.as_os_str()]), 60);
+    assert_eq!(ok(&inside), stdout(&native));
+    assert!(
+        stdout(&native).contains("connect-111 -1 EINVAL"),
+        "{}",
+        stdout(&native)
+    );
+}
