@@ -552,3 +552,26 @@ fn only_stdio_and_preserved_fds_reach_a_container_and_an_exec() {
     assert_eq!(stdout(&o), "EXEC-KEPT", "{}", stderr(&o));
     oci.ok(&["delete", "--force", "f3"]);
 }
+
+/// A container's process and an exec'd one start with default dispositions (SIGPIPE kills
+/// `yes`), as under runc: nothing rvisor ignores (SIGPIPE, and glibc's 32 and 33) is inherited.
+/// (busybox's `sh` ignores SIGQUIT itself, natively too.)
+#[test]
+fn container_and_exec_processes_start_with_default_signal_dispositions() {
+    let leaked = |out: &str| {
+        let hex = out
+            .trim()
+            .strip_prefix("SigIgn:\t")
+            .unwrap_or("ffffffffffffffff");
+        u64::from_str_radix(hex, 16).unwrap_or(u64::MAX) & 0x1_8000_1000
+    };
+    let oci = Oci::new("sigdfl");
+    let b = oci.bundle("b", &["sh", "-c", "grep SigIgn /proc/self/status"], |_| {});
+    let o = oci.run(&["run", "--bundle", &bundle_arg(&b), "s1"]);
+    assert_eq!(leaked(&stdout(&o)), 0, "{}{}", stdout(&o), stderr(&o));
+    let b = oci.bundle("e", &["sleep", "1000"], |_| {});
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "s2"]);
+    let o = oci.run(&["exec", "s2", "sh", "-c", "grep SigIgn /proc/self/status"]);
+    assert_eq!(leaked(&stdout(&o)), 0, "{}{}", stdout(&o), stderr(&o));
+    oci.ok(&["delete", "--force", "s2"]);
+}

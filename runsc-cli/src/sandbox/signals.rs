@@ -66,10 +66,27 @@ pub fn install_init_handlers() -> Result<(), Errno> {
 
 /// Undoes `block` and `install_init_handlers` in a child about to exec.
 pub fn reset_for_exec(old_mask: &SigSet) {
-    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for s in FORWARDED.into_iter().chain([Signal::SIGCHLD]) {
-        // SAFETY: restoring the default disposition installs no handler code.
-        let _ = unsafe { sigaction(s, &default) };
+    // Every disposition, real-time signals included: a handler is reset by exec anyway, but an
+    // ignored signal stays ignored, and Rust's runtime ignores SIGPIPE (`yes | head -1` would
+    // then report a broken pipe instead of dying of it, as runc's processes do).
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // The kernel's struct (handler, flags, restorer, mask), all zero: SIG_DFL. Raw, since
+        // glibc's sigaction refuses the two real-time signals it reserves (32 and 33).
+        let dfl = [0u64; 4];
+        // SAFETY: rt_sigaction reads `dfl` (a SIG_DFL action, no handler code) and writes no old
+        // action; 8 is the kernel's sigset size. Numbers the kernel refuses just fail.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
     }
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(old_mask), None);
 }

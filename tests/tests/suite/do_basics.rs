@@ -203,3 +203,12 @@ fn volumes_from_under_the_hosts_tmp_work() {
     let _ = std::fs::remove_file(&file);
     assert_eq!(ok(&o), "from a tmp dir\nfrom a tmp file\n");
 }
+
+/// Every guest process starts with default signal dispositions, as under runc: rvisor's own
+/// runtime ignores SIGPIPE, and an ignored signal survives exec.
+#[test]
+fn guest_processes_start_with_default_signal_dispositions() {
+    let o = sh("grep SigIgn /proc/self/status; yes | head -1 >/dev/null; echo done");
+    assert_eq!(ok(&o), "SigIgn:\t0000000000000000\ndone\n");
+    assert!(!stderr(&o).contains("Broken pipe"), "{}", stderr(&o));
+}
