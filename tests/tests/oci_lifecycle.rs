@@ -91,7 +91,9 @@ fn wrong_state_calls_fail_with_one_line_and_change_nothing() {
     assert_eq!(oci.run(&["wait", "w1"]).status.code(), Some(137));
     // stopped: no start, kill, pause, exec.
     refuse(&["start", "w1"], "is stopped: cannot start");
-    refuse(&["kill", "w1", "9"], "is stopped: cannot kill");
+    // runc's words, which containerd's shim matches; `kill --all` has nothing to do and succeeds.
+    refuse(&["kill", "w1", "9"], "container not running");
+    oci.ok(&["kill", "--all", "w1", "9"]);
     refuse(&["pause", "w1"], "is stopped: cannot pause");
     refuse(&["exec", "w1", "true"], "is stopped: cannot exec");
     oci.ok(&["delete", "w1"]);
@@ -142,6 +144,45 @@ fn a_bad_bundle_is_a_clear_error_and_leaves_nothing() {
     let o = oci.run(&["--systemd-cgroup", "list"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--systemd-cgroup is not supported"));
+}
+
+/// As runc: a signal that ends a process stops a created container (its process never runs), and
+/// `delete --force` kills a running one at once.
+#[test]
+fn kill_stops_a_created_container_and_delete_force_kills_at_once() {
+    let oci = Oci::new("killcreated");
+    let b = oci.bundle("b", &["sleep", "1000"], |_| {});
+    oci.ok(&["create", "--bundle", &bundle_arg(&b), "k1"]);
+    oci.ok(&["kill", "k1", "KILL"]);
+    assert_eq!(oci.status("k1"), "stopped");
+    oci.ok(&["delete", "k1"]);
+    // delete --force sends no TERM first: a PID 1 that records every TERM in a bound host
+    // directory (and carries on) has recorded none.
+    let marks = oci.dir.join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let t = oci.bundle(
+        "t",
+        &[
+            "sh",
+            "-c",
+            "trap 'echo term >> /mnt/marks/got' TERM; touch /mnt/marks/up; \
+             while true; do sleep 0.05; done",
+        ],
+        |s| {
+            s["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+                "destination": "/mnt/marks", "type": "bind",
+                "source": marks.display().to_string(), "options": ["rbind", "rw"]
+            }));
+        },
+    );
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&t), "k2"]);
+    rvisor_tests::wait_until("the trap to be set", || marks.join("up").exists());
+    oci.ok(&["delete", "--force", "k2"]);
+    assert!(
+        !marks.join("got").exists(),
+        "delete --force sent TERM first"
+    );
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
 }
 
 #[test]

@@ -14,6 +14,10 @@ pub enum OciError {
     /// The id is taken.
     #[error("container {0:?} already exists")]
     Exists(String),
+    /// kill on a stopped container (runc's words, which containerd's shim matches to treat the
+    /// container as already gone).
+    #[error("container not running")]
+    NotRunning,
     /// The command is not allowed in the container's state.
     #[error("container {id:?} is {status}: cannot {action}")]
     WrongState {

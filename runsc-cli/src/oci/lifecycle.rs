@@ -13,8 +13,6 @@ use super::state::{self, ContainerDir, LaterHooks, Phase, Record, StateRoot, Sta
 use super::{time, OciError};
 use crate::sandbox::{self, control, hooks, Attach, Network, SandboxError};
 
-/// How long `delete --force` waits after SIGTERM before SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Annotation `state` adds when the OOM killer has struck.
 pub const OOM_ANNOTATION: &str = "io.github.rvisor.oom-killed";
 /// Annotation that sizes a writable root's memory overlay, with `/tmp`, `/run` and `/dev/shm`
@@ -319,12 +317,23 @@ pub fn wait_gone(record: &Record, limit: Duration) -> bool {
     true
 }
 
-/// Sends `sig` to the container's process (or, with `all`, to every guest process).
+/// Sends `sig` to the container's process (or, with `all`, to every guest process). As runc:
+/// a stopped container is "not running" (but `--all` succeeds: nothing is left to signal), and a
+/// created one that the signal would end stops (its init has not run the process yet).
 pub fn kill(rt: &Runtime, id: &str, sig: Signal, all: bool) -> Result<(), OciError> {
     let (dir, record) = rt.root.open(id)?;
     let status = record.status(&dir);
     if status == Status::Stopped {
-        return Err(wrong(id, status, "kill"));
+        return if all {
+            Ok(())
+        } else {
+            Err(OciError::NotRunning)
+        };
+    }
+    if status == Status::Created && ends_a_process(sig) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(record.pid), Signal::SIGKILL);
+        wait_gone(&record, Duration::from_secs(10));
+        return Ok(());
     }
     let targets: Vec<i32> = if all {
         guest_pids(&record)
@@ -335,6 +344,21 @@ pub fn kill(rt: &Runtime, id: &str, sig: Signal, all: bool) -> Result<(), OciErr
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
     }
     Ok(())
+}
+
+/// Whether `sig`'s default action ends a process (all but the ignored and stopping ones).
+fn ends_a_process(sig: Signal) -> bool {
+    !matches!(
+        sig,
+        Signal::SIGCHLD
+            | Signal::SIGCONT
+            | Signal::SIGSTOP
+            | Signal::SIGTSTP
+            | Signal::SIGTTIN
+            | Signal::SIGTTOU
+            | Signal::SIGURG
+            | Signal::SIGWINCH
+    )
 }
 
 /// Host pids of the guest's processes (the cgroup's, but for the sentry and the gofer).
@@ -350,7 +374,8 @@ pub fn guest_pids(record: &Record) -> Vec<i32> {
 }
 
 /// Deletes a container: a stopped (or never started) one at once; a running one only with
-/// `force`, which stops it (SIGTERM, a grace period, SIGKILL). Leaves nothing behind.
+/// `force`, which kills it (SIGKILL, as runc: containerd gives a stuck shim no more time).
+/// Leaves nothing behind.
 pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), OciError> {
     let (dir, record) = rt.root.open(id)?;
     let status = record.status(&dir);
@@ -364,10 +389,7 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), OciError> {
             if let Some(cg) = &record.cgroup {
                 let _ = Cgroup::load(cg).set_frozen(false);
             }
-            let _ = nix::sys::signal::kill(Pid::from_raw(record.init_pid), Signal::SIGTERM);
-            if !wait_gone(&record, STOP_GRACE) {
-                let _ = nix::sys::signal::kill(sentry, Signal::SIGKILL);
-            }
+            let _ = nix::sys::signal::kill(sentry, Signal::SIGKILL);
         }
         Status::Running | Status::Paused => {
             return Err(wrong(id, status, "delete without --force"))
