@@ -616,3 +616,20 @@ fn container_and_exec_processes_start_with_default_signal_dispositions() {
     assert_eq!(leaked(&stdout(&o)), 0, "{}{}", stdout(&o), stderr(&o));
     oci.ok(&["delete", "--force", "s2"]);
 }
+
+/// Docker's state layout (`.../runtime-runc/moby/<64 hex>/`) puts the control socket past the
+/// 108 bytes of `sun_path`: create, start, exec, events and delete still work.
+#[test]
+fn a_state_path_longer_than_sun_path_works() {
+    let oci = Oci::new(&"deep-state-directory".repeat(3));
+    let id = "0123456789abcdef".repeat(4);
+    let socket = oci.root.join(&id).join("control.sock");
+    assert!(socket.as_os_str().len() > 108, "{}", socket.display());
+    let b = oci.bundle("b", &["sleep", "1000"], |_| {});
+    oci.ok(&["create", "--bundle", &bundle_arg(&b), &id]);
+    oci.ok(&["start", &id]);
+    assert_eq!(oci.ok(&["exec", &id, "echo", "inside"]), "inside\n");
+    let events = oci.ok(&["events", "--stats", &id]);
+    assert!(events.contains("\"type\":\"stats\""), "{events}");
+    oci.ok(&["delete", "--force", &id]);
+}

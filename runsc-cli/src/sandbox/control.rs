@@ -74,23 +74,52 @@ fn parse_exec(frame: &[u8]) -> Option<Request> {
 
 /// Binds and listens on `path` (the runtime does this before the sandbox exists).
 pub fn listen_at(path: &Path) -> Result<OwnedFd, SandboxError> {
-    let (sock, addr) = socket_for(path)?;
-    bind(sock.as_raw_fd(), &addr).ctx(|| format!("binding {}", path.display()))?;
+    let sock = seqpacket()?;
+    with_addr(path, |addr| {
+        bind(sock.as_raw_fd(), addr).ctx(|| format!("binding {}", path.display()))
+    })?;
     listen(&sock, Backlog::new(16).unwrap_or(Backlog::MAXCONN)).ctx(|| "listen".into())?;
     Ok(sock)
 }
 
-/// A new `SOCK_SEQPACKET` socket and the address of `path`.
-fn socket_for(path: &Path) -> Result<(OwnedFd, UnixAddr), SandboxError> {
-    let sock = socket(
+/// A new `SOCK_SEQPACKET` socket.
+fn seqpacket() -> Result<OwnedFd, SandboxError> {
+    socket(
         AddressFamily::Unix,
         SockType::SeqPacket,
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .ctx(|| "control socket".into())?;
-    let addr = UnixAddr::new(path).ctx(|| format!("control socket {}", path.display()))?;
-    Ok((sock, addr))
+    .ctx(|| "control socket".into())
+}
+
+/// Runs `f` with the address of `path`: the path itself, or, where it does not fit in
+/// `sun_path` (108 bytes: Docker's state directories are deeper), the same file named through an
+/// fd on its directory, `/proc/self/fd/N/name`.
+fn with_addr<T>(
+    path: &Path,
+    f: impl FnOnce(&UnixAddr) -> Result<T, SandboxError>,
+) -> Result<T, SandboxError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Ok(addr) = UnixAddr::new(path) {
+        return f(&addr);
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(SandboxError::Invalid(format!(
+            "control socket {}",
+            path.display()
+        )));
+    };
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(|e| SandboxError::Invalid(format!("{}: {e}", dir.display())))?;
+    let short = Path::new("/proc/self/fd")
+        .join(held.as_raw_fd().to_string())
+        .join(name);
+    let addr = UnixAddr::new(&short).ctx(|| format!("control socket {}", path.display()))?;
+    f(&addr)
 }
 
 /// Sentry side: waits for the next request; the connection is where the answer goes.
@@ -138,9 +167,11 @@ pub fn call(path: &Path, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<Str
 
 /// Runtime side: connects to the control socket, for a caller that sends later.
 pub fn connect_to(path: &Path) -> Result<OwnedFd, SandboxError> {
-    let (sock, addr) = socket_for(path)?;
-    connect(sock.as_raw_fd(), &addr)
-        .ctx(|| "the sandbox is not answering (connecting to its control socket)".into())?;
+    let sock = seqpacket()?;
+    with_addr(path, |addr| {
+        connect(sock.as_raw_fd(), addr)
+            .ctx(|| "the sandbox is not answering (connecting to its control socket)".into())
+    })?;
     Ok(sock)
 }
 
