@@ -249,8 +249,10 @@ pub fn removexattr(g: &mut Gofer, at: &Loc<'_>, name: &[u8], flags: u32) -> Resu
     })
 }
 
-/// bind(2) of the guest's Unix socket (sent along) to `at`: the parent is resolved in the root,
-/// and the final name is bound from inside it (bind has no *at form), with the guest's umask.
+/// bind(2) of the guest's Unix socket (sent along) to `at`, with the guest's umask: from the
+/// guest's base directory (resolved in the root), with the guest's own path, so that the socket's
+/// address is the one the guest gave (`getsockname`, a datagram's sender). The gofer's root is the
+/// tree, so the kernel's walk of that path stays in it.
 pub fn bind(
     g: &mut Gofer,
     at: &Loc<'_>,
@@ -258,25 +260,28 @@ pub fn bind(
     sock: Option<OwnedFd>,
 ) -> Result<Outcome, Errno> {
     let sock = sock.ok_or(Errno::EBADF)?;
-    let (dir, name) = g.root.parent(&mut g.scratch, at).map_err(|e| {
-        if e == Errno::EBUSY {
-            Errno::EADDRINUSE
-        } else {
-            e
-        }
-    })?;
-    let name = name.as_bytes();
+    let path = at.path;
     // SAFETY: sockaddr_un is plain data; zero is valid.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if name.len() >= addr.sun_path.len() {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    if path.len() >= addr.sun_path.len() {
         return Err(Errno::ENAMETOOLONG);
     }
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (dst, &src) in addr.sun_path.iter_mut().zip(name) {
+    for (dst, &src) in addr.sun_path.iter_mut().zip(path) {
         *dst = src as libc::c_char;
     }
-    let len = (std::mem::size_of::<libc::sa_family_t>() + name.len() + 1) as libc::socklen_t;
-    nix::unistd::fchdir(dir.as_raw_fd())?;
+    let len = (std::mem::size_of::<libc::sa_family_t>() + path.len() + 1) as libc::socklen_t;
+    let base = crate::resolve::openat2(
+        g.root.raw(),
+        &crate::resolve::cstring(at.base)?,
+        (libc::O_PATH | libc::O_DIRECTORY) as u64,
+        0,
+        crate::resolve::RESOLVE_IN_ROOT | crate::resolve::RESOLVE_NO_MAGICLINKS,
+    )?;
+    nix::unistd::fchdir(base.as_raw_fd())?;
     // SAFETY: umask only changes this process's creation mask; restored below.
     let old = unsafe { libc::umask(umask & 0o777) };
     // SAFETY: bind reads `len` bytes of `addr`, which we own; the socket is the guest's.
@@ -284,10 +289,12 @@ pub fn bind(
     let err = Errno::last();
     // SAFETY: as above.
     unsafe { libc::umask(old) };
+    if rc == 0 {
+        crate::socket::record_bound(g, path);
+    }
     let _ = nix::unistd::chdir("/");
     if rc < 0 {
         return Err(err);
     }
-    crate::socket::record_bound(g, &dir, name);
     Ok(Outcome::Value(0))
 }

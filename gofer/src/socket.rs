@@ -6,7 +6,7 @@
 //! as runsc). The handle is an O_PATH fd on the very inode checked: the sentry connects through
 //! it, so a rename between check and use changes nothing.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
@@ -15,16 +15,12 @@ use rvisor_protocol::Loc;
 
 use crate::server::{Gofer, Outcome};
 
-/// Records the socket just bound as `name` in `dir` as the sandbox's own.
-pub(crate) fn record_bound(g: &mut Gofer, dir: &OwnedFd, name: &[u8]) {
-    let Ok(name) = std::ffi::CString::new(name) else {
+/// Records the socket just bound at `path` (from the working directory) as the sandbox's own.
+pub(crate) fn record_bound(g: &mut Gofer, path: &[u8]) {
+    let Ok(path) = std::ffi::CString::new(path) else {
         return;
     };
-    if let Ok(st) = fstatat(
-        Some(dir.as_raw_fd()),
-        name.as_c_str(),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    ) {
+    if let Ok(st) = fstatat(None, path.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
         g.bound.insert((st.st_dev, st.st_ino));
     }
 }

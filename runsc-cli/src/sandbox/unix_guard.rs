@@ -134,6 +134,7 @@ pub fn place(init: Pid, container: bool) -> Option<UnixGuard> {
         let parent = std::fs::File::open(&parent_path)
             .map_err(|e| format!("{}: {e}", parent_path.display()))?;
         let name = CString::new(format!("{NAME_PREFIX}{init}")).map_err(|e| e.to_string())?;
+        remove_stale(&parent_path);
         let dir = parent_path.join(name.to_str().unwrap_or_default());
         std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let guard = UnixGuard {
@@ -157,6 +158,19 @@ pub fn place(init: Pid, container: bool) -> Option<UnixGuard> {
         tracing::debug!("no Unix-socket guard cgroup ({e}); the sentry's checks stand alone");
         None
     })
+}
+
+/// Removes guard cgroups that sandboxes killed before cleaning up left in `parent` (an occupied
+/// one refuses rmdir with EBUSY and stays).
+fn remove_stale(parent: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(NAME_PREFIX) {
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
 }
 
 /// Moves the calling process into `init`'s guard cgroup, if it has one (`rvisor exec`).

@@ -136,7 +136,7 @@ pub const IN_GUEST_VIEW: &[&str] = &[
 
 /// Calls whose handler may continue on register arguments alone (a guarded native call's
 /// trapped case, or a check on numbers only).
-pub const ON_REGISTERS: &[&str] = &["clone", "prctl", "fchdir", "sendmsg", "sendmmsg"];
+pub const ON_REGISTERS: &[&str] = &["clone", "prctl", "fchdir", "connect", "sendmsg", "sendmmsg"];
 
 /// What a handler sees of one trapped call.
 #[derive(Debug)]

@@ -264,11 +264,12 @@ fn set_send_timeout(sock: &OwnedFd, tv: &libc::timeval) {
     };
 }
 
-/// Runs `op`, a send or connect made here on the guest's socket `sock`, waiting on its peer at
-/// most [`WAIT_BUDGET_US`] (the socket's send timeout, which connect and Unix sends honour, is
-/// lowered for the call and put back). A wait the guest asked to be longer ends in EINTR, as a
-/// signal would end it: the guest retries, and meanwhile the worker serves its other threads.
-/// A non-blocking call (`MSG_DONTWAIT`, `O_NONBLOCK`) never waits.
+/// Runs `op`, a send or connect made here on the guest's socket `sock`. A non-blocking call
+/// (`MSG_DONTWAIT`, `O_NONBLOCK`) never waits, and one on a socket with a send timeout of the
+/// guest's waits that long and fails with EAGAIN, as in Linux. An endless wait is cut at
+/// [`WAIT_BUDGET_US`] (the socket's send timeout, which connect and Unix sends honour, is set
+/// for the call and put back) and ends in EINTR, as a signal would end it: the guest retries, and
+/// meanwhile the worker serves its other threads, one of which may be the peer to drain.
 fn bounded(
     sock: &OwnedFd,
     dontwait: bool,
@@ -281,31 +282,26 @@ fn bounded(
         return run(op());
     }
     let guest = send_timeout(sock);
-    let guest_us = guest
-        .tv_sec
-        .saturating_mul(1_000_000)
-        .saturating_add(guest.tv_usec);
-    let budget = if guest_us > 0 && guest_us <= WAIT_BUDGET_US {
-        guest
-    } else {
-        libc::timeval {
-            tv_sec: 0,
-            tv_usec: WAIT_BUDGET_US,
-        }
+    if guest.tv_sec != 0 || guest.tv_usec != 0 {
+        return run(op());
+    }
+    let budget = libc::timeval {
+        tv_sec: 0,
+        tv_usec: WAIT_BUDGET_US,
     };
     set_send_timeout(sock, &budget);
     let rc = run(op());
     set_send_timeout(sock, &guest);
     match rc {
-        Err(Errno::EAGAIN | Errno::EINPROGRESS) if guest_us == 0 || guest_us > WAIT_BUDGET_US => {
-            Err(Errno::EINTR)
-        }
+        Err(Errno::EAGAIN | Errno::EINPROGRESS) => Err(Errno::EINTR),
         rc => rc,
     }
 }
 
 /// connect: made here on a duplicate of the guest's socket (it is the same socket), to the
-/// address as copied, or to the pinned socket for a Unix path.
+/// address as copied, or to the pinned socket for a Unix path. A non-Unix socket connects
+/// natively where the guard cgroup refuses a Unix connect that a racing thread could swap in
+/// (an IP handshake may take minutes: it must not hold a sentry worker).
 fn connect(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     // addrlen is an `int`: the kernel ignores the upper half of the register.
     let (fd, addr, len) = (
@@ -314,6 +310,9 @@ fn connect(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
         ctx.arg(2) & u64::from(u32::MAX),
     );
     let (sock, domain, _) = guest_socket(ctx, fd)?;
+    if domain != libc::AF_UNIX && ctx.sandbox.kernel_unix_guard {
+        return Ok(Reply::Continue);
+    }
     let raw = read_addr(ctx, addr, len)?;
     let dest = destination(ctx, domain, raw)?;
     let (ptr, len) = dest.as_ptr_len();
@@ -322,7 +321,8 @@ fn connect(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     if domain == libc::AF_UNIX {
         result(bounded(&sock, false, call))
     } else {
-        // An IP handshake completes in the kernel whatever the guest's threads do; cutting it
+        // Without the guard: made here, whole. An IP handshake completes in the kernel whatever
+        // the guest's threads do (so it cannot deadlock the worker, only delay it); cutting it
         // short would leave the guest a half-open connect to retry (EALREADY).
         result(match call() {
             rc if rc < 0 => Err(Errno::last()),
@@ -494,7 +494,11 @@ fn send_one(
     let mut parts: ArenaVec<'_, IoVec> = ArenaVec::new_in(ctx.arena);
     for i in 0..hdr.iovlen {
         let v: IoVec = ctx.guest.read_value(Guest::offset(hdr.iov, i * 16)?)?;
-        total = total.checked_add(v.len).ok_or(Errno::EINVAL)?;
+        // As the kernel: a length past SSIZE_MAX, alone or summed, is EINVAL.
+        total = total
+            .checked_add(v.len)
+            .filter(|&t| t <= isize::MAX as u64)
+            .ok_or(Errno::EINVAL)?;
         parts.push(v);
     }
     let stream = kind == libc::SOCK_STREAM;
@@ -513,6 +517,9 @@ fn send_one(
     // Ancillary data: fds are the guest's numbers, made ours; credentials are refused (the kernel
     // would check them against the sentry's, not the guest's).
     let mut held: ArenaVec<'_, OwnedFd> = ArenaVec::new_in(ctx.arena);
+    if hdr.control == 0 && hdr.controllen != 0 {
+        return Err(Errno::EFAULT);
+    }
     let control = if hdr.control == 0 || hdr.controllen == 0 {
         &mut [][..]
     } else {

@@ -347,3 +347,23 @@ int main(void) {
         stdout(&native)
     );
 }
+
+/// An IP connect that waits minutes (SYN retries against a full loopback backlog) runs in the
+/// guest's own thread, not in the sentry's worker: the guest's other calls are still served.
+/// (As root: the guard cgroup makes a natively continued connect safe.)
+#[test]
+fn a_slow_tcp_connect_does_not_hold_the_sentry() {
+    let out = attack(rvisor_do(NO_ARGS), &["tcp-backlog"]);
+    assert!(out.contains("tcp-backlog served"), "{out}");
+}
+
+/// The guest's own send timeout holds for the sends the sentry makes: EAGAIN, as in Linux.
+#[test]
+fn a_send_timeout_of_the_guests_own_gives_eagain() {
+    for out in [
+        attack(rvisor_do(NO_ARGS), &["sndtimeo"]),
+        attack(rootless_do(NO_ARGS), &["sndtimeo"]),
+    ] {
+        assert_eq!(line(&out, "sndtimeo"), "sndtimeo -1 EAGAIN", "{out}");
+    }
+}

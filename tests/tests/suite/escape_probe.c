@@ -23,6 +23,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <sys/uio.h>
@@ -374,6 +376,54 @@ static void deadlock(const char *mode) {
     _exit(0);
 }
 
+/* 9. A TCP connect to a loopback listener whose backlog is full waits for SYN retries (minutes):
+ * it must not hold the sentry while the guest's other threads need it. */
+static void tcp_backlog(void) {
+    struct sockaddr_in t = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    socklen_t tl = sizeof t;
+    bind(l, (void *)&t, sizeof t);
+    getsockname(l, (void *)&t, &tl);
+    listen(l, 0);
+    for (int i = 0; i < 4; i++) { /* fill the backlog */
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(s, (void *)&t, sizeof t);
+    }
+    pid_t p = fork();
+    if (p == 0) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        connect(s, (void *)&t, sizeof t); /* blocks in SYN retries */
+        _exit(0);
+    }
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    for (int i = 0; i < 20; i++) {
+        struct utsname u;
+        uname(&u);
+    }
+    kill(p, SIGKILL);
+    waitpid(p, NULL, 0);
+    printf("tcp-backlog served\n");
+    fflush(stdout);
+}
+
+/* 10. A send timeout of the guest's own is honoured: EAGAIN once it passes, as in Linux. */
+static void sndtimeo(void) {
+    struct sockaddr_un a;
+    int len = unix_addr(&a, "/tmp/sndtimeo.sock");
+    unlink(a.sun_path);
+    int rx = socket(AF_UNIX, SOCK_DGRAM, 0), tx = socket(AF_UNIX, SOCK_DGRAM, 0);
+    bind(rx, (void *)&a, len);
+    char b[100] = {0};
+    while (sendto(tx, b, sizeof b, MSG_DONTWAIT, (void *)&a, len) >= 0) {
+    }
+    struct timeval tv = {0, 200 * 1000};
+    setsockopt(tx, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    long r = sendto(tx, b, sizeof b, 0, (void *)&a, len);
+    printf("sndtimeo %ld %s\n", r, strerrorname_np(errno));
+    fflush(stdout);
+}
+
 static void *accept_one(void *arg) {
     int l = *(int *)arg, c = accept(l, NULL, NULL);
     if (c < 0) return NULL;
@@ -444,6 +494,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(what, "host-sockets") && argc == 4) host_sockets(argv[2], argv[3]);
     else if (!strcmp(what, "inside-sockets")) inside_sockets();
     else if (!strcmp(what, "deadlock") && argc == 3) deadlock(argv[2]);
+    else if (!strcmp(what, "tcp-backlog")) tcp_backlog();
+    else if (!strcmp(what, "sndtimeo")) sndtimeo();
     else if (!strcmp(what, "fd-swap") && argc == 3) fd_swap(argv[2]);
     else return 2;
     return 0;

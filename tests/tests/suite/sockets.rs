@@ -39,3 +39,21 @@ fn unix_socket_paths_bind_through_the_gofer() {
     );
     assert_eq!(ok(&o), String::from_utf8_lossy(&native.stdout));
 }
+
+/// A Unix socket bound through the gofer keeps the address the guest gave, absolute or relative
+/// (`getsockname`, a datagram's sender), so a reply to the sender arrives: the same as natively.
+#[test]
+fn bound_socket_addresses_are_the_guests_own() {
+    let script = "import socket, os\nos.chdir('/tmp')\nfor p in ['/tmp/rv-abs.sock', 'rv-rel.sock']:\n    try: os.unlink(p)\n    except OSError: pass\na = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); a.bind('/tmp/rv-abs.sock')\nb = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); b.bind('rv-rel.sock')\nprint(a.getsockname(), b.getsockname())\nb.sendto(b'hi', '/tmp/rv-abs.sock'); data, frm = a.recvfrom(10); print(data, frm)\na.sendto(b'back', frm); print(b.recv(10))\nfor p in ['/tmp/rv-abs.sock', 'rv-rel.sock']: os.unlink(p)\n";
+    let native = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    let inside = run_for(&mut rvisor_do(["python3", "-c", script]), 60);
+    assert_eq!(ok(&inside), stdout(&native));
+    assert!(
+        stdout(&native).starts_with("/tmp/rv-abs.sock rv-rel.sock"),
+        "{}",
+        stdout(&native)
+    );
+}
