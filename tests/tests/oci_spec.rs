@@ -160,7 +160,9 @@ fn the_spec_shapes_the_process() {
         s["hostname"] = "shaped".into();
         s["mounts"].as_array_mut().unwrap().extend([
             serde_json::json!({"destination": "/data", "type": "bind", "source": arg(&data), "options": ["rbind", "ro"]}),
-            serde_json::json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}),
+            // Propagation flags (Kubernetes' mountPropagation) are accepted, as by runc.
+            serde_json::json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "rshared", "size=1m"]}),
+            serde_json::json!({"destination": "/scratch2", "type": "tmpfs", "source": "tmpfs", "options": ["slave", "nodiratime"]}),
         ]);
         s["linux"]["seccomp"] = serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",

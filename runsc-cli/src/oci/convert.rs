@@ -234,8 +234,10 @@ fn mount_flags(m: &Mount) -> (bool, bool, bool) {
     (has("ro"), has("noexec"), has("bind") || has("rbind"))
 }
 
-/// Options that are mount flags, not tmpfs data.
-const FLAG_OPTIONS: [&str; 14] = [
+/// Options that are mount flags, not tmpfs data. Propagation flags among them: every mount of
+/// the sandbox lives in its own mount namespace, private to it, so there is nothing to share
+/// with or receive from (runc applies them inside the container alike).
+const FLAG_OPTIONS: &[&str] = &[
     "ro",
     "rw",
     "nosuid",
@@ -245,11 +247,28 @@ const FLAG_OPTIONS: [&str; 14] = [
     "noexec",
     "exec",
     "relatime",
+    "norelatime",
     "strictatime",
+    "nostrictatime",
     "noatime",
+    "atime",
+    "nodiratime",
+    "diratime",
+    "lazytime",
+    "nolazytime",
+    "sync",
+    "async",
+    "dirsync",
+    "silent",
+    "loud",
     "private",
     "rprivate",
+    "shared",
+    "rshared",
+    "slave",
     "rslave",
+    "unbindable",
+    "runbindable",
 ];
 
 fn mounts(spec: &Spec, bundle: &Path, sandbox: &mut SandboxSpec) -> Result<(), OciError> {
