@@ -10,6 +10,7 @@ pub mod gofer_client;
 pub mod guest;
 pub mod loader;
 pub mod own_filter;
+pub mod pidfd;
 pub mod platform;
 pub mod procfs;
 pub mod sandbox;

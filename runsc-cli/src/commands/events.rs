@@ -50,7 +50,7 @@ pub fn run(rt: &Runtime, args: &EventsArgs) -> anyhow::Result<i32> {
             .as_ref()
             .map_or_else(|| serde_json::json!({}), Cgroup::stats);
         if status != Status::Stopped {
-            if let Ok(counters) = control::call(&dir.control_socket(), b"stats", None) {
+            if let Ok(counters) = control::call(&dir.control_socket(), b"stats") {
                 data["rvisor"] = serde_json::from_str(&counters).unwrap_or_default();
             }
         }

@@ -286,7 +286,7 @@ pub fn start(rt: &Runtime, id: &str) -> Result<(), OciError> {
     }
     let mut frame = b"start\n".to_vec();
     frame.extend(state_json(&record, Status::Running));
-    control::call(&dir.control_socket(), &frame, None)?;
+    control::call(&dir.control_socket(), &frame)?;
     record.phase = Phase::Running;
     dir.write(&record)?;
     let state = state_json(&record, Status::Running);

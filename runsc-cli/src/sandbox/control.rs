@@ -161,8 +161,8 @@ pub fn answer(conn: BorrowedFd<'_>, result: Result<&str, &str>) -> Result<(), Er
 }
 
 /// Runtime side: sends one request and returns the answer's payload.
-pub fn call(path: &Path, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<String, SandboxError> {
-    call_fd(connect_to(path)?.as_fd(), frame, fd)
+pub fn call(path: &Path, frame: &[u8]) -> Result<String, SandboxError> {
+    call_on(connect_to(path)?.as_fd(), frame)
 }
 
 /// Runtime side: connects to the control socket, for a caller that sends later.
@@ -175,24 +175,11 @@ pub fn connect_to(path: &Path) -> Result<OwnedFd, SandboxError> {
     Ok(sock)
 }
 
-/// Sends one request over a connected control socket and returns the answer's payload.
-pub fn call_fd(
-    borrowed: BorrowedFd<'_>,
-    frame: &[u8],
-    fd: Option<BorrowedFd<'_>>,
-) -> Result<String, SandboxError> {
-    send(borrowed, frame, fd).ctx(|| "sending to the sandbox".into())?;
-    answer_of(borrowed)
-}
-
-/// Sends one request with `write` (for a caller already under the guest filter, where
-/// `sendmsg` traps) and returns the answer's payload.
-pub fn call_written(borrowed: BorrowedFd<'_>, frame: &[u8]) -> Result<String, SandboxError> {
+/// Sends one request over a connected control socket and returns the answer's payload. Requests
+/// carry no fd and go out with `write` (`rvisor exec` sends from under the guest filter, where
+/// `sendmsg` traps).
+pub fn call_on(borrowed: BorrowedFd<'_>, frame: &[u8]) -> Result<String, SandboxError> {
     super::fdpass::write_frame(borrowed, frame).ctx(|| "sending to the sandbox".into())?;
-    answer_of(borrowed)
-}
-
-fn answer_of(borrowed: BorrowedFd<'_>) -> Result<String, SandboxError> {
     let (reply, _) = recv(borrowed, MAX_FRAME).ctx(|| "waiting for the sandbox".into())?;
     let reply = String::from_utf8_lossy(&reply).into_owned();
     if reply == "ok" {

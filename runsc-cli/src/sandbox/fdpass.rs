@@ -143,20 +143,7 @@ pub fn write_frame(sock: BorrowedFd<'_>, frame: &[u8]) -> Result<(), Errno> {
 
 /// A duplicate of fd `fd` of process `pid` (host pid), for a listener handed over by number.
 pub fn take_fd(pid: i32, fd: i32) -> Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_open takes integers and returns a new fd or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if pidfd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just returned this fd; nothing else owns it.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    // SAFETY: pidfd_getfd takes integers and returns a new fd (close-on-exec) or -1.
-    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if copy < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: as above.
-    Ok(unsafe { OwnedFd::from_raw_fd(copy as i32) })
+    sentry::pidfd::take_fd(pid, fd, false)
 }
 
 /// Tells the sentry the filter is on, with no listener (ptrace platform).

@@ -49,3 +49,10 @@ pub fn set_rlimits(rlimits: &[Rlimit]) -> Result<(), SandboxError> {
     }
     Ok(())
 }
+
+/// PR_SET_DUMPABLE: whether processes of the same user (without CAP_SYS_PTRACE over our memory)
+/// may trace us, take our fds or read our memory.
+pub fn set_dumpable(on: bool) {
+    // SAFETY: PR_SET_DUMPABLE takes integers only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
+}

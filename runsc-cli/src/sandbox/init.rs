@@ -70,29 +70,21 @@ pub fn main(
     // the sandbox's root, may hold CAP_SYS_PTRACE in it). Not dumpable, it is out of their reach:
     // ptrace, pidfd_getfd, process_vm_readv and /proc/1/{mem,fd,environ} need CAP_SYS_PTRACE in
     // the namespace of its memory, which is the runtime's, not the guest's.
-    set_dumpable(false);
+    identity::set_dumpable(false);
     run_command(&path, &argv, &envp, &old_mask, &spec.container)
 }
 
 /// Closes every fd from `from` up, except `keep`.
 fn close_all_but(from: u32, keep: i32) {
     let keep = keep as u32;
-    for (first, last) in [
-        (from, keep.wrapping_sub(1)),
-        (keep.saturating_add(1).max(from), u32::MAX),
-    ] {
-        if first <= last && !(first..=last).contains(&keep) {
-            // SAFETY: close_range takes integers; these fds are the launcher's, unused here.
-            unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
-        }
+    let close = |first: u32, last: u32| {
+        // SAFETY: close_range takes integers; these fds are the launcher's, unused here.
+        unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+    };
+    if keep > from {
+        close(from, keep - 1);
     }
-}
-
-/// PR_SET_DUMPABLE: whether processes of the same user (without CAP_SYS_PTRACE over our memory)
-/// may trace us, take our fds or read our memory.
-fn set_dumpable(on: bool) {
-    // SAFETY: PR_SET_DUMPABLE takes integers only.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
+    close(from.max(keep + 1), u32::MAX);
 }
 
 type Prepared = (CString, Vec<CString>, Vec<CString>, SigSet);
@@ -292,7 +284,7 @@ fn run_command(
         Ok(ForkResult::Child) => {
             // The command is the guest's: dumpable like any process it starts (and the sentry,
             // rootless, can read its memory only then).
-            set_dumpable(true);
+            identity::set_dumpable(true);
             exec_command(path, argv, envp, old_mask, settings)
         }
         Ok(ForkResult::Parent { child }) => {

@@ -155,8 +155,7 @@ fn process(
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     // We are in the guest's pid namespace holding the control socket and the namespace fds until
     // our exec: not dumpable, no guest process can trace us or take them (exec resets it).
-    // SAFETY: PR_SET_DUMPABLE takes integers only.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    identity::set_dumpable(false);
     // Our host pid, read before procfs becomes the guest's.
     let host_pid: i32 = std::fs::read_link("/proc/self")
         .ok()
@@ -184,7 +183,7 @@ fn process(
         groups.join(","),
         listener.as_raw_fd()
     );
-    control::call_written(fds.control.as_fd(), frame.as_bytes())?;
+    control::call_on(fds.control.as_fd(), frame.as_bytes())?;
     drop(listener);
     // SAFETY: close_range takes integers; CLOEXEC only marks fds (the started pipe among them:
     // the exec closes it, which tells the caller we are running).

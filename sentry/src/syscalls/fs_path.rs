@@ -326,31 +326,13 @@ pub fn bytes<'a>(a: Answer<'a>) -> Result<&'a [u8], Errno> {
     }
 }
 
-/// A copy of the guest's fd `fd` (pidfd_getfd), for AT_EMPTY_PATH sources.
+/// A copy of the guest's fd `fd` (pidfd_getfd): EBADF unless it is open, ESRCH once the thread
+/// is gone.
 pub fn guest_fd(ctx: &Ctx<'_>, fd: i32) -> Result<std::os::fd::OwnedFd, Errno> {
-    const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
-    // SAFETY: pidfd_open takes integers and returns a new fd or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, ctx.trap.tid, PIDFD_THREAD) };
-    if pidfd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel returned a new fd we own.
-    let pidfd =
-        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd as i32) };
-    // SAFETY: pidfd_getfd copies the guest's fd into our table and returns it.
-    let copy = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_getfd,
-            std::os::fd::AsRawFd::as_raw_fd(&pidfd),
-            fd,
-            0,
-        )
-    };
-    if copy < 0 {
-        return Err(Errno::EBADF);
-    }
-    // SAFETY: as above.
-    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(copy as i32) })
+    crate::pidfd::take_fd(ctx.trap.tid, fd, true).map_err(|e| match e {
+        Errno::ESRCH => e,
+        _ => Errno::EBADF,
+    })
 }
 
 /// The joined guest path (the gofer joins the same way), as a cache key.

@@ -6,12 +6,14 @@
 //! fails (bind only creates: it reaches no existing socket).
 //!
 //! Reaching a socket is different: a path can name a host socket that a volume (or a read-only
-//! root) exposes. So connect, sendto with an address, and sendmsg on a Unix datagram socket are
-//! never handed back to the kernel with the guest's address: the sentry copies the address (and
-//! the data), takes a duplicate of the guest's socket, and makes the call itself. A Unix path goes
-//! through the gofer, which hands back an O_PATH handle only on a socket the sandbox bound (or any
-//! with `--host-uds=open`); the sentry then addresses that very inode as
-//! `/proc/self/fd/<handle>`.
+//! root) exposes. So connect on a Unix socket, sendto with an address, and sendmsg on a Unix
+//! datagram socket are never handed back to the kernel with the guest's address: the sentry
+//! copies the address (and the data), takes a duplicate of the guest's socket, and makes the call
+//! itself. A Unix path goes through the gofer, which hands back an O_PATH handle only on a socket
+//! the sandbox bound (or any with `--host-uds=open`); the sentry then addresses that very inode
+//! as `/proc/self/fd/<handle>`. Connect and sendmsg on other sockets, which cannot address a
+//! path, run natively only where the runtime's guard cgroup makes the kernel refuse a Unix
+//! address should a sibling thread swap the fd first; elsewhere the sentry makes them too.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -231,6 +233,15 @@ fn result(rc: Result<libc::ssize_t, Errno>) -> Result<Reply, Errno> {
     rc.map(|n| Reply::Value(n as i64))
 }
 
+/// A libc return value as a result (negative: the errno).
+fn checked(rc: libc::ssize_t) -> Result<libc::ssize_t, Errno> {
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(rc)
+    }
+}
+
 /// `SO_SNDTIMEO` of `sock`.
 fn send_timeout(sock: &OwnedFd) -> libc::timeval {
     let mut tv = libc::timeval {
@@ -275,22 +286,21 @@ fn bounded(
     dontwait: bool,
     op: impl FnOnce() -> libc::ssize_t,
 ) -> Result<libc::ssize_t, Errno> {
-    let run = |rc: libc::ssize_t| if rc < 0 { Err(Errno::last()) } else { Ok(rc) };
     // SAFETY: F_GETFL takes no argument.
     let nonblocking = unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_GETFL) } & libc::O_NONBLOCK;
     if dontwait || nonblocking != 0 {
-        return run(op());
+        return checked(op());
     }
     let guest = send_timeout(sock);
     if guest.tv_sec != 0 || guest.tv_usec != 0 {
-        return run(op());
+        return checked(op());
     }
     let budget = libc::timeval {
         tv_sec: 0,
         tv_usec: WAIT_BUDGET_US,
     };
     set_send_timeout(sock, &budget);
-    let rc = run(op());
+    let rc = checked(op());
     set_send_timeout(sock, &guest);
     match rc {
         Err(Errno::EAGAIN | Errno::EINPROGRESS) => Err(Errno::EINTR),
@@ -324,10 +334,7 @@ fn connect(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
         // Without the guard: made here, whole. An IP handshake completes in the kernel whatever
         // the guest's threads do (so it cannot deadlock the worker, only delay it); cutting it
         // short would leave the guest a half-open connect to retry (EALREADY).
-        result(match call() {
-            rc if rc < 0 => Err(Errno::last()),
-            rc => Ok(rc),
-        })
+        result(checked(call()))
     }
 }
 
