@@ -202,9 +202,12 @@ pub fn run_all(rvisor: &Path, work: &Path, runs: usize) -> Vec<LifecycleResult> 
             push(name, Err("not installed".into()));
             continue;
         };
+        // A state root of this run's own: another bench at the same time, or one that was
+        // killed, must not collide with it.
         let root = work.join(format!(
-            "state-{}",
-            tool.file_name().unwrap_or_default().to_string_lossy()
+            "state-{}-{}",
+            tool.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
         ));
         push(
             name,
@@ -213,6 +216,7 @@ pub fn run_all(rvisor: &Path, work: &Path, runs: usize) -> Vec<LifecycleResult> 
                 oci_cycle(&tool, extra, &root, &bundle, &format!("bench{n}"))
             }),
         );
+        let _ = std::fs::remove_dir_all(&root);
     }
     out
 }

@@ -46,6 +46,11 @@ pub const ALLOWED: &[(i64, &str)] = &[
     (libc::SYS_wait4, "wait4"),
     (libc::SYS_rt_sigtimedwait, "rt_sigtimedwait"),
     (libc::SYS_kill, "kill"),
+    // A container's init is not the gofer's child: it watches a pidfd for its end, and kills
+    // it through that pidfd when the sentry goes.
+    (libc::SYS_poll, "poll"),
+    (libc::SYS_ppoll, "ppoll"),
+    (libc::SYS_pidfd_send_signal, "pidfd_send_signal"),
     // The runtime: memory, threads, logging, exit.
     (libc::SYS_brk, "brk"),
     (libc::SYS_mmap, "mmap"),

@@ -252,9 +252,12 @@ fn delete_force_stops_a_running_container_and_kill_all_reaches_every_process() {
     oci.ok(&["kill", "--all", "f1", "KILL"]);
     assert_eq!(oci.run(&["wait", "f1"]).status.code(), Some(137));
     oci.ok(&["delete", "f1"]);
-    assert!(pids
-        .iter()
-        .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()));
+    // The container's process is `run -d`'s child, as with runc: once that exits, the host's
+    // init (or the caller's subreaper) reaps it.
+    rvisor_tests::wait_until("every guest process to be reaped", || {
+        pids.iter()
+            .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+    });
     oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "f2"]);
     let sentry = oci.state("f2")["pid"].as_i64().unwrap();
     oci.ok(&["delete", "--force", "f2"]);

@@ -30,8 +30,8 @@ pub fn run(rt: &Runtime, args: &RunArgs) -> anyhow::Result<i32> {
     if args.detach {
         return Ok(0);
     }
-    // The sentry is our child: its exit status is the container's.
-    let code = sandbox::wait_sentry(Pid::from_raw(record.pid));
+    // The container's process is our child (our signals go to it, as with runc run).
+    let code = sandbox::signals::supervise(Pid::from_raw(record.pid), false).code();
     if !args.keep {
         lifecycle::delete(rt, &args.create.id, true)?;
     }

@@ -8,6 +8,7 @@ use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Mount, Process, Spec
 
 use super::OciError;
 use crate::sandbox::hooks::Hook;
+use crate::sandbox::ns_join::{NsJoin, NsKind};
 use crate::sandbox::{
     CapSets, ContainerSettings, Network, Overlay, Rlimit, SandboxSpec, Tmpfs, Volume,
 };
@@ -378,12 +379,51 @@ fn namespaces(spec: &Spec, sandbox: &mut SandboxSpec) -> Result<(), OciError> {
             }
             (_, None) => {}
             (typ, Some(path)) => {
-                return Err(OciError::Unsupported(format!(
-                    "joining the {typ:?} namespace {} (the sandbox makes its own; only network namespaces can be joined)",
-                    path.display()
-                )))
+                let kind = match typ {
+                    LinuxNamespaceType::Ipc => NsKind::Ipc,
+                    LinuxNamespaceType::Uts => NsKind::Uts,
+                    LinuxNamespaceType::Pid => NsKind::Pid,
+                    LinuxNamespaceType::Cgroup => NsKind::Cgroup,
+                    LinuxNamespaceType::Time => NsKind::Time,
+                    LinuxNamespaceType::Mount => {
+                        return Err(OciError::Unsupported(format!(
+                            "joining the mount namespace {}: the sandbox's files are served by \
+                             its own gofer, which another mount namespace would contradict",
+                            path.display()
+                        )))
+                    }
+                    _ => {
+                        return Err(OciError::Unsupported(format!(
+                            "joining the user namespace {}: the guest joins the user namespace \
+                             that owns the ipc, uts or pid namespace it joins, and makes its own \
+                             otherwise",
+                            path.display()
+                        )))
+                    }
+                };
+                refuse_host_namespace(path, kind.proc_name(), kind.proc_name())?;
+                sandbox.container.joins.push(NsJoin {
+                    kind,
+                    path: path.clone(),
+                });
             }
         }
+    }
+    // A joined uts namespace keeps its names (as runc, a spec may not set them there).
+    if let Some(uts) = sandbox
+        .container
+        .joins
+        .iter()
+        .find(|j| j.kind == NsKind::Uts)
+    {
+        if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) {
+            return Err(spec_err(
+                "hostname is set but the uts namespace is joined, not new: cannot set it",
+            ));
+        }
+        let (host, domain) = crate::sandbox::ns_join::hostname_of(&uts.path)?;
+        sandbox.hostname = host;
+        sandbox.container.domainname = domain;
     }
     Ok(())
 }
@@ -577,14 +617,32 @@ mod tests {
         ns.push(
             oci_spec::runtime::LinuxNamespaceBuilder::default()
                 .typ(LinuxNamespaceType::Ipc)
-                .path("/proc/1/ns/ipc")
+                .path("/proc/self/ns/ipc")
                 .build()
                 .unwrap(),
         );
         linux.set_namespaces(Some(ns));
         spec.set_linux(Some(linux));
         let err = convert(&spec, Path::new("/b"), &Options::default()).unwrap_err();
-        assert!(err.to_string().contains("only network namespaces"), "{err}");
+        assert!(err.to_string().contains("is the host's own"), "{err}");
+        // A mount namespace cannot be joined: the gofer serves the sandbox's files.
+        let mut linux = spec.linux().clone().unwrap();
+        let mut ns = linux.namespaces().clone().unwrap();
+        ns.pop();
+        ns.push(
+            oci_spec::runtime::LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Mount)
+                .path("/proc/self/ns/mnt")
+                .build()
+                .unwrap(),
+        );
+        linux.set_namespaces(Some(ns));
+        spec.set_linux(Some(linux));
+        let err = convert(&spec, Path::new("/b"), &Options::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("joining the mount namespace"),
+            "{err}"
+        );
     }
 
     fn joining_network(path: &Path) -> Result<Bundle, OciError> {

@@ -246,9 +246,11 @@ fn build(
         id: req.id.clone(),
         bundle: bundle.to_path_buf(),
         rootfs: b.rootfs.clone(),
-        pid: created.sentry.as_raw(),
-        pid_start: state::process_start(created.sentry.as_raw()).map_or(0, |(s, _)| s),
+        pid: created.init.as_raw(),
+        pid_start: state::process_start(created.init.as_raw()).map_or(0, |(s, _)| s),
         init_pid: created.init.as_raw(),
+        sentry_pid: created.sentry.as_raw(),
+        sentry_start: state::process_start(created.sentry.as_raw()).map_or(0, |(s, _)| s),
         gofer_pid: created.gofer.as_raw(),
         phase: Phase::Created,
         created: time::rfc3339(SystemTime::now()),
@@ -305,10 +307,10 @@ pub fn wrong(id: &str, status: Status, action: &'static str) -> OciError {
     }
 }
 
-/// Waits up to `limit` for the sandbox's top process to be gone (or a zombie).
+/// Waits up to `limit` for the container's process and the sentry to be gone (or zombies).
 pub fn wait_gone(record: &Record, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
-    while record.alive() {
+    while record.alive() || record.sentry_alive() {
         if Instant::now() >= deadline {
             return false;
         }
@@ -331,7 +333,7 @@ pub fn kill(rt: &Runtime, id: &str, sig: Signal, all: bool) -> Result<(), OciErr
         };
     }
     if status == Status::Created && ends_a_process(sig) {
-        let _ = nix::sys::signal::kill(Pid::from_raw(record.pid), Signal::SIGKILL);
+        kill_sandbox(&record);
         wait_gone(&record, Duration::from_secs(10));
         return Ok(());
     }
@@ -344,6 +346,17 @@ pub fn kill(rt: &Runtime, id: &str, sig: Signal, all: bool) -> Result<(), OciErr
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
     }
     Ok(())
+}
+
+/// Kills the container's process (its reaper sees SIGKILL, as with runc) and the sentry (which
+/// takes the gofer with it).
+fn kill_sandbox(record: &Record) {
+    if record.alive() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(record.pid), Signal::SIGKILL);
+    }
+    if record.sentry_alive() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(record.sentry_pid), Signal::SIGKILL);
+    }
 }
 
 /// Whether `sig`'s default action ends a process (all but the ignored and stopping ones).
@@ -369,7 +382,7 @@ pub fn guest_pids(record: &Record) -> Vec<i32> {
     Cgroup::load(cg)
         .pids()
         .into_iter()
-        .filter(|&p| p != record.pid && p != record.gofer_pid)
+        .filter(|&p| p != record.sentry_pid && p != record.gofer_pid)
         .collect()
 }
 
@@ -379,17 +392,14 @@ pub fn guest_pids(record: &Record) -> Vec<i32> {
 pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), OciError> {
     let (dir, record) = rt.root.open(id)?;
     let status = record.status(&dir);
-    let sentry = Pid::from_raw(record.pid);
     match status {
         Status::Stopped => {}
-        Status::Created => {
-            let _ = nix::sys::signal::kill(sentry, Signal::SIGKILL);
-        }
+        Status::Created => kill_sandbox(&record),
         Status::Running | Status::Paused if force => {
             if let Some(cg) = &record.cgroup {
                 let _ = Cgroup::load(cg).set_frozen(false);
             }
-            let _ = nix::sys::signal::kill(sentry, Signal::SIGKILL);
+            kill_sandbox(&record);
         }
         Status::Running | Status::Paused => {
             return Err(wrong(id, status, "delete without --force"))
@@ -397,8 +407,8 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), OciError> {
     }
     if !wait_gone(&record, Duration::from_secs(10)) {
         return Err(OciError::Sandbox(SandboxError::Setup(format!(
-            "the sandbox of {id} (pid {}) did not exit",
-            record.pid
+            "the sandbox of {id} (pid {}, sentry {}) did not exit",
+            record.pid, record.sentry_pid
         ))));
     }
     let state = state_json(&record, Status::Stopped);
@@ -418,9 +428,10 @@ pub fn wait(rt: &Runtime, id: &str) -> Result<Option<i32>, OciError> {
     let path = dir.path.clone();
     // Not holding the lock while waiting: delete and kill must go on.
     drop(dir);
+    // The sentry records the status, then exits.
     // SAFETY: pidfd_open takes integers; a valid fd is ours alone.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, record.pid, 0) };
-    if fd >= 0 && record.alive() {
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, record.sentry_pid, 0) };
+    if fd >= 0 && record.sentry_alive() {
         // SAFETY: the kernel just returned this fd; nothing else owns it.
         let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
         let mut poll = [nix::poll::PollFd::new(

@@ -69,12 +69,20 @@ pub struct Record {
     pub bundle: PathBuf,
     /// Root filesystem (absolute).
     pub rootfs: PathBuf,
-    /// The sandbox's top process (the sentry): its exit status is the container's.
+    /// The pid reported (`state`, `--pid-file`): the container's process, the guest init, in
+    /// the container's namespaces, and a child of `create`'s caller (whose reaper gets its
+    /// status).
     pub pid: i32,
     /// Its start time (clock ticks after boot), to tell it from a reused pid.
     pub pid_start: u64,
-    /// Host pid of the container's process (the guest init).
+    /// Host pid of the container's process (the guest init; the same as `pid`).
     pub init_pid: i32,
+    /// The sentry, which outlives the init by its teardown (and records the exit status).
+    #[serde(default)]
+    pub sentry_pid: i32,
+    /// Its start time.
+    #[serde(default)]
+    pub sentry_start: u64,
     /// Host pid of the gofer.
     pub gofer_pid: i32,
     /// Last recorded phase.
@@ -105,10 +113,16 @@ pub fn process_start(pid: i32) -> Option<(u64, bool)> {
 }
 
 impl Record {
-    /// Whether the sandbox's top process is still alive (same pid, same start time, not a
+    /// Whether the container's process is still alive (same pid, same start time, not a
     /// zombie).
     pub fn alive(&self) -> bool {
         matches!(process_start(self.pid), Some((start, false)) if start == self.pid_start)
+    }
+
+    /// Whether the sentry is still alive (the sandbox is torn down once it is gone).
+    pub fn sentry_alive(&self) -> bool {
+        self.sentry_pid > 0
+            && matches!(process_start(self.sentry_pid), Some((start, false)) if start == self.sentry_start)
     }
 
     /// The status now.
@@ -342,6 +356,8 @@ mod tests {
             pid: 1,
             pid_start: 0,
             init_pid: 2,
+            sentry_pid: 4,
+            sentry_start: 0,
             gofer_pid: 3,
             phase: Phase::Created,
             created: "x".into(),

@@ -86,6 +86,8 @@ pub struct ContainerSettings {
     /// `--host-uds=open` (also `rvisor do`): the guest may connect to Unix sockets it did not
     /// create (a volume's, or the host root's with `--overlay=none`).
     pub host_sockets: bool,
+    /// Existing namespaces to join (a pod's ipc, uts, pid...), by path.
+    pub joins: Vec<super::ns_join::NsJoin>,
 }
 
 /// Descriptors a detached sandbox is handed by the runtime that creates it.

@@ -14,7 +14,7 @@ use super::error::{Context, SandboxError};
 use super::mount_api::pivot_here;
 use super::sentry_proc::SETUP_FAILED;
 use super::spec::{Network, SandboxSpec};
-use super::{caps, clone, fdpass, gofer_tree, idmap, init, signals};
+use super::{caps, clone, fdpass, gofer_tree, idmap, init, ns_join, signals};
 
 /// Capabilities the gofer keeps: to act as any guest identity on the tree, and to signal the
 /// guest init (CAP_CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, KILL, SETGID, SETUID).
@@ -39,9 +39,12 @@ pub fn main(
     rootless: bool,
     attach: &Attach,
 ) -> ! {
-    // SAFETY: PR_SET_PDEATHSIG takes integers only. If the sentry dies, so do we, and the guest
-    // init with us.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if !attach.detached() {
+        // SAFETY: PR_SET_PDEATHSIG takes integers only. If the sentry dies, so do we, and the
+        // guest init with us. (A container's gofer is its caller's child: it sees the sentry go
+        // when the request socket closes, and kills the init then.)
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    }
     if let Some(fd) = &ch.maps_written {
         let mut byte = [0u8; 1];
         if !matches!(nix::unistd::read(fd.as_raw_fd(), &mut byte), Ok(1)) {
@@ -74,34 +77,63 @@ fn init_flags(spec: &SandboxSpec) -> libc::c_int {
     flags
 }
 
+/// The guest init, as the gofer holds it.
+struct Init {
+    pid: Pid,
+    /// Set when the init is not our child (a container's is its runtime caller's, for the
+    /// caller's reaper to collect its status): how we see it end.
+    pidfd: Option<OwnedFd>,
+}
+
 fn start(
     spec: &SandboxSpec,
     prog: &BpfProgram,
     ch: &Channels,
     rootless: bool,
     attach: &Attach,
-) -> Result<(Pid, OwnedFd, IdMap), SandboxError> {
+) -> Result<(Init, OwnedFd, IdMap), SandboxError> {
     let tree = gofer_tree::build(spec, rootless)?;
+    // Opened while /proc is still the host's.
+    let joins = ns_join::open(&spec.container.joins)?;
     let (maps_read, maps_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
-    // SAFETY: the gofer is single-threaded here; the child only runs `init::main`, which never
-    // returns.
-    let cloned = unsafe { clone::fork_into(init_flags(spec), "creating the sandbox namespaces")? };
-    let init = match cloned {
-        clone::Cloned::Parent(pid) => pid,
-        clone::Cloned::Child => {
-            drop(maps_write);
-            // SAFETY: the request socket is ours to close in the child; the guest must not hold it.
-            unsafe { libc::close(ch.requests.as_raw_fd()) };
-            if let Some(fd) = &ch.maps_written {
-                // SAFETY: as above, for the maps pipe inherited from the sentry.
-                unsafe { libc::close(fd.as_raw_fd()) };
-            }
-            // SAFETY: the init takes over the report socket; the gofer's `Channels` are never dropped
-            // in this process (init::main never returns), so the fd has one owner.
-            let report = unsafe { OwnedFd::from_raw_fd(ch.report.as_raw_fd()) };
-            init::main(spec, prog, &tree, maps_read, report, attach);
+    let mut flags = joins.clone_flags(init_flags(spec));
+    // A container's init is its runtime caller's child (so the caller's reaper, containerd's
+    // shim, gets its exit status), as the sentry and we are.
+    if attach.detached() {
+        flags |= libc::CLONE_PARENT;
+    }
+    let as_init = || {
+        // SAFETY: the write end is ours to close in the child; the init only reads.
+        unsafe { libc::close(maps_write.as_raw_fd()) };
+        // SAFETY: the request socket is ours to close in the child; the guest must not hold it.
+        unsafe { libc::close(ch.requests.as_raw_fd()) };
+        if let Some(fd) = &ch.maps_written {
+            // SAFETY: as above, for the maps pipe inherited from the sentry.
+            unsafe { libc::close(fd.as_raw_fd()) };
         }
+        // SAFETY: the init takes over the report socket; the gofer's `Channels` are never dropped
+        // in this process (init::main never returns), so the fd has one owner.
+        let report = unsafe { OwnedFd::from_raw_fd(ch.report.as_raw_fd()) };
+        // SAFETY: as above, for the maps pipe's read end.
+        let maps = unsafe { OwnedFd::from_raw_fd(maps_read.as_raw_fd()) };
+        init::main(spec, prog, &tree, maps, report, attach);
+    };
+    let init = if joins.is_empty() {
+        // SAFETY: the gofer is single-threaded here; the child only runs `init::main`, which
+        // never returns.
+        match unsafe { clone::fork_into_with_pidfd(flags, "creating the sandbox namespaces")? } {
+            (clone::Cloned::Parent(pid), pidfd) => Init {
+                pid,
+                pidfd: pidfd.filter(|_| attach.detached()),
+            },
+            (clone::Cloned::Child, _) => {
+                as_init();
+                std::process::exit(SETUP_FAILED)
+            }
+        }
+    } else {
+        via_joiner(&joins, flags, attach.detached(), as_init)?
     };
     drop(maps_read);
     if attach.detached() {
@@ -111,13 +143,17 @@ fn start(
         Some(map) if !rootless => map.clone(),
         _ => idmap::guest_map(spec.uid, spec.gid, &spec.container.extra_gids, rootless),
     };
+    let pid = init.pid;
     let write = |name: &str, content: String| {
-        std::fs::write(format!("/proc/{init}/{name}"), &content).map_err(|e| {
-            SandboxError::Invalid(format!("writing /proc/{init}/{name} ({content:?}): {e}"))
+        std::fs::write(format!("/proc/{pid}/{name}"), &content).map_err(|e| {
+            SandboxError::Invalid(format!("writing /proc/{pid}/{name} ({content:?}): {e}"))
         })
     };
-    write("uid_map", idmap::lines(&map.uids))?;
-    write("gid_map", idmap::lines(&map.gids))?;
+    // A joined user namespace has its maps already.
+    if !joins.joins_user() {
+        write("uid_map", idmap::lines(&map.uids))?;
+        write("gid_map", idmap::lines(&map.gids))?;
+    }
     nix::unistd::write(&maps_write, &[1]).ctx(|| "releasing the guest init".into())?;
     // Confine ourselves to the tree: from now on "/" is the sandbox root.
     nix::unistd::chdir(&tree).ctx(|| "entering the tree".into())?;
@@ -126,8 +162,65 @@ fn start(
     Ok((init, root, map))
 }
 
+/// Creates the init through a joiner: a process that enters the namespaces to join (and their
+/// user namespace), then clones the init with the rest new, reports its pid and exits.
+fn via_joiner(
+    joins: &ns_join::Opened,
+    flags: libc::c_int,
+    detached: bool,
+    as_init: impl FnOnce(),
+) -> Result<Init, SandboxError> {
+    let (pid_read, pid_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
+    let joiner_flags = if detached { libc::CLONE_PARENT } else { 0 };
+    // SAFETY: the gofer is single-threaded here; the joiner only enters namespaces, clones and
+    // exits.
+    match unsafe { clone::fork_into(joiner_flags, "forking the namespace joiner")? } {
+        clone::Cloned::Child => {
+            drop(pid_read);
+            if let Err(e) = joins.enter() {
+                eprintln!("rvisor: {e}");
+                // SAFETY: _exit takes an integer; nothing of ours must run at exit in a fork.
+                unsafe { libc::_exit(SETUP_FAILED) };
+            }
+            // SAFETY: single-threaded (a fork of the gofer); the child only runs `as_init`.
+            match unsafe { clone::fork_into(flags, "creating the sandbox namespaces") } {
+                Ok(clone::Cloned::Child) => as_init(),
+                Ok(clone::Cloned::Parent(pid)) => {
+                    let _ = nix::unistd::write(&pid_write, &pid.as_raw().to_le_bytes());
+                }
+                Err(e) => eprintln!("rvisor: {e}"),
+            }
+            // SAFETY: as above.
+            unsafe { libc::_exit(0) }
+        }
+        clone::Cloned::Parent(joiner) => {
+            drop(pid_write);
+            let mut bytes = [0u8; 4];
+            let n = nix::unistd::read(pid_read.as_raw_fd(), &mut bytes).unwrap_or(0);
+            if !detached {
+                let _ = nix::sys::wait::waitpid(joiner, None);
+            }
+            if n != 4 {
+                return Err(SandboxError::Setup(
+                    "joining the namespaces failed (see the message above)".into(),
+                ));
+            }
+            let pid = Pid::from_raw(i32::from_le_bytes(bytes));
+            // Not reaped before our caller exits: the pid is still the init's.
+            let pidfd = clone::pidfd_open(pid)?;
+            Ok(Init {
+                pid,
+                pidfd: detached.then_some(pidfd),
+            })
+        }
+    }
+}
+
 /// `host_sockets`: `--host-uds=open`.
-fn serve(init: Pid, root: OwnedFd, map: IdMap, requests: OwnedFd, host_sockets: bool) -> ! {
+fn serve(init: Init, root: OwnedFd, map: IdMap, requests: OwnedFd, host_sockets: bool) -> ! {
+    let Init { pid: init, pidfd } = init;
+    let killer = pidfd.as_ref().and_then(|fd| fd.try_clone().ok());
     // The sentry learns the init's host pid from us (the init cannot know it).
     let _ = rvisor_protocol::send_frame(requests.as_fd(), &init.as_raw().to_le_bytes(), &[]);
     if let Err(e) = caps::keep_only(&GOFER_CAPS) {
@@ -143,8 +236,15 @@ fn serve(init: Pid, root: OwnedFd, map: IdMap, requests: OwnedFd, host_sockets: 
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = started_tx.send(());
-        let ended = signals::supervise(init, false);
-        std::process::exit(ended.code())
+        match &pidfd {
+            // Not ours to reap: its status goes to our caller's reaper (and, through the
+            // sentry's watch, to the exit file).
+            Some(pidfd) => {
+                clone::wait_any_exit(&[pidfd]);
+                std::process::exit(0)
+            }
+            None => std::process::exit(signals::supervise(init, false).code()),
+        }
     });
     let _ = started_rx.recv();
     if let Err(e) = gofer::filter::install() {
@@ -156,6 +256,11 @@ fn serve(init: Pid, root: OwnedFd, map: IdMap, requests: OwnedFd, host_sockets: 
         eprintln!("rvisor: gofer: {e}");
     }
     // The sentry is gone: the guest must not outlive it.
-    let _ = nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGKILL);
+    match &killer {
+        Some(fd) => clone::pidfd_kill(fd, libc::SIGKILL),
+        None => {
+            let _ = nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
     std::process::exit(SETUP_FAILED)
 }

@@ -31,9 +31,12 @@ pub fn main(
     report: OwnedFd,
     attach: &Attach,
 ) -> ! {
-    // SAFETY: PR_SET_PDEATHSIG takes integers only. If the gofer dies, so do we, and with us
-    // (PID 1) the whole pid namespace.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if !attach.detached() {
+        // SAFETY: PR_SET_PDEATHSIG takes integers only. If the gofer dies, so do we, and with us
+        // (PID 1) the whole pid namespace. (A container's init is its caller's child: the sentry
+        // traces it with PTRACE_O_EXITKILL, and sentry and gofer each kill it if the other dies.)
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    }
     let mut byte = [0u8; 1];
     // EOF: the gofer died before writing our id maps.
     if !matches!(
@@ -92,8 +95,14 @@ type Prepared = (CString, Vec<CString>, Vec<CString>, SigSet);
 fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, SandboxError> {
     let settings = &spec.container;
     guest_root::build(tree, settings, || become_namespace_root(settings))?;
-    nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
-    if !settings.domainname.is_empty() {
+    let joined_uts = settings
+        .joins
+        .iter()
+        .any(|j| j.kind == super::ns_join::NsKind::Uts);
+    if !joined_uts {
+        nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
+    }
+    if !settings.domainname.is_empty() && !joined_uts {
         set_domainname(&settings.domainname)?;
     }
     if spec.network == Network::Loopback {

@@ -9,6 +9,7 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::Pid;
 use sentry::filter::BpfProgram;
 use sentry::gofer_client::GoferClient;
+use sentry::platform::ptrace::watch::{self, ExitSlot};
 use sentry::platform::ptrace::TracerThread;
 use sentry::platform::{Platform, Ptrace, SeccompNotify};
 use sentry::sandbox::{Sandbox, SandboxConfig};
@@ -18,7 +19,7 @@ use sentry::strace::Strace;
 use super::container::Attach;
 use super::error::{Context, SandboxError};
 use super::fdpass::{self, InitReport};
-use super::spec::{Network, SandboxSpec};
+use super::spec::{Network, PlatformKind, SandboxSpec};
 use super::{clone, confine, control, gofer_proc, signals};
 
 /// A sentry on whichever platform was asked for.
@@ -102,7 +103,8 @@ pub fn main(
     if let Err(e) = confine_filesystem() {
         fail_killing(&attach, started.gofer, &e);
     }
-    let supervision = match release(&started, state) {
+    let exit = ExitSlot::new();
+    let supervision = match release(&started, state, spec.platform, &exit) {
         Ok(supervision) => supervision,
         Err(e) => {
             if let Some((conn, _)) = &start_conn {
@@ -112,11 +114,12 @@ pub fn main(
         }
     };
     let report = started.report.take();
+    let mut answering = None;
     if let (Some((conn, _)), Some(report)) = (start_conn, report) {
         // Start hooks and the spec's filters come next, supervised (so we must be serving);
         // the socket closes when the init execs the command. Only then is the container
         // started, and `start` answered (its poststart hooks follow).
-        std::thread::spawn(move || {
+        answering = Some(std::thread::spawn(move || {
             let result = match fdpass::receive(report.as_fd()) {
                 Ok(InitReport::Failed(message)) => Err(message),
                 _ => Ok(()),
@@ -125,9 +128,9 @@ pub fn main(
                 conn.as_fd(),
                 result.as_ref().map(|()| "").map_err(String::as_str),
             );
-        });
+        }));
     }
-    serve(spec, started, supervision, strace, attach)
+    serve(spec, started, supervision, strace, attach, exit, answering)
 }
 
 /// Reports a setup failure (to the creating runtime, or on stderr) and exits.
@@ -184,8 +187,18 @@ enum Supervision {
 
 /// Starts the prepared init and takes it under supervision: receives its listener, or seizes it
 /// from a new tracer thread.
-fn release(started: &Started, state: &[u8]) -> Result<Supervision, String> {
+fn release(
+    started: &Started,
+    state: &[u8],
+    platform: PlatformKind,
+    exit: &Arc<ExitSlot>,
+) -> Result<Supervision, String> {
     let report = started.report.as_ref().ok_or("no report socket")?;
+    // A container's init is not our child: we learn its end as its tracer, and it dies with us.
+    if started.ends.is_some() && platform == PlatformKind::SeccompNotify {
+        watch::spawn(started.init, Arc::clone(exit))
+            .map_err(|e| format!("watching the guest: {e}"))?;
+    }
     fdpass::send_start(report.as_fd(), state).map_err(|e| format!("starting the guest: {e}"))?;
     let died = || "the guest died while starting".to_string();
     match fdpass::receive(report.as_fd()) {
@@ -196,8 +209,8 @@ fn release(started: &Started, state: &[u8]) -> Result<Supervision, String> {
             Ok(Supervision::Listener(listener))
         }
         Ok(InitReport::Traceable) => {
-            let (tracer, platform, guest_end) =
-                TracerThread::spawn(started.init).map_err(|e| format!("tracing the guest: {e}"))?;
+            let (tracer, platform, guest_end) = TracerThread::spawn(started.init, Arc::clone(exit))
+                .map_err(|e| format!("tracing the guest: {e}"))?;
             fdpass::send_seized(report.as_fd(), guest_end.as_fd()).map_err(|_| died())?;
             match fdpass::receive(report.as_fd()) {
                 Ok(InitReport::Traced) => Ok(Supervision::Tracer(tracer, Box::new(platform))),
@@ -210,10 +223,18 @@ fn release(started: &Started, state: &[u8]) -> Result<Supervision, String> {
     }
 }
 
+/// Pidfds of a container's gofer and init, whose ends we watch (they are not ours to reap).
+struct Ends {
+    gofer: OwnedFd,
+    init: OwnedFd,
+}
+
 /// What the sentry holds once the sandbox is up.
 struct Started {
     gofer: Pid,
     init: Pid,
+    /// A container's: its gofer and init are not our children.
+    ends: Option<Ends>,
     /// The guest's Unix-socket guard cgroup, removed when the sandbox ends.
     guard: Option<super::unix_guard::UnixGuard>,
     /// Until the guest runs its command.
@@ -271,9 +292,14 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram, attach: &Attach) -> Result<Start
     if rootless {
         flags |= libc::CLONE_NEWUSER;
     }
+    // A container's gofer is its runtime caller's child, as its init will be (see gofer_proc):
+    // the caller's reaper collects them all, and each of us watches the others through pidfds.
+    if attach.detached() {
+        flags |= libc::CLONE_PARENT;
+    }
     // SAFETY: the sentry is single-threaded here; the child only runs `gofer_proc::main`, which
     // never returns.
-    let cloned = unsafe { clone::fork_into(flags, "creating the gofer")? };
+    let (cloned, gofer_fd) = unsafe { clone::fork_into_with_pidfd(flags, "creating the gofer")? };
     let gofer = match cloned {
         clone::Cloned::Parent(pid) => pid,
         clone::Cloned::Child => {
@@ -313,9 +339,18 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram, attach: &Attach) -> Result<Start
     let init = <[u8; 4]>::try_from(hello.frame())
         .map(|b| Pid::from_raw(i32::from_le_bytes(b)))
         .map_err(|_| SandboxError::Setup("malformed report from the gofer".into()))?;
+    // Alive (it waits for `start`), so the pid is still its.
+    let ends = match gofer_fd.filter(|_| attach.detached()) {
+        Some(gofer_fd) => Some(Ends {
+            gofer: gofer_fd,
+            init: clone::pidfd_open(init)?,
+        }),
+        None => None,
+    };
     Ok(Started {
         gofer,
         init,
+        ends,
         guard: None,
         report: Some(report_sentry),
         requests: requests_sentry,
@@ -340,17 +375,21 @@ fn serve(
     supervision: Supervision,
     strace: Option<Box<dyn Write + Send>>,
     attach: Attach,
+    exit: Arc<ExitSlot>,
+    answering: Option<std::thread::JoinHandle<()>>,
 ) -> ! {
     let Started {
         gofer,
         init: init_pid,
+        ends,
         guard,
         requests,
         report,
     } = started;
     drop(report);
-    // No exec, mount or namespace changes from here on.
-    let tracer = matches!(supervision, Supervision::Tracer(..));
+    // No exec, mount or namespace changes from here on. A tracer (or a container's exit watch)
+    // keeps ptrace.
+    let tracer = matches!(supervision, Supervision::Tracer(..)) || ends.is_some();
     if let Err(e) = sentry::own_filter::install(tracer) {
         fail_killing(&attach, gofer, &format!("confining the sentry: {e}"));
     }
@@ -424,10 +463,34 @@ fn serve(
                 }
             }
         }
-        // The gofer exits with the guest init's status.
-        let ended = signals::supervise(gofer, false);
-        if let signals::Ended::Signaled(sig) = ended {
-            eprintln!("rvisor: the gofer was killed by {sig}; the guest died with it");
+        let code = match &ends {
+            // The gofer exits with the guest init's status.
+            None => {
+                let ended = signals::supervise(gofer, false);
+                if let signals::Ended::Signaled(sig) = ended {
+                    eprintln!("rvisor: the gofer was killed by {sig}; the guest died with it");
+                }
+                Some(ended.code())
+            }
+            Some(ends) => {
+                if clone::wait_any_exit(&[&ends.init, &ends.gofer]) == 1 {
+                    eprintln!("rvisor: the gofer died; the guest dies with it");
+                    clone::pidfd_kill(&ends.init, libc::SIGKILL);
+                }
+                let code = exit
+                    .wait(std::time::Duration::from_secs(10))
+                    .map(watch::exit_code);
+                // The gofer follows the init; our end must mean the sandbox's (its cgroup is
+                // removed next).
+                clone::pidfd_kill(&ends.gofer, libc::SIGKILL);
+                clone::wait_any_exit(&[&ends.gofer]);
+                code
+            }
+        };
+        // `start` is answered before we go (a command that ends at once must not make it fail);
+        // the init's end closed the socket that thread waits on.
+        if let Some(answering) = answering {
+            let _ = answering.join();
         }
         if spec.stats {
             eprintln!("{}", stats_line(&sentry));
@@ -435,10 +498,10 @@ fn serve(
         if let Some(guard) = &guard {
             guard.remove();
         }
-        if let Some(file) = &attach.exit_status {
-            let _ = nix::unistd::write(file, format!("{}\n", ended.code()).as_bytes());
+        if let (Some(file), Some(code)) = (&attach.exit_status, code) {
+            let _ = nix::unistd::write(file, format!("{code}\n").as_bytes());
         }
-        std::process::exit(ended.code())
+        std::process::exit(code.unwrap_or(SETUP_FAILED))
     });
     std::process::exit(SETUP_FAILED)
 }

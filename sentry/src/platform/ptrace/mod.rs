@@ -10,10 +10,12 @@
 mod inject;
 pub mod reserved;
 pub mod tracee;
+pub mod watch;
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -45,6 +47,9 @@ pub struct Ptrace {
     guest_end: OwnedFd,
     current: Mutex<Option<Current>>,
     next_id: AtomicU64,
+    /// The init seized, and where its end is reported.
+    init: Pid,
+    exit: Arc<watch::ExitSlot>,
 }
 
 fn gettid() -> libc::pid_t {
@@ -63,7 +68,15 @@ impl Ptrace {
             guest_end,
             current: Mutex::new(None),
             next_id: AtomicU64::new(1),
+            init,
+            exit: watch::ExitSlot::new(),
         })
+    }
+
+    /// Where the init's wait status goes when it ends (this thread sees it first).
+    pub fn report_exit_to(mut self, slot: Arc<watch::ExitSlot>) -> Self {
+        self.exit = slot;
+        self
     }
 
     fn on_tracer(&self) -> Result<(), PlatformError> {
@@ -230,7 +243,12 @@ impl Platform for Ptrace {
             let (tracee, stop) = match tracee::wait_any() {
                 Ok(Event::Stopped(t, s)) => (t, s),
                 // Its ptrace side is reaped; its parent reaps the rest.
-                Ok(Event::Gone(_)) => continue,
+                Ok(Event::Gone(tid, status)) => {
+                    if tid == self.init {
+                        self.exit.set(status);
+                    }
+                    continue;
+                }
                 Err(Errno::ECHILD) => return Err(PlatformError::Detached),
                 Err(errno) => {
                     return Err(PlatformError::Sys {
@@ -314,7 +332,11 @@ pub struct TracerThread {
 impl TracerThread {
     /// Starts the thread and seizes `init` from it, with a new reserved socket pair; returns the
     /// platform (to be used only by jobs run on the thread) and the guest's end for the init.
-    pub fn spawn(init: Pid) -> Result<(Self, Ptrace, OwnedFd), PlatformError> {
+    /// `exit` receives the init's wait status.
+    pub fn spawn(
+        init: Pid,
+        exit: Arc<watch::ExitSlot>,
+    ) -> Result<(Self, Ptrace, OwnedFd), PlatformError> {
         let (sender, guest_end) = reserved::pair().map_err(PlatformError::of("socketpair"))?;
         let for_init = guest_end.try_clone().map_err(|e| PlatformError::Sys {
             op: "dup",
@@ -325,7 +347,8 @@ impl TracerThread {
         std::thread::Builder::new()
             .name("rvisor-tracer".into())
             .spawn(move || {
-                let _ = seized_tx.send(Ptrace::seize(init, sender, guest_end));
+                let seized = Ptrace::seize(init, sender, guest_end).map(|p| p.report_exit_to(exit));
+                let _ = seized_tx.send(seized);
                 // Tracees die with this thread (PTRACE_O_EXITKILL): it lives as long as jobs can
                 // come.
                 while let Ok(job) = job_rx.recv() {

@@ -63,8 +63,8 @@ pub enum Stop {
 pub enum Event {
     /// A tracee stopped.
     Stopped(Stopped, Stop),
-    /// A tracee exited or was killed (its ptrace side is reaped).
-    Gone(Pid),
+    /// A tracee exited or was killed (its ptrace side is reaped), with its wait status.
+    Gone(Pid, i32),
 }
 
 fn request(req: libc::c_uint, tid: Pid, addr: usize, data: usize) -> Result<libc::c_long, Errno> {
@@ -87,7 +87,17 @@ fn request(req: libc::c_uint, tid: Pid, addr: usize, data: usize) -> Result<libc
 
 /// Seizes `pid` with [`OPTIONS`]; it keeps running.
 pub fn seize(pid: Pid) -> Result<(), Errno> {
-    request(libc::PTRACE_SEIZE, pid, 0, OPTIONS as usize).map(drop)
+    seize_with(pid, OPTIONS)
+}
+
+/// Seizes `pid` with `options` only; it keeps running.
+pub fn seize_with(pid: Pid, options: libc::c_int) -> Result<(), Errno> {
+    request(libc::PTRACE_SEIZE, pid, 0, options as usize).map(drop)
+}
+
+/// Waits for the next stop or end of the tracee `pid` (of this thread).
+pub fn wait_for(pid: Pid) -> Result<Event, Errno> {
+    wait(pid.as_raw(), 0)
 }
 
 impl Stopped {
@@ -143,7 +153,7 @@ impl Stopped {
                 // Nothing else stops a thread inside a call: no signal is delivered before its
                 // exit.
                 Event::Stopped(t, _) => t.resume_to_exit()?,
-                Event::Gone(_) => return Err(Errno::ESRCH),
+                Event::Gone(..) => return Err(Errno::ESRCH),
             };
         }
     }
@@ -186,7 +196,7 @@ fn wait(pid: libc::pid_t, flags: libc::c_int) -> Result<Event, Errno> {
 /// Classifies a wait status (ptrace(2), "Stopped states").
 fn decode(tid: Pid, status: i32) -> Event {
     if !libc::WIFSTOPPED(status) {
-        return Event::Gone(tid);
+        return Event::Gone(tid, status);
     }
     let signal = libc::WSTOPSIG(status);
     let event = status >> 16;
@@ -210,7 +220,7 @@ mod tests {
     fn stop_of(status: i32) -> Stop {
         match decode(Pid::from_raw(7), status) {
             Event::Stopped(_, s) => s,
-            Event::Gone(_) => panic!("gone"),
+            Event::Gone(..) => panic!("gone"),
         }
     }
 
@@ -246,7 +256,7 @@ mod tests {
             Stop::Signal(libc::SIGSTOP)
         );
         assert_eq!(stop_of(stopped(40, 0)), Stop::Signal(40));
-        assert!(matches!(decode(Pid::from_raw(7), 0), Event::Gone(_)));
-        assert!(matches!(decode(Pid::from_raw(7), 9), Event::Gone(_)));
+        assert!(matches!(decode(Pid::from_raw(7), 0), Event::Gone(..)));
+        assert!(matches!(decode(Pid::from_raw(7), 9), Event::Gone(..)));
     }
 }

@@ -1,0 +1,229 @@
+//! What a Kubernetes pod needs of a runtime, as containerd's CRI plugin uses it: the pid reported
+//! (`state`, `--pid-file`) is the container's process, in the container's namespaces, and a child
+//! of the runtime's caller, whose reaper (the shim, a subreaper) gets its exit status; a second
+//! container joins the first's namespaces by `/proc/<pid>/ns/<type>` path; and the container
+//! still dies with its sandbox.
+
+use std::path::Path;
+use std::process::Command;
+
+use rvisor_tests::{run_for, rvisor, stderr, stdout, wait_until, Oci};
+
+const PLATFORMS: [&str; 2] = ["seccomp-notify", "ptrace"];
+
+fn arg(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn ns_link(pid: i64, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/ns/{kind}: {e}"))
+        .display()
+        .to_string()
+}
+
+fn pid_of(oci: &Oci, id: &str) -> i64 {
+    oci.state(id)["pid"].as_i64().expect("a pid in the state")
+}
+
+/// The namespaces the guest sees itself in match `/proc/<reported pid>/ns`, and none is the host's.
+#[test]
+fn the_reported_pid_is_in_the_containers_namespaces() {
+    for platform in PLATFORMS {
+        let oci = Oci::new(&format!("nspid-{platform}"));
+        let kinds = ["net", "ipc", "uts", "pid", "mnt", "cgroup"];
+        let script = kinds
+            .iter()
+            .map(|k| format!("ls -l /proc/self/ns/{k} > /tmp/{k}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let b = oci.bundle("b", &["sh", "-c", &format!("{script}; sleep 1000")], |_| {});
+        oci.ok(&[
+            "--platform",
+            platform,
+            "run",
+            "-d",
+            "--bundle",
+            &arg(&b),
+            "n1",
+        ]);
+        let pid = pid_of(&oci, "n1");
+        for kind in kinds {
+            let theirs = ns_link(pid, kind);
+            assert_ne!(
+                theirs,
+                ns_link(i64::from(std::process::id()), kind),
+                "{platform} {kind}"
+            );
+            // What the guest itself sees (its /tmp, read through the host's /proc/<pid>/root).
+            let path = format!("/proc/{pid}/root/tmp/{kind}");
+            wait_until(&format!("{path} to be written"), || {
+                std::fs::read_to_string(&path).is_ok_and(|s| s.contains(':'))
+            });
+            let seen = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                seen.trim_end().ends_with(&theirs),
+                "{platform} {kind}: the guest sees {seen:?}, /proc/{pid}/ns/{kind} is {theirs}"
+            );
+        }
+        oci.ok(&["delete", "--force", "n1"]);
+    }
+}
+
+/// As containerd's shim: a subreaper runs `create --pid-file` and `start`, and reaps the pid from
+/// the file itself, with the container's exit status.
+#[test]
+fn the_callers_reaper_gets_the_containers_exit_status() {
+    for platform in PLATFORMS {
+        let oci = Oci::new(&format!("reap-{platform}"));
+        let b = oci.bundle("b", &["sh", "-c", "sleep 0.2; exit 7"], |_| {});
+        let pid_file = oci.dir.join("pid");
+        let script = format!(
+            r#"
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+rv = [{bin:?}, "--platform", {platform:?}, "--root", {root:?}]
+subprocess.run(rv + ["create", "--bundle", {bundle:?}, "--pid-file", {pid_file:?}, "r1"], check=True)
+pid = int(open({pid_file:?}).read())
+subprocess.run(rv + ["start", "r1"], check=True)
+while True:
+    got, status = os.waitpid(-1, 0)
+    if got == pid:
+        print("status", os.waitstatus_to_exitcode(status))
+        break
+subprocess.run(rv + ["delete", "r1"], check=True)
+"#,
+            bin = arg(&rvisor()),
+            root = arg(&oci.root),
+            bundle = arg(&b),
+            pid_file = arg(&pid_file),
+        );
+        let o = run_for(Command::new("python3").args(["-c", &script]), 120);
+        assert!(o.status.success(), "{platform}: {}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), "status 7", "{platform}: {}", stderr(&o));
+    }
+}
+
+/// A pod: the second container joins the first's network, ipc, uts and pid namespaces by path.
+#[test]
+fn a_second_container_joins_the_firsts_namespaces_by_path() {
+    for platform in PLATFORMS {
+        let oci = Oci::new(&format!("pod-{platform}"));
+        let pause = oci.bundle("pause", &["sleep", "1000"], |s| {
+            s["hostname"] = "the-pod".into();
+        });
+        oci.ok(&[
+            "--platform",
+            platform,
+            "run",
+            "-d",
+            "--bundle",
+            &arg(&pause),
+            "p0",
+        ]);
+        let pid = pid_of(&oci, "p0");
+        let app = oci.bundle(
+            "app",
+            &[
+                "sh",
+                "-c",
+                "hostname; ps -o comm; ls -l /proc/self/ns/net /proc/self/ns/ipc; exit 5",
+            ],
+            |s| {
+                s.as_object_mut().unwrap().remove("hostname");
+                let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+                ns.retain(|n| {
+                    !["ipc", "uts", "pid", "network"].contains(&n["type"].as_str().unwrap())
+                });
+                for (kind, file) in [
+                    ("ipc", "ipc"),
+                    ("uts", "uts"),
+                    ("pid", "pid"),
+                    ("network", "net"),
+                ] {
+                    ns.push(
+                        serde_json::json!({"type": kind, "path": format!("/proc/{pid}/ns/{file}")}),
+                    );
+                }
+            },
+        );
+        let o = oci.run(&["--platform", platform, "run", "--bundle", &arg(&app), "a1"]);
+        let out = stdout(&o);
+        assert_eq!(o.status.code(), Some(5), "{platform}: {out}{}", stderr(&o));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.first(), Some(&"the-pod"), "{platform}: {out}");
+        // The pause container's process is PID 1 of the shared pid namespace.
+        assert!(lines.contains(&"sleep"), "{platform}: {out}");
+        for kind in ["net", "ipc"] {
+            let theirs = ns_link(pid, kind);
+            assert!(
+                out.contains(&theirs),
+                "{platform}: {kind} {theirs} not in {out}"
+            );
+        }
+        oci.ok(&["delete", "--force", "p0"]);
+    }
+}
+
+/// A namespace of the host's (the runtime's own), and a mount or user namespace, cannot be joined.
+#[test]
+fn joining_the_hosts_or_a_mount_namespace_is_refused_with_one_line() {
+    let oci = Oci::new("nsrefuse");
+    for (kind, path, says) in [
+        ("pid", "/proc/self/ns/pid", "is the host's own"),
+        ("ipc", "/proc/self/ns/ipc", "is the host's own"),
+        ("mount", "/proc/self/ns/mnt", "joining the mount namespace"),
+        ("user", "/proc/self/ns/user", "user namespace"),
+    ] {
+        let b = oci.bundle(kind, &["true"], |s| {
+            let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != kind);
+            ns.push(serde_json::json!({"type": kind, "path": path}));
+        });
+        let o = oci.run(&["create", "--bundle", &arg(&b), kind]);
+        assert_eq!(o.status.code(), Some(1), "{kind}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{kind}: {}", stderr(&o));
+        assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
+        assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+    }
+}
+
+/// The container's process is not the sentry's child any more: it must still die with the
+/// sentry or the gofer, on both platforms.
+#[test]
+fn a_container_dies_with_its_sentry_or_its_gofer() {
+    for platform in PLATFORMS {
+        for victim in ["sentry_pid", "gofer_pid"] {
+            let oci = Oci::new(&format!("die-{platform}-{victim}"));
+            let b = oci.bundle("b", &["sleep", "1000"], |_| {});
+            oci.ok(&[
+                "--platform",
+                platform,
+                "run",
+                "-d",
+                "--bundle",
+                &arg(&b),
+                "d1",
+            ]);
+            let record: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(oci.root.join("d1/state.json")).unwrap(),
+            )
+            .unwrap();
+            let pid = record["pid"].as_i64().unwrap();
+            let target = record[victim].as_i64().unwrap();
+            assert!(target > 0 && target != pid, "{record}");
+            let _ = Command::new("kill")
+                .args(["-9", &target.to_string()])
+                .status();
+            wait_until(
+                &format!("{platform}: the container to die with its {victim}"),
+                || {
+                    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .map_or(true, |s| s.contains(") Z"))
+                },
+            );
+            assert_eq!(oci.status("d1"), "stopped");
+            oci.ok(&["delete", "d1"]);
+        }
+    }
+}
