@@ -227,3 +227,85 @@ fn a_container_dies_with_its_sentry_or_its_gofer() {
         }
     }
 }
+
+/// The container's process, not the sentry's child, is watched through ptrace. A thread other
+/// than the leader that execs becomes the leader: the exit status must still arrive, and the
+/// process must still die with its sandbox (here both sentry and gofer are killed at once,
+/// which only the trace's kill-on-exit answers).
+#[test]
+fn a_thread_that_execs_stays_watched_and_dies_with_the_sandbox() {
+    let probe = rvisor_tests::compile_c_static(
+        "thread-exec",
+        r#"
+#include <pthread.h>
+#include <unistd.h>
+static char *cmd;
+static void *run(void *a) {
+    (void)a;
+    char *argv[] = {"/bin/sh", "-c", cmd, 0};
+    execv("/bin/sh", argv);
+    return 0;
+}
+int main(int argc, char **argv) {
+    pthread_t t;
+    cmd = argc > 1 ? argv[1] : "exit 9";
+    pthread_create(&t, 0, run, 0);
+    pause();
+    return 0;
+}
+"#,
+    );
+    for platform in PLATFORMS {
+        let oci = Oci::new(&format!("texec-{platform}"));
+        let with_probe = |name: &str, cmd: &str| {
+            let b = oci.bundle(name, &["/bin/thread-exec", cmd], |_| {});
+            std::fs::copy(&probe, b.join("rootfs/bin/thread-exec")).unwrap();
+            b
+        };
+        let b = with_probe("quick", "sleep 0.2; exit 9");
+        oci.ok(&[
+            "--platform",
+            platform,
+            "run",
+            "-d",
+            "--bundle",
+            &arg(&b),
+            "t1",
+        ]);
+        assert_eq!(
+            oci.run(&["wait", "t1"]).status.code(),
+            Some(9),
+            "{platform}"
+        );
+        oci.ok(&["delete", "t1"]);
+        let b = with_probe("long", "sleep 1000");
+        oci.ok(&[
+            "--platform",
+            platform,
+            "run",
+            "-d",
+            "--bundle",
+            &arg(&b),
+            "t2",
+        ]);
+        let record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(oci.root.join("t2/state.json")).unwrap())
+                .unwrap();
+        let pid = record["pid"].as_i64().unwrap();
+        wait_until("the thread's exec", || {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.contains("sleep"))
+        });
+        let sentry = record["sentry_pid"].as_i64().unwrap().to_string();
+        let gofer = record["gofer_pid"].as_i64().unwrap().to_string();
+        let _ = Command::new("kill").args(["-9", &sentry, &gofer]).status();
+        wait_until(
+            &format!("{platform}: the container to die with its sandbox"),
+            || {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .map_or(true, |s| s.contains(") Z"))
+            },
+        );
+        oci.ok(&["delete", "t2"]);
+    }
+}

@@ -95,11 +95,6 @@ pub fn seize_with(pid: Pid, options: libc::c_int) -> Result<(), Errno> {
     request(libc::PTRACE_SEIZE, pid, 0, options as usize).map(drop)
 }
 
-/// Waits for the next stop or end of the tracee `pid` (of this thread).
-pub fn wait_for(pid: Pid) -> Result<Event, Errno> {
-    wait(pid.as_raw(), 0)
-}
-
 impl Stopped {
     /// The thread.
     pub fn tid(&self) -> Pid {

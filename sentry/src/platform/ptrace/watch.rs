@@ -58,14 +58,17 @@ pub fn exit_code(status: i32) -> i32 {
     }
 }
 
-/// Starts a thread that seizes `init` (kill-on-exit only) and fills `slot` when it ends. The
-/// thread lives until then: the init dies with it.
+/// Starts a thread that seizes `init` and its threads (kill-on-exit) and fills `slot` when it
+/// ends. The thread lives until then: the init dies with it.
 pub fn spawn(init: Pid, slot: Arc<ExitSlot>) -> Result<(), PlatformError> {
     let (seized_tx, seized) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("rvisor-exit-watch".into())
         .spawn(move || {
-            let result = tracee::seize_with(init, libc::PTRACE_O_EXITKILL);
+            // Every thread is traced (TRACECLONE): a thread other than the leader may exec, and
+            // then becomes the leader; a watch on the leader alone would lose the process.
+            let result =
+                tracee::seize_with(init, libc::PTRACE_O_EXITKILL | libc::PTRACE_O_TRACECLONE);
             let ok = result.is_ok();
             let _ = seized_tx.send(result);
             if ok {
@@ -84,13 +87,15 @@ pub fn spawn(init: Pid, slot: Arc<ExitSlot>) -> Result<(), PlatformError> {
 
 fn watch(init: Pid, slot: &ExitSlot) {
     loop {
-        let _ = match tracee::wait_for(init) {
-            Ok(Event::Gone(_, status)) => return slot.set(status),
+        let _ = match tracee::wait_any() {
+            // The leader's end is reported once the whole process has ended.
+            Ok(Event::Gone(tid, status)) if tid == init => return slot.set(status),
+            Ok(Event::Gone(..)) => continue,
             Ok(Event::Stopped(t, Stop::Signal(signal))) => t.resume(signal),
             Ok(Event::Stopped(t, Stop::Group(_))) => t.listen(),
             Ok(Event::Stopped(t, _)) => t.resume(0),
             Err(nix::errno::Errno::EINTR) => continue,
-            // ECHILD: gone without a status for us (cannot happen while we trace it).
+            // ECHILD: nothing of it is traced any more (cannot happen while it lives).
             Err(_) => return,
         };
     }
