@@ -15,8 +15,9 @@ use crate::sandbox::{self, control, hooks, Attach, Network, SandboxError};
 
 /// Annotation `state` adds when the OOM killer has struck.
 pub const OOM_ANNOTATION: &str = "io.github.rvisor.oom-killed";
-/// Annotation that sizes a writable root's memory overlay, with `/tmp`, `/run` and `/dev/shm`
-/// (as `rvisor do --overlay-size`: `512m`, `2g`, `10%`); without it, the same default as `do`.
+/// Annotation that sizes a writable root's memory overlay (`--overlay=memory`), with `/tmp`, `/run`
+/// and `/dev/shm` (as `rvisor do --overlay-size`: `512m`, `2g`, `10%`); without it, the same
+/// default as `do`. Other roots ignore it.
 /// Either way the pages are also charged to the container's memory cgroup, which every sandbox
 /// process (the guest, which writes through the fds the gofer opens, and the gofer, which
 /// copies up) is in.
@@ -156,8 +157,8 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
 /// Why create failed, and the sentry to kill if it got that far.
 type Failed = (OciError, Option<Pid>);
 
-/// Creates the mount points the spec needs in a read-only root, as runc does (in the bundle's
-/// rootfs, refusing to follow a symlink out of it).
+/// Creates the mount points the spec needs in a root without a memory overlay, as runc does (in
+/// the bundle's rootfs, refusing to follow a symlink out of it).
 fn make_mount_points(b: &convert::Bundle) -> Result<(), OciError> {
     let dests = b
         .sandbox
@@ -206,7 +207,9 @@ fn build(
     cg_path: &str,
     console: Option<OwnedFd>,
 ) -> Result<Record, Failed> {
-    if b.sandbox.overlay == crate::sandbox::Overlay::None {
+    // A memory overlay takes them itself; a root written through or read-only gets them where
+    // runc puts them, in the bundle's rootfs.
+    if !matches!(b.sandbox.overlay, sandbox::Overlay::Memory { .. }) {
         make_mount_points(b).map_err(|e| (e, None))?;
     }
     let cg = Cgroup::create(cg_path, b.resources.as_ref()).map_err(|e| (e, None))?;

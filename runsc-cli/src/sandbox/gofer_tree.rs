@@ -1,8 +1,9 @@
 //! The sandbox tree, built by the gofer in its own mount namespace before it creates the guest:
-//! the root under an overlay whose upper layer is memory (or the root itself, read-only, with
-//! `--overlay=none`), fresh `/tmp` and `/run` (host daemon sockets live under `/run` and
-//! stay out of reach), and the volumes. The gofer's mounts are writable; the guest gets a
-//! read-only clone.
+//! the root under an overlay whose upper layer is memory (or the root itself: writable with
+//! `--overlay=rootfs`, a container's writes reaching its bundle; read-only with
+//! `--overlay=none`), fresh `/tmp` and `/run` (host daemon sockets live under `/run` and stay
+//! out of reach) unless the root is written through, and the volumes. The gofer's mounts are
+//! writable, nosuid and nodev; the guest gets a read-only clone.
 //!
 //! Everything the guest writes to memory lives in one tmpfs, the staging one, sized to the
 //! sandbox's budget (`--overlay-size`): the overlay's upper and work directories (one pair per
@@ -69,16 +70,27 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
     mkdir(tree)?;
     match spec.overlay {
         Overlay::Memory { .. } => overlay_root(&root, tree, rootless)?,
+        // Writable here only: the guest's view of it is a read-only clone.
+        Overlay::Rootfs => bind(&root, tree, true)?,
         Overlay::None => {
             bind(&root, tree, true)?;
             restrict_tree(libc::AT_FDCWD, tree, MOUNT_ATTR_RDONLY)
                 .ctx(|| "making the root read-only".into())?;
         }
     }
-    for (dir, mode) in [("tmp", 0o1777), ("run", 0o755)] {
-        let target = tree.join(dir);
-        if target.is_dir() {
-            bind(&staged_dir(dir, mode)?, &target, false)?;
+    // The gofer opens files for the guest on these mounts: a device node or a set-id file that a
+    // hostile image (or the host's root) holds must give the guest no more than its own view
+    // (nodev, nosuid) would.
+    restrict_tree(libc::AT_FDCWD, tree, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+        .ctx(|| "making the root nosuid, nodev".into())?;
+    // A written-through root keeps its own /tmp and /run, as with runc (they are part of the
+    // container's snapshot); elsewhere they are fresh, and hide the host's daemon sockets.
+    if spec.overlay != Overlay::Rootfs {
+        for (dir, mode) in [("tmp", 0o1777), ("run", 0o755)] {
+            let target = tree.join(dir);
+            if target.is_dir() {
+                bind(&staged_dir(dir, mode)?, &target, false)?;
+            }
         }
     }
     drop(staged_dir("shm", 0o1777)?);
