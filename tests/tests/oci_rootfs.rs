@@ -448,3 +448,44 @@ fn rvisor_do_keeps_its_memory_overlay_and_refuses_a_written_through_root() {
     assert!(!root.join("f").exists());
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn a_symlink_at_a_mount_point_resolves_inside_the_root() {
+    let oci = Oci::new("rootfs-mntlink");
+    let host = oci.dir.join("host");
+    let vol = oci.dir.join("vol");
+    for d in [&host, &vol] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(vol.join("file"), "").unwrap();
+    for (i, overlay) in ["--overlay=memory", "--overlay=rootfs"]
+        .into_iter()
+        .enumerate()
+    {
+        let (b, rootfs) = bundle(&oci, &format!("b{i}"), "ls /mnt/vol /mnt/t", |s| {
+            writable(s);
+            s["mounts"].as_array_mut().unwrap().extend([
+                serde_json::json!({"destination": "/mnt/vol", "type": "bind", "source": arg(&vol), "options": ["rbind", "ro"]}),
+                serde_json::json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}),
+            ]);
+        });
+        // A hostile image's link to a host directory: inside the root it names this one.
+        std::os::unix::fs::symlink(&host, rootfs.join("mnt")).unwrap();
+        let inside = rootfs.join(host.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(&inside).unwrap();
+        let id = format!("s{i}");
+        let o = oci.run(&[overlay, "run", "--bundle", &arg(&b), &id]);
+        assert_eq!(
+            stdout(&o),
+            "/mnt/t:\n\n/mnt/vol:\nfile\n",
+            "{overlay}: {}",
+            stderr(&o)
+        );
+        let made: Vec<_> = std::fs::read_dir(&host).unwrap().flatten().collect();
+        assert!(made.is_empty(), "{overlay}: made on the host: {made:?}");
+        assert_eq!(
+            inside.join("vol").is_dir() && inside.join("t").is_dir(),
+            overlay == "--overlay=rootfs"
+        );
+    }
+}

@@ -157,8 +157,8 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
 /// Why create failed, and the sentry to kill if it got that far.
 type Failed = (OciError, Option<Pid>);
 
-/// Creates the mount points the spec needs in a root without a memory overlay, as runc does (in
-/// the bundle's rootfs, refusing to follow a symlink out of it).
+/// Creates the mount points the spec needs in a read-only root, as runc does (in the bundle's
+/// rootfs, refusing to follow a symlink out of it).
 fn make_mount_points(b: &convert::Bundle) -> Result<(), OciError> {
     let dests = b
         .sandbox
@@ -207,9 +207,10 @@ fn build(
     cg_path: &str,
     console: Option<OwnedFd>,
 ) -> Result<Record, Failed> {
-    // A memory overlay takes them itself; a root written through or read-only gets them where
-    // runc puts them, in the bundle's rootfs.
-    if !matches!(b.sandbox.overlay, sandbox::Overlay::Memory { .. }) {
+    // A read-only root cannot take them in the sandbox: they are made in the bundle's rootfs,
+    // as runc does (a memory overlay or a written-through root takes them as the gofer builds
+    // the tree, resolved inside it).
+    if b.sandbox.overlay == sandbox::Overlay::None {
         make_mount_points(b).map_err(|e| (e, None))?;
     }
     let cg = Cgroup::create(cg_path, b.resources.as_ref()).map_err(|e| (e, None))?;

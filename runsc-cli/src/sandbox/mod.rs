@@ -26,6 +26,7 @@ pub mod idmap;
 mod init;
 pub mod join;
 mod mount_api;
+mod mount_point;
 mod sentry_proc;
 pub mod signals;
 pub mod spec;
