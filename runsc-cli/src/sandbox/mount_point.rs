@@ -123,3 +123,45 @@ pub fn find(root: &OwnedFd, dest: &Path, make: Option<Make>) -> Result<OwnedFd, 
     }
     Ok(at)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(p: &Path) -> OwnedFd {
+        openat2(libc::AT_FDCWD, p, 0).unwrap()
+    }
+
+    #[test]
+    fn links_resolve_inside_the_root_and_what_is_missing_is_made_there() {
+        let base = std::env::temp_dir().join(format!("rvisor-mount-point-{}", std::process::id()));
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../..", root.join("up")).unwrap();
+        let top = hold(&root);
+        let inside = root.join(outside.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(&inside).unwrap();
+        find(&top, Path::new("/abs/a/b"), Some(Make::Dir)).unwrap();
+        find(&top, Path::new("/up/c/f"), Some(Make::File)).unwrap();
+        assert!(inside.join("a/b").is_dir());
+        assert!(root.join("c/f").is_file());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        assert_eq!(
+            find(&top, Path::new("/missing"), None).unwrap_err(),
+            Errno::ENOENT
+        );
+        assert_eq!(
+            find(&top, Path::new("/a/../b"), Some(Make::Dir)).unwrap_err(),
+            Errno::EINVAL
+        );
+        // A dangling link is not replaced.
+        std::os::unix::fs::symlink("/nowhere", root.join("dangling")).unwrap();
+        assert_eq!(
+            find(&top, Path::new("/dangling"), Some(Make::Dir)).unwrap_err(),
+            Errno::EEXIST
+        );
+        std::fs::remove_dir_all(base).unwrap();
+    }
+}
