@@ -117,6 +117,21 @@ fn writes_reach_the_bundles_rootfs_while_it_runs_and_after() {
 }
 
 #[test]
+fn a_missing_working_directory_is_made_in_the_rootfs() {
+    let oci = Oci::new("rootfs-cwd");
+    let (b, rootfs) = bundle(&oci, "b", "pwd && echo w > here", |s| {
+        writable(s);
+        s["process"]["cwd"] = "/work/dir".into();
+    });
+    let o = oci.run(&["run", "--bundle", &arg(&b), "c1"]);
+    assert_eq!(stdout(&o), "/work/dir\n", "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("work/dir/here")).unwrap(),
+        "w\n"
+    );
+}
+
+#[test]
 fn files_are_owned_by_the_containers_ids_on_the_host() {
     let oci = Oci::new("rootfs-owners");
     let (b, rootfs) = bundle(

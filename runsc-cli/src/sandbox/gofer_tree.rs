@@ -100,6 +100,11 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
         }
     }
     drop(staged_dir("shm", 0o1777)?);
+    // runc makes a container's missing working directory in its rootfs.
+    if spec.overlay == Overlay::Rootfs && spec.cwd.is_absolute() {
+        mount_point::find(&top, &spec.cwd, Some(Make::Dir))
+            .ctx(|| format!("the working directory {}", spec.cwd.display()))?;
+    }
     for t in &spec.container.tmpfs {
         let target = mount_point::find(&top, &t.dest, Some(Make::Dir))
             .ctx(|| format!("the mount point {}", t.dest.display()))?;
