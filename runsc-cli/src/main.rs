@@ -61,10 +61,11 @@ struct Cli {
     /// loopback; containers: as the spec says].
     #[arg(long, global = true)]
     network: Option<Network>,
-    /// What takes writes to a writable root: "memory" (an overlay; the host is never
-    /// changed) or "none" (the root is read-only).
-    #[arg(long, global = true, default_value = "memory")]
-    overlay: Overlay,
+    /// What takes writes to a writable root: "rootfs" (the root itself, through the gofer; a
+    /// container's bundle), "memory" (an overlay; the host is never changed) or "none" (the
+    /// root is read-only) [default: `do`: memory; containers: rootfs].
+    #[arg(long, global = true)]
+    overlay: Option<Overlay>,
     /// Print every trapped system call, decoded (containers: to the --log file).
     #[arg(long, global = true)]
     strace: bool,
@@ -143,7 +144,7 @@ fn runtime(cli: &Cli) -> anyhow::Result<Runtime> {
     Ok(Runtime {
         root: StateRoot::new(&cli.root)?,
         opts: Options {
-            overlay: cli.overlay,
+            overlay: cli.overlay.unwrap_or(Overlay::Rootfs),
             init: cli.init,
             host_sockets: cli.host_uds == HostUds::Open,
         },

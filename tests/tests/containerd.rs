@@ -46,7 +46,8 @@ fn need(tool: &str) {
 }
 
 impl Containerd {
-    fn start() -> Self {
+    /// A daemon of its own for the test `name` (tests run in parallel).
+    fn start(name: &str) -> Self {
         for tool in [
             "containerd",
             "ctr",
@@ -56,7 +57,7 @@ impl Containerd {
         ] {
             need(tool);
         }
-        let dir = scratch("containerd");
+        let dir = scratch(&format!("containerd-{name}"));
         let sock = dir.join("c.sock");
         let config = dir.join("config.toml");
         std::fs::write(
@@ -81,7 +82,7 @@ impl Containerd {
         let c = Containerd {
             dir,
             sock,
-            ns: format!("rvisor-test-{}", std::process::id()),
+            ns: format!("rvisor-test-{name}-{}", std::process::id()),
             daemon,
         };
         rvisor_tests::wait_until("containerd to listen", || {
@@ -156,7 +157,7 @@ fn busybox() -> &'static Path {
 
 #[test]
 fn ctr_runs_execs_and_kills_through_rvisor() {
-    let c = Containerd::start();
+    let c = Containerd::start("run");
     let image = c.import_busybox();
     let bin = rvisor().display().to_string();
     // ctr run: output and exit code.
@@ -224,4 +225,41 @@ fn ctr_runs_execs_and_kills_through_rvisor() {
     let root = PathBuf::from("/run/containerd/runc").join(&c.ns);
     let left = std::fs::read_dir(&root).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "{}", root.display());
+}
+
+/// What a container writes is in its snapshot, as with runc: containerd's diff of it (what
+/// `docker commit` and `ctr snapshots diff` build a layer from) holds the file.
+#[test]
+fn the_containers_writes_are_in_its_snapshot_diff() {
+    let c = Containerd::start("diff");
+    let image = c.import_busybox();
+    let bin = rvisor().display().to_string();
+    let o = c.ctr(&[
+        "run",
+        "--runc-binary",
+        &bin,
+        &image,
+        "w1",
+        "sh",
+        "-c",
+        "echo kept > /kept && echo more >> /etc/made",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The diff, as a tar stream on stdout.
+    let blob = c.dir.join("diff.tar");
+    let mut diff = c.ctr_cmd(&["snapshots", "diff", "w1"]);
+    diff.stdout(std::fs::File::create(&blob).unwrap());
+    let o = diff.output().unwrap();
+    // An empty diff makes ctr fail (silently): nothing to list then.
+    let listing = if o.status.success() {
+        ok(&run_for(Command::new("tar").arg("-tf").arg(&blob), 60))
+    } else {
+        format!("ctr snapshots diff: {:?} {}", o.status, stderr(&o))
+    };
+    let names: Vec<&str> = listing.lines().collect();
+    assert!(
+        names.contains(&"kept") && names.contains(&"etc/made"),
+        "{listing}"
+    );
+    ok(&c.ctr(&["containers", "rm", "w1"]));
 }

@@ -448,8 +448,8 @@ fn containers_run_on_the_ptrace_platform_and_refuse_exec_clearly() {
     assert_eq!(stdout(&o), "traced\n0\n1\n2\n3\n");
 }
 
-/// A writable root is a memory overlay, bounded by `io.github.rvisor.overlay-size` (the process
-/// gets ENOSPC and goes on), and its pages are charged to the container's memory cgroup.
+/// A writable root under `--overlay=memory` is bounded by `io.github.rvisor.overlay-size` (the
+/// process gets ENOSPC and goes on), and its pages are charged to the container's memory cgroup.
 #[test]
 fn a_writable_root_is_bounded_and_charged_to_the_container() {
     let oci = Oci::new("ovsize");
@@ -464,7 +464,7 @@ fn a_writable_root_is_bounded_and_charged_to_the_container() {
     let script = "dd if=/dev/zero of=/root/f bs=1048576 count=100 2>&1; echo dd=$?; \
                   rm /root/f && echo small > /root/s && cat /root/s; exit 4";
     let b = oci.bundle("b", &["sh", "-c", script], writable("32m"));
-    let o = oci.run(&["run", "--bundle", &bundle_arg(&b), "o1"]);
+    let o = oci.run(&["--overlay=memory", "run", "--bundle", &bundle_arg(&b), "o1"]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(4), "{out}{}", stderr(&o));
     assert!(out.contains("No space left on device"), "{out}");
@@ -479,7 +479,14 @@ fn a_writable_root_is_bounded_and_charged_to_the_container() {
         ],
         writable("64m"),
     );
-    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "o2"]);
+    oci.ok(&[
+        "--overlay=memory",
+        "run",
+        "-d",
+        "--bundle",
+        &bundle_arg(&b),
+        "o2",
+    ]);
     let stats = [
         "/sys/fs/cgroup/memory/rvisor/o2/memory.stat",
         "/sys/fs/cgroup/rvisor/o2/memory.stat",
@@ -502,7 +509,13 @@ fn a_writable_root_is_bounded_and_charged_to_the_container() {
     oci.ok(&["delete", "--force", "o2"]);
 
     let b = oci.bundle("d", &["true"], writable("200%"));
-    let o = oci.run(&["create", "--bundle", &bundle_arg(&b), "o3"]);
+    let o = oci.run(&[
+        "--overlay=memory",
+        "create",
+        "--bundle",
+        &bundle_arg(&b),
+        "o3",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("io.github.rvisor.overlay-size"),

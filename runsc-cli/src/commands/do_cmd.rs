@@ -90,12 +90,18 @@ fn environment(overrides: &[String]) -> anyhow::Result<Vec<OsString>> {
 pub fn run(
     args: &DoArgs,
     network: Option<Network>,
-    overlay: Overlay,
+    overlay: Option<Overlay>,
     strace: bool,
     platform: PlatformKind,
     host_sockets: bool,
 ) -> anyhow::Result<i32> {
-    let overlay = match (&args.overlay_size, overlay) {
+    let overlay = match (&args.overlay_size, overlay.unwrap_or_default()) {
+        // The root is the host's / unless --root says otherwise: writes reach the host only
+        // through volumes the caller names.
+        (_, Overlay::Rootfs) => anyhow::bail!(
+            "--overlay=rootfs is for containers: `do` takes writes in --overlay=memory, or in a \
+             writable --volume"
+        ),
         (None, overlay) => overlay,
         (Some(size), Overlay::Memory { .. }) => Overlay::Memory {
             size: Some(sandbox::spec::parse_size(size).context("--overlay-size")?),

@@ -88,14 +88,25 @@ const SYSCTL_NAMES: [&str; 4] = [
 ];
 
 /// Runtime-wide choices (global flags) that shape every container.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
-    /// What takes writes to a writable root.
+    /// What takes writes to a writable root (`root.readonly: false`): the rootfs itself by
+    /// default, as with runc.
     pub overlay: Overlay,
     /// `--init`: a reaper is PID 1 and the process its child.
     pub init: bool,
     /// `--host-uds=open`: the guest may reach Unix sockets it did not create.
     pub host_sockets: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            overlay: Overlay::Rootfs,
+            init: false,
+            host_sockets: false,
+        }
+    }
 }
 
 /// Every hook kind the spec names.
@@ -607,6 +618,29 @@ mod tests {
             .masked_paths
             .iter()
             .any(|p| p == Path::new("/proc/kcore")));
+    }
+
+    #[test]
+    fn a_writable_root_is_written_through_unless_asked_otherwise() {
+        let mut spec = Spec::default();
+        let overlay = |spec: &Spec, opts: &Options| {
+            convert(spec, Path::new("/b"), opts)
+                .unwrap()
+                .sandbox
+                .overlay
+        };
+        let mut root = spec.root().clone().unwrap();
+        root.set_readonly(Some(true));
+        spec.set_root(Some(root.clone()));
+        assert_eq!(overlay(&spec, &Options::default()), Overlay::None);
+        root.set_readonly(Some(false));
+        spec.set_root(Some(root));
+        assert_eq!(overlay(&spec, &Options::default()), Overlay::Rootfs);
+        let memory = Options {
+            overlay: Overlay::default(),
+            ..Options::default()
+        };
+        assert_eq!(overlay(&spec, &memory), Overlay::default());
     }
 
     #[test]

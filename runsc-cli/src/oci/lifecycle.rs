@@ -15,8 +15,9 @@ use crate::sandbox::{self, control, hooks, Attach, Network, SandboxError};
 
 /// Annotation `state` adds when the OOM killer has struck.
 pub const OOM_ANNOTATION: &str = "io.github.rvisor.oom-killed";
-/// Annotation that sizes a writable root's memory overlay, with `/tmp`, `/run` and `/dev/shm`
-/// (as `rvisor do --overlay-size`: `512m`, `2g`, `10%`); without it, the same default as `do`.
+/// Annotation that sizes a writable root's memory overlay (`--overlay=memory`), with `/tmp`, `/run`
+/// and `/dev/shm` (as `rvisor do --overlay-size`: `512m`, `2g`, `10%`); without it, the same
+/// default as `do`. Other roots ignore it.
 /// Either way the pages are also charged to the container's memory cgroup, which every sandbox
 /// process (the guest, which writes through the fds the gofer opens, and the gofer, which
 /// copies up) is in.
@@ -206,7 +207,10 @@ fn build(
     cg_path: &str,
     console: Option<OwnedFd>,
 ) -> Result<Record, Failed> {
-    if b.sandbox.overlay == crate::sandbox::Overlay::None {
+    // A read-only root cannot take them in the sandbox: they are made in the bundle's rootfs,
+    // as runc does (a memory overlay or a written-through root takes them as the gofer builds
+    // the tree, resolved inside it).
+    if b.sandbox.overlay == sandbox::Overlay::None {
         make_mount_points(b).map_err(|e| (e, None))?;
     }
     let cg = Cgroup::create(cg_path, b.resources.as_ref()).map_err(|e| (e, None))?;

@@ -1,8 +1,9 @@
 //! The sandbox tree, built by the gofer in its own mount namespace before it creates the guest:
-//! the root under an overlay whose upper layer is memory (or the root itself, read-only, with
-//! `--overlay=none`), fresh `/tmp` and `/run` (host daemon sockets live under `/run` and
-//! stay out of reach), and the volumes. The gofer's mounts are writable; the guest gets a
-//! read-only clone.
+//! the root under an overlay whose upper layer is memory (or the root itself: writable with
+//! `--overlay=rootfs`, a container's writes reaching its bundle; read-only with
+//! `--overlay=none`), fresh `/tmp` and `/run` (host daemon sockets live under `/run` and stay
+//! out of reach) unless the root is written through, and the volumes. The gofer's mounts are
+//! writable, nosuid and nodev; the guest gets a read-only clone.
 //!
 //! Everything the guest writes to memory lives in one tmpfs, the staging one, sized to the
 //! sandbox's budget (`--overlay-size`): the overlay's upper and work directories (one pair per
@@ -16,9 +17,10 @@ use nix::mount::MsFlags;
 
 use super::error::{Context, SandboxError};
 use super::mount_api::{
-    bind, fd_path, hold, make_private, mount_fs, restrict_tree, MOUNT_ATTR_NODEV,
+    bind, bind_at, fd_path, hold, make_private, mount_fs, restrict_tree, MOUNT_ATTR_NODEV,
     MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, SAFE,
 };
+use super::mount_point::{self, Make};
 use super::spec::{Overlay, SandboxSpec, Volume};
 
 /// Where the tree is assembled, inside a private staging tmpfs.
@@ -69,37 +71,65 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
     mkdir(tree)?;
     match spec.overlay {
         Overlay::Memory { .. } => overlay_root(&root, tree, rootless)?,
+        // Writable here only: the guest's view of it is a read-only clone.
+        Overlay::Rootfs => bind(&root, tree, true)?,
         Overlay::None => {
             bind(&root, tree, true)?;
             restrict_tree(libc::AT_FDCWD, tree, MOUNT_ATTR_RDONLY)
                 .ctx(|| "making the root read-only".into())?;
         }
     }
-    for (dir, mode) in [("tmp", 0o1777), ("run", 0o755)] {
-        let target = tree.join(dir);
-        if target.is_dir() {
-            bind(&staged_dir(dir, mode)?, &target, false)?;
+    // The gofer opens files for the guest on these mounts: a device node or a set-id file that a
+    // hostile image (or the host's root) holds must give the guest no more than its own view
+    // (nodev, nosuid) would.
+    restrict_tree(libc::AT_FDCWD, tree, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+        .ctx(|| "making the root nosuid, nodev".into())?;
+    // Mount points are looked up (and made) inside the tree from here on, never by host path.
+    let top = hold(tree)?;
+    // A written-through root keeps its own /tmp and /run, as with runc (they are part of the
+    // container's snapshot); elsewhere they are fresh, and hide the host's daemon sockets.
+    if spec.overlay != Overlay::Rootfs {
+        for (dir, mode) in [("tmp", 0o1777), ("run", 0o755)] {
+            let Ok(target) = mount_point::find(&top, Path::new(dir), None) else {
+                continue;
+            };
+            if is_dir(&target) {
+                bind_at(&staged_dir(dir, mode)?, &target, 0)
+                    .ctx(|| format!("mounting a fresh /{dir}"))?;
+            }
         }
     }
     drop(staged_dir("shm", 0o1777)?);
+    // runc makes a container's missing working directory in its rootfs.
+    if spec.overlay == Overlay::Rootfs && spec.cwd.is_absolute() {
+        mount_point::find(&top, &spec.cwd, Some(Make::Dir))
+            .ctx(|| format!("the working directory {}", spec.cwd.display()))?;
+    }
     for t in &spec.container.tmpfs {
-        let target = tree.join(t.dest.strip_prefix("/").unwrap_or(&t.dest));
-        mkdir(&target)?;
+        let target = mount_point::find(&top, &t.dest, Some(Make::Dir))
+            .ctx(|| format!("the mount point {}", t.dest.display()))?;
         let mut flags = SAFE;
         if t.readonly {
             flags |= MsFlags::MS_RDONLY;
         }
-        mount_fs(
-            "tmpfs",
-            target.to_str().unwrap_or_default(),
+        nix::mount::mount(
+            Some("tmpfs"),
+            fd_path(&target).as_str(),
+            Some("tmpfs"),
             flags,
-            Some(&t.data),
-        )?;
+            Some(t.data.as_str()),
+        )
+        .ctx(|| format!("mounting tmpfs on {}", t.dest.display()))?;
     }
     for (held, v) in &volumes {
-        mount_volume(tree, held, v)?;
+        mount_volume(&top, held, v)?;
     }
     Ok(tree.to_path_buf())
+}
+
+fn is_dir(fd: &OwnedVolume) -> bool {
+    nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(fd))
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
 type OwnedVolume = std::os::fd::OwnedFd;
@@ -198,39 +228,32 @@ fn mkdir(p: &Path) -> Result<(), SandboxError> {
         .map_err(|e| SandboxError::Invalid(format!("creating {}: {e}", p.display())))
 }
 
-/// The mount point for `v` (its source held as `held`) inside the tree, created if the tree is
+/// The mount point for `v` (its source held as `held`) inside the tree, made if the tree is
 /// writable there.
-fn volume_target(tree: &Path, held: &OwnedVolume, v: &Volume) -> Result<PathBuf, SandboxError> {
-    let target = tree.join(v.dest.strip_prefix("/").unwrap_or(&v.dest));
-    if target.exists() {
-        return Ok(target);
-    }
+fn volume_target(
+    top: &OwnedVolume,
+    held: &OwnedVolume,
+    v: &Volume,
+) -> Result<OwnedVolume, SandboxError> {
     // Asked of the held fd, not the path: a source under /tmp is hidden by the staging tmpfs.
-    let source_is_dir = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(held))
-        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
-        .unwrap_or(false);
-    let made = if source_is_dir {
-        std::fs::create_dir_all(&target)
-    } else {
-        target
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::File::create(&target).map(drop))
-    };
-    made.map_err(|e| {
+    let make = if is_dir(held) { Make::Dir } else { Make::File };
+    mount_point::find(top, &v.dest, Some(make)).map_err(|e| {
+        let hint = if e == nix::errno::Errno::EROFS {
+            "; with --overlay=none the root is read-only, so the destination must exist or lie \
+             under /tmp"
+        } else {
+            ""
+        };
         SandboxError::Invalid(format!(
-            "volume {}: cannot create {} in the sandbox ({e}); with --overlay=none the root is \
-             read-only, so the destination must exist or lie under /tmp",
+            "volume {}: cannot create {} in the sandbox ({e}){hint}",
             v.source.display(),
             v.dest.display()
         ))
-    })?;
-    Ok(target)
+    })
 }
 
-fn mount_volume(tree: &Path, held: &OwnedVolume, v: &Volume) -> Result<(), SandboxError> {
-    let target = volume_target(tree, held, v)?;
-    bind(held, &target, true)?;
+fn mount_volume(top: &OwnedVolume, held: &OwnedVolume, v: &Volume) -> Result<(), SandboxError> {
+    let target = volume_target(top, held, v)?;
     let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     if v.readonly {
         attrs |= MOUNT_ATTR_RDONLY;
@@ -238,6 +261,5 @@ fn mount_volume(tree: &Path, held: &OwnedVolume, v: &Volume) -> Result<(), Sandb
     if v.noexec {
         attrs |= MOUNT_ATTR_NOEXEC;
     }
-    restrict_tree(libc::AT_FDCWD, &target, attrs)
-        .ctx(|| format!("restricting volume {}", v.dest.display()))
+    bind_at(held, &target, attrs).ctx(|| format!("mounting volume {}", v.dest.display()))
 }

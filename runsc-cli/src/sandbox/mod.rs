@@ -26,6 +26,7 @@ pub mod idmap;
 mod init;
 pub mod join;
 mod mount_api;
+mod mount_point;
 pub mod ns_join;
 mod sentry_proc;
 pub mod signals;

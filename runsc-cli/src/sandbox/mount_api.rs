@@ -21,6 +21,7 @@ pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
 #[repr(C)]
 struct MountAttr {
@@ -77,6 +78,47 @@ pub fn restrict_tree(fd: libc::c_int, path: &Path, attrs: u64) -> Result<(), Err
             empty | AT_RECURSIVE,
             std::ptr::addr_of!(attr),
             std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// A detached recursive copy of the mount tree behind `source` (an `O_PATH` fd), with `attrs`
+/// added to every mount of it, attached on `target` (an `O_PATH` fd): no path is walked, so
+/// nothing can be swapped in between.
+pub fn bind_at(source: &OwnedFd, target: &OwnedFd, attrs: u64) -> Result<(), Errno> {
+    // SAFETY: open_tree takes an fd, a C string and integer flags and returns a new fd.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            source.as_raw_fd(),
+            c"".as_ptr(),
+            OPEN_TREE_CLONE
+                | AT_RECURSIVE
+                | libc::AT_EMPTY_PATH as libc::c_uint
+                | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    if attrs != 0 {
+        restrict_tree(tree.as_raw_fd(), Path::new(""), attrs)?;
+    }
+    // SAFETY: move_mount takes fds, C strings and flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     };
     if rc < 0 {

@@ -40,6 +40,10 @@ pub enum Overlay {
         /// budget for the whole sandbox); [`default_memory_budget`] when `None`.
         size: Option<u64>,
     },
+    /// No overlay: writes go to the root itself, made by the gofer (OCI's `root.readonly:
+    /// false`, as with runc: the bundle's rootfs is the container's snapshot). The guest's own
+    /// view of the root stays read-only.
+    Rootfs,
     /// No overlay: the root is read-only; only rw volumes (and /tmp, /run) take writes.
     None,
 }
@@ -66,9 +70,10 @@ impl FromStr for Overlay {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "memory" => Ok(Overlay::default()),
+            "rootfs" => Ok(Overlay::Rootfs),
             "none" => Ok(Overlay::None),
             _ => Err(format!(
-                "unknown overlay {s:?} (expected \"memory\" or \"none\")"
+                "unknown overlay {s:?} (expected \"rootfs\", \"memory\" or \"none\")"
             )),
         }
     }
@@ -371,6 +376,14 @@ mod tests {
         assert!(budget <= mem_total().unwrap() / 4);
         assert_eq!(Overlay::default().budget(), budget);
         assert_eq!(Overlay::Memory { size: Some(5) }.budget(), 5);
+    }
+
+    #[test]
+    fn overlay_names() {
+        assert_eq!("rootfs".parse::<Overlay>(), Ok(Overlay::Rootfs));
+        assert_eq!("memory".parse::<Overlay>(), Ok(Overlay::default()));
+        assert_eq!("none".parse::<Overlay>(), Ok(Overlay::None));
+        assert!("disk".parse::<Overlay>().is_err());
     }
 
     #[test]
