@@ -112,11 +112,12 @@ pub fn main(
         }
     };
     let report = started.report.take();
+    let mut answering = None;
     if let (Some((conn, _)), Some(report)) = (start_conn, report) {
         // Start hooks and the spec's filters come next, supervised (so we must be serving);
         // the socket closes when the init execs the command. Only then is the container
         // started, and `start` answered (its poststart hooks follow).
-        std::thread::spawn(move || {
+        answering = Some(std::thread::spawn(move || {
             let result = match fdpass::receive(report.as_fd()) {
                 Ok(InitReport::Failed(message)) => Err(message),
                 _ => Ok(()),
@@ -125,9 +126,9 @@ pub fn main(
                 conn.as_fd(),
                 result.as_ref().map(|()| "").map_err(String::as_str),
             );
-        });
+        }));
     }
-    serve(spec, started, supervision, strace, attach)
+    serve(spec, started, supervision, strace, attach, answering)
 }
 
 /// Reports a setup failure (to the creating runtime, or on stderr) and exits.
@@ -340,6 +341,7 @@ fn serve(
     supervision: Supervision,
     strace: Option<Box<dyn Write + Send>>,
     attach: Attach,
+    answering: Option<std::thread::JoinHandle<()>>,
 ) -> ! {
     let Started {
         gofer,
@@ -437,6 +439,11 @@ fn serve(
         }
         if let Some(file) = &attach.exit_status {
             let _ = nix::unistd::write(file, format!("{}\n", ended.code()).as_bytes());
+        }
+        // A command that ends at once must not take `start`'s answer with it (the guest is
+        // gone, so the thread's wait on it is over).
+        if let Some(answering) = answering {
+            let _ = answering.join();
         }
         std::process::exit(ended.code())
     });
