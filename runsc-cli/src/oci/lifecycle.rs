@@ -262,6 +262,12 @@ fn build(
         platform: rt.platform.name().into(),
     };
     let fail = |e: OciError| (e, Some(created.sentry));
+    Cgroup::load(cg_path)
+        .confine_guest(
+            &[created.sentry.as_raw(), created.gofer.as_raw()],
+            b.resources.as_ref(),
+        )
+        .map_err(fail)?;
     dir.write(&record).map_err(fail)?;
     let state = state_json(&record, Status::Created);
     for list in [

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 
+use super::container::{Device, GuestMount, Tmpfs};
 use super::error::{Context, SandboxError};
 use super::mount_api::{
     bind, fd_path, hold, make_private, mount_fs, restrict_tree, MOUNT_ATTR_NODEV,
@@ -28,6 +29,12 @@ pub const TREE: &str = "/tmp/rvisor-root";
 /// The guest's `/dev/shm`, bound there by the guest init (whose mount namespace is a copy of the
 /// gofer's), so that it shares the budget.
 pub const SHM: &str = "/tmp/shm";
+/// The spec's binds into the guest's pseudo filesystems, staged as `<n>` (the n-th bind of
+/// `guest_mounts`), restricted, for the guest init to bind where they go.
+pub const GUEST_BINDS: &str = "/tmp/guest-binds";
+/// The spec's device nodes, `<n>` for the n-th, on a tmpfs of their own: the one mount rvisor
+/// makes without nodev, holding nothing but the nodes the spec lists.
+pub const DEVICES: &str = "/tmp/devices";
 
 /// The staging tmpfs's options for a budget of `bytes`: its size, and one inode per 4 KiB of it
 /// (at least 4096), since empty files cost kernel memory that `size=` does not count (tmpfs's
@@ -59,6 +66,16 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
         .iter()
         .map(|v| Ok((hold(&v.source)?, v)))
         .collect::<Result<_, SandboxError>>()?;
+    let guest_binds: Vec<(OwnedVolume, &Volume)> = spec
+        .container
+        .guest_mounts
+        .iter()
+        .filter_map(|m| match m {
+            GuestMount::Bind(v) => Some(v),
+            _ => None,
+        })
+        .map(|v| Ok((hold(&v.source)?, v)))
+        .collect::<Result<_, SandboxError>>()?;
     mount_fs(
         "tmpfs",
         STAGING,
@@ -82,24 +99,129 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
         }
     }
     drop(staged_dir("shm", 0o1777)?);
-    for t in &spec.container.tmpfs {
-        let target = tree.join(t.dest.strip_prefix("/").unwrap_or(&t.dest));
-        mkdir(&target)?;
-        let mut flags = SAFE;
-        if t.readonly {
-            flags |= MsFlags::MS_RDONLY;
+    // In the spec's order: each tmpfs after the volumes that come before it.
+    let mut tmpfs = spec.container.tmpfs.iter().peekable();
+    for (i, (held, v)) in volumes.iter().enumerate() {
+        while let Some(t) = tmpfs.next_if(|t| t.after_volumes <= i) {
+            mount_tmpfs(tree, t)?;
         }
-        mount_fs(
-            "tmpfs",
-            target.to_str().unwrap_or_default(),
-            flags,
-            Some(&t.data),
-        )?;
-    }
-    for (held, v) in &volumes {
         mount_volume(tree, held, v)?;
     }
+    for t in tmpfs {
+        mount_tmpfs(tree, t)?;
+    }
+    stage_guest_binds(&guest_binds)?;
+    make_devices(&spec.container.devices)?;
     Ok(tree.to_path_buf())
+}
+
+fn mount_tmpfs(tree: &Path, t: &Tmpfs) -> Result<(), SandboxError> {
+    let target = tree.join(t.dest.strip_prefix("/").unwrap_or(&t.dest));
+    mkdir(&target)?;
+    let mut flags = SAFE;
+    if t.readonly {
+        flags |= MsFlags::MS_RDONLY;
+    }
+    mount_fs(
+        "tmpfs",
+        target.to_str().unwrap_or_default(),
+        flags,
+        Some(&t.data),
+    )
+}
+
+/// Binds each of the spec's binds into the guest's pseudo filesystems at [`GUEST_BINDS`]`/<n>`,
+/// nosuid, nodev and as read-only or noexec as the spec says; the guest init (whose mount
+/// namespace is a copy of ours) binds them on.
+fn stage_guest_binds(binds: &[(OwnedVolume, &Volume)]) -> Result<(), SandboxError> {
+    if binds.is_empty() {
+        return Ok(());
+    }
+    let dir = Path::new(GUEST_BINDS);
+    mkdir(dir)?;
+    for (n, (held, v)) in binds.iter().enumerate() {
+        let target = dir.join(n.to_string());
+        if is_dir(held) {
+            mkdir(&target)?;
+        } else {
+            std::fs::File::create(&target).map_err(|e| {
+                SandboxError::Invalid(format!("creating {}: {e}", target.display()))
+            })?;
+        }
+        bind(held, &target, true)?;
+        restrict_tree(libc::AT_FDCWD, &target, volume_attrs(v))
+            .ctx(|| format!("restricting {}", v.dest.display()))?;
+    }
+    Ok(())
+}
+
+/// Creates the spec's device nodes at [`DEVICES`]`/<n>`, owned and moded as the spec says. The
+/// tmpfs is nosuid and noexec, and reachable only through the nodes the init binds.
+fn make_devices(devices: &[Device]) -> Result<(), SandboxError> {
+    if devices.is_empty() {
+        return Ok(());
+    }
+    mkdir(Path::new(DEVICES))?;
+    mount_fs(
+        "tmpfs",
+        DEVICES,
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some(&format!(
+            "mode=0700,size=4k,nr_inodes={}",
+            devices.len() + 1
+        )),
+    )?;
+    for (n, d) in devices.iter().enumerate() {
+        let node = Path::new(DEVICES).join(n.to_string());
+        let fail = |e: nix::errno::Errno| {
+            SandboxError::Invalid(format!(
+                "creating device {}: {}",
+                d.path.display(),
+                e.desc()
+            ))
+        };
+        let kind = nix::sys::stat::SFlag::from_bits_truncate(d.mode & libc::S_IFMT);
+        let perm = nix::sys::stat::Mode::from_bits_truncate(d.mode & 0o777);
+        nix::sys::stat::mknod(
+            &node,
+            kind,
+            perm,
+            libc::makedev(d.major as u32, d.minor as u32),
+        )
+        .map_err(fail)?;
+        // mknod honoured the umask; the spec's mode is exact.
+        nix::sys::stat::fchmodat(
+            None,
+            &node,
+            perm,
+            nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+        )
+        .map_err(fail)?;
+        nix::unistd::chown(
+            &node,
+            Some(nix::unistd::Uid::from_raw(d.uid)),
+            Some(nix::unistd::Gid::from_raw(d.gid)),
+        )
+        .map_err(fail)?;
+    }
+    Ok(())
+}
+
+fn is_dir(held: &OwnedVolume) -> bool {
+    nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(held))
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .unwrap_or(false)
+}
+
+fn volume_attrs(v: &Volume) -> u64 {
+    let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if v.readonly {
+        attrs |= MOUNT_ATTR_RDONLY;
+    }
+    if v.noexec {
+        attrs |= MOUNT_ATTR_NOEXEC;
+    }
+    attrs
 }
 
 type OwnedVolume = std::os::fd::OwnedFd;
@@ -206,10 +328,7 @@ fn volume_target(tree: &Path, held: &OwnedVolume, v: &Volume) -> Result<PathBuf,
         return Ok(target);
     }
     // Asked of the held fd, not the path: a source under /tmp is hidden by the staging tmpfs.
-    let source_is_dir = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(held))
-        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
-        .unwrap_or(false);
-    let made = if source_is_dir {
+    let made = if is_dir(held) {
         std::fs::create_dir_all(&target)
     } else {
         target
@@ -231,13 +350,6 @@ fn volume_target(tree: &Path, held: &OwnedVolume, v: &Volume) -> Result<PathBuf,
 fn mount_volume(tree: &Path, held: &OwnedVolume, v: &Volume) -> Result<(), SandboxError> {
     let target = volume_target(tree, held, v)?;
     bind(held, &target, true)?;
-    let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-    if v.readonly {
-        attrs |= MOUNT_ATTR_RDONLY;
-    }
-    if v.noexec {
-        attrs |= MOUNT_ATTR_NOEXEC;
-    }
-    restrict_tree(libc::AT_FDCWD, &target, attrs)
+    restrict_tree(libc::AT_FDCWD, &target, volume_attrs(v))
         .ctx(|| format!("restricting volume {}", v.dest.display()))
 }

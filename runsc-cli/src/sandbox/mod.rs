@@ -29,14 +29,14 @@ mod mount_api;
 mod sentry_proc;
 pub mod signals;
 pub mod spec;
-mod unix_guard;
+pub(crate) mod unix_guard;
 
 use std::io::Write;
 
 use nix::unistd::{fork, ForkResult, Pid};
 use sentry::filter;
 
-pub use container::{Attach, CapSets, ContainerSettings, Rlimit, Tmpfs};
+pub use container::{Attach, CapSets, ContainerSettings, Device, GuestMount, Rlimit, Tmpfs};
 pub use error::SandboxError;
 pub use spec::{Network, Overlay, PlatformKind, SandboxSpec, Volume};
 
