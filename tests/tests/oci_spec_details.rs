@@ -166,7 +166,11 @@ fn spec_devices_are_created_and_only_they_open() {
     // Allowed by a rule, it opens.
     let allowed = oci.bundle(
         "allowed",
-        &["sh", "-c", "(exec 3>/dev/mykmsg) && echo opened"],
+        &[
+            "sh",
+            "-c",
+            "[ -c /dev/mykmsg ] && (exec 3>/dev/mykmsg) && echo opened",
+        ],
         |s| {
             s["linux"]["devices"] = serde_json::json!([
                 {"path": "/dev/mykmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o600},

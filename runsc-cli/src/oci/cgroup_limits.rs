@@ -20,7 +20,13 @@ pub fn apply_sandbox(cg: &Cgroup, r: &LinuxResources) -> Result<(), OciError> {
     if let Some(cpu) = r.cpu() {
         if let Some(c) = cg.inner().controller_of::<CpuController>() {
             if let Some(shares) = cpu.shares() {
-                c.set_shares(shares).map_err(|e| cg.err("cpu shares", e))?;
+                // cgroups-rs writes v2's cpu.weight as given: convert as runc does.
+                let value = if cg.inner().v2() {
+                    shares_to_weight(shares)
+                } else {
+                    shares
+                };
+                c.set_shares(value).map_err(|e| cg.err("cpu shares", e))?;
             }
             if cpu.quota().is_some() || cpu.period().is_some() {
                 c.set_cfs_quota_and_period(cpu.quota(), cpu.period())
@@ -36,7 +42,11 @@ pub fn apply_sandbox(cg: &Cgroup, r: &LinuxResources) -> Result<(), OciError> {
             }
         }
     }
+    let realtime = r.cpu().as_ref().is_some_and(|c| {
+        c.realtime_runtime().is_some() || c.realtime_period().is_some() || c.idle().is_some()
+    });
     for (set, what) in [
+        (realtime, "cpu.realtimeRuntime/realtimePeriod/idle"),
         (r.block_io().is_some(), "blockIO"),
         (r.hugepage_limits().is_some(), "hugepageLimits"),
         (r.network().is_some(), "network"),
@@ -48,6 +58,14 @@ pub fn apply_sandbox(cg: &Cgroup, r: &LinuxResources) -> Result<(), OciError> {
         }
     }
     Ok(())
+}
+
+/// runc's conversion of v1 `cpu.shares` (2 to 262144) to v2 `cpu.weight` (1 to 10000).
+fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
 }
 
 /// runc's conversion of `swap` (memory+swap, v1's meaning) to v2's `memory.swap.max` (swap
@@ -178,7 +196,14 @@ pub fn apply_guest(cg: &Cgroup, r: Option<&LinuxResources>) -> Result<(), OciErr
 
 #[cfg(test)]
 mod tests {
-    use super::v2_swap;
+    use super::{shares_to_weight, v2_swap};
+
+    #[test]
+    fn shares_become_weights_as_in_runc() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+    }
 
     #[test]
     fn v2_swap_is_what_swap_adds_to_memory() {
