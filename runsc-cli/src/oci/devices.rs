@@ -65,9 +65,9 @@ pub fn nodes(spec: &Spec, map: Option<&gofer::IdMap>) -> Result<Vec<Device>, Oci
             }
         };
         let number = |n: i64, what: &str| {
-            u64::try_from(n).map_err(|_| {
+            u32::try_from(n).map(u64::from).map_err(|_| {
                 spec_err(format!(
-                    "linux.devices: {}: {what} number {n} is negative",
+                    "linux.devices: {}: {what} number {n} is out of range",
                     path.display()
                 ))
             })
@@ -155,5 +155,13 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("type \"a\""), "{err}");
+        for (major, minor) in [(-1i64, 3i64), (1, 1 << 32)] {
+            let err = with_devices(serde_json::json!([
+                {"path": "/dev/x", "type": "c", "major": major, "minor": minor},
+            ]))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("out of range"), "{err}");
+        }
     }
 }
