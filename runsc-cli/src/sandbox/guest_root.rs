@@ -1,7 +1,8 @@
 //! The guest's view, built by the guest init in its own mount namespace (a copy of the gofer's):
 //! a recursive clone of the gofer's tree, made read-only, nosuid and nodev, with a fresh
-//! read-only procfs for the new pid namespace, a read-only sysfs and a minimal `/dev` on top, then
-//! pivoted into. Writes reach the tree only through the gofer.
+//! read-only procfs for the new pid namespace, a read-only sysfs and a minimal `/dev` on top (with
+//! the spec's device nodes), then the spec's mounts inside those in its order, then pivoted into.
+//! Writes reach the tree only through the gofer.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
