@@ -413,4 +413,13 @@ fn the_pids_cgroup_counts_the_guests_tasks_alone() {
     assert!(!Path::new("/sys/fs/cgroup/rvisor/q1").exists());
     let o = oci.run(&["run", "--bundle", &arg(&b), "q2"]);
     assert_eq!(stdout(&o), "forked\n", "{}", stderr(&o));
+    // An exec'd process counts; the keeper that reports its status does not.
+    let long = oci.bundle("long", &["sleep", "1000"], |_| {});
+    oci.ok(&["run", "-d", "--bundle", &arg(&long), "q3"]);
+    oci.ok(&["exec", "-d", "q3", "sleep", "1001"]);
+    assert_eq!(
+        read(&cgroup_file("q3", "pids", "guest", "pids.current")),
+        "2"
+    );
+    oci.ok(&["delete", "--force", "q3"]);
 }

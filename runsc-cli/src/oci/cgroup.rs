@@ -185,17 +185,21 @@ impl Cgroup {
         sandbox: &[i32],
         resources: Option<&LinuxResources>,
     ) -> Result<(), OciError> {
-        let moved = if self.inner.v2() {
-            let to = self.v2_dir(Some(V2_SANDBOX)).join("cgroup.procs");
-            sandbox.iter().try_for_each(|pid| {
-                std::fs::write(&to, pid.to_string())
-                    .map_err(|e| self.err("moving the sandbox out of the guest's cgroup", e))
-            })
-        } else {
-            self.leave_v1_guest_only(sandbox)
-        };
-        moved?;
+        self.leave_guest_only(sandbox)?;
         super::cgroup_limits::apply_guest(self, resources)
+    }
+
+    /// Moves processes of the sandbox's own (not the guest's: the sentry, the gofer, an `exec`
+    /// keeper) out of what concerns the guest alone; their children stay where they are.
+    pub fn leave_guest_only(&self, pids: &[i32]) -> Result<(), OciError> {
+        if !self.inner.v2() {
+            return self.leave_v1_guest_only(pids);
+        }
+        let to = self.v2_dir(Some(V2_SANDBOX)).join("cgroup.procs");
+        pids.iter().try_for_each(|pid| {
+            std::fs::write(&to, pid.to_string())
+                .map_err(|e| self.err("moving the sandbox out of the guest's cgroup", e))
+        })
     }
 
     /// v1: moves `pids` into the runtime's own cgroup of each guest-only hierarchy.

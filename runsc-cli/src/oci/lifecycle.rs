@@ -531,6 +531,12 @@ pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
         let _ = nix::sys::wait::waitpid(keeper, None);
         return Err(OciError::Sandbox(SandboxError::Setup(message)));
     }
+    // The process runs: the keeper (ours, not the guest's) stops counting as a guest task.
+    if let Some(cg) = record.cgroup.as_deref().map(Cgroup::load) {
+        if let Err(e) = cg.leave_guest_only(&[keeper.as_raw()]) {
+            tracing::warn!("exec keeper {keeper}: {e}");
+        }
+    }
     if let Some(path) = &req.pid_file {
         write_pid_file(path, keeper.as_raw())?;
     }
