@@ -270,7 +270,7 @@ fn nnp_line(oci: &Oci, name: &str, nnp: Option<bool>, uid: u32) -> String {
         &[
             "sh",
             "-c",
-            "grep -E 'NoNewPrivs|CapEff' /proc/self/status; id -u",
+            "grep -E 'NoNewPrivs|CapEff' /proc/self/status; mkdir /tmp/d 2>&1; id -u",
         ],
         |s| {
             match nnp {
@@ -283,6 +283,9 @@ fn nnp_line(oci: &Oci, name: &str, nnp: Option<bool>, uid: u32) -> String {
                 }
             }
             s["process"]["user"] = serde_json::json!({"uid": uid, "gid": uid});
+            // The spec's own filter goes in after the sentry's, without no_new_privs too.
+            s["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]});
         },
     );
     let o = oci.run(&["run", "--bundle", &arg(&b), name]);
@@ -309,6 +312,7 @@ fn no_new_privileges_follows_the_spec() {
         );
         assert!(out.contains(caps), "{name}: {out}");
         assert!(out.ends_with(&format!("{uid}\n")), "{name}: {out}");
+        assert!(out.contains("Operation not permitted"), "{name}: {out}");
     }
 }
 
