@@ -1,8 +1,9 @@
 //! The spec's LSM labels (`process.apparmorProfile`, `process.selinuxLabel`,
-//! `linux.mountLabel`). rvisor applies none of them, so a spec that names one is refused with a
-//! clear line rather than run unconfined by a label the caller thinks holds. Where the host lacks
-//! the LSM the refusal is runc's too (runc fails such a container at create or start on a host
-//! without AppArmor or SELinux).
+//! `linux.mountLabel`). On a host without the LSM a label cannot be applied by anyone: the spec
+//! is refused with one line, as runc refuses it here (at create or start). On a host with it,
+//! rvisor does not apply labels to the guest either (runsc does not), whose system calls the
+//! sentry's filter confines instead: it says so in the log rather than refuse, since Docker and
+//! Podman set a default profile or label on such hosts for every container.
 
 use oci_spec::runtime::{Process, Spec};
 
@@ -20,25 +21,24 @@ fn selinux_enabled() -> bool {
     std::path::Path::new("/sys/fs/selinux/enforce").exists()
 }
 
-/// Refuses a process whose AppArmor profile or SELinux label cannot be applied.
+/// Refuses a process whose AppArmor profile or SELinux label the host cannot apply.
 pub fn check_process(p: &Process) -> Result<(), OciError> {
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
         if profile != APPARMOR_UNCONFINED {
-            return Err(if apparmor_enabled() {
-                OciError::Unsupported(format!(
-                    "process.apparmorProfile {profile:?}: rvisor does not confine the guest \
-                     with AppArmor (its system calls go through the sentry); use \"unconfined\""
-                ))
-            } else {
-                OciError::Spec(format!(
+            if !apparmor_enabled() {
+                return Err(OciError::Spec(format!(
                     "process.apparmorProfile {profile:?} is set, but AppArmor is not enabled on \
                      the host"
-                ))
-            });
+                )));
+            }
+            tracing::warn!(
+                "process.apparmorProfile {profile:?} is not applied: rvisor confines the guest \
+                 with the sentry, not AppArmor"
+            );
         }
     }
     if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
-        return Err(selinux_refusal("process.selinuxLabel", label));
+        selinux_label("process.selinuxLabel", label)?;
     }
     Ok(())
 }
@@ -50,19 +50,17 @@ pub fn check(spec: &Spec) -> Result<(), OciError> {
     }
     let mount_label = spec.linux().as_ref().and_then(|l| l.mount_label().clone());
     if let Some(label) = mount_label.filter(|s| !s.is_empty()) {
-        return Err(selinux_refusal("linux.mountLabel", &label));
+        selinux_label("linux.mountLabel", &label)?;
     }
     Ok(())
 }
 
-fn selinux_refusal(field: &str, label: &str) -> OciError {
-    if selinux_enabled() {
-        OciError::Unsupported(format!(
-            "{field} {label:?}: rvisor does not apply SELinux labels"
-        ))
-    } else {
-        OciError::Spec(format!(
+fn selinux_label(field: &str, label: &str) -> Result<(), OciError> {
+    if !selinux_enabled() {
+        return Err(OciError::Spec(format!(
             "{field} {label:?} is set, but SELinux is disabled or not supported on the host"
-        ))
+        )));
     }
+    tracing::warn!("{field} {label:?} is not applied: rvisor applies no SELinux label");
+    Ok(())
 }
