@@ -285,28 +285,56 @@ fn rewrite_sentinel(compiled: BpfProgram, ret: TrapReturn) -> Result<BpfProgram,
     }
 }
 
+/// Whether installing a filter sets no_new_privs first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoNewPrivs {
+    /// Set it (what an unprivileged caller needs, and the safe default).
+    Set,
+    /// Leave it as it is: the caller holds CAP_SYS_ADMIN in its user namespace, which the kernel
+    /// requires of a filter installed without it (an OCI spec's `noNewPrivileges: false`).
+    Leave,
+}
+
 /// Installs `prog` on the calling thread (and its future children), with no listener (the
 /// ptrace platform: trapped calls stop the tracee).
 pub fn install(prog: &BpfProgram) -> Result<(), FilterError> {
-    install_flags(prog, 0).map(drop)
+    install_as(prog, NoNewPrivs::Set)
+}
+
+/// [`install`], setting no_new_privs or not.
+pub fn install_as(prog: &BpfProgram, nnp: NoNewPrivs) -> Result<(), FilterError> {
+    install_flags(prog, 0, nnp).map(drop)
 }
 
 /// Installs `prog` on the calling thread (and its future children) and returns the listener.
 pub fn install_with_listener(prog: &BpfProgram) -> Result<OwnedFd, FilterError> {
-    let fd = install_flags(prog, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
+    install_with_listener_as(prog, NoNewPrivs::Set)
+}
+
+/// [`install_with_listener`], setting no_new_privs or not.
+pub fn install_with_listener_as(
+    prog: &BpfProgram,
+    nnp: NoNewPrivs,
+) -> Result<OwnedFd, FilterError> {
+    let fd = install_flags(prog, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER, nnp)?;
     // SAFETY: the kernel just returned this fd to us; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Installs `prog` with seccomp `flags`; returns what the call returned.
-/// Sets no_new_privs first, as unprivileged filters require.
-fn install_flags(prog: &BpfProgram, flags: libc::c_ulong) -> Result<i32, FilterError> {
+/// Sets no_new_privs first unless told to leave it (unprivileged filters require it).
+fn install_flags(
+    prog: &BpfProgram,
+    flags: libc::c_ulong,
+    nnp: NoNewPrivs,
+) -> Result<i32, FilterError> {
     let fprog = libc::sock_fprog {
         len: u16::try_from(prog.len()).map_err(|_| FilterError::Install(Errno::E2BIG))?,
         filter: prog.as_ptr().cast_mut().cast(),
     };
     // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+    if nnp == NoNewPrivs::Set && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0
+    {
         return Err(FilterError::Install(Errno::last()));
     }
     // SAFETY: `fprog` points at `prog`, which outlives the call; seccompiler's sock_filter has

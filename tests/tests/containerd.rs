@@ -178,6 +178,25 @@ fn ctr_runs_execs_and_kills_through_rvisor() {
         "{}",
         stdout(&o)
     );
+    // ctr run --device: the node is created and the devices cgroup rule containerd adds lets
+    // it open; containerd's /dev/shm (64 MiB tmpfs) is the one mounted.
+    let o = c.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        &bin,
+        "--device",
+        "/dev/kmsg",
+        &image,
+        "r0",
+        "sh",
+        "-c",
+        "[ -c /dev/kmsg ] && (exec 3>/dev/kmsg) && echo kmsg; while read -r l; do case $l in *' /dev/shm '*) echo ${l##* - };; esac; done </proc/self/mountinfo",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("kmsg\n"), "{out}");
+    assert!(out.trim_end().ends_with("size=65536k"), "{out}");
     // ctr run -t: a pty from the console socket (`script` gives ctr a terminal).
     let cmd = format!(
         "ctr -a {} -n {} run -t --rm --runc-binary {bin} {image} r2 sh -c 'tty; exit 4'",

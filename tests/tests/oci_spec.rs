@@ -253,6 +253,7 @@ fn cgroup_dirs() -> usize {
     [
         "/sys/fs/cgroup/memory/rvisor",
         "/sys/fs/cgroup/pids/rvisor",
+        "/sys/fs/cgroup/devices/rvisor",
         "/sys/fs/cgroup/rvisor",
     ]
     .iter()
@@ -418,32 +419,44 @@ fn a_cgroups_path_cannot_climb_out_of_the_cgroup_hierarchy() {
     assert!(o.status.success(), "{}", stderr(&o));
     // As runc: `..` stops at the hierarchy's root, so the cgroup is /tmp/<name> in it.
     let inner = format!("tmp/{name}");
-    let pid = oci.state("e1")["pid"].as_i64().unwrap();
+    // The sentry's pid is in the runtime's record (the state reports the container's process).
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(oci.root.join("e1/state.json")).unwrap())
+            .unwrap();
+    let pid = record["sentry_pid"].as_i64().unwrap();
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let in_pids = own.lines().any(|l| {
+    // The sentry is charged to the container's memory cgroup (v2: its `sandbox` leaf); the
+    // guest alone is in its pids cgroup (v2: the `guest` leaf).
+    let (sentry_cg, guest_leaf) = if pure_v2() {
+        (format!("/{inner}/sandbox"), "guest")
+    } else {
+        (format!("/{inner}"), "")
+    };
+    let charged = own.lines().any(|l| {
         let mut f = l.splitn(3, ':');
         let (ctrls, path) = (f.nth(1).unwrap_or(""), f.next().unwrap_or(""));
         let ours = if pure_v2() {
             ctrls.is_empty()
         } else {
-            ctrls.split(',').any(|c| c == "pids")
+            ctrls.split(',').any(|c| c == "memory")
         };
-        ours && path == format!("/{inner}")
+        ours && path == sentry_cg
     });
-    assert!(in_pids, "the sentry {pid} is not in /{inner}: {own}");
+    assert!(charged, "the sentry {pid} is not in {sentry_cg}: {own}");
     let hierarchy = if pure_v2() {
         Path::new("/sys/fs/cgroup").to_path_buf()
     } else {
         Path::new("/sys/fs/cgroup/pids").to_path_buf()
     };
-    let dir = hierarchy.join(&inner);
+    let dir = hierarchy.join(&inner).join(guest_leaf);
     assert!(std::fs::canonicalize(&dir)
         .unwrap()
         .starts_with("/sys/fs/cgroup/"));
     let max = std::fs::read_to_string(dir.join("pids.max")).unwrap();
     assert_eq!(max.trim(), "40");
     let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
-    assert!(procs.lines().any(|l| l == pid.to_string()), "{procs}");
+    assert_eq!(procs.lines().count(), 1, "the guest init alone: {procs}");
+    assert!(!procs.lines().any(|l| l == pid.to_string()), "{procs}");
     let o = oci.run(&["delete", "--force", "e1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(cgroup_dirs_named(&inner), Vec::<std::path::PathBuf>::new());

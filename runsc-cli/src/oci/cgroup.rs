@@ -1,10 +1,17 @@
 //! The container's cgroup, through the cgroups-rs crate: v1 hierarchies (this machine's hybrid
 //! layout puts every controller there) or a pure v2 hierarchy, whichever the host mounts.
-//! The whole sandbox (sentry, gofer, guest) is placed in it, as runsc does: the sentry's own
-//! memory is the container's.
+//!
+//! The whole sandbox (sentry, gofer, guest) is charged to it for memory and cpu, as runsc does:
+//! the sentry's own memory is the container's. What counts or polices the guest's tasks (pids,
+//! devices) concerns the guest alone, as with runc:
+//! - v1: the sandbox's own processes leave the container's `pids` and `devices` cgroups once the
+//!   sandbox exists (for the runtime's own cgroup in those hierarchies), before the limits there
+//!   are set;
+//! - v2 (one hierarchy): the container's cgroup holds the limits on memory and cpu and no process
+//!   of its own; its leaves `guest` (the guest: `pids.max`, the device program) and `sandbox`
+//!   (sentry and gofer) hold the processes.
 
 use cgroups_rs::cpu::CpuController;
-use cgroups_rs::cpuset::CpuSetController;
 use cgroups_rs::freezer::{FreezerController, FreezerState};
 use cgroups_rs::memory::MemController;
 use cgroups_rs::pid::PidController;
@@ -14,7 +21,15 @@ use oci_spec::runtime::LinuxResources;
 use super::OciError;
 
 /// Controllers used on v1 (the others are left alone).
-const V1_CONTROLLERS: [&str; 6] = ["memory", "pids", "cpu", "cpuacct", "cpuset", "freezer"];
+const V1_CONTROLLERS: [&str; 7] = [
+    "memory", "pids", "cpu", "cpuacct", "cpuset", "freezer", "devices",
+];
+/// v1 hierarchies in which the container's cgroup holds the guest alone.
+const V1_GUEST_ONLY: [&str; 2] = ["pids", "devices"];
+/// v2: the leaf holding the guest.
+const V2_GUEST: &str = "guest";
+/// v2: the leaf holding the sentry and the gofer.
+const V2_SANDBOX: &str = "sandbox";
 
 /// A container cgroup.
 #[derive(Debug)]
@@ -107,14 +122,27 @@ impl Cgroup {
         self.path.is_empty()
     }
 
-    fn err(&self, what: &str, e: impl std::fmt::Display) -> OciError {
+    /// The cgroups-rs handle.
+    pub(super) fn inner(&self) -> &cgroups_rs::Cgroup {
+        &self.inner
+    }
+
+    /// v2: the directory of the container's cgroup, or of its leaf `leaf`.
+    fn v2_dir(&self, leaf: Option<&str>) -> std::path::PathBuf {
+        let dir = cgroups_rs::hierarchies::auto().root().join(&self.path);
+        leaf.map_or_else(|| dir.clone(), |l| dir.join(l))
+    }
+
+    pub(super) fn err(&self, what: &str, e: impl std::fmt::Display) -> OciError {
         OciError::Cgroup {
             path: self.path.clone(),
             message: format!("{what}: {e}"),
         }
     }
 
-    /// Creates the cgroup and applies the spec's limits.
+    /// Creates the cgroup (on v2 with its two leaves) and applies the spec's limits on what the
+    /// whole sandbox is charged for (memory, cpu); the guest's come with
+    /// [`Cgroup::confine_guest`].
     pub fn create(path: &str, resources: Option<&LinuxResources>) -> Result<Self, OciError> {
         let cg = Cgroup::load(path);
         if cg.is_root() {
@@ -124,60 +152,109 @@ impl Cgroup {
             ));
         }
         cg.inner.create().map_err(|e| cg.err("creating", e))?;
-        if let Some(r) = resources {
-            if let Err(e) = cg.apply(r) {
-                let _ = cg.inner.delete();
-                return Err(e);
-            }
+        let made = cg.make_leaves().and_then(|()| match resources {
+            Some(r) => super::cgroup_limits::apply_sandbox(&cg, r),
+            None => Ok(()),
+        });
+        if let Err(e) = made {
+            let _ = cg.destroy();
+            return Err(e);
         }
         Ok(cg)
     }
 
-    fn apply(&self, r: &LinuxResources) -> Result<(), OciError> {
-        if let (Some(mem), Some(c)) = (r.memory(), self.inner.controller_of::<MemController>()) {
-            if let Some(limit) = mem.limit() {
-                c.set_limit(limit)
-                    .map_err(|e| self.err("memory limit", e))?;
-            }
-            if let Some(swap) = mem.swap() {
-                c.set_memswap_limit(swap)
-                    .map_err(|e| self.err("memory+swap limit (is swap accounting on?)", e))?;
-            }
+    /// v2: the leaves, with the pids controller enabled for them.
+    fn make_leaves(&self) -> Result<(), OciError> {
+        if !self.inner.v2() {
+            return Ok(());
         }
-        if let (Some(pids), Some(c)) = (r.pids(), self.inner.controller_of::<PidController>()) {
-            let max = match pids.limit() {
-                n if n > 0 => MaxValue::Value(n),
-                _ => MaxValue::Max,
+        let dir = self.v2_dir(None);
+        std::fs::write(dir.join("cgroup.subtree_control"), "+pids")
+            .map_err(|e| self.err("enabling pids for the guest's cgroup", e))?;
+        for leaf in [V2_GUEST, V2_SANDBOX] {
+            std::fs::create_dir(dir.join(leaf)).map_err(|e| self.err(leaf, e))?;
+        }
+        Ok(())
+    }
+
+    /// Once the sandbox exists: its own processes (`sandbox`: the sentry and the gofer) leave
+    /// what concerns the guest alone, and the guest's limits (pids, devices) are set there.
+    /// The guest has not started yet.
+    pub fn confine_guest(
+        &self,
+        sandbox: &[i32],
+        resources: Option<&LinuxResources>,
+    ) -> Result<(), OciError> {
+        self.leave_guest_only(sandbox)?;
+        super::cgroup_limits::apply_guest(self, resources)
+    }
+
+    /// Moves processes of the sandbox's own (not the guest's: the sentry, the gofer, an `exec`
+    /// keeper) out of what concerns the guest alone; their children stay where they are.
+    pub fn leave_guest_only(&self, pids: &[i32]) -> Result<(), OciError> {
+        if !self.inner.v2() {
+            return self.leave_v1_guest_only(pids);
+        }
+        let to = self.v2_dir(Some(V2_SANDBOX)).join("cgroup.procs");
+        pids.iter().try_for_each(|pid| {
+            std::fs::write(&to, pid.to_string())
+                .map_err(|e| self.err("moving the sandbox out of the guest's cgroup", e))
+        })
+    }
+
+    /// v1: moves `pids` into the runtime's own cgroup of each guest-only hierarchy.
+    fn leave_v1_guest_only(&self, pids: &[i32]) -> Result<(), OciError> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        for name in V1_GUEST_ONLY {
+            let Some(dir) = self.v1_dir(name) else {
+                continue;
             };
-            c.set_pid_max(max).map_err(|e| self.err("pids limit", e))?;
-        }
-        if let Some(cpu) = r.cpu() {
-            if let Some(c) = self.inner.controller_of::<CpuController>() {
-                if let Some(shares) = cpu.shares() {
-                    c.set_shares(shares)
-                        .map_err(|e| self.err("cpu shares", e))?;
-                }
-                if cpu.quota().is_some() || cpu.period().is_some() {
-                    c.set_cfs_quota_and_period(cpu.quota(), cpu.period())
-                        .map_err(|e| self.err("cpu quota", e))?;
-                }
-            }
-            if let Some(c) = self.inner.controller_of::<CpuSetController>() {
-                if let Some(cpus) = cpu.cpus() {
-                    c.set_cpus(cpus).map_err(|e| self.err("cpuset.cpus", e))?;
-                }
-                if let Some(mems) = cpu.mems() {
-                    c.set_mems(mems).map_err(|e| self.err("cpuset.mems", e))?;
-                }
+            // `dir` is <mount>/<path>: the hierarchy's mount is above the path's components.
+            let depth = std::path::Path::new(&self.path).components().count();
+            let Some(mount) = dir.ancestors().nth(depth) else {
+                continue;
+            };
+            let mine = own
+                .lines()
+                .filter_map(|l| {
+                    let mut parts = l.splitn(3, ':');
+                    Some((parts.nth(1)?, parts.next()?))
+                })
+                .find(|(controllers, _)| controllers.split(',').any(|c| c == name))
+                .map(|(_, path)| clean_path(path))
+                .ok_or_else(|| self.err(name, "the runtime's own cgroup is unknown"))?;
+            let to = mount.join(mine).join("cgroup.procs");
+            for pid in pids {
+                std::fs::write(&to, pid.to_string()).map_err(|e| {
+                    self.err(&format!("moving the sandbox out of its {name} cgroup"), e)
+                })?;
             }
         }
         Ok(())
     }
 
-    /// Moves process `pid` (all its threads) into the cgroup.
+    /// v1: the directory of the container's cgroup in hierarchy `name`.
+    pub(super) fn v1_dir(&self, name: &str) -> Option<std::path::PathBuf> {
+        self.inner
+            .subsystems()
+            .iter()
+            .find(|s| s.controller_name() == name)
+            .map(|s| s.to_controller().path().to_path_buf())
+    }
+
+    /// v2: the guest's leaf (pids.max, the device program).
+    pub(super) fn v2_guest_dir(&self) -> std::path::PathBuf {
+        self.v2_dir(Some(V2_GUEST))
+    }
+
+    /// Moves process `pid` (all its threads) into the cgroup (on v2, its guest leaf).
     pub fn add(&self, pid: i32) -> Result<(), OciError> {
         if self.is_root() {
             return Err(self.err("adding a process", "not in the hierarchy's root"));
+        }
+        if self.inner.v2() {
+            return std::fs::write(self.v2_guest_dir().join("cgroup.procs"), pid.to_string())
+                .map_err(|e| self.err("adding a process", e));
         }
         self.inner
             .add_task_by_tgid(CgroupPid::from(pid as u64))
@@ -214,6 +291,17 @@ impl Cgroup {
             return Vec::new();
         }
         let mut pids: Vec<i32> = self.inner.procs().iter().map(|p| p.pid as i32).collect();
+        if self.inner.v2() {
+            for leaf in [V2_GUEST, V2_SANDBOX] {
+                let procs = std::fs::read_to_string(self.v2_dir(Some(leaf)).join("cgroup.procs"));
+                pids.extend(
+                    procs
+                        .iter()
+                        .flat_map(|t| t.lines())
+                        .filter_map(|l| l.parse::<i32>().ok()),
+                );
+            }
+        }
         pids.sort_unstable();
         pids.dedup();
         pids
@@ -250,18 +338,29 @@ impl Cgroup {
                 "oom_kills": self.oom_kills(),
             });
         }
-        if let Some(c) = self.inner.controller_of::<PidController>() {
-            let limit = match c.get_pid_max() {
-                Ok(MaxValue::Value(n)) => n,
-                _ => 0,
-            };
-            v["pids"] = serde_json::json!({
-                "current": c.get_pid_current().unwrap_or(0),
-                "limit": limit,
-            });
+        if let Some((current, limit)) = self.guest_pids() {
+            v["pids"] = serde_json::json!({ "current": current, "limit": limit });
         }
         v["cpu"] = serde_json::json!({ "usage": { "total": self.cpu_usage_ns() } });
         v
+    }
+
+    /// The guest's task count and limit (0: none).
+    fn guest_pids(&self) -> Option<(u64, i64)> {
+        if self.inner.v2() {
+            let read = |f: &str| std::fs::read_to_string(self.v2_guest_dir().join(f)).ok();
+            let current = read("pids.current")?.trim().parse().ok()?;
+            let limit = read("pids.max")
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
+            return Some((current, limit));
+        }
+        let c = self.inner.controller_of::<PidController>()?;
+        let limit = match c.get_pid_max() {
+            Ok(MaxValue::Value(n)) => n,
+            _ => 0,
+        };
+        Some((c.get_pid_current().unwrap_or(0), limit))
     }
 
     fn cpu_usage_ns(&self) -> u64 {
@@ -289,6 +388,11 @@ impl Cgroup {
         let _ = self.set_frozen(false);
         let mut last = None;
         for _ in 0..200 {
+            if self.inner.v2() {
+                for leaf in [V2_GUEST, V2_SANDBOX] {
+                    let _ = std::fs::remove_dir(self.v2_dir(Some(leaf)));
+                }
+            }
             match self.inner.delete() {
                 Ok(()) => return Ok(()),
                 Err(e) => last = Some(e),

@@ -4,14 +4,12 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Mount, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
 
 use super::OciError;
 use crate::sandbox::hooks::Hook;
 use crate::sandbox::ns_join::{NsJoin, NsKind};
-use crate::sandbox::{
-    CapSets, ContainerSettings, Network, Overlay, Rlimit, SandboxSpec, Tmpfs, Volume,
-};
+use crate::sandbox::{CapSets, ContainerSettings, Network, Overlay, Rlimit, SandboxSpec};
 
 /// Capability names in kernel order (`CAP_CHOWN` is 0).
 const CAP_NAMES: [&str; 41] = [
@@ -141,7 +139,7 @@ pub struct Bundle {
     pub rootfs: PathBuf,
 }
 
-fn spec_err(what: impl Into<String>) -> OciError {
+pub(super) fn spec_err(what: impl Into<String>) -> OciError {
     OciError::Spec(what.into())
 }
 
@@ -194,6 +192,8 @@ fn process_settings(p: &Process, settings: &mut ContainerSettings) -> Result<(),
     settings.extra_gids = p.user().additional_gids().clone().unwrap_or_default();
     settings.terminal = p.terminal().unwrap_or(false);
     settings.oom_score_adj = p.oom_score_adj();
+    // Absent is false, as in runc (Docker's and Kubernetes' default).
+    settings.new_privileges = !p.no_new_privileges().unwrap_or(false);
     for r in p.rlimits().iter().flatten() {
         let name = serde_name(&r.typ());
         let resource = name
@@ -221,6 +221,7 @@ fn process_settings(p: &Process, settings: &mut ContainerSettings) -> Result<(),
 /// A process of the spec (the container's, or one given to `exec`) as a process joining the
 /// sandbox.
 pub fn join_spec(p: &Process) -> Result<crate::sandbox::join::JoinSpec, OciError> {
+    super::lsm::check_process(p)?;
     let mut settings = ContainerSettings::default();
     process_settings(p, &mut settings)?;
     let args = p.args().clone().unwrap_or_default();
@@ -237,115 +238,8 @@ pub fn join_spec(p: &Process) -> Result<crate::sandbox::join::JoinSpec, OciError
         capabilities: settings.capabilities,
         rlimits: settings.rlimits,
         preserve_fds: 0,
+        new_privileges: settings.new_privileges,
     })
-}
-
-fn mount_flags(m: &Mount) -> (bool, bool, bool) {
-    let opts = m.options().clone().unwrap_or_default();
-    let has = |o: &str| opts.iter().any(|x| x == o);
-    (has("ro"), has("noexec"), has("bind") || has("rbind"))
-}
-
-/// Options that are mount flags, not tmpfs data. Propagation flags among them: every mount of
-/// the sandbox lives in its own mount namespace, private to it, so there is nothing to share
-/// with or receive from (runc applies them inside the container alike).
-const FLAG_OPTIONS: &[&str] = &[
-    "ro",
-    "rw",
-    "nosuid",
-    "suid",
-    "nodev",
-    "dev",
-    "noexec",
-    "exec",
-    "relatime",
-    "norelatime",
-    "strictatime",
-    "nostrictatime",
-    "noatime",
-    "atime",
-    "nodiratime",
-    "diratime",
-    "lazytime",
-    "nolazytime",
-    "sync",
-    "async",
-    "dirsync",
-    "silent",
-    "loud",
-    "private",
-    "rprivate",
-    "shared",
-    "rshared",
-    "slave",
-    "rslave",
-    "unbindable",
-    "runbindable",
-];
-
-fn mounts(spec: &Spec, bundle: &Path, sandbox: &mut SandboxSpec) -> Result<(), OciError> {
-    for m in spec.mounts().iter().flatten() {
-        let dest = m.destination();
-        if !dest.is_absolute() || dest.components().any(|c| c.as_os_str() == "..") {
-            return Err(spec_err(format!(
-                "mount destination {} must be absolute, without ..",
-                dest.display()
-            )));
-        }
-        let typ = m.typ().clone().unwrap_or_default();
-        let (readonly, noexec, bind) = mount_flags(m);
-        let provided = matches!(
-            (typ.as_str(), dest.to_str().unwrap_or_default()),
-            ("proc", "/proc")
-                | ("sysfs", "/sys")
-                | ("devpts", "/dev/pts")
-                | ("tmpfs", "/dev")
-                | ("tmpfs", "/dev/shm")
-                | ("cgroup" | "cgroup2", _)
-        );
-        if provided {
-            // The sandbox mounts its own (the guest's cgroup view is left out).
-            continue;
-        }
-        if typ == "bind" || bind {
-            let source = m
-                .source()
-                .clone()
-                .ok_or_else(|| spec_err("a bind mount without a source"))?;
-            let source = if source.is_absolute() {
-                source
-            } else {
-                bundle.join(source)
-            };
-            sandbox.volumes.push(Volume {
-                source,
-                dest: dest.clone(),
-                readonly,
-                noexec,
-            });
-        } else if typ == "tmpfs" {
-            let data: Vec<String> = m
-                .options()
-                .iter()
-                .flatten()
-                .filter(|o| !FLAG_OPTIONS.contains(&o.as_str()))
-                .cloned()
-                .collect();
-            sandbox.container.tmpfs.push(Tmpfs {
-                dest: dest.clone(),
-                data: data.join(","),
-                readonly,
-            });
-        } else if typ == "mqueue" {
-            sandbox.container.mqueue = Some(dest.clone());
-        } else {
-            return Err(OciError::Unsupported(format!(
-                "mount type {typ:?} at {}",
-                dest.display()
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Refuses a namespace path that is the runtime's own namespace of that kind (`kind` as in
@@ -491,8 +385,21 @@ fn id_map(spec: &Spec) -> Result<gofer::IdMap, OciError> {
     }
 }
 
+/// The guest's hostname: the spec's, or where it names none (or an empty one) the host's, which
+/// is what runc's container sees (a new uts namespace starts with a copy of its creator's).
+fn hostname(spec: &Spec) -> String {
+    match spec.hostname().as_deref() {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => nix::unistd::gethostname()
+            .ok()
+            .and_then(|n| n.into_string().ok())
+            .unwrap_or_default(),
+    }
+}
+
 /// Turns the bundle's spec into a sandbox.
 pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, OciError> {
+    super::lsm::check(spec)?;
     let process = spec
         .process()
         .as_ref()
@@ -550,7 +457,7 @@ pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, Oci
         volumes: Vec::new(),
         uid: process.user().uid(),
         gid: process.user().gid(),
-        hostname: spec.hostname().clone().unwrap_or_default(),
+        hostname: hostname(spec),
         release: None,
         network: Network::Host,
         overlay: if root.readonly().unwrap_or(false) {
@@ -565,7 +472,8 @@ pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, Oci
         container: settings,
     };
     sandbox.container.id_map = Some(id_map(spec)?);
-    mounts(spec, bundle, &mut sandbox)?;
+    super::mounts::mounts(spec, bundle, &mut sandbox)?;
+    sandbox.container.devices = super::devices::nodes(spec, sandbox.container.id_map.as_ref())?;
     namespaces(spec, &mut sandbox)?;
     sysctls(spec, &mut sandbox)?;
     Ok(Bundle {

@@ -268,6 +268,12 @@ fn build(
         platform: rt.platform.name().into(),
     };
     let fail = |e: OciError| (e, Some(created.sentry));
+    Cgroup::load(cg_path)
+        .confine_guest(
+            &[created.sentry.as_raw(), created.gofer.as_raw()],
+            b.resources.as_ref(),
+        )
+        .map_err(fail)?;
     dir.write(&record).map_err(fail)?;
     let state = state_json(&record, Status::Created);
     for list in [
@@ -539,6 +545,12 @@ pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
     if !message.is_empty() {
         let _ = nix::sys::wait::waitpid(keeper, None);
         return Err(OciError::Sandbox(SandboxError::Setup(message)));
+    }
+    // The process runs: the keeper (ours, not the guest's) stops counting as a guest task.
+    if let Some(cg) = record.cgroup.as_deref().map(Cgroup::load) {
+        if let Err(e) = cg.leave_guest_only(&[keeper.as_raw()]) {
+            tracing::warn!("exec keeper {keeper}: {e}");
+        }
     }
     if let Some(path) = &req.pid_file {
         write_pid_file(path, keeper.as_raw())?;

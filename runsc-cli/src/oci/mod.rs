@@ -2,9 +2,15 @@
 //! hooks and the spec's seccomp profile. The commands in the binary are thin over this.
 
 pub mod cgroup;
+pub mod cgroup_limits;
 pub mod convert;
+pub mod device_bpf;
+pub mod device_rules;
+pub mod devices;
 pub mod error;
 pub mod lifecycle;
+pub mod lsm;
+pub mod mounts;
 pub mod seccomp;
 pub mod state;
 pub mod time;

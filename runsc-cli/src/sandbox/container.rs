@@ -43,6 +43,50 @@ pub struct Tmpfs {
     pub data: String,
     /// Read-only.
     pub readonly: bool,
+    /// How many of the sandbox's volumes come before it in the spec: the tree's mounts are made
+    /// in the spec's order, so a later one lands on top of an earlier one.
+    pub after_volumes: usize,
+}
+
+/// A mount the spec places in the guest's own pseudo filesystems (`/proc`, `/sys`, `/dev`),
+/// whose paths the kernel resolves in the guest's view: made by the guest init over its own
+/// proc, sys and dev, in the spec's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestMount {
+    /// A tmpfs (`/dev/shm` with the spec's size).
+    Tmpfs(Tmpfs),
+    /// A bind of a host path, which the gofer stages (held, restricted) for the init.
+    Bind(super::spec::Volume),
+    /// A POSIX message queue filesystem.
+    Mqueue(PathBuf),
+}
+
+impl GuestMount {
+    /// Where it goes.
+    pub fn dest(&self) -> &std::path::Path {
+        match self {
+            GuestMount::Tmpfs(t) => &t.dest,
+            GuestMount::Bind(v) => &v.dest,
+            GuestMount::Mqueue(dest) => dest,
+        }
+    }
+}
+
+/// A device node of the spec (`linux.devices`), created in the guest's `/dev`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Absolute path in the sandbox, under `/dev`.
+    pub path: PathBuf,
+    /// `S_IFCHR`, `S_IFBLK` or `S_IFIFO` with the permission bits.
+    pub mode: u32,
+    /// Major and minor number.
+    pub major: u64,
+    /// Minor number.
+    pub minor: u64,
+    /// Owner, as a host id (the spec's, through the id map).
+    pub uid: u32,
+    /// Group, as a host id.
+    pub gid: u32,
 }
 
 /// OCI-only settings.
@@ -62,10 +106,12 @@ pub struct ContainerSettings {
     pub capabilities: Option<CapSets>,
     /// The command gets a new pty, whose master goes to the console socket.
     pub terminal: bool,
-    /// Extra tmpfs mounts.
+    /// Extra tmpfs mounts in the tree.
     pub tmpfs: Vec<Tmpfs>,
-    /// Where to mount a POSIX message queue filesystem.
-    pub mqueue: Option<PathBuf>,
+    /// Mounts in the guest's own proc, sys and dev (and mqueue), in the spec's order.
+    pub guest_mounts: Vec<GuestMount>,
+    /// Device nodes of the spec.
+    pub devices: Vec<Device>,
     /// Paths hidden from the guest.
     pub masked_paths: Vec<PathBuf>,
     /// Paths made read-only.
@@ -88,6 +134,9 @@ pub struct ContainerSettings {
     pub host_sockets: bool,
     /// Existing namespaces to join (a pod's ipc, uts, pid...), by path.
     pub joins: Vec<super::ns_join::NsJoin>,
+    /// The spec's `noNewPrivileges` is false: no_new_privs stays off in the guest (the
+    /// default, for `rvisor do`, sets it).
+    pub new_privileges: bool,
 }
 
 /// Descriptors a detached sandbox is handed by the runtime that creates it.

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 
+use super::container::{Device, GuestMount, Tmpfs};
 use super::error::{Context, SandboxError};
 use super::mount_api::{
     bind, bind_at, fd_path, hold, make_private, mount_fs, restrict_tree, MOUNT_ATTR_NODEV,
@@ -30,6 +31,12 @@ pub const TREE: &str = "/tmp/rvisor-root";
 /// The guest's `/dev/shm`, bound there by the guest init (whose mount namespace is a copy of the
 /// gofer's), so that it shares the budget.
 pub const SHM: &str = "/tmp/shm";
+/// The spec's binds into the guest's pseudo filesystems, staged as `<n>` (the n-th bind of
+/// `guest_mounts`), restricted, for the guest init to bind where they go.
+pub const GUEST_BINDS: &str = "/tmp/guest-binds";
+/// The spec's device nodes, `<n>` for the n-th, on a tmpfs of their own: the one mount rvisor
+/// makes without nodev, holding nothing but the nodes the spec lists.
+pub const DEVICES: &str = "/tmp/devices";
 
 /// The staging tmpfs's options for a budget of `bytes`: its size, and one inode per 4 KiB of it
 /// (at least 4096), since empty files cost kernel memory that `size=` does not count (tmpfs's
@@ -59,6 +66,16 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
     let volumes: Vec<(OwnedVolume, &Volume)> = spec
         .volumes
         .iter()
+        .map(|v| Ok((hold(&v.source)?, v)))
+        .collect::<Result<_, SandboxError>>()?;
+    let guest_binds: Vec<(OwnedVolume, &Volume)> = spec
+        .container
+        .guest_mounts
+        .iter()
+        .filter_map(|m| match m {
+            GuestMount::Bind(v) => Some(v),
+            _ => None,
+        })
         .map(|v| Ok((hold(&v.source)?, v)))
         .collect::<Result<_, SandboxError>>()?;
     mount_fs(
@@ -105,31 +122,130 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
         mount_point::find(&top, &spec.cwd, Some(Make::Dir))
             .ctx(|| format!("the working directory {}", spec.cwd.display()))?;
     }
-    for t in &spec.container.tmpfs {
-        let target = mount_point::find(&top, &t.dest, Some(Make::Dir))
-            .ctx(|| format!("the mount point {}", t.dest.display()))?;
-        let mut flags = SAFE;
-        if t.readonly {
-            flags |= MsFlags::MS_RDONLY;
+    // In the spec's order: each tmpfs after the volumes that come before it.
+    let mut tmpfs = spec.container.tmpfs.iter().peekable();
+    for (i, (held, v)) in volumes.iter().enumerate() {
+        while let Some(t) = tmpfs.next_if(|t| t.after_volumes <= i) {
+            mount_tmpfs(&top, t)?;
         }
-        nix::mount::mount(
-            Some("tmpfs"),
-            fd_path(&target).as_str(),
-            Some("tmpfs"),
-            flags,
-            Some(t.data.as_str()),
-        )
-        .ctx(|| format!("mounting tmpfs on {}", t.dest.display()))?;
-    }
-    for (held, v) in &volumes {
         mount_volume(&top, held, v)?;
     }
+    for t in tmpfs {
+        mount_tmpfs(&top, t)?;
+    }
+    stage_guest_binds(&guest_binds)?;
+    make_devices(&spec.container.devices)?;
     Ok(tree.to_path_buf())
 }
 
 fn is_dir(fd: &OwnedVolume) -> bool {
     nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(fd))
         .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+fn mount_tmpfs(top: &OwnedVolume, t: &Tmpfs) -> Result<(), SandboxError> {
+    let target = mount_point::find(top, &t.dest, Some(Make::Dir))
+        .ctx(|| format!("the mount point {}", t.dest.display()))?;
+    let mut flags = SAFE;
+    if t.readonly {
+        flags |= MsFlags::MS_RDONLY;
+    }
+    nix::mount::mount(
+        Some("tmpfs"),
+        fd_path(&target).as_str(),
+        Some("tmpfs"),
+        flags,
+        Some(t.data.as_str()),
+    )
+    .ctx(|| format!("mounting tmpfs on {}", t.dest.display()))
+}
+
+/// Binds each of the spec's binds into the guest's pseudo filesystems at [`GUEST_BINDS`]`/<n>`,
+/// nosuid, nodev and as read-only or noexec as the spec says; the guest init (whose mount
+/// namespace is a copy of ours) binds them on.
+fn stage_guest_binds(binds: &[(OwnedVolume, &Volume)]) -> Result<(), SandboxError> {
+    if binds.is_empty() {
+        return Ok(());
+    }
+    let dir = Path::new(GUEST_BINDS);
+    mkdir(dir)?;
+    for (n, (held, v)) in binds.iter().enumerate() {
+        let target = dir.join(n.to_string());
+        if is_dir(held) {
+            mkdir(&target)?;
+        } else {
+            std::fs::File::create(&target).map_err(|e| {
+                SandboxError::Invalid(format!("creating {}: {e}", target.display()))
+            })?;
+        }
+        bind(held, &target, true)?;
+        restrict_tree(libc::AT_FDCWD, &target, volume_attrs(v))
+            .ctx(|| format!("restricting {}", v.dest.display()))?;
+    }
+    Ok(())
+}
+
+/// Creates the spec's device nodes at [`DEVICES`]`/<n>`, owned and moded as the spec says. The
+/// tmpfs is nosuid and noexec, and reachable only through the nodes the init binds.
+fn make_devices(devices: &[Device]) -> Result<(), SandboxError> {
+    if devices.is_empty() {
+        return Ok(());
+    }
+    mkdir(Path::new(DEVICES))?;
+    mount_fs(
+        "tmpfs",
+        DEVICES,
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some(&format!(
+            "mode=0700,size=4k,nr_inodes={}",
+            devices.len() + 1
+        )),
+    )?;
+    for (n, d) in devices.iter().enumerate() {
+        let node = Path::new(DEVICES).join(n.to_string());
+        let fail = |e: nix::errno::Errno| {
+            SandboxError::Invalid(format!(
+                "creating device {}: {}",
+                d.path.display(),
+                e.desc()
+            ))
+        };
+        let kind = nix::sys::stat::SFlag::from_bits_truncate(d.mode & libc::S_IFMT);
+        let perm = nix::sys::stat::Mode::from_bits_truncate(d.mode & 0o777);
+        nix::sys::stat::mknod(
+            &node,
+            kind,
+            perm,
+            libc::makedev(d.major as u32, d.minor as u32),
+        )
+        .map_err(fail)?;
+        // mknod honoured the umask; the spec's mode is exact.
+        nix::sys::stat::fchmodat(
+            None,
+            &node,
+            perm,
+            nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+        )
+        .map_err(fail)?;
+        nix::unistd::chown(
+            &node,
+            Some(nix::unistd::Uid::from_raw(d.uid)),
+            Some(nix::unistd::Gid::from_raw(d.gid)),
+        )
+        .map_err(fail)?;
+    }
+    Ok(())
+}
+
+fn volume_attrs(v: &Volume) -> u64 {
+    let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if v.readonly {
+        attrs |= MOUNT_ATTR_RDONLY;
+    }
+    if v.noexec {
+        attrs |= MOUNT_ATTR_NOEXEC;
+    }
+    attrs
 }
 
 type OwnedVolume = std::os::fd::OwnedFd;
@@ -254,12 +370,5 @@ fn volume_target(
 
 fn mount_volume(top: &OwnedVolume, held: &OwnedVolume, v: &Volume) -> Result<(), SandboxError> {
     let target = volume_target(top, held, v)?;
-    let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-    if v.readonly {
-        attrs |= MOUNT_ATTR_RDONLY;
-    }
-    if v.noexec {
-        attrs |= MOUNT_ATTR_NOEXEC;
-    }
-    bind_at(held, &target, attrs).ctx(|| format!("mounting volume {}", v.dest.display()))
+    bind_at(held, &target, volume_attrs(v)).ctx(|| format!("mounting volume {}", v.dest.display()))
 }

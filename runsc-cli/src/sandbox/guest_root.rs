@@ -1,19 +1,20 @@
 //! The guest's view, built by the guest init in its own mount namespace (a copy of the gofer's):
 //! a recursive clone of the gofer's tree, made read-only, nosuid and nodev, with a fresh
-//! read-only procfs for the new pid namespace, a read-only sysfs and a minimal `/dev` on top, then
-//! pivoted into. Writes reach the tree only through the gofer.
+//! read-only procfs for the new pid namespace, a read-only sysfs and a minimal `/dev` on top (with
+//! the spec's device nodes), then the spec's mounts inside those in its order, then pivoted into.
+//! Writes reach the tree only through the gofer.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 
-use super::container::ContainerSettings;
+use super::container::{ContainerSettings, Device, GuestMount};
 use super::error::{Context, SandboxError};
 use super::mount_api::{
     attach_over_root, bind, clone_tree, hold, mount_fs, pivot_here, restrict_tree,
-    MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, SAFE,
+    MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, SAFE,
 };
 
 /// Device nodes bound from the host into the guest's `/dev`.
@@ -35,6 +36,16 @@ pub fn build(
     let host_sys = hold(Path::new("/sys")).ok();
     // The gofer's staging tmpfs is still visible here (this mount namespace is a copy of its).
     let shm = hold(Path::new(super::gofer_tree::SHM))?;
+    let staged = |dir: &str, n: usize| hold(&Path::new(dir).join(n.to_string()));
+    let nodes: Vec<(&Device, OwnedFd)> = (settings.devices.iter().enumerate())
+        .map(|(n, d)| Ok((d, staged(super::gofer_tree::DEVICES, n)?)))
+        .collect::<Result<_, SandboxError>>()?;
+    let mut binds = Vec::new();
+    for m in &settings.guest_mounts {
+        if let GuestMount::Bind(_) = m {
+            binds.push(staged(super::gofer_tree::GUEST_BINDS, binds.len())?);
+        }
+    }
     let view = clone_tree(tree).ctx(|| "cloning the sandbox tree".into())?;
     restrict_tree(
         view.as_raw_fd(),
@@ -82,13 +93,11 @@ pub fn build(
     }
     if Path::new("./dev").is_dir() {
         mount_dev(&devs, &shm)?;
+        for (device, fd) in &nodes {
+            bind_node(fd, &device.path)?;
+        }
     }
-    if let Some(dest) = &settings.mqueue {
-        let target = relative(dest);
-        std::fs::create_dir_all(&target)
-            .map_err(|e| SandboxError::Invalid(format!("creating {}: {e}", dest.display())))?;
-        mount_fs("mqueue", &target, SAFE | MsFlags::MS_NOEXEC, None)?;
-    }
+    guest_mounts(&settings.guest_mounts, binds)?;
     let null = devs.iter().find(|(n, _)| *n == "null").map(|(_, fd)| fd);
     for path in &settings.masked_paths {
         mask(path, null)?;
@@ -97,6 +106,101 @@ pub fn build(
         make_readonly(path)?;
     }
     pivot_here()
+}
+
+/// The spec's mounts in the guest's own proc, sys and dev, in its order, on top of what the
+/// sandbox made there. `binds` are the staged sources of the binds among them, in order.
+fn guest_mounts(mounts: &[GuestMount], binds: Vec<OwnedFd>) -> Result<(), SandboxError> {
+    let mut binds = binds.into_iter();
+    for m in mounts {
+        let dest = m.dest();
+        let target = relative(dest);
+        refuse_links(dest)?;
+        let exists = std::fs::symlink_metadata(&target).is_ok();
+        let create = |dir: bool| -> Result<(), SandboxError> {
+            let made = if dir {
+                std::fs::create_dir_all(&target)
+            } else {
+                Path::new(&target)
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::File::create(&target).map(drop))
+            };
+            made.map_err(|e| {
+                SandboxError::Invalid(format!("mount destination {}: {e}", dest.display()))
+            })
+        };
+        match m {
+            GuestMount::Tmpfs(t) => {
+                if !exists {
+                    create(true)?;
+                }
+                let mut flags = SAFE;
+                if t.readonly {
+                    flags |= MsFlags::MS_RDONLY;
+                }
+                mount_fs("tmpfs", &target, flags, Some(&t.data))?;
+            }
+            GuestMount::Bind(_) => {
+                let Some(fd) = binds.next() else {
+                    return Err(SandboxError::Setup("a staged bind is missing".into()));
+                };
+                if !exists {
+                    let dir = nix::sys::stat::fstat(fd.as_raw_fd())
+                        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+                    create(dir)?;
+                }
+                // The gofer restricted it (nosuid, nodev, ro and noexec as asked); a copy keeps
+                // those flags, locked in our user namespace.
+                bind(&fd, Path::new(&target), true)?;
+            }
+            GuestMount::Mqueue(_) => {
+                if !exists {
+                    create(true)?;
+                }
+                mount_fs("mqueue", &target, SAFE | MsFlags::MS_NOEXEC, None)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Binds the node `fd` holds at `path` in the new `/dev`: read-only, so that the guest can
+/// change neither its mode nor its owner or times (a host node's are the host's), which does
+/// not stop reads and writes of the device itself.
+fn bind_node(fd: &OwnedFd, path: &Path) -> Result<(), SandboxError> {
+    refuse_links(path)?;
+    let target = relative(path);
+    if std::fs::symlink_metadata(&target).is_err() {
+        Path::new(&target)
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::File::create(&target).map(drop))
+            .map_err(|e| SandboxError::Invalid(format!("creating {}: {e}", path.display())))?;
+    }
+    bind(fd, Path::new(&target), false)?;
+    restrict_tree(
+        libc::AT_FDCWD,
+        Path::new(&target),
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+    )
+    .ctx(|| format!("making {} read-only", path.display()))
+}
+
+/// Refuses a mount target with a symbolic link on its way (`/dev/fd`, sysfs's links): mount(2)
+/// would follow it out of the view being built.
+fn refuse_links(path: &Path) -> Result<(), SandboxError> {
+    let target = PathBuf::from(relative(path));
+    for at in target.ancestors().take_while(|a| *a != Path::new(".")) {
+        if std::fs::symlink_metadata(at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(SandboxError::Invalid(format!(
+                "mount destination {}: {} is a symbolic link",
+                path.display(),
+                at.display().to_string().trim_start_matches('.')
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `/a/b` as `./a/b`: the root being built is the working directory.
@@ -170,10 +274,7 @@ fn mount_dev(devs: &[(&str, OwnedFd)], shm: &OwnedFd) -> Result<(), SandboxError
         Some("mode=0755,size=1m,nr_inodes=4096"),
     )?;
     for (name, fd) in devs {
-        let target = format!("./dev/{name}");
-        std::fs::File::create(&target)
-            .map_err(|e| SandboxError::Invalid(format!("creating {target}: {e}")))?;
-        bind(fd, Path::new(&target), false)?;
+        bind_node(fd, &Path::new("/dev").join(name))?;
     }
     for dir in ["./dev/pts", "./dev/shm"] {
         std::fs::create_dir(dir)

@@ -50,7 +50,7 @@ pub fn main(
         fdpass::send_prepared(report.as_fd()).ctx(|| "reporting the sandbox built".into())?;
         Ok(p)
     });
-    let (path, argv, envp, old_mask) = match prepared {
+    let (path, argv, envp, old_mask, held) = match prepared {
         Ok(p) => p,
         Err(e) => {
             fdpass::send_failure(report.as_fd(), &e.to_string());
@@ -61,7 +61,7 @@ pub fn main(
     let Some(state) = fdpass::receive_start(report.as_fd()) else {
         std::process::exit(125)
     };
-    if let Err(e) = start(spec, prog, &report, &state) {
+    if let Err(e) = start(spec, prog, &report, &state, held) {
         fdpass::send_failure(report.as_fd(), &e.to_string());
         std::process::exit(125)
     }
@@ -90,7 +90,13 @@ fn close_all_but(from: u32, keep: i32) {
     close(from.max(keep + 1), u32::MAX);
 }
 
-type Prepared = (CString, Vec<CString>, Vec<CString>, SigSet);
+type Prepared = (
+    CString,
+    Vec<CString>,
+    Vec<CString>,
+    SigSet,
+    Option<identity::Held>,
+);
 
 fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, SandboxError> {
     let settings = &spec.container;
@@ -113,7 +119,7 @@ fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, S
             console::attach(console)?;
         }
     }
-    become_user(spec)?;
+    let held = become_user(spec)?;
     match nix::unistd::chdir(&spec.cwd) {
         Err(Errno::ENOENT | Errno::ENOTDIR) if spec.cwd_fallback => {
             tracing::debug!(cwd = %spec.cwd.display(), "not in the sandbox; starting in /");
@@ -126,16 +132,18 @@ fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, S
     let path = resolve(&spec.args[0], &spec.env, settings.exec_as_init)?;
     signals::install_init_handlers().ctx(|| "signal handlers".into())?;
     let old_mask = signals::block().ctx(|| "blocking signals".into())?;
-    Ok((path, argv, envp, old_mask))
+    Ok((path, argv, envp, old_mask, held))
 }
 
 /// After start: supervision (the sentry's filter, listener handed over), the start hooks, then
-/// the spec's own filters.
+/// the spec's own filters; then the capability held for installing them without no_new_privs
+/// goes.
 fn start(
     spec: &SandboxSpec,
     prog: &BpfProgram,
     report: &OwnedFd,
     state: &[u8],
+    held: Option<identity::Held>,
 ) -> Result<(), SandboxError> {
     // Nothing of the launcher's may reach the guest but stdio and what the caller named: closed,
     // not only marked close-on-exec, since the init itself lives on next to the guest.
@@ -143,20 +151,22 @@ fn start(
     supervise(spec, prog, report)?;
     // Supervised already: their writes reach the tree through the gofer, as the process's do.
     hooks::run_all(&spec.container.start_hooks, state).map_err(SandboxError::Invalid)?;
+    let privs = identity::filter_privs(spec.container.new_privileges);
     for extra in &spec.container.seccomp {
-        seccompiler::apply_filter(extra)
+        sentry::filter::install_as(extra, privs)
             .map_err(|e| SandboxError::Setup(format!("the spec's seccomp filter: {e}")))?;
     }
-    Ok(())
+    identity::release(held)
 }
 
 /// Puts the init under the sentry: hands it the seccomp listener, or (ptrace) is seized first,
 /// takes the reserved socket, and only then installs the filter (a RET_TRACE with no tracer
 /// would fail calls with ENOSYS).
 fn supervise(spec: &SandboxSpec, prog: &BpfProgram, report: &OwnedFd) -> Result<(), SandboxError> {
+    let privs = identity::filter_privs(spec.container.new_privileges);
     match spec.platform {
         PlatformKind::SeccompNotify => {
-            let listener = sentry::filter::install_with_listener(prog)?;
+            let listener = sentry::filter::install_with_listener_as(prog, privs)?;
             fdpass::send_listener(report.as_fd(), listener.as_fd())
                 .ctx(|| "handing over the listener".into())
         }
@@ -166,7 +176,7 @@ fn supervise(spec: &SandboxSpec, prog: &BpfProgram, report: &OwnedFd) -> Result<
                 .ok_or_else(|| SandboxError::Setup("the sentry did not trace the guest".into()))?;
             sentry::platform::ptrace::reserved::install_in_guest(end)
                 .ctx(|| "installing the reserved socket".into())?;
-            sentry::filter::install(prog)?;
+            sentry::filter::install_as(prog, privs)?;
             fdpass::send_traced(report.as_fd()).ctx(|| "reporting the filter on".into())
         }
     }
@@ -207,9 +217,15 @@ fn become_namespace_root(settings: &ContainerSettings) -> Result<(), SandboxErro
 /// Drops to the sandbox identity (and, for a container, its groups and capabilities).
 /// Supplementary groups can only be set where the launcher was privileged (rootless user
 /// namespaces deny setgroups).
-fn become_user(spec: &SandboxSpec) -> Result<(), SandboxError> {
+fn become_user(spec: &SandboxSpec) -> Result<Option<identity::Held>, SandboxError> {
     let c = &spec.container;
-    identity::assume(spec.uid, spec.gid, &c.extra_gids, c.capabilities.as_ref())
+    identity::assume(
+        spec.uid,
+        spec.gid,
+        &c.extra_gids,
+        c.capabilities.as_ref(),
+        c.new_privileges,
+    )
 }
 
 fn to_cstrings(list: &[OsString]) -> Result<Vec<CString>, SandboxError> {

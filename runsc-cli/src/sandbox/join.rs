@@ -41,6 +41,8 @@ pub struct JoinSpec {
     pub rlimits: Vec<Rlimit>,
     /// `--preserve-fds`: the caller's fds 3 to 2+N reach the process.
     pub preserve_fds: u32,
+    /// `noNewPrivileges: false`: no_new_privs stays off.
+    pub new_privileges: bool,
 }
 
 /// Namespaces entered, in order (the user namespace last: entering it gives up our host
@@ -168,12 +170,22 @@ fn process(
     if let Some(console) = &fds.console {
         console::attach(console)?;
     }
-    identity::assume(spec.uid, spec.gid, &spec.groups, spec.capabilities.as_ref())?;
+    let held = identity::assume(
+        spec.uid,
+        spec.gid,
+        &spec.groups,
+        spec.capabilities.as_ref(),
+        spec.new_privileges,
+    )?;
     nix::unistd::chdir(&spec.cwd).ctx(|| format!("working directory {}", spec.cwd.display()))?;
     let env_os: Vec<OsString> = spec.env.iter().map(OsString::from).collect();
     let path = init::resolve(&OsString::from(&spec.args[0]), &env_os, true)?;
     identity::set_rlimits(&spec.rlimits)?;
-    let listener = sentry::filter::install_with_listener(prog)?;
+    let listener = sentry::filter::install_with_listener_as(
+        prog,
+        identity::filter_privs(spec.new_privileges),
+    )?;
+    identity::release(held)?;
     let groups: Vec<String> = spec.groups.iter().map(u32::to_string).collect();
     // Named by number: see control.rs (the listener stays open until the sentry answers).
     let frame = format!(

@@ -31,14 +31,14 @@ pub mod ns_join;
 mod sentry_proc;
 pub mod signals;
 pub mod spec;
-mod unix_guard;
+pub(crate) mod unix_guard;
 
 use std::io::Write;
 
 use nix::unistd::{fork, ForkResult, Pid};
 use sentry::filter;
 
-pub use container::{Attach, CapSets, ContainerSettings, Rlimit, Tmpfs};
+pub use container::{Attach, CapSets, ContainerSettings, Device, GuestMount, Rlimit, Tmpfs};
 pub use error::SandboxError;
 pub use spec::{Network, Overlay, PlatformKind, SandboxSpec, Volume};
 

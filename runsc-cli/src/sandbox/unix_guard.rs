@@ -19,8 +19,10 @@ use nix::unistd::Pid;
 
 /// Prefix of the guard cgroup's name (a child of the guest's cgroup2 cgroup).
 const NAME_PREFIX: &str = "rvisor-guard-";
-const BPF_PROG_LOAD: libc::c_int = 5;
-const BPF_PROG_ATTACH: libc::c_int = 8;
+/// `bpf(2)` commands.
+pub(crate) const BPF_PROG_LOAD: libc::c_int = 5;
+/// `BPF_PROG_ATTACH`.
+pub(crate) const BPF_PROG_ATTACH: libc::c_int = 8;
 const BPF_PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
 /// `enum bpf_attach_type`: `BPF_CGROUP_UNIX_CONNECT`, `BPF_CGROUP_UNIX_SENDMSG`.
 const ATTACH_UNIX: [u32; 2] = [49, 50];
@@ -53,7 +55,7 @@ fn cgroup_of(pid: Pid) -> Option<String> {
 }
 
 /// One `struct bpf_insn`: code, dst and src registers, offset, immediate.
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
+pub(crate) fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
     u64::from(code)
         | u64::from(dst | (src << 4)) << 8
         | u64::from(off as u16) << 16
@@ -91,7 +93,7 @@ fn refusing_program(attach: u32, guard: u64) -> Result<OwnedFd, Errno> {
 }
 
 /// The bpf system call with `attr` (a `union bpf_attr` prefix; the kernel zero-fills the rest).
-fn bpf(cmd: libc::c_int, attr: &[u8]) -> Result<libc::c_long, Errno> {
+pub(crate) fn bpf(cmd: libc::c_int, attr: &[u8]) -> Result<libc::c_long, Errno> {
     // SAFETY: bpf reads `attr.len()` bytes of `attr`, alive for the call, and whatever those
     // bytes point at, which the callers keep alive too.
     let rc = unsafe {
