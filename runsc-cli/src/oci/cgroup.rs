@@ -123,7 +123,29 @@ impl Cgroup {
                 "the hierarchy's root is not a container's cgroup",
             ));
         }
-        cg.inner.create().map_err(|e| cg.err("creating", e))?;
+        // cgroups-rs leaves out (with a warning) a v1 hierarchy it cannot make the cgroup in:
+        // make the directories first, so that is an error, with its errno.
+        let unavailable = |err| OciError::CgroupUnavailable {
+            path: cg.path.clone(),
+            err,
+        };
+        if !cg.inner.v2() {
+            for s in cg.inner.subsystems() {
+                if let Err(err) = std::fs::create_dir_all(s.to_controller().path()) {
+                    let _ = cg.inner.delete();
+                    return Err(unavailable(err));
+                }
+            }
+        }
+        if let Err(e) = cg.inner.create() {
+            let io = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .and_then(std::io::Error::raw_os_error);
+            return Err(match io {
+                Some(errno) => unavailable(std::io::Error::from_raw_os_error(errno)),
+                None => cg.err("creating", e),
+            });
+        }
         if let Some(r) = resources {
             if let Err(e) = cg.apply(r) {
                 let _ = cg.inner.delete();

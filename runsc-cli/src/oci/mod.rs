@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod convert;
 pub mod error;
 pub mod lifecycle;
+pub mod rootless;
 pub mod seccomp;
 pub mod state;
 pub mod time;
