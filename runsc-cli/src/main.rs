@@ -150,7 +150,10 @@ fn runtime(cli: &Cli) -> anyhow::Result<Runtime> {
     };
     let state = StateRoot::new(&root).map_err(|e| match cli.root {
         Some(_) => anyhow::Error::new(e),
-        None => anyhow::anyhow!("{e} (the default state root; pass --root DIR for another)"),
+        None if nix::unistd::geteuid().is_root() => {
+            anyhow::anyhow!("{e} (the default state root; pass --root DIR for another)")
+        }
+        None => anyhow::anyhow!("{e} (the default, under XDG_RUNTIME_DIR; pass --root DIR)"),
     })?;
     Ok(Runtime {
         root: state,
