@@ -223,6 +223,19 @@ fn a_spec_asking_for_more_than_the_callers_ids_is_refused_clearly() {
             }),
             &["no user namespace", "spec --rootless"],
         ),
+        (
+            "netns-path",
+            Box::new(|s| {
+                s["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(serde_json::json!({"type": "network", "path": "/run/netns/other"}))
+            }),
+            &[
+                "joining the network namespace /run/netns/other",
+                "privileges",
+            ],
+        ),
     ];
     for (name, edit, says) in cases {
         let b = oci.bundle(name, &["true"], edit);

@@ -122,6 +122,23 @@ pub fn check_spec(spec: &Spec, euid: u32, egid: u32) -> Result<(), OciError> {
             ))
         }
     };
+    // setns needs CAP_SYS_ADMIN in our own user namespace too, which an unprivileged caller
+    // never has: say so before anything is made.
+    if let Some(ns) = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .find(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_some())
+    {
+        return Err(refuse(format!(
+            "joining the network namespace {} needs privileges an unprivileged user does not \
+             have; give the container a network namespace of its own (no path)",
+            ns.path()
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        )));
+    }
     let uid = own_range(linux.uid_mappings(), "uid", euid)?;
     let gid = own_range(linux.gid_mappings(), "gid", egid)?;
     let user = spec.process().as_ref().map(|p| p.user());
@@ -366,6 +383,13 @@ mod tests {
                     ns.retain(|n| n["type"] != "user");
                 }),
                 "no user namespace",
+            ),
+            (
+                Box::new(|s| {
+                    let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+                    ns.push(serde_json::json!({"type": "network", "path": "/run/netns/x"}));
+                }),
+                "joining the network namespace /run/netns/x",
             ),
         ] {
             let err = check_spec(&rootless_spec(edit), 1000, 1001)
