@@ -224,7 +224,20 @@ impl Cgroup {
             .controller_of::<FreezerController>()
             .ok_or_else(|| self.err("freezer", "no freezer controller"))?;
         if frozen {
-            c.freeze().map_err(|e| self.err("freezing", e))
+            c.freeze().map_err(|e| self.err("freezing", e))?;
+            // v1 says FREEZING until every task has stopped: return once they have, as runc's
+            // pause does, so that a `state` right after says paused.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let mut nap = std::time::Duration::from_millis(1);
+            while std::time::Instant::now() < deadline {
+                if matches!(c.state(), Ok(FreezerState::Frozen)) {
+                    return Ok(());
+                }
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(std::time::Duration::from_millis(50));
+            }
+            let _ = c.thaw();
+            Err(self.err("freezing", "its processes did not all stop within 5 s"))
         } else {
             c.thaw().map_err(|e| self.err("thawing", e))
         }
