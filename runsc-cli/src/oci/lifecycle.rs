@@ -212,13 +212,13 @@ fn build(
     if b.sandbox.overlay == crate::sandbox::Overlay::None {
         make_mount_points(b).map_err(|e| (e, None))?;
     }
-    let named = b
-        .cgroups_path
-        .as_ref()
-        .is_some_and(|p| !p.as_os_str().is_empty());
-    let rootless_cgroups = rt.rootless.cgroups(nix::unistd::geteuid().is_root());
-    let cg = rootless::cgroup(rootless_cgroups, cg_path, named, b.resources.as_ref())
-        .map_err(|e| (e, None))?;
+    let cg = rootless::cgroup(
+        rt.rootless,
+        cg_path,
+        b.cgroups_path.as_deref(),
+        b.resources.as_ref(),
+    )
+    .map_err(|e| (e, None))?;
     let recorded_cgroup = cg.as_ref().map(|_| cg_path.to_string());
     let control = control::listen_at(&dir.control_socket()).map_err(|e| (e.into(), None))?;
     let exit = std::fs::File::create(dir.exit_file()).map_err(|err| {

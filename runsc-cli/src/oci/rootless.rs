@@ -189,16 +189,18 @@ pub fn asks_for_limits(r: &LinuxResources) -> bool {
     memory || pids || cpu
 }
 
-/// The container's cgroup. Handled rootless (`--rootless`), a cgroup the caller may not create
-/// is done without when the spec neither names one (`cgroupsPath`) nor asks for limits, as
-/// runc does: the sandbox is then bounded by the caller's own cgroup and rlimits. Otherwise,
-/// and when not rootless, failing to create it is an error.
+/// The container's cgroup, at `path` (from the spec's `cgroups_path`). Handled rootless
+/// (`--rootless`), a cgroup the caller may not create is done without when the spec neither
+/// names one nor asks for limits, as runc does: the sandbox is then bounded by the caller's own
+/// cgroup and rlimits. Otherwise, and when not rootless, failing to create it is an error.
 pub fn cgroup(
-    rootless: bool,
+    mode: RootlessMode,
     path: &str,
-    named: bool,
+    cgroups_path: Option<&std::path::Path>,
     resources: Option<&LinuxResources>,
 ) -> Result<Option<Cgroup>, OciError> {
+    let rootless = mode.cgroups(nix::unistd::geteuid().is_root());
+    let named = cgroups_path.is_some_and(|p| !p.as_os_str().is_empty());
     let err = match Cgroup::create(path, resources) {
         Ok(cg) => return Ok(Some(cg)),
         Err(OciError::CgroupUnavailable { err, .. })
