@@ -359,3 +359,103 @@ fn rootless_cgroups_as_runc_does() {
     oci.ok(&["delete", "--force", "c5"]);
     assert!(!pids_dir.exists());
 }
+
+/// Scans every other process's fds for `seconds`, printing any socket or seccomp listener it can
+/// see (`PID FD TARGET`), then `scanned N`.
+const FD_SNOOP: &str = r#"
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    time_t end = time(NULL) + atoi(argv[1]);
+    long scanned = 0;
+    char self[32];
+    snprintf(self, sizeof self, "%d", getpid());
+    while (time(NULL) < end) {
+        DIR *proc = opendir("/proc");
+        struct dirent *p;
+        while (proc && (p = readdir(proc))) {
+            if (p->d_name[0] < '1' || p->d_name[0] > '9' || !strcmp(p->d_name, self)) continue;
+            char dir[300];
+            snprintf(dir, sizeof dir, "/proc/%s/fd", p->d_name);
+            DIR *fds = opendir(dir);
+            struct dirent *f;
+            while (fds && (f = readdir(fds))) {
+                char path[600], target[256];
+                snprintf(path, sizeof path, "%s/%s", dir, f->d_name);
+                ssize_t n = readlink(path, target, sizeof target - 1);
+                if (n <= 0) continue;
+                target[n] = 0;
+                scanned++;
+                if (!strncmp(target, "socket:", 7) || strstr(target, "seccomp"))
+                    printf("%s %s %s\n", p->d_name, f->d_name, target);
+            }
+            if (fds) closedir(fds);
+        }
+        if (proc) closedir(proc);
+    }
+    printf("scanned %ld\n", scanned);
+    return 0;
+}
+"#;
+
+#[test]
+fn a_guest_sees_no_listener_or_control_socket_of_an_exec_joiner() {
+    // Rootless, a joiner turns dumpable just before its exec (the sentry must read it then): by
+    // then its listener is the sentry's and its control socket and namespace fds are closed. A
+    // guest with every capability of its namespace snoops on the fds of every process while
+    // processes join.
+    let oci = Oci::rootless("snoop");
+    let probe = rvisor_tests::compile_c_static("fd-snoop", FD_SNOOP);
+    let b = oci.bundle("b", &["/bin/snoop", "8"], |s| {
+        let all: Vec<String> = [
+            "CHOWN",
+            "DAC_OVERRIDE",
+            "DAC_READ_SEARCH",
+            "FOWNER",
+            "FSETID",
+            "KILL",
+            "SETGID",
+            "SETUID",
+            "SETPCAP",
+            "NET_ADMIN",
+            "NET_RAW",
+            "SYS_CHROOT",
+            "SYS_PTRACE",
+            "SYS_ADMIN",
+        ]
+        .iter()
+        .map(|c| format!("CAP_{c}"))
+        .collect();
+        let caps = &mut s["process"]["capabilities"];
+        for set in ["bounding", "effective", "permitted", "inheritable"] {
+            caps[set] = serde_json::json!(all);
+        }
+        caps["ambient"] = serde_json::json!([]);
+    });
+    std::fs::copy(&probe, b.join("rootfs/bin/snoop")).unwrap();
+    let out = oci.dir.join("snoop.out");
+    std::fs::write(&out, "").unwrap();
+    std::os::unix::fs::chown(&out, Some(rootless_uid()), Some(rootless_uid())).unwrap();
+    let mut cmd = oci.cmd(["run", "--bundle", &arg(&b), "s1"]);
+    cmd.stdout(std::fs::File::create(&out).unwrap())
+        .stdin(std::process::Stdio::null());
+    let mut snooper = cmd.spawn().unwrap();
+    wait_until("the snooper to run", || {
+        oci.run(&["state", "s1"]).status.success()
+    });
+    let mut joined = 0;
+    while snooper.try_wait().unwrap().is_none() && joined < 40 {
+        if oci.run(&["exec", "s1", "true"]).status.success() {
+            joined += 1;
+        }
+    }
+    let status = snooper.wait().unwrap();
+    let seen = std::fs::read_to_string(&out).unwrap();
+    assert!(status.success(), "{seen}");
+    assert!(joined >= 5, "only {joined} execs ran: {seen}");
+    assert!(seen.starts_with("scanned "), "the guest saw: {seen}");
+}

@@ -206,6 +206,10 @@ fn keeper(
     args: &[CString],
     env: &[CString],
 ) -> Result<std::convert::Infallible, SandboxError> {
+    // The process inherits this: it must not be dumpable for a moment in the guest's pid
+    // namespace (unprivileged, with our creds in the guest's user namespace, a guest process
+    // with CAP_SYS_PTRACE there could then take the control socket it inherits).
+    identity::set_dumpable(false);
     if let Some(user) = &ns.user_first {
         nix::sched::setns(user, CloneFlags::CLONE_NEWUSER)
             .ctx(|| "entering the sandbox's user namespace".into())?;
