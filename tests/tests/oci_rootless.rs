@@ -65,6 +65,11 @@ fn an_unprivileged_user_drives_the_whole_lifecycle() {
     let o = oci.run(&["exec", "c1", "sh", "-c", "id -u; exit 4"]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert_eq!(stdout(&o), "0\n");
+    // A user the container does not map, or groups: one clear line, not the kernel's EINVAL.
+    let o = oci.run(&["exec", "-u", "1000", "c1", "true"]);
+    fails_with(&o, &["uid 1000 is not mapped", "maps 0"]);
+    let o = oci.run(&["exec", "-g", "5", "c1", "true"]);
+    fails_with(&o, &["supplementary groups"]);
     wait_until("the sleep to start", || {
         !processes_matching(marker).is_empty()
     });

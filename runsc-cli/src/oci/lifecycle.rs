@@ -496,6 +496,9 @@ pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
         )));
     }
     let mut spec = convert::join_spec(&req.process)?;
+    if !nix::unistd::geteuid().is_root() {
+        rootless::check_exec_ids(record.init_pid, spec.uid, spec.gid, &spec.groups)?;
+    }
     spec.preserve_fds = req.preserve_fds;
     let console = match (&req.console_socket, req.process.terminal().unwrap_or(false)) {
         (Some(path), true) => Some(connect_console(path)?),

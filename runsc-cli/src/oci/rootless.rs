@@ -170,6 +170,46 @@ pub fn check_spec(spec: &Spec, euid: u32, egid: u32) -> Result<(), OciError> {
     Ok(())
 }
 
+/// Checks that an exec into an unprivileged caller's container asks for ids its user namespace
+/// maps (`/proc/<init>/{uid,gid}_map`, readable by anyone), and no supplementary groups: else the
+/// kernel's bare EINVAL would come from deep in the joining process.
+pub fn check_exec_ids(init: i32, uid: u32, gid: u32, groups: &[u32]) -> Result<(), OciError> {
+    for (kind, id) in [("uid", uid), ("gid", gid)] {
+        let map = std::fs::read_to_string(format!("/proc/{init}/{kind}_map")).unwrap_or_default();
+        let ranges: Vec<(u32, u32)> = map
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace().map(|v| v.parse::<u32>().ok());
+                let (inside, _, count) = (f.next()??, f.next()??, f.next()??);
+                Some((inside, count))
+            })
+            .collect();
+        if !ranges
+            .iter()
+            .any(|&(inside, count)| id >= inside && id - inside < count)
+        {
+            let mapped: Vec<String> = ranges
+                .iter()
+                .map(|&(i, c)| match c {
+                    1 => i.to_string(),
+                    c => format!("{i}-{}", i + (c - 1)),
+                })
+                .collect();
+            return Err(refuse(format!(
+                "{kind} {id} is not mapped in the container (its user namespace maps {})",
+                mapped.join(",")
+            )));
+        }
+    }
+    if !groups.is_empty() {
+        return Err(refuse(
+            "supplementary groups cannot be set (an unprivileged user namespace denies setgroups)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the spec asks for a limit rvisor applies (memory, swap, pids, cpu): without a
 /// cgroup it could not be held. Device rules are not limits here: the sandbox makes its own
 /// `/dev`, and runc ignores them rootless too.
