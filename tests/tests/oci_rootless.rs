@@ -161,7 +161,9 @@ fn exec_joins_a_rootless_container_whose_init_is_a_reaper() {
 #[test]
 fn without_xdg_runtime_dir_or_root_the_error_is_one_clear_line() {
     let oci = Oci::rootless("noxdg");
-    let b = oci.bundle("b", &["true"], |_| {});
+    // Not `true`: a process that ends at once can race the sentry's answer to `start` (the
+    // sentry may exit first, root or not: sentry_proc.rs answers from a thread).
+    let b = oci.bundle("b", &["sleep", "0.2"], |_| {});
     let mut cmd = oci.cmd(["run", "--bundle", &arg(&b), "c1"]);
     cmd.env_remove("XDG_RUNTIME_DIR");
     let o = rvisor_tests::run_for(&mut cmd, 60);

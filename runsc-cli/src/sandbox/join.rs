@@ -106,6 +106,7 @@ pub fn spawn(
             "the container's processes ended while joining it".into(),
         ));
     }
+    drop(pidfd);
     let ns = Namespaces {
         user_first,
         pid: pid.into(),
@@ -308,16 +309,19 @@ fn process(
         // Unprivileged, the sentry can read our memory (the exec's path) and /proc/<pid>/cwd
         // only while we are dumpable: our memory belongs to the runtime's user namespace, where
         // it has no CAP_SYS_PTRACE. From here until the exec, guest processes with our
-        // capabilities could trace us too, so we first close what only we may hold: the control
-        // socket and the namespace fds (the listener is the sentry's alone). What stays is the
-        // console, our stdio, and the started pipe.
-        let held = [fds.control.as_raw_fd(), ns.pid.as_raw_fd()]
-            .into_iter()
-            .chain(ns.rest.iter().map(|(fd, _)| fd.as_raw_fd()))
-            .chain(ns.user_first.iter().map(AsRawFd::as_raw_fd));
-        for fd in held {
-            // SAFETY: these fds are ours to close; nothing uses them again before the exec.
-            unsafe { libc::close(fd) };
+        // capabilities could trace us too, so we first close every fd of ours (the control
+        // socket, the namespace fds, whatever the runtime held; the listener is the sentry's
+        // alone) but the started pipe: what stays is our stdio and `--preserve-fds`.
+        let started = fds.started.as_raw_fd() as u32;
+        let from = 3 + spec.preserve_fds;
+        for (first, last) in [
+            (from, started.saturating_sub(1)),
+            (from.max(started + 1), u32::MAX),
+        ] {
+            if first <= last {
+                // SAFETY: close_range takes integers; nothing uses these fds before the exec.
+                unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+            }
         }
         identity::set_dumpable(true);
     }
