@@ -303,6 +303,8 @@ impl Drop for Delegated {
 
 #[test]
 fn rootless_cgroups_as_runc_does() {
+    // Made first, so dropped last: after `oci` has deleted whatever a failure left in it.
+    let deleg = Delegated::new();
     let oci = Oci::rootless("cgroups");
     // No cgroup can be made: without limits the container runs (and pause says why it cannot).
     let b = oci.bundle("plain", &["sleep", "4203.5"], |_| {});
@@ -338,7 +340,7 @@ fn rootless_cgroups_as_runc_does() {
 
     // A delegated cgroup is used: limits apply, the sandbox is in it, pause works, delete
     // removes it.
-    let Some(deleg) = Delegated::new() else {
+    let Some(deleg) = &deleg else {
         eprintln!("no cgroup v1 pids hierarchy: the delegated part is not run");
         return;
     };
