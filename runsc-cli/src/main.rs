@@ -9,6 +9,7 @@ use std::io::Write as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use rvisor_cli::oci::convert::Options;
 use rvisor_cli::oci::lifecycle::Runtime;
+use rvisor_cli::oci::rootless::{self, RootlessMode};
 use rvisor_cli::oci::state::StateRoot;
 use rvisor_cli::sandbox::{Network, Overlay, PlatformKind};
 
@@ -33,15 +34,15 @@ enum LogFormat {
 #[derive(Debug, Parser)]
 #[command(name = "rvisor", version, about, propagate_version = true)]
 struct Cli {
-    /// Directory for container state.
-    #[arg(
-        long,
-        global = true,
-        default_value = "/run/rvisor",
-        value_name = "DIR",
-        alias = "state-root"
-    )]
-    root: PathBuf,
+    /// Directory for container state [default: /run/rvisor as root, else
+    /// $XDG_RUNTIME_DIR/rvisor].
+    #[arg(long, global = true, value_name = "DIR", alias = "state-root")]
+    root: Option<PathBuf>,
+    /// Rootless cgroups, as runc's flag: "auto" (when not root), "true" or "false". Rootless, a
+    /// cgroup the caller cannot create is done without, unless the spec names one or asks for
+    /// limits. Before the command, as runc's (`spec --rootless` is another flag).
+    #[arg(long, default_value = "auto", value_name = "auto|true|false")]
+    rootless: RootlessMode,
     /// Write the runtime's log here instead of stderr.
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -141,8 +142,22 @@ fn runtime(cli: &Cli) -> anyhow::Result<Runtime> {
         !cli.systemd_cgroup,
         "--systemd-cgroup is not supported: rvisor manages cgroups through cgroupfs (v1 or v2)"
     );
+    let root = match &cli.root {
+        Some(root) => root.clone(),
+        None => rootless::default_state_root(
+            nix::unistd::geteuid().is_root(),
+            std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
+        )?,
+    };
+    let state = StateRoot::new(&root).map_err(|e| match cli.root {
+        Some(_) => anyhow::Error::new(e),
+        None if nix::unistd::geteuid().is_root() => {
+            anyhow::anyhow!("{e} (the default state root; pass --root DIR for another)")
+        }
+        None => anyhow::anyhow!("{e} (the default, under XDG_RUNTIME_DIR; pass --root DIR)"),
+    })?;
     Ok(Runtime {
-        root: StateRoot::new(&cli.root)?,
+        root: state,
         opts: Options {
             overlay: cli.overlay.unwrap_or(Overlay::Rootfs),
             init: cli.init,
@@ -151,6 +166,7 @@ fn runtime(cli: &Cli) -> anyhow::Result<Runtime> {
         network: cli.network.clone(),
         platform: platform(cli)?,
         strace: cli.strace.then(|| cli.log.clone()),
+        rootless: cli.rootless,
     })
 }
 

@@ -287,6 +287,16 @@ where
     cmd
 }
 
+/// Gives `path` and everything under it (symlinks themselves) to `uid` (user and group).
+pub fn chown_tree(path: &Path, uid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).unwrap();
+    if path.is_dir() && !path.is_symlink() {
+        for e in std::fs::read_dir(path).unwrap().flatten() {
+            chown_tree(&e.path(), uid);
+        }
+    }
+}
+
 /// A minimal root (busybox-static, the usual mount points) in a scratch directory.
 pub fn mini_root(name: &str) -> PathBuf {
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
@@ -307,10 +317,12 @@ pub fn mini_root(name: &str) -> PathBuf {
 /// An OCI container harness: a private `--root` and bundles built from busybox-static.
 #[derive(Debug)]
 pub struct Oci {
-    /// The state root passed as `--root`.
+    /// The state root passed as `--root` (rootless: the default it gets from `xdg`).
     pub root: PathBuf,
     /// Scratch directory for bundles.
     pub dir: PathBuf,
+    /// Rootless: `XDG_RUNTIME_DIR` of the unprivileged user every command runs as.
+    pub xdg: Option<PathBuf>,
 }
 
 /// busybox applets the test bundles link.
@@ -326,6 +338,27 @@ impl Oci {
         Oci {
             root: dir.join("state"),
             dir,
+            xdg: None,
+        }
+    }
+
+    /// A harness whose commands run as the unprivileged user (`rootless_uid`, as `setpriv`
+    /// would start them), without `--root`: the state goes under `XDG_RUNTIME_DIR`, a
+    /// directory of the user's only. The scratch directory is the user's too (bundles are
+    /// written there by `spec --rootless`).
+    pub fn rootless(name: &str) -> Self {
+        let dir = scratch(&format!("oci-rootless-{name}"));
+        let xdg = dir.join("xdg");
+        std::fs::create_dir_all(&xdg).unwrap();
+        set_mode(&xdg, 0o700);
+        let uid = rootless_uid();
+        for d in [&dir, &xdg] {
+            std::os::unix::fs::chown(d, Some(uid), Some(uid)).unwrap();
+        }
+        Oci {
+            root: xdg.join("rvisor"),
+            dir,
+            xdg: Some(xdg),
         }
     }
 
@@ -335,10 +368,21 @@ impl Oci {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = Command::new(rvisor());
-        cmd.arg("--root")
-            .arg(&self.root)
+        let Some(xdg) = &self.xdg else {
+            let mut cmd = Command::new(rvisor());
+            cmd.arg("--root")
+                .arg(&self.root)
+                .args(args)
+                .current_dir("/");
+            return cmd;
+        };
+        let uid = rootless_uid().to_string();
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--"])
+            .arg(rootless_binary())
             .args(args)
+            .env("XDG_RUNTIME_DIR", xdg)
+            .env("HOME", "/")
             .current_dir("/");
         cmd
     }
@@ -410,12 +454,19 @@ impl Oci {
         }
         let config = bundle.join("config.json");
         let _ = std::fs::remove_file(&config);
-        ok(&run_for(
-            Command::new(rvisor())
-                .args(["spec", "--bundle"])
-                .arg(&bundle),
-            30,
-        ));
+        let mut spec_cmd = match self.xdg {
+            None => {
+                let mut cmd = Command::new(rvisor());
+                cmd.arg("spec");
+                cmd
+            }
+            Some(_) => {
+                // The user's own bundle, in which it writes its own spec (mapping its ids).
+                chown_tree(&bundle, rootless_uid());
+                self.cmd(["spec", "--rootless"])
+            }
+        };
+        ok(&run_for(spec_cmd.args(["--bundle"]).arg(&bundle), 30));
         let mut spec: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
         spec["process"]["terminal"] = false.into();

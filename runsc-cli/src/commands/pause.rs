@@ -24,10 +24,13 @@ pub fn run(rt: &Runtime, args: &PauseArgs, freeze: bool) -> anyhow::Result<i32> 
     if status != want {
         return Err(wrong(&args.id, status, action).into());
     }
-    let cg = record
-        .cgroup
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("{}: no cgroup", args.id))?;
+    let cg = record.cgroup.as_deref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "cannot {action} {}: it has no cgroup (created rootless where none could be \
+                 made), and freezing needs one",
+            args.id
+        )
+    })?;
     Cgroup::load(cg).set_frozen(freeze)?;
     Ok(0)
 }

@@ -151,7 +151,35 @@ impl Cgroup {
                 "the hierarchy's root is not a container's cgroup",
             ));
         }
-        cg.inner.create().map_err(|e| cg.err("creating", e))?;
+        // cgroups-rs leaves out (with a warning) a v1 hierarchy it cannot make the cgroup in:
+        // make the directories first, so that is an error, with its errno.
+        let unavailable = |err| OciError::CgroupUnavailable {
+            path: cg.path.clone(),
+            err,
+        };
+        if !cg.inner.v2() {
+            // A v1 devices hierarchy is not delegated to users (its rules need CAP_SYS_ADMIN):
+            // rootless, the container goes without it.
+            let rootless = !nix::unistd::geteuid().is_root();
+            for s in cg.inner.subsystems() {
+                if rootless && s.controller_name() == "devices" {
+                    continue;
+                }
+                if let Err(err) = std::fs::create_dir_all(s.to_controller().path()) {
+                    let _ = cg.inner.delete();
+                    return Err(unavailable(err));
+                }
+            }
+        }
+        if let Err(e) = cg.inner.create() {
+            let io = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .and_then(std::io::Error::raw_os_error);
+            return Err(match io {
+                Some(errno) => unavailable(std::io::Error::from_raw_os_error(errno)),
+                None => cg.err("creating", e),
+            });
+        }
         let made = cg.make_leaves().and_then(|()| match resources {
             Some(r) => super::cgroup_limits::apply_sandbox(&cg, r),
             None => Ok(()),
@@ -225,9 +253,26 @@ impl Cgroup {
                 .ok_or_else(|| self.err(name, "the runtime's own cgroup is unknown"))?;
             let to = mount.join(mine).join("cgroup.procs");
             for pid in pids {
-                std::fs::write(&to, pid.to_string()).map_err(|e| {
-                    self.err(&format!("moving the sandbox out of its {name} cgroup"), e)
-                })?;
+                match std::fs::write(&to, pid.to_string()) {
+                    Ok(()) => {}
+                    // Rootless, in a cgroup delegated to the caller: the caller's own cgroup is
+                    // not its to write, so the sandbox stays counted with the guest there.
+                    Err(e)
+                        if !nix::unistd::geteuid().is_root()
+                            && matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) =>
+                    {
+                        tracing::warn!(
+                            "{}: the sandbox's processes stay in its {name} cgroup (rootless: {e})",
+                            self.path
+                        );
+                        break;
+                    }
+                    Err(e) => {
+                        return Err(
+                            self.err(&format!("moving the sandbox out of its {name} cgroup"), e)
+                        )
+                    }
+                }
             }
         }
         Ok(())
@@ -256,9 +301,22 @@ impl Cgroup {
             return std::fs::write(self.v2_guest_dir().join("cgroup.procs"), pid.to_string())
                 .map_err(|e| self.err("adding a process", e));
         }
-        self.inner
-            .add_task_by_tgid(CgroupPid::from(pid as u64))
-            .map_err(|e| self.err("adding a process", e))
+        if nix::unistd::geteuid().is_root() {
+            return self
+                .inner
+                .add_task_by_tgid(CgroupPid::from(pid as u64))
+                .map_err(|e| self.err("adding a process", e));
+        }
+        // Rootless: into the hierarchies delegated to the caller (see `create`).
+        for s in self.inner.subsystems() {
+            let dir = s.to_controller().path().to_path_buf();
+            if s.controller_name() == "devices" && !dir.exists() {
+                continue;
+            }
+            std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+                .map_err(|e| self.err("adding a process", e))?;
+        }
+        Ok(())
     }
 
     /// Whether the cgroup is frozen.
@@ -279,7 +337,20 @@ impl Cgroup {
             .controller_of::<FreezerController>()
             .ok_or_else(|| self.err("freezer", "no freezer controller"))?;
         if frozen {
-            c.freeze().map_err(|e| self.err("freezing", e))
+            c.freeze().map_err(|e| self.err("freezing", e))?;
+            // v1 says FREEZING until every task has stopped: return once they have, as runc's
+            // pause does, so that a `state` right after says paused.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let mut nap = std::time::Duration::from_millis(1);
+            while std::time::Instant::now() < deadline {
+                if matches!(c.state(), Ok(FreezerState::Frozen)) {
+                    return Ok(());
+                }
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(std::time::Duration::from_millis(50));
+            }
+            let _ = c.thaw();
+            Err(self.err("freezing", "its processes did not all stop within 5 s"))
         } else {
             c.thaw().map_err(|e| self.err("thawing", e))
         }

@@ -180,7 +180,12 @@ pub fn apply_guest(cg: &Cgroup, r: Option<&LinuxResources>) -> Result<(), OciErr
     ) {
         c.set_pid_max(limit).map_err(|e| cg.err("pids limit", e))?;
     }
-    if let Some(dir) = cg.v1_dir("devices") {
+    // Rootless, in a cgroup delegated to the caller without the devices hierarchy: nothing to
+    // apply (a rootless guest can create no device node anyway).
+    let devices = cg
+        .v1_dir("devices")
+        .filter(|d| d.exists() || nix::unistd::geteuid().is_root());
+    if let Some(dir) = devices {
         for rule in &rules {
             let file = if rule.allow {
                 "devices.allow"

@@ -42,6 +42,14 @@ pub enum OciError {
         /// What failed.
         message: String,
     },
+    /// A cgroup could not be made (unprivileged, usually: EACCES).
+    #[error("cgroup {path}: cannot create it: {err}")]
+    CgroupUnavailable {
+        /// The cgroup.
+        path: String,
+        /// Why.
+        err: std::io::Error,
+    },
     /// A hook failed.
     #[error("{0}")]
     Hook(String),

@@ -9,6 +9,7 @@ use nix::unistd::Pid;
 
 use super::cgroup::{self, Cgroup};
 use super::convert::{self, Options};
+use super::rootless::{self, RootlessMode};
 use super::state::{self, ContainerDir, LaterHooks, Phase, Record, StateRoot, Status};
 use super::{time, OciError};
 use crate::sandbox::{self, control, hooks, Attach, Network, SandboxError};
@@ -36,6 +37,8 @@ pub struct Runtime {
     pub platform: crate::sandbox::PlatformKind,
     /// Trace trapped calls to this file (`--strace`; the log file, or stderr).
     pub strace: Option<Option<PathBuf>>,
+    /// `--rootless`: whether a cgroup that cannot be made may be done without.
+    pub rootless: RootlessMode,
 }
 
 /// `create`'s arguments.
@@ -100,14 +103,14 @@ fn strace_sink(rt: &Runtime) -> Result<Option<Box<dyn std::io::Write + Send>>, O
 
 /// Creates a container; it waits for `start`.
 pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err(OciError::Unsupported(
-            "rootless containers: run the OCI commands as root (`rvisor do` runs rootless)".into(),
-        ));
-    }
     let bundle = std::fs::canonicalize(&req.bundle)
         .map_err(|e| OciError::Spec(format!("bundle {}: {e}", req.bundle.display())))?;
     let spec = convert::load(&bundle)?;
+    let euid = nix::unistd::geteuid();
+    if !euid.is_root() {
+        // Unprivileged: the sandbox maps the process's ids to ours, and nothing else.
+        rootless::check_spec(&spec, euid.as_raw(), nix::unistd::getegid().as_raw())?;
+    }
     let mut b = convert::convert(&spec, &bundle, &rt.opts)?;
     b.sandbox.container.preserve_fds = req.preserve_fds;
     if let (Some(size), sandbox::Overlay::Memory { .. }) = (
@@ -213,7 +216,14 @@ fn build(
     if b.sandbox.overlay == sandbox::Overlay::None {
         make_mount_points(b).map_err(|e| (e, None))?;
     }
-    let cg = Cgroup::create(cg_path, b.resources.as_ref()).map_err(|e| (e, None))?;
+    let cg = rootless::cgroup(
+        rt.rootless,
+        cg_path,
+        b.cgroups_path.as_deref(),
+        b.resources.as_ref(),
+    )
+    .map_err(|e| (e, None))?;
+    let recorded_cgroup = cg.as_ref().map(|_| cg_path.to_string());
     let control = control::listen_at(&dir.control_socket()).map_err(|e| (e.into(), None))?;
     let exit = std::fs::File::create(dir.exit_file()).map_err(|err| {
         (
@@ -235,8 +245,10 @@ fn build(
     let prelude = move || -> Result<(), String> {
         // SAFETY: the forked sentry's copy of the lock fd is closed and never used again.
         unsafe { libc::close(lock) };
-        cg.add(std::process::id() as i32)
-            .map_err(|e| e.to_string())?;
+        if let Some(cg) = &cg {
+            cg.add(std::process::id() as i32)
+                .map_err(|e| e.to_string())?;
+        }
         if let Some(adj) = oom_adj {
             std::fs::write("/proc/self/oom_score_adj", adj.to_string())
                 .map_err(|e| format!("oom_score_adj {adj}: {e}"))?;
@@ -260,7 +272,7 @@ fn build(
         created: time::rfc3339(SystemTime::now()),
         owner: owner(),
         annotations: b.annotations.clone(),
-        cgroup: Some(cg_path.to_string()),
+        cgroup: recorded_cgroup,
         hooks: LaterHooks {
             poststart: b.hooks.poststart.clone(),
             poststop: b.hooks.poststop.clone(),
@@ -387,7 +399,7 @@ fn ends_a_process(sig: Signal) -> bool {
 /// Host pids of the guest's processes (the cgroup's, but for the sentry and the gofer).
 pub fn guest_pids(record: &Record) -> Vec<i32> {
     let Some(cg) = &record.cgroup else {
-        return vec![record.init_pid];
+        return rootless::pid_namespace_members(record.init_pid);
     };
     Cgroup::load(cg)
         .pids()
@@ -505,6 +517,9 @@ pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
         )));
     }
     let mut spec = convert::join_spec(&req.process)?;
+    if !nix::unistd::geteuid().is_root() {
+        rootless::check_exec_ids(record.init_pid, spec.uid, spec.gid, &spec.groups)?;
+    }
     spec.preserve_fds = req.preserve_fds;
     let console = match (&req.console_socket, req.process.terminal().unwrap_or(false)) {
         (Some(path), true) => Some(connect_console(path)?),

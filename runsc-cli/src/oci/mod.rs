@@ -11,6 +11,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod lsm;
 pub mod mounts;
+pub mod rootless;
 pub mod seccomp;
 pub mod state;
 pub mod time;

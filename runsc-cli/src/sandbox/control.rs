@@ -5,9 +5,11 @@
 //! - `start` + the container state (JSON, for the start hooks): releases the guest init; the
 //!   answer comes once the guest is supervised.
 //! - `stats`: the sentry's counters as JSON.
-//! - `exec PID UID GID GROUPS FD`: serve one more process (joined by `rvisor exec`), whose
-//!   seccomp listener is its fd `FD` (taken with `pidfd_getfd`: the joiner is already under the
-//!   filter, where `sendmsg` traps, so it names the fd with a plain `write`).
+//! - `exec PID UID GID GROUPS` with the seccomp listener attached: serve one more process
+//!   (joined by `rvisor exec`). It sends from a thread of its own that the filter does not cover
+//!   (`sendmsg` traps under it). The sentry does not take the listener with `pidfd_getfd`, as
+//!   it does the guest init's: the joiner is not dumpable by then, and its memory belongs to the
+//!   runtime's user namespace, in which an unprivileged sentry has no `CAP_SYS_PTRACE`.
 //!
 //! Answers are `ok`, `ok ` + payload, or `err ` + a message.
 
@@ -47,8 +49,8 @@ pub enum Request {
     },
 }
 
-/// Parses `exec PID UID GID G1,G2 FD` and takes the joiner's listener.
-fn parse_exec(frame: &[u8]) -> Option<Request> {
+/// Parses `exec PID UID GID G1,G2`, which comes with the joiner's listener.
+fn parse_exec(frame: &[u8], listener: OwnedFd) -> Option<Request> {
     let text = std::str::from_utf8(frame.strip_prefix(b"exec ")?).ok()?;
     let mut it = text.split(' ');
     let host_pid = it.next()?.parse().ok()?;
@@ -61,8 +63,9 @@ fn parse_exec(frame: &[u8]) -> Option<Request> {
         .map(str::parse)
         .collect::<Result<_, _>>()
         .ok()?;
-    let fd = it.next()?.parse().ok()?;
-    let listener = super::fdpass::take_fd(host_pid, fd).ok()?;
+    if it.next().is_some() {
+        return None;
+    }
     Some(Request::Exec {
         listener,
         host_pid,
@@ -140,7 +143,7 @@ pub fn accept(listener: BorrowedFd<'_>) -> Result<(OwnedFd, Request), Errno> {
             Request::Start(state.to_vec())
         } else if frame == b"stats" {
             Request::Stats
-        } else if let Some(exec) = fd.is_none().then(|| parse_exec(&frame)).flatten() {
+        } else if let Some(exec) = fd.and_then(|fd| parse_exec(&frame, fd)) {
             exec
         } else {
             let _ = answer(borrowed, Err("malformed request"));
@@ -176,10 +179,25 @@ pub fn connect_to(path: &Path) -> Result<OwnedFd, SandboxError> {
 }
 
 /// Sends one request over a connected control socket and returns the answer's payload. Requests
-/// carry no fd and go out with `write` (`rvisor exec` sends from under the guest filter, where
-/// `sendmsg` traps).
+/// without an fd go out with `write`.
 pub fn call_on(borrowed: BorrowedFd<'_>, frame: &[u8]) -> Result<String, SandboxError> {
     super::fdpass::write_frame(borrowed, frame).ctx(|| "sending to the sandbox".into())?;
+    reply_on(borrowed)
+}
+
+/// Sends `exec`'s request, with the listener attached (from a thread the filter does not cover:
+/// see the module's comment); the answer is for [`reply_on`].
+pub fn send_exec(
+    borrowed: BorrowedFd<'_>,
+    frame: &[u8],
+    listener: BorrowedFd<'_>,
+) -> Result<(), SandboxError> {
+    send(borrowed, frame, Some(listener)).ctx(|| "sending to the sandbox".into())
+}
+
+/// Waits for the answer to a request sent on `borrowed`; returns its payload. Uses `recvmsg`
+/// only, which the guest filter lets run.
+pub fn reply_on(borrowed: BorrowedFd<'_>) -> Result<String, SandboxError> {
     let (reply, _) = recv(borrowed, MAX_FRAME).ctx(|| "waiting for the sandbox".into())?;
     let reply = String::from_utf8_lossy(&reply).into_owned();
     if reply == "ok" {

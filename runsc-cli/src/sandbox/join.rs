@@ -45,8 +45,8 @@ pub struct JoinSpec {
     pub new_privileges: bool,
 }
 
-/// Namespaces entered, in order (the user namespace last: entering it gives up our host
-/// privileges, which the others need).
+/// Namespaces entered, in order (as root, the user namespace last: entering it gives up our
+/// host privileges, which the others need; unprivileged, it is entered first, see [`keeper`]).
 const NAMESPACES: [(&str, CloneFlags); 6] = [
     ("net", CloneFlags::CLONE_NEWNET),
     ("uts", CloneFlags::CLONE_NEWUTS),
@@ -77,17 +77,43 @@ pub fn spawn(
     fds: JoinFds,
     prelude: &dyn Fn() -> Result<(), String>,
 ) -> Result<Pid, SandboxError> {
-    let ns: Vec<(OwnedFd, CloneFlags)> = NAMESPACES
-        .iter()
-        .map(|(name, flag)| {
-            let path = format!("/proc/{init}/ns/{name}");
-            std::fs::File::open(&path)
-                .map(|f| (OwnedFd::from(f), *flag))
-                .map_err(|e| SandboxError::Invalid(format!("{path}: {e}")))
-        })
-        .collect::<Result<_, _>>()?;
-    let pid_ns = std::fs::File::open(format!("/proc/{init}/ns/pid"))
+    let (source, pidfd) = namespace_source(init)?;
+    let mut rest: Vec<(OwnedFd, CloneFlags)> = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let path = format!("/proc/{source}/ns/{name}");
+        let file = std::fs::File::open(&path)
+            .map_err(|e| SandboxError::Invalid(format!("{path}: {e}")))?;
+        // One the sandbox shares with us (the host's network) is not entered: unprivileged, we
+        // could not (its owner is the host's user namespace), and need not.
+        if !same_file(&file, &format!("/proc/self/ns/{name}")) {
+            rest.push((OwnedFd::from(file), flag));
+        }
+    }
+    // Unprivileged, we may enter a namespace only from inside the sandbox's user namespace,
+    // where we (the owner of its parent, the gofer's) hold every capability: the keeper enters
+    // it first, and the process inherits it.
+    let user_first = match nix::unistd::geteuid().is_root() {
+        true => None,
+        false => rest
+            .iter()
+            .position(|(_, flag)| *flag == CloneFlags::CLONE_NEWUSER)
+            .map(|i| rest.remove(i).0),
+    };
+    let pid = std::fs::File::open(format!("/proc/{source}/ns/pid"))
         .map_err(|e| SandboxError::Invalid(format!("the sandbox's pid namespace: {e}")))?;
+    // Still the process we chose: its pid was not reused while we opened.
+    // SAFETY: pidfd_send_signal takes an fd we own, signal 0 (no signal) and no siginfo.
+    if unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), 0, 0, 0) } != 0 {
+        return Err(SandboxError::Setup(
+            "the container's processes ended while joining it".into(),
+        ));
+    }
+    drop(pidfd);
+    let ns = Namespaces {
+        user_first,
+        pid: pid.into(),
+        rest,
+    };
     let args = cstrings(&spec.args)?;
     let env = cstrings(&spec.env)?;
     signals::block().ctx(|| "blocking signals".into())?;
@@ -98,11 +124,71 @@ pub fn spawn(
             let result = prelude()
                 .map(|()| super::unix_guard::join(init))
                 .map_err(SandboxError::Setup)
-                .and_then(|()| keeper(spec, prog, &fds, &ns, pid_ns, &args, &env));
+                .and_then(|()| keeper(spec, prog, &fds, &ns, &args, &env));
             let message = result.err().map(|e| e.to_string()).unwrap_or_default();
             let _ = nix::unistd::write(&fds.started, message.as_bytes());
             std::process::exit(125)
         }
+    }
+}
+
+/// The process whose namespaces we enter, and a pidfd on it: the init, unless we may not read
+/// its namespaces (unprivileged, an init that is not dumpable, as with `--init`: its memory is
+/// the runtime's user namespace's, where we have no CAP_SYS_PTRACE); then a child of it, which
+/// shares them (the guest cannot make namespaces).
+fn namespace_source(init: Pid) -> Result<(Pid, OwnedFd), SandboxError> {
+    let pidfd = |pid: Pid| {
+        // SAFETY: pidfd_open takes integers; a valid fd is ours alone.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+        // SAFETY: the kernel just returned this fd; nothing else owns it.
+        (fd >= 0).then(|| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
+    };
+    let readable = |pid: Pid| std::fs::File::open(format!("/proc/{pid}/ns/mnt")).is_ok();
+    let parent = |pid: Pid| -> Option<Pid> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let ppid = stat[stat.rfind(')')? + 2..]
+            .split(' ')
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(Pid::from_raw(ppid))
+    };
+    let gone = || SandboxError::Setup("the container's processes have ended".into());
+    let init_fd = pidfd(init).ok_or_else(gone)?;
+    if readable(init) {
+        return Ok((init, init_fd));
+    }
+    let children =
+        std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap_or_default();
+    for child in children.split_whitespace().filter_map(|p| p.parse().ok()) {
+        let child = Pid::from_raw(child);
+        // Held by the pidfd, it is still the init's child (not a reused pid) if its parent is.
+        if let Some(fd) = pidfd(child).filter(|_| parent(child) == Some(init) && readable(child)) {
+            return Ok((child, fd));
+        }
+    }
+    Err(SandboxError::Invalid(format!(
+        "/proc/{init}/ns: cannot read the container's namespaces (the init is not dumpable, and \
+         no process of the container is readable)"
+    )))
+}
+
+/// The sandbox's namespaces, as the keeper and the process enter them.
+struct Namespaces {
+    /// Unprivileged: the user namespace, which the keeper enters first.
+    user_first: Option<OwnedFd>,
+    /// The pid namespace (the keeper's children's).
+    pid: OwnedFd,
+    /// The others the process enters, in order.
+    rest: Vec<(OwnedFd, CloneFlags)>,
+}
+
+/// Whether `file` is the file at `path` (by device and inode).
+fn same_file(file: &std::fs::File, path: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
     }
 }
 
@@ -119,12 +205,19 @@ fn keeper(
     spec: &JoinSpec,
     prog: &BpfProgram,
     fds: &JoinFds,
-    ns: &[(OwnedFd, CloneFlags)],
-    pid_ns: std::fs::File,
+    ns: &Namespaces,
     args: &[CString],
     env: &[CString],
 ) -> Result<std::convert::Infallible, SandboxError> {
-    nix::sched::setns(pid_ns, CloneFlags::CLONE_NEWPID)
+    // The process inherits this: it must not be dumpable for a moment in the guest's pid
+    // namespace (unprivileged, with our creds in the guest's user namespace, a guest process
+    // with CAP_SYS_PTRACE there could then take the control socket it inherits).
+    identity::set_dumpable(false);
+    if let Some(user) = &ns.user_first {
+        nix::sched::setns(user, CloneFlags::CLONE_NEWUSER)
+            .ctx(|| "entering the sandbox's user namespace".into())?;
+    }
+    nix::sched::setns(&ns.pid, CloneFlags::CLONE_NEWPID)
         .ctx(|| "entering the pid namespace".into())?;
     // SAFETY: the keeper is single-threaded; the child only runs `process`, which never returns.
     match unsafe { fork() }.ctx(|| "forking into the sandbox".into())? {
@@ -149,7 +242,7 @@ fn process(
     spec: &JoinSpec,
     prog: &BpfProgram,
     fds: &JoinFds,
-    ns: &[(OwnedFd, CloneFlags)],
+    ns: &Namespaces,
     args: &[CString],
     env: &[CString],
 ) -> Result<std::convert::Infallible, SandboxError> {
@@ -163,7 +256,7 @@ fn process(
         .ok()
         .and_then(|p| p.to_str()?.parse().ok())
         .ok_or_else(|| SandboxError::Invalid("reading /proc/self".into()))?;
-    for (fd, flag) in ns {
+    for (fd, flag) in &ns.rest {
         nix::sched::setns(fd, *flag)
             .ctx(|| format!("entering the sandbox's {flag:?} namespace"))?;
     }
@@ -181,22 +274,70 @@ fn process(
     let env_os: Vec<OsString> = spec.env.iter().map(OsString::from).collect();
     let path = init::resolve(&OsString::from(&spec.args[0]), &env_os, true)?;
     identity::set_rlimits(&spec.rlimits)?;
-    let listener = sentry::filter::install_with_listener_as(
-        prog,
-        identity::filter_privs(spec.new_privileges),
-    )?;
-    identity::release(held)?;
     let groups: Vec<String> = spec.groups.iter().map(u32::to_string).collect();
-    // Named by number: see control.rs (the listener stays open until the sentry answers).
     let frame = format!(
-        "exec {host_pid} {} {} {} {}",
+        "exec {host_pid} {} {} {}",
         spec.uid,
         spec.gid,
-        groups.join(","),
-        listener.as_raw_fd()
+        groups.join(",")
     );
-    control::call_on(fds.control.as_fd(), frame.as_bytes())?;
+    // The listener goes to the sentry attached to the request, sent by a thread started before
+    // the filter, which therefore does not cover it: under the filter our `sendmsg` would trap
+    // and wait on the very listener in flight (see control.rs).
+    let control_fd = fds.control.as_fd();
+    let handed = std::thread::scope(|scope| -> Result<OwnedFd, SandboxError> {
+        let (to_sender, from_main) = std::sync::mpsc::channel::<OwnedFd>();
+        let sender = scope.spawn(move || {
+            let listener = from_main.recv().ok()?;
+            let sent = control::send_exec(control_fd, frame.as_bytes(), listener.as_fd());
+            Some((listener, sent))
+        });
+        let listener = match sentry::filter::install_with_listener_as(
+            prog,
+            identity::filter_privs(spec.new_privileges),
+        ) {
+            Ok(listener) => listener,
+            Err(e) => {
+                drop(to_sender);
+                let _ = sender.join();
+                return Err(e.into());
+            }
+        };
+        let _ = to_sender.send(listener);
+        match sender.join() {
+            Ok(Some((listener, Ok(())))) => Ok(listener),
+            Ok(Some((_, Err(e)))) => Err(e),
+            _ => Err(SandboxError::Setup(
+                "sending the listener to the sentry".into(),
+            )),
+        }
+    });
+    let listener = handed?;
+    // Held only to install the filter without no_new_privs.
+    identity::release(held)?;
+    // The listener stays open until the sentry answers.
+    control::reply_on(fds.control.as_fd())?;
     drop(listener);
+    if ns.user_first.is_some() {
+        // Unprivileged, the sentry can read our memory (the exec's path) and /proc/<pid>/cwd
+        // only while we are dumpable: our memory belongs to the runtime's user namespace, where
+        // it has no CAP_SYS_PTRACE. From here until the exec, guest processes with our
+        // capabilities could trace us too, so we first close every fd of ours (the control
+        // socket, the namespace fds, whatever the runtime held; the listener is the sentry's
+        // alone) but the started pipe: what stays is our stdio and `--preserve-fds`.
+        let started = fds.started.as_raw_fd() as u32;
+        let from = 3 + spec.preserve_fds;
+        for (first, last) in [
+            (from, started.saturating_sub(1)),
+            (from.max(started + 1), u32::MAX),
+        ] {
+            if first <= last {
+                // SAFETY: close_range takes integers; nothing uses these fds before the exec.
+                unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+            }
+        }
+        identity::set_dumpable(true);
+    }
     // SAFETY: close_range takes integers; CLOEXEC only marks fds (the started pipe among them:
     // the exec closes it, which tells the caller we are running).
     unsafe {
