@@ -566,6 +566,173 @@ fn interactive_and_tty() {
     );
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     assert_eq!(stdout(&o), "from-stdin\nnot a tty\n");
+    // exec -it into a container without a terminal of its own.
+    let id = start_detached(d, "rvt-tty", "echo ready; while :; do sleep 0.2; done");
+    let cmd = format!(
+        "docker --host unix://{} exec -it rvt-tty sh -c 'tty; exit 8'",
+        d.sock.display()
+    );
+    let o = run_for(
+        Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("DOCKER_CONFIG", d.dir.join("cli")),
+        180,
+    );
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    assert!(stdout(&o).contains("/dev/pts/"), "{}", stdout(&o));
+    remove(d, "rvt-tty", &id);
+}
+
+#[test]
+fn run_options_user_workdir_hostname_env_and_init() {
+    let d = daemon();
+    let (o, _) = run_rvisor(
+        d,
+        &[
+            "--rm",
+            "-u",
+            "1000:1000",
+            "-w",
+            "/tmp",
+            "-h",
+            "boxname",
+            "-e",
+            "MARK=m1",
+            IMAGE,
+            "sh",
+            "-c",
+            "id -u; id -g; pwd; hostname; echo $MARK",
+        ],
+    );
+    assert_eq!(ok(&o), "1000\n1000\n/tmp\nboxname\nm1\n");
+    // --init: docker's tini is PID 1 and passes the exit status on.
+    let (o, id) = run_rvisor(
+        d,
+        &[
+            "--rm",
+            "--init",
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /proc/1/comm; exit 3",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "docker-init\n");
+    assert_removed(d, &id);
+    // docker wait reports the exit status of a detached container.
+    let (o, id) = run_rvisor(
+        d,
+        &["-d", "--name", "rvt-wait", IMAGE, "sh", "-c", "exit 42"],
+    );
+    ok(&o);
+    assert_eq!(d.ok(&["wait", "rvt-wait"]), "42\n");
+    remove(d, "rvt-wait", &id);
+}
+
+#[test]
+fn health_checks_run_through_exec() {
+    let d = daemon();
+    let (o, id) = run_rvisor(
+        d,
+        &[
+            "-d",
+            "--name",
+            "rvt-health",
+            "--health-cmd",
+            "test -e /tmp/ok",
+            "--health-interval",
+            "1s",
+            IMAGE,
+            "sh",
+            "-c",
+            "touch /tmp/ok; while :; do sleep 0.2; done",
+        ],
+    );
+    ok(&o);
+    wait_until("the container to be healthy", || {
+        d.inspect("rvt-health", "{{.State.Health.Status}}") == "healthy"
+    });
+    remove(d, "rvt-health", &id);
+}
+
+#[test]
+fn resources_reach_the_container_cgroup() {
+    let d = daemon();
+    let (o, id) = run_rvisor(
+        d,
+        &[
+            "-d",
+            "--cpus",
+            "0.5",
+            "--cpu-shares",
+            "512",
+            "--cpuset-cpus",
+            "0",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "50",
+            IMAGE,
+            "sleep",
+            "1000",
+        ],
+    );
+    ok(&o);
+    let read = |controller: &str, file: &str| {
+        let v1 = Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(d.cgroup_parent.trim_start_matches('/'))
+            .join(&id)
+            .join(file);
+        std::fs::read_to_string(&v1)
+            .unwrap_or_else(|e| panic!("{}: {e}", v1.display()))
+            .trim()
+            .to_string()
+    };
+    if Path::new("/sys/fs/cgroup/memory").is_dir() {
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
+        assert_eq!(read("cpu", "cpu.shares"), "512");
+        assert_eq!(read("cpuset", "cpuset.cpus"), "0");
+        assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864");
+        assert_eq!(read("pids", "pids.max"), "50");
+    } else {
+        assert_eq!(read("", "cpu.max"), "50000 100000");
+        assert_eq!(read("", "memory.max"), "67108864");
+        assert_eq!(read("", "pids.max"), "50");
+    }
+    // The whole sandbox is in it: the runtime's processes and the guest's.
+    let procs = read(
+        if Path::new("/sys/fs/cgroup/memory").is_dir() {
+            "memory"
+        } else {
+            ""
+        },
+        "cgroup.procs",
+    );
+    assert!(procs.lines().count() >= 3, "{procs}");
+    remove(d, &id, &id);
+}
+
+#[test]
+fn privileged_container_still_cannot_mount_or_make_devices() {
+    let d = daemon();
+    // --privileged grants every capability; the sandbox still refuses the calls that would reach
+    // the host's kernel objects.
+    let (o, _) = run_rvisor(
+        d,
+        &[
+            "--rm",
+            "--privileged",
+            IMAGE,
+            "sh",
+            "-c",
+            "mkdir -p /mnt; mount -t tmpfs x /mnt && echo MOUNTED; mknod /tmp/blk b 8 0 && echo MADE; \
+             mount -t proc proc /mnt && echo PROC; echo done",
+        ],
+    );
+    assert_eq!(ok(&o), "done\n", "{}", stderr(&o));
 }
 
 #[test]
