@@ -31,9 +31,9 @@ struct Dockerd {
     cgroup_parent: String,
 }
 
-/// Daemons started by this binary (dir, dockerd's pid), stopped at exit even if setting one up
-/// failed half-way.
-static STARTED: Mutex<Vec<(PathBuf, String, u32)>> = Mutex::new(Vec::new());
+/// Daemons started by this binary (directory, cgroup parent, dockerd's pid while it is ours to
+/// stop), cleaned up at exit even if setting one up failed half-way.
+static STARTED: Mutex<Vec<(PathBuf, String, Option<u32>)>> = Mutex::new(Vec::new());
 
 fn need(tool: &str) {
     let found = Command::new("sh")
@@ -97,7 +97,7 @@ impl Dockerd {
         STARTED
             .lock()
             .unwrap()
-            .push((dir.clone(), cgroup_parent.clone(), child.id()));
+            .push((dir.clone(), cgroup_parent.clone(), Some(child.id())));
         let d = Dockerd {
             dir,
             sock,
@@ -111,6 +111,12 @@ impl Dockerd {
             .is_ok_and(|o| o.status.success())
         {
             if let Some(status) = child.try_wait().unwrap() {
+                // Reaped: its pid is no longer ours to signal.
+                for entry in STARTED.lock().unwrap().iter_mut() {
+                    if entry.0 == d.dir {
+                        entry.2 = None;
+                    }
+                }
                 panic!("dockerd exited ({status}):\n{}", d.log_tail());
             }
             assert!(
@@ -978,7 +984,7 @@ fn remove_stale_runs() {
             continue;
         }
         let parent = format!("/rvisor-docker-test-{pid}");
-        let _ = clean_up(&e.path(), &parent, None);
+        let _ = clean_up(&e.path(), &parent, None, false);
     }
 }
 
@@ -997,7 +1003,7 @@ extern "C" fn teardown() {
     let started = std::mem::take(&mut *STARTED.lock().unwrap_or_else(|e| e.into_inner()));
     let mut problems = Vec::new();
     for (dir, parent, pid) in started {
-        problems.extend(clean_up(&dir, &parent, Some(pid)));
+        problems.extend(clean_up(&dir, &parent, pid, true));
     }
     if !problems.is_empty() {
         eprintln!(
@@ -1009,27 +1015,30 @@ extern "C" fn teardown() {
     }
 }
 
-/// Stops the daemon of `dir` (pid `pid`, if it is ours) and returns what outlived it, after
-/// removing that too: processes, mounts, cgroups; then the directory.
-fn clean_up(dir: &Path, cgroup_parent: &str, pid: Option<u32>) -> Vec<String> {
+/// Stops the daemon of `dir` (pid `pid`, if it is ours and running) and returns what outlived it
+/// (if `report`), after removing that too: processes, mounts, cgroups; then the directory.
+fn clean_up(dir: &Path, cgroup_parent: &str, pid: Option<u32>, report: bool) -> Vec<String> {
     // Every process and mount of this daemon names a path under dir.
     let marker = format!("{}/", dir.display());
     let sock = dir.join("docker.sock");
     let mut problems = Vec::new();
     if let Some(pid) = pid {
         if sock.exists() {
-            // What a failed test left running; then the daemon.
-            let _ = run_for(
-                Command::new("sh")
-                    .arg("-c")
-                    .arg(format!(
-                        "ids=$(docker --host unix://{0} ps -aq); \
-                         [ -z \"$ids\" ] || docker --host unix://{0} rm -f $ids",
-                        sock.display()
-                    ))
-                    .env("DOCKER_CONFIG", dir.join("cli")),
-                120,
-            );
+            // What a failed test left running; then the daemon. (No panic may leave an
+            // atexit handler: a hang here is reported below as what it leaves.)
+            let _ = std::panic::catch_unwind(|| {
+                run_for(
+                    Command::new("sh")
+                        .arg("-c")
+                        .arg(format!(
+                            "ids=$(docker --host unix://{0} ps -aq); \
+                             [ -z \"$ids\" ] || docker --host unix://{0} rm -f $ids",
+                            sock.display()
+                        ))
+                        .env("DOCKER_CONFIG", dir.join("cli")),
+                    120,
+                )
+            });
         }
         // SAFETY: kill takes integers; the pid is our own child, not yet reaped.
         unsafe { libc::kill(pid as i32, libc::SIGTERM) };
@@ -1083,8 +1092,7 @@ fn clean_up(dir: &Path, cgroup_parent: &str, pid: Option<u32>) -> Vec<String> {
         let _ = std::fs::remove_dir(&cg);
     }
     let _ = std::fs::remove_dir_all(dir);
-    if pid.is_none() {
-        // A stale run's leftovers were reported (or not) by that run.
+    if !report {
         problems.clear();
     }
     problems
