@@ -411,9 +411,11 @@ fn detached_logs_and_exec() {
         "rvt-exec",
         "echo ready; echo to-stderr >&2; while :; do sleep 0.2; done",
     );
-    let logs = d.run(&["logs", "rvt-exec"]);
-    assert_eq!(stdout(&logs), "ready\n");
-    assert_eq!(stderr(&logs), "to-stderr\n");
+    // stdout and stderr reach the log through separate pipes: either may come first.
+    wait_until("the log to hold both streams", || {
+        let logs = d.run(&["logs", "rvt-exec"]);
+        stdout(&logs) == "ready\n" && stderr(&logs) == "to-stderr\n"
+    });
     // exec: its output and exit code; it sees the container's processes.
     let o = d.run(&[
         "exec",
@@ -908,7 +910,7 @@ fn cp_from_a_stopped_container() {
 #[test]
 fn long_exec_root_state_path_top_pause_and_stats() {
     let d = daemon();
-    let id = start_detached(d, "rvt-long", "echo ready; while :; do sleep 0.2; done");
+    let id = start_detached(d, "rvt-long", "sleep 1000 & echo ready; wait");
     // The runtime's state directory: its control socket's path is past sun_path's 108 bytes.
     let state = d.state_dir(&id);
     assert!(state.join("state.json").exists(), "{}", state.display());
