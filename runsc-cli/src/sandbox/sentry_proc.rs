@@ -112,10 +112,13 @@ pub fn main(
         }
     };
     let report = started.report.take();
+    let mut start_answered = None;
     if let (Some((conn, _)), Some(report)) = (start_conn, report) {
         // Start hooks and the spec's filters come next, supervised (so we must be serving);
         // the socket closes when the init execs the command. Only then is the container
         // started, and `start` answered (its poststart hooks follow).
+        let (done, answered) = std::sync::mpsc::channel();
+        start_answered = Some(answered);
         std::thread::spawn(move || {
             let result = match fdpass::receive(report.as_fd()) {
                 Ok(InitReport::Failed(message)) => Err(message),
@@ -125,9 +128,10 @@ pub fn main(
                 conn.as_fd(),
                 result.as_ref().map(|()| "").map_err(String::as_str),
             );
+            let _ = done.send(());
         });
     }
-    serve(spec, started, supervision, strace, attach)
+    serve(spec, started, supervision, strace, attach, start_answered)
 }
 
 /// Reports a setup failure (to the creating runtime, or on stderr) and exits.
@@ -340,6 +344,7 @@ fn serve(
     supervision: Supervision,
     strace: Option<Box<dyn Write + Send>>,
     attach: Attach,
+    start_answered: Option<std::sync::mpsc::Receiver<()>>,
 ) -> ! {
     let Started {
         gofer,
@@ -437,6 +442,13 @@ fn serve(
         }
         if let Some(file) = &attach.exit_status {
             let _ = nix::unistd::write(file, format!("{}\n", ended.code()).as_bytes());
+        }
+        // A command that ends at once must not end the sandbox before `start` has its answer:
+        // the runtime would report a failed start (and the shim, unable to delete a container
+        // still running, would leak it). The answer follows the guest's exec at once; the bound
+        // is for a report socket some stray process still holds.
+        if let Some(answered) = &start_answered {
+            let _ = answered.recv_timeout(std::time::Duration::from_secs(5));
         }
         std::process::exit(ended.code())
     });
