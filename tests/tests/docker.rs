@@ -392,6 +392,38 @@ fn run_returns_exit_codes_and_output() {
 }
 
 #[test]
+fn commands_that_end_at_once_start_cleanly_in_parallel() {
+    let d = daemon();
+    // The sandbox must answer `start` before it ends with its command: a start reported failed
+    // (under load, before the fix) left the container's shim and state behind too.
+    let results: Vec<(Output, String)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..4)
+                        .map(|_| run_rvisor(d, &["-d", IMAGE, "sh", "-c", "exit 42"]))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        runs.into_iter().flat_map(|r| r.join().unwrap()).collect()
+    });
+    for (o, id) in &results {
+        assert!(
+            o.status.success(),
+            "docker run -d: {}{}",
+            stdout(o),
+            stderr(o)
+        );
+        assert_eq!(d.ok(&["wait", id]), "42\n");
+    }
+    for (_, id) in &results {
+        d.ok(&["rm", id]);
+        assert_removed(d, id);
+    }
+}
+
+#[test]
 fn missing_and_unexecutable_commands_fail_like_runc() {
     let d = daemon();
     // Docker reports 127 for a command it cannot find, 126 for one it cannot execute.
