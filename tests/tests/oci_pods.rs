@@ -309,3 +309,150 @@ int main(int argc, char **argv) {
         oci.ok(&["delete", "t2"]);
     }
 }
+
+/// A container's PID 1 that faults dies of it, as natively (139), though traced: the kernel
+/// keeps a traced namespace init immune to its own fault, which would otherwise spin forever.
+#[test]
+fn a_faulting_pid1_dies_of_its_signal_on_both_platforms() {
+    let probe = rvisor_tests::compile_c_static(
+        "segv",
+        "int main(void) { *(volatile int *)0 = 1; return 0; }\n",
+    );
+    for platform in PLATFORMS {
+        let oci = Oci::new(&format!("segv-{platform}"));
+        let b = oci.bundle("b", &["/bin/segv"], |_| {});
+        std::fs::copy(&probe, b.join("rootfs/bin/segv")).unwrap();
+        let script = format!(
+            r#"
+import ctypes, os, subprocess
+ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER, as containerd's shim
+rv = [{bin:?}, "--platform", {platform:?}, "--root", {root:?}]
+subprocess.run(rv + ["create", "--bundle", {bundle:?}, "--pid-file", {pid_file:?}, "s1"], check=True)
+pid = int(open({pid_file:?}).read())
+subprocess.run(rv + ["start", "s1"], check=True)
+while True:
+    got, status = os.waitpid(-1, 0)
+    if got == pid:
+        print("status", os.waitstatus_to_exitcode(status))
+        break
+"#,
+            bin = arg(&rvisor()),
+            root = arg(&oci.root),
+            bundle = arg(&b),
+            pid_file = arg(&oci.dir.join("pid")),
+        );
+        let o = run_for(Command::new("python3").args(["-c", &script]), 60);
+        assert_eq!(
+            stdout(&o).trim(),
+            "status -11",
+            "{platform}: {}",
+            stderr(&o)
+        );
+        assert_eq!(
+            oci.run(&["wait", "s1"]).status.code(),
+            Some(139),
+            "{platform}"
+        );
+        oci.ok(&["delete", "s1"]);
+    }
+}
+
+/// A pod peer joins a created (not yet started) container's namespaces: the init waiting for
+/// `start` runs unfiltered, so nothing in them may trace it (it is not dumpable and already
+/// traced by its sentry).
+#[test]
+fn a_created_containers_init_cannot_be_traced_from_a_joined_namespace() {
+    let probe = rvisor_tests::compile_c_static(
+        "attach",
+        r#"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+int main(void) {
+    long r = ptrace(PTRACE_SEIZE, 1, 0, 0);
+    printf("seize pid 1: %s\n", r == 0 ? "ATTACHED" : strerror(errno));
+    return 0;
+}
+"#,
+    );
+    for platform in PLATFORMS {
+        let oci = Oci::new(&format!("cattach-{platform}"));
+        let first = oci.bundle("first", &["sleep", "1000"], |_| {});
+        oci.ok(&[
+            "--platform",
+            platform,
+            "create",
+            "--bundle",
+            &arg(&first),
+            "c0",
+        ]);
+        let pid = pid_of(&oci, "c0");
+        let peer = oci.bundle("peer", &["/bin/attach"], |s| {
+            s.as_object_mut().unwrap().remove("hostname");
+            for set in ["effective", "permitted", "bounding"] {
+                s["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push("CAP_SYS_PTRACE".into());
+            }
+            let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| !["ipc", "uts", "pid"].contains(&n["type"].as_str().unwrap()));
+            for kind in ["ipc", "uts", "pid"] {
+                ns.push(
+                    serde_json::json!({"type": kind, "path": format!("/proc/{pid}/ns/{kind}")}),
+                );
+            }
+        });
+        std::fs::copy(&probe, peer.join("rootfs/bin/attach")).unwrap();
+        let o = oci.run(&["--platform", platform, "run", "--bundle", &arg(&peer), "p1"]);
+        let out = stdout(&o);
+        assert!(
+            out.contains("seize pid 1: "),
+            "{platform}: {out}{}",
+            stderr(&o)
+        );
+        assert!(!out.contains("ATTACHED"), "{platform}: {out}");
+        oci.ok(&["delete", "--force", "c0"]);
+    }
+}
+
+/// Only another rvisor container's namespaces may be joined: one a careless caller made with
+/// `unshare` (owned by a user namespace that is not the host's) is refused.
+#[test]
+fn namespaces_not_of_a_running_rvisor_container_are_refused() {
+    let oci = Oci::new("nsforeign");
+    let mut holder = Command::new("unshare")
+        .args(["-Uipf", "--map-root-user", "--mount-proc", "sleep", "1000"])
+        .spawn()
+        .expect("unshare (util-linux)");
+    let mut inner = None;
+    wait_until("the unshared sleep", || {
+        inner = rvisor_tests::children(holder.id())
+            .into_iter()
+            .next()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| c.contains("sleep"))
+            });
+        inner.is_some()
+    });
+    let inner = inner.unwrap();
+    let b = oci.bundle("b", &["true"], |s| {
+        let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| !["ipc", "pid"].contains(&n["type"].as_str().unwrap()));
+        for kind in ["ipc", "pid"] {
+            ns.push(serde_json::json!({"type": kind, "path": format!("/proc/{inner}/ns/{kind}")}));
+        }
+    });
+    let o = oci.run(&["create", "--bundle", &arg(&b), "f1"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a namespace of a running rvisor container"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+}

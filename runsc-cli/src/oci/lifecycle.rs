@@ -125,6 +125,7 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
         b.sandbox.network = net.clone();
     }
     b.sandbox.platform = rt.platform;
+    check_joins(rt, &b.sandbox.container.joins)?;
     // Checked before anything exists: a bad cgroupsPath leaves nothing behind.
     let cg_path = cgroup::path_for(b.cgroups_path.as_deref(), &req.id)?;
     let console = match (&req.console_socket, b.sandbox.container.terminal) {
@@ -155,6 +156,42 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
             Err(e)
         }
     }
+}
+
+/// A namespace joined by path must be one of a running rvisor container of this state root (a
+/// pod's sandbox): anything else (a runc container's, a host process's, one a careless caller
+/// made with `unshare`) would let the guest into processes no sentry supervises.
+fn check_joins(rt: &Runtime, joins: &[sandbox::ns_join::NsJoin]) -> Result<(), OciError> {
+    use std::os::unix::fs::MetadataExt;
+    if joins.is_empty() {
+        return Ok(());
+    }
+    let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    let inits: Vec<i32> = rt
+        .root
+        .ids()?
+        .iter()
+        .filter_map(|id| rt.root.peek(id))
+        .filter(Record::alive)
+        .map(|r| r.init_pid)
+        .collect();
+    for join in joins {
+        let kind = join.kind.proc_name();
+        let target = id(&join.path).map_err(|e| {
+            OciError::Spec(format!("{kind} namespace {}: {e}", join.path.display()))
+        })?;
+        let ours = inits.iter().any(|pid| {
+            id(Path::new(&format!("/proc/{pid}/ns/{kind}"))).is_ok_and(|ns| ns == target)
+        });
+        if !ours {
+            return Err(OciError::Spec(format!(
+                "{kind} namespace {}: not a namespace of a running rvisor container (of this \
+                 --root); only another sandbox's namespaces can be joined",
+                join.path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Why create failed, and the sentry to kill if it got that far.
@@ -348,11 +385,15 @@ pub fn kill(rt: &Runtime, id: &str, sig: Signal, all: bool) -> Result<(), OciErr
     let (dir, record) = rt.root.open(id)?;
     let status = record.status(&dir);
     if status == Status::Stopped {
-        return if all {
-            Ok(())
-        } else {
-            Err(OciError::NotRunning)
-        };
+        if !all {
+            return Err(OciError::NotRunning);
+        }
+        // What a stopped container may have left (its init ended in a pod's shared pid
+        // namespace, whose PID 1 is another's): containerd's shim sends exactly this.
+        for pid in guest_pids(&record) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+        }
+        return Ok(());
     }
     if status == Status::Created && ends_a_process(sig) {
         kill_sandbox(&record);
@@ -415,7 +456,8 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), OciError> {
     let (dir, record) = rt.root.open(id)?;
     let status = record.status(&dir);
     match status {
-        Status::Stopped => {}
+        // A sentry may outlive its init by its teardown (or hang on a dead guest): it goes too.
+        Status::Stopped => kill_sandbox(&record),
         Status::Created => kill_sandbox(&record),
         Status::Running | Status::Paused if force => {
             if let Some(cg) = &record.cgroup {
@@ -433,6 +475,9 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), OciError> {
             record.pid, record.sentry_pid
         ))));
     }
+    // Processes the init left in a shared pid namespace (not PID 1's children, so not killed with
+    // it) are still the container's: as runc, delete kills them.
+    kill_leftovers(&record);
     let state = state_json(&record, Status::Stopped);
     if let Err(e) = hooks::run_all(&record.hooks.poststop, &state) {
         tracing::warn!("poststop: {e}");
@@ -441,6 +486,21 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), OciError> {
         Cgroup::load(cg).destroy()?;
     }
     dir.remove()
+}
+
+/// SIGKILLs what is left of the guest and waits (up to 10 s) until nothing is.
+fn kill_leftovers(record: &Record) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = guest_pids(record);
+        if left.is_empty() || Instant::now() >= deadline {
+            return;
+        }
+        for pid in left {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Blocks until the container has stopped; returns its exit status (`None` if the sandbox was

@@ -248,6 +248,14 @@ impl StateRoot {
         Ok((dir, record))
     }
 
+    /// An existing container's record, read without its lock (records are replaced
+    /// atomically); `None` if there is none.
+    pub fn peek(&self, id: &str) -> Option<Record> {
+        validate_id(id).ok()?;
+        let bytes = std::fs::read(self.root.join(id).join("state.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// Ids of all containers, sorted.
     pub fn ids(&self) -> Result<Vec<String>, OciError> {
         let mut ids: Vec<String> = std::fs::read_dir(&self.root)

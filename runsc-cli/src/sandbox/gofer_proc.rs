@@ -92,9 +92,9 @@ fn start(
     rootless: bool,
     attach: &Attach,
 ) -> Result<(Init, OwnedFd, IdMap), SandboxError> {
-    let tree = gofer_tree::build(spec, rootless)?;
-    // Opened while /proc is still the host's.
+    // Opened while /proc and /tmp are still the host's (the tree's staging tmpfs covers /tmp).
     let joins = ns_join::open(&spec.container.joins)?;
+    let tree = gofer_tree::build(spec, rootless)?;
     let (maps_read, maps_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
     let mut flags = joins.clone_flags(init_flags(spec));

@@ -37,6 +37,11 @@ pub fn main(
         // traces it with PTRACE_O_EXITKILL, and sentry and gofer each kill it if the other dies.)
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     }
+    // Not dumpable from the first instruction: until `start` the init runs unfiltered in
+    // namespaces others may join (a pod's containers), and a process in them must not trace it
+    // (its memory belongs to the runtime's user namespace, where no guest holds
+    // CAP_SYS_PTRACE). The exec of the command makes the command dumpable as usual.
+    identity::set_dumpable(false);
     let mut byte = [0u8; 1];
     // EOF: the gofer died before writing our id maps.
     if !matches!(

@@ -76,35 +76,37 @@ pub fn main(
             }
         }
     }
-    let started = match start(spec, prog, &attach) {
+    let mut started = match start(spec, prog, &attach) {
         Ok(started) => started,
         Err(e) => fail(&attach, &e.to_string()),
     };
+    let exit = ExitSlot::new();
+    // A container's init waits for `start`, maybe long, in namespaces a pod's other containers
+    // may join: it is held (traced) from now on, so no one else can trace it meanwhile.
+    let mut held = None;
+    if container {
+        held = Some(take_hold(&mut started, spec.platform, &exit, &attach));
+    }
     let start_conn = match &attach.created {
         Some(created) => {
             // The guest has its stdio now; ours would keep the caller's pipes open.
             super::container::release_stdio();
             let line = format!("ok {} {}\n", started.init, started.gofer);
             let _ = nix::unistd::write(created, line.as_bytes());
-            match wait_for_start(&attach) {
+            match wait_for_start(&attach, started.ends.as_ref()) {
                 Some(c) => Some(c),
-                // Nobody will start us: the runtime deleted the container.
+                // Nobody will start us: the runtime deleted the container, or its init died.
                 None => kill_and_exit(started.gofer),
             }
         }
         None => None,
     };
     let state = start_conn.as_ref().map_or(&b""[..], |(_, s)| s.as_slice());
-    let mut started = started;
-    // While we still see the host's cgroup2: the kernel's backstop behind our socket checks.
-    started.guard = super::unix_guard::place(started.init, container);
-    // Before the guest is released (and before a tracer thread exists, which must share the
-    // confined view): no host filesystem of our own from here on.
-    if let Err(e) = confine_filesystem() {
-        fail_killing(&attach, started.gofer, &e);
-    }
-    let exit = ExitSlot::new();
-    let supervision = match release(&started, state, spec.platform, &exit) {
+    let held = match held {
+        Some(held) => held,
+        None => take_hold(&mut started, spec.platform, &exit, &attach),
+    };
+    let supervision = match release(&started, state, held) {
         Ok(supervision) => supervision,
         Err(e) => {
             if let Some((conn, _)) = &start_conn {
@@ -150,6 +152,50 @@ fn fail_killing(attach: &Attach, gofer: Pid, message: &str) -> ! {
     fail(attach, message)
 }
 
+/// How the init is held before it is released.
+enum Held {
+    /// seccomp-notify: its listener comes at release (a container's init is traced by the exit
+    /// watch already).
+    Listener,
+    /// ptrace: the tracer thread has seized it; the reserved socket's guest end goes to it.
+    Tracer(TracerThread, Box<Ptrace>, OwnedFd),
+}
+
+/// Places the init in the guard cgroup, confines our filesystem, then takes hold of the init:
+/// on ptrace the tracer thread seizes it; on seccomp-notify a container's init gets the exit
+/// watch (it is not our child: we learn its end as its tracer, and it dies with us).
+fn take_hold(
+    started: &mut Started,
+    platform: PlatformKind,
+    exit: &Arc<ExitSlot>,
+    attach: &Attach,
+) -> Held {
+    // While we still see the host's cgroup2: the kernel's backstop behind our socket checks.
+    started.guard = super::unix_guard::place(started.init, started.ends.is_some());
+    // Before a tracer thread exists, which must share the confined view: no host filesystem of
+    // our own from here on.
+    if let Err(e) = confine_filesystem() {
+        fail_killing(attach, started.gofer, &e);
+    }
+    let held = match platform {
+        PlatformKind::SeccompNotify => {
+            if started.ends.is_some() {
+                watch::spawn(started.init, Arc::clone(exit))
+                    .map(|()| Held::Listener)
+                    .map_err(|e| format!("watching the guest: {e}"))
+            } else {
+                Ok(Held::Listener)
+            }
+        }
+        PlatformKind::Ptrace => TracerThread::spawn(started.init, Arc::clone(exit))
+            .map(|(tracer, platform, guest_end)| {
+                Held::Tracer(tracer, Box::new(platform), guest_end)
+            })
+            .map_err(|e| format!("tracing the guest: {e}")),
+    };
+    held.unwrap_or_else(|e| fail_killing(attach, started.gofer, &e))
+}
+
 /// Makes the sentry undumpable (the guest must not ptrace or read it) and takes its host
 /// filesystem away.
 fn confine_filesystem() -> Result<(), String> {
@@ -164,9 +210,24 @@ fn kill_and_exit(gofer: Pid) -> ! {
 }
 
 /// Serves `stats` until `start` arrives; returns its connection and the state it carries.
-fn wait_for_start(attach: &Attach) -> Option<(OwnedFd, Vec<u8>)> {
+/// `None`: the control socket failed, or the init ended while it waited.
+fn wait_for_start(attach: &Attach, ends: Option<&Ends>) -> Option<(OwnedFd, Vec<u8>)> {
     let listener = attach.control.as_ref()?;
     loop {
+        if let Some(ends) = ends {
+            let mut polls = [
+                nix::poll::PollFd::new(listener.as_fd(), nix::poll::PollFlags::POLLIN),
+                nix::poll::PollFd::new(ends.init.as_fd(), nix::poll::PollFlags::POLLIN),
+            ];
+            match nix::poll::poll(&mut polls, nix::poll::PollTimeout::NONE) {
+                Ok(_) if polls[1].revents().is_some_and(|r| !r.is_empty()) => return None,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return None,
+            }
+            if polls[0].revents().is_none_or(|r| r.is_empty()) {
+                continue;
+            }
+        }
         match control::accept(listener.as_fd()) {
             Ok((conn, control::Request::Start(state))) => return Some((conn, state)),
             Ok((conn, _)) => {
@@ -187,38 +248,27 @@ enum Supervision {
 
 /// Starts the prepared init and takes it under supervision: receives its listener, or seizes it
 /// from a new tracer thread.
-fn release(
-    started: &Started,
-    state: &[u8],
-    platform: PlatformKind,
-    exit: &Arc<ExitSlot>,
-) -> Result<Supervision, String> {
+fn release(started: &Started, state: &[u8], held: Held) -> Result<Supervision, String> {
     let report = started.report.as_ref().ok_or("no report socket")?;
-    // A container's init is not our child: we learn its end as its tracer, and it dies with us.
-    if started.ends.is_some() && platform == PlatformKind::SeccompNotify {
-        watch::spawn(started.init, Arc::clone(exit))
-            .map_err(|e| format!("watching the guest: {e}"))?;
-    }
     fdpass::send_start(report.as_fd(), state).map_err(|e| format!("starting the guest: {e}"))?;
     let died = || "the guest died while starting".to_string();
-    match fdpass::receive(report.as_fd()) {
-        Ok(InitReport::Ready(fd)) => {
+    match (fdpass::receive(report.as_fd()), held) {
+        (Ok(InitReport::Ready(fd)), Held::Listener) => {
             let listener = fdpass::take_fd(started.init.as_raw(), fd)
                 .map_err(|e| format!("taking the guest's seccomp listener: {e}"))?;
             fdpass::send_taken(report.as_fd()).map_err(|_| died())?;
             Ok(Supervision::Listener(listener))
         }
-        Ok(InitReport::Traceable) => {
-            let (tracer, platform, guest_end) = TracerThread::spawn(started.init, Arc::clone(exit))
-                .map_err(|e| format!("tracing the guest: {e}"))?;
+        (Ok(InitReport::Traceable), Held::Tracer(tracer, platform, guest_end)) => {
             fdpass::send_seized(report.as_fd(), guest_end.as_fd()).map_err(|_| died())?;
             match fdpass::receive(report.as_fd()) {
-                Ok(InitReport::Traced) => Ok(Supervision::Tracer(tracer, Box::new(platform))),
+                Ok(InitReport::Traced) => Ok(Supervision::Tracer(tracer, platform)),
                 Ok(InitReport::Failed(message)) => Err(message),
                 _ => Err(died()),
             }
         }
-        Ok(InitReport::Failed(message)) => Err(message),
+        (Ok(InitReport::Failed(message)), _) => Err(message),
+        (Ok(_), _) => Err("the guest asked for another platform".into()),
         _ => Err(died()),
     }
 }

@@ -97,11 +97,12 @@ fn getppid(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 }
 
 /// Reached only for namespace bits or CLONE_UNTRACED (the filter lets the rest through).
-/// Namespaces are refused. CLONE_UNTRACED alone continues: on seccomp-notify it changes nothing
-/// of ours (only a guest's own tracer would miss the child), and the ptrace platform strips it
-/// before any handler runs. Both decisions read the flags register only.
+/// Both are refused (EPERM); the decision reads the flags register only. The ptrace platform
+/// strips CLONE_UNTRACED before any handler runs. On seccomp-notify a container's init is
+/// traced by the sentry's exit watch (PTRACE_O_TRACECLONE): an untraced thread that execs would
+/// become an init the sentry no longer holds.
 fn clone(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    if ctx.arg(0) & NAMESPACE_FLAGS != 0 {
+    if ctx.arg(0) & CLONE_TRAPPED_FLAGS != 0 {
         return ctx.refuse(Errno::EPERM);
     }
     Ok(Reply::Continue)

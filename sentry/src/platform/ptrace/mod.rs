@@ -7,6 +7,7 @@
 //! ptrace ties tracees to the thread that seized them: the platform must be used (received from
 //! and replied through) on that thread only, which [`TracerThread`] provides.
 
+mod fault;
 mod inject;
 pub mod reserved;
 pub mod tracee;
@@ -263,6 +264,12 @@ impl Platform for Ptrace {
                     Ok(true) => return Ok(()),
                     _ => continue,
                 },
+                Stop::Signal(signal) if fault::fatal_in_init(&tracee, signal, self.init) => {
+                    // See fault.rs: it dies of the fault untraced, with this status.
+                    self.exit.set(signal);
+                    let _ = tracee.detach();
+                    continue;
+                }
                 Stop::Signal(signal) => tracee.resume(signal),
                 Stop::Group(_) => tracee.listen(),
                 Stop::Attached | Stop::Event(_) | Stop::SyscallExit => tracee.resume(0),

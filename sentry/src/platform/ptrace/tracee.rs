@@ -153,6 +153,25 @@ impl Stopped {
         }
     }
 
+    /// `si_code` of the signal it is stopped to receive (a signal-delivery-stop): positive when
+    /// the kernel raised it (a fault), not a process.
+    pub fn signal_code(&self) -> Result<i32, Errno> {
+        // SAFETY: siginfo_t is plain old data.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        request(
+            libc::PTRACE_GETSIGINFO,
+            self.tid,
+            0,
+            std::ptr::addr_of_mut!(info) as usize,
+        )?;
+        Ok(info.si_code)
+    }
+
+    /// Stops tracing it; it resumes without the signal it stopped for.
+    pub fn detach(self) -> Result<(), Errno> {
+        request(libc::PTRACE_DETACH, self.tid, 0, 0).map(drop)
+    }
+
     /// Leaves it group-stopped, but lets SIGCONT (and later stops) be reported.
     pub fn listen(self) -> Result<Running, Errno> {
         request(libc::PTRACE_LISTEN, self.tid, 0, 0)?;

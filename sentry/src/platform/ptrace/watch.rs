@@ -86,17 +86,33 @@ pub fn spawn(init: Pid, slot: Arc<ExitSlot>) -> Result<(), PlatformError> {
 }
 
 fn watch(init: Pid, slot: &ExitSlot) {
+    let mut let_go = false;
     loop {
         let _ = match tracee::wait_any() {
             // The leader's end is reported once the whole process has ended.
             Ok(Event::Gone(tid, status)) if tid == init => return slot.set(status),
             Ok(Event::Gone(..)) => continue,
+            Ok(Event::Stopped(t, Stop::Signal(signal)))
+                if super::fault::fatal_in_init(&t, signal, init) =>
+            {
+                // See fault.rs: it dies of the fault untraced, with this status.
+                slot.set(signal);
+                let_go = true;
+                let _ = t.detach();
+                continue;
+            }
             Ok(Event::Stopped(t, Stop::Signal(signal))) => t.resume(signal),
             Ok(Event::Stopped(t, Stop::Group(_))) => t.listen(),
             Ok(Event::Stopped(t, _)) => t.resume(0),
             Err(nix::errno::Errno::EINTR) => continue,
-            // ECHILD: nothing of it is traced any more (cannot happen while it lives).
-            Err(_) => return,
+            // ECHILD: nothing of it is traced any more, which must not happen while it lives:
+            // fail closed.
+            Err(_) => {
+                if !let_go {
+                    let _ = nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGKILL);
+                }
+                return;
+            }
         };
     }
 }
