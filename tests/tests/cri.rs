@@ -54,6 +54,10 @@ fn pods_on(handler: &str, index: u8) {
             NamespaceMode::Container
         };
         let mut pod = Pod::start(&node, handler, n, pid);
+        println!(
+            "cri: {handler}: pod {n} ({pid:?} PID namespace) ready in {:?}",
+            pod.ready
+        );
         ready.push(pod.ready);
         pod.check_shared_namespaces();
         pod.check_host_out_of_reach(&bait);
