@@ -26,6 +26,8 @@ use pod::Pod;
 
 /// Pods per handler; the start-to-ready median is taken over them.
 const PODS: usize = 5;
+/// Key of the segment the neighbour pod leaves in its IPC namespace.
+const NEIGHBOUR_KEY: &str = "0x5256434e";
 
 /// One test at a time: the figures are measured on an otherwise idle 2-core machine.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -44,6 +46,9 @@ fn pods_on(handler: &str, index: u8) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let bait = HostBait::set();
     let node = Node::start(handler, index);
+    // A pod that runs next to each pod under test, which must not reach into it.
+    let neighbour = Pod::start(&node, handler, 99, NamespaceMode::Pod);
+    neighbour.plant_segment(NEIGHBOUR_KEY);
     let mut ready = Vec::new();
     for n in 0..PODS {
         // Both kinds of pod: one PID namespace for the pod (shareProcessNamespace) or one per
@@ -61,9 +66,12 @@ fn pods_on(handler: &str, index: u8) {
         ready.push(pod.ready);
         pod.check_shared_namespaces();
         pod.check_host_out_of_reach(&bait);
+        pod.check_neighbour_out_of_reach(&neighbour, NEIGHBOUR_KEY);
         pod.check_status_and_logs();
         pod.remove_and_check_nothing_left();
     }
+    neighbour.remove_and_check_nothing_left();
+    leftovers::assert_no_mounts_under(&node.dir);
     ready.sort();
     let ms: Vec<u128> = ready.iter().map(Duration::as_millis).collect();
     println!(

@@ -29,16 +29,25 @@ fn describe(pids: &[i32]) -> String {
         .join("\n")
 }
 
-/// Mount points (in our mount namespace, the host's) under `dir` or naming any of `needles`.
-fn mounts_matching(dir: &Path, needles: &[&str]) -> Vec<String> {
-    let dir = dir.display().to_string();
+/// Mount points (in our mount namespace, the host's) at or under `dir`.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    mounts(|m| Path::new(m).starts_with(dir))
+}
+
+fn mounts(mut keep: impl FnMut(&str) -> bool) -> Vec<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| m.starts_with(&dir) || needles.iter().any(|n| m.contains(n)))
+        .filter(|m| keep(m))
         .map(str::to_string)
         .collect()
+}
+
+/// Asserts nothing is mounted under `dir` (containerd's root and state, once no pod runs).
+pub fn assert_no_mounts_under(dir: &Path) {
+    let left = mounts_under(dir);
+    assert!(left.is_empty(), "mounts left: {left:?}");
 }
 
 /// Every cgroup hierarchy's directory for the cgroupfs path `cgroup` (v1 controllers and the
@@ -113,7 +122,7 @@ pub fn assert_present(pod: &Pod, running: &[&str], node_dir: &Path, runtime_root
         let bundle = node_dir
             .join("state/io.containerd.runtime.v2.task/k8s.io")
             .join(id);
-        let mounted = mounts_matching(&bundle, &[]);
+        let mounted = mounts_under(&bundle);
         assert!(
             !mounted.is_empty(),
             "nothing mounted in {}",
@@ -140,7 +149,8 @@ pub fn assert_none(pod: &Pod, node_dir: &Path, runtime_roots: &[&Path]) {
     let procs = processes_mentioning(&needles);
     assert!(procs.is_empty(), "processes left:\n{}", describe(&procs));
 
-    let mounts = mounts_matching(node_dir, &ids);
+    // Every mount containerd makes for a pod (rootfs, /dev/shm) has an id in its path.
+    let mounts = mounts(|m| ids.iter().any(|id| m.contains(id)));
     assert!(mounts.is_empty(), "mounts left: {mounts:?}");
 
     let cgroups: Vec<PathBuf> = cgroup_dirs(pod.cgroup_parent)
@@ -154,7 +164,7 @@ pub fn assert_none(pod: &Pod, node_dir: &Path, runtime_roots: &[&Path]) {
         !Path::new(netns).exists(),
         "network namespace left: {netns}"
     );
-    let mounted = mounts_matching(Path::new(netns), &[]);
+    let mounted = mounts_under(Path::new(netns));
     assert!(
         mounted.is_empty(),
         "network namespace still mounted: {mounted:?}"

@@ -256,6 +256,36 @@ impl<'a> Pod<'a> {
         }
     }
 
+    /// Leaves a SysV segment holding this pod's marker under `key` in its IPC namespace.
+    pub fn plant_segment(&self, key: &str) {
+        let text = format!("segment-of-{}", self.marker);
+        self.exec(&self.server, &["/bin/shm", "create", key, &text]);
+    }
+
+    /// Neither container reaches the other pod's IPC namespace (its segment under `key`) or
+    /// sees its processes.
+    pub fn check_neighbour_out_of_reach(&self, neighbour: &Pod, key: &str) {
+        for id in [&self.server, &self.client] {
+            let cmd = ["/bin/shm", "read", key];
+            let r = must(
+                self.node,
+                &format!("ExecSync {cmd:?}"),
+                self.node.cri.exec_sync(id, &cmd, 30),
+            );
+            let out = String::from_utf8_lossy(&r.stdout);
+            assert!(
+                r.exit_code != 0 && !out.contains(&neighbour.marker),
+                "{cmd:?} in {id} reached the other pod's: exit {}, {out}",
+                r.exit_code
+            );
+            let ps = self.exec(id, &["ps", "-o", "pid,args"]);
+            assert!(
+                !ps.contains(&neighbour.marker),
+                "the other pod's processes are visible in {id}:\n{ps}"
+            );
+        }
+    }
+
     /// A running container's status; one that exits 3 (its status, exit code and log path);
     /// both logs, in the CRI format, where the pod config put them.
     pub fn check_status_and_logs(&mut self) {
