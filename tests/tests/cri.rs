@@ -68,9 +68,10 @@ fn pods_on(handler: &str, index: u8) {
         pod.check_host_out_of_reach(&bait);
         pod.check_neighbour_out_of_reach(&neighbour, NEIGHBOUR_KEY);
         pod.check_status_and_logs();
-        pod.remove_and_check_nothing_left();
+        let gone = pod.remove_and_check_nothing_left();
+        println!("cri: {handler}: pod {n} stopped and removed in {gone:?}");
     }
-    neighbour.remove_and_check_nothing_left();
+    let _ = neighbour.remove_and_check_nothing_left();
     leftovers::assert_no_mounts_under(&node.dir);
     ready.sort();
     let ms: Vec<u128> = ready.iter().map(Duration::as_millis).collect();

@@ -323,9 +323,10 @@ impl<'a> Pod<'a> {
         wait_for_log(&log, "stderr", &format!("bye-{}", self.marker));
     }
 
-    /// Stops and removes the pod; nothing of it may stay on the host. First checks that what the
-    /// check looks for is there while the pod runs, so it looks in the right places.
-    pub fn remove_and_check_nothing_left(self) {
+    /// Stops and removes the pod and returns how long that took; nothing of it may stay on the
+    /// host. First checks that what the check looks for is there while the pod runs, so it
+    /// looks in the right places.
+    pub fn remove_and_check_nothing_left(self) -> Duration {
         let node = self.node;
         let netns = node.cri.netns_path(&self.sandbox);
         let traces = leftovers::Pod {
@@ -346,8 +347,10 @@ impl<'a> Pod<'a> {
             runtime_root,
         );
 
+        let start = Instant::now();
         must(node, "StopPodSandbox", node.cri.stop_pod(&self.sandbox));
         must(node, "RemovePodSandbox", node.cri.remove_pod(&self.sandbox));
+        let took = start.elapsed();
         leftovers::assert_none(
             &traces,
             &node.dir,
@@ -355,6 +358,7 @@ impl<'a> Pod<'a> {
         );
         // The pod's own cgroup is the kubelet's to remove.
         leftovers::remove_cgroup_tree(&self.cgroup_parent);
+        took
     }
 }
 
