@@ -105,13 +105,24 @@ impl Node {
         // Everything that can fail comes before the daemon starts: from then on Drop stops it.
         let cri = Cri::connect(&sock);
         let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let daemon = Command::new("containerd")
+        let mut daemon = Command::new("containerd");
+        daemon
             .arg("--config")
             .arg(&config)
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .stderr(log);
+        // If the test dies without unwinding (killed, aborted), containerd goes with it (its
+        // shims and pods do not: the next run's names do not collide with them).
+        let hook = || {
+            // SAFETY: prctl takes integers; it is async-signal-safe.
+            match unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) } {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        };
+        // SAFETY: between fork and exec the hook only calls prctl.
+        unsafe { std::os::unix::process::CommandExt::pre_exec(&mut daemon, hook) };
+        let daemon = daemon.spawn().unwrap();
         let node = Node {
             dir,
             sock,
