@@ -52,6 +52,11 @@ pub fn nodes(spec: &Spec, map: Option<&gofer::IdMap>) -> Result<Vec<Device>, Oci
     let mut out: Vec<Device> = Vec::with_capacity(list.len());
     for d in &list {
         let path: PathBuf = d.path().components().collect();
+        // As runc: /dev/ptmx is the sandbox's own devpts's (a link to pts/ptmx); Docker's
+        // --privileged lists the host's.
+        if path == Path::new("/dev/ptmx") {
+            continue;
+        }
         check_path(&path)?;
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,

@@ -84,13 +84,16 @@ pub fn main(
     // A container's init waits for `start`, maybe long, in namespaces a pod's other containers
     // may join: it is held (traced) from now on, so no one else can trace it meanwhile.
     let mut held = None;
+    if attach.created.is_some() {
+        // The guest has its stdio now; ours would keep the caller's pipes open (its reaper
+        // waits for them). Before our filesystem is confined: /dev/null is opened by path.
+        super::container::release_stdio();
+    }
     if container {
         held = Some(take_hold(&mut started, spec.platform, &exit, &attach));
     }
     let start_conn = match &attach.created {
         Some(created) => {
-            // The guest has its stdio now; ours would keep the caller's pipes open.
-            super::container::release_stdio();
             let line = format!("ok {} {}\n", started.init, started.gofer);
             let _ = nix::unistd::write(created, line.as_bytes());
             match wait_for_start(&attach, started.ends.as_ref()) {
