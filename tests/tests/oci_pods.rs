@@ -456,3 +456,64 @@ fn namespaces_not_of_a_running_rvisor_container_are_refused() {
     );
     assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
 }
+
+/// What an app container leaves in a pod's shared pid namespace (its init's children, not
+/// killed with it: PID 1 is the pause container's) is still the container's: `kill --all` on
+/// the stopped container reaches it, as containerd's shim relies on, and `delete` removes it
+/// and the cgroup.
+#[test]
+fn leftovers_in_a_shared_pid_namespace_are_killed_and_deleted() {
+    let oci = Oci::new("leftover");
+    let pause = oci.bundle("pause", &["sleep", "1000"], |_| {});
+    oci.ok(&["run", "-d", "--bundle", &arg(&pause), "p0"]);
+    let pid = pid_of(&oci, "p0");
+    let app = oci.bundle("app", &["sh", "-c", "sleep 777 & exit 3"], |s| {
+        s.as_object_mut().unwrap().remove("hostname");
+        let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| !["ipc", "uts", "pid"].contains(&n["type"].as_str().unwrap()));
+        for kind in ["ipc", "uts", "pid"] {
+            ns.push(serde_json::json!({"type": kind, "path": format!("/proc/{pid}/ns/{kind}")}));
+        }
+    });
+    oci.ok(&["run", "-d", "--bundle", &arg(&app), "a1"]);
+    assert_eq!(oci.run(&["wait", "a1"]).status.code(), Some(3));
+    let left = rvisor_tests::processes_matching("sleep 777");
+    assert!(!left.is_empty(), "the app's child should outlive its init");
+    oci.ok(&["kill", "--all", "a1", "KILL"]);
+    wait_until("kill --all to reach the leftover", || {
+        rvisor_tests::processes_matching("sleep 777").is_empty()
+    });
+    oci.ok(&["delete", "a1"]);
+    // Again, for delete alone.
+    oci.ok(&["run", "-d", "--bundle", &arg(&app), "a2"]);
+    assert_eq!(oci.run(&["wait", "a2"]).status.code(), Some(3));
+    assert!(!rvisor_tests::processes_matching("sleep 777").is_empty());
+    oci.ok(&["delete", "a2"]);
+    assert!(rvisor_tests::processes_matching("sleep 777").is_empty());
+    oci.ok(&["delete", "--force", "p0"]);
+    assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+}
+
+/// A created container whose init is killed before `start`: the sentry notices, and `delete`
+/// succeeds at once, leaving nothing.
+#[test]
+fn an_init_killed_while_created_takes_its_sandbox_with_it() {
+    for platform in PLATFORMS {
+        let oci = Oci::new(&format!("killcreated-{platform}"));
+        let b = oci.bundle("b", &["true"], |_| {});
+        oci.ok(&["--platform", platform, "create", "--bundle", &arg(&b), "k1"]);
+        let record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(oci.root.join("k1/state.json")).unwrap())
+                .unwrap();
+        let sentry = record["sentry_pid"].as_i64().unwrap();
+        let _ = Command::new("kill")
+            .args(["-9", &record["pid"].as_i64().unwrap().to_string()])
+            .status();
+        wait_until(&format!("{platform}: the sentry to end"), || {
+            std::fs::read_to_string(format!("/proc/{sentry}/stat"))
+                .map_or(true, |s| s.contains(") Z"))
+        });
+        oci.ok(&["delete", "k1"]);
+        assert_eq!(std::fs::read_dir(&oci.root).unwrap().count(), 0);
+    }
+}

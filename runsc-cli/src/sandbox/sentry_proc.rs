@@ -82,14 +82,16 @@ pub fn main(
     };
     let exit = ExitSlot::new();
     // A container's init waits for `start`, maybe long, in namespaces a pod's other containers
-    // may join: it is held (traced) from now on, so no one else can trace it meanwhile.
+    // may join: on seccomp-notify the exit watch holds (traces) it from now on, so no one else
+    // can trace it meanwhile (it is not dumpable either). The ptrace platform's tracer seizes it
+    // at start: an idle tracer would leave its stops (a signal, its death) unanswered.
     let mut held = None;
     if attach.created.is_some() {
         // The guest has its stdio now; ours would keep the caller's pipes open (its reaper
         // waits for them). Before our filesystem is confined: /dev/null is opened by path.
         super::container::release_stdio();
     }
-    if container {
+    if container && spec.platform == PlatformKind::SeccompNotify {
         held = Some(take_hold(&mut started, spec.platform, &exit, &attach));
     }
     let start_conn = match &attach.created {
