@@ -117,7 +117,7 @@ fn start(
         let report = unsafe { OwnedFd::from_raw_fd(ch.report.as_raw_fd()) };
         // SAFETY: as above, for the maps pipe's read end.
         let maps = unsafe { OwnedFd::from_raw_fd(maps_read.as_raw_fd()) };
-        init::main(spec, prog, &tree, maps, report, attach);
+        init::main(spec, prog, &tree, maps, report, attach, rootless);
     };
     let init = if joins.is_empty() {
         // SAFETY: the gofer is single-threaded here; the child only runs `init::main`, which

@@ -30,6 +30,7 @@ pub fn main(
     maps_written: OwnedFd,
     report: OwnedFd,
     attach: &Attach,
+    rootless: bool,
 ) -> ! {
     if !attach.detached() {
         // SAFETY: PR_SET_PDEATHSIG takes integers only. If the gofer dies, so do we, and with us
@@ -37,11 +38,6 @@ pub fn main(
         // traces it with PTRACE_O_EXITKILL, and sentry and gofer each kill it if the other dies.)
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     }
-    // Not dumpable from the first instruction: until `start` the init runs unfiltered in
-    // namespaces others may join (a pod's containers), and a process in them must not trace it
-    // (its memory belongs to the runtime's user namespace, where no guest holds
-    // CAP_SYS_PTRACE). The exec of the command makes the command dumpable as usual.
-    identity::set_dumpable(false);
     let mut byte = [0u8; 1];
     // EOF: the gofer died before writing our id maps.
     if !matches!(
@@ -51,6 +47,15 @@ pub fn main(
         std::process::exit(1);
     }
     drop(maps_written);
+    // As root, not dumpable from here (before anyone learns our pid): until `start` the init
+    // runs unfiltered in namespaces others may join (a pod's containers), and a process in them
+    // must not trace it (its memory belongs to the runtime's user namespace, where no guest
+    // holds CAP_SYS_PTRACE). The exec of the command makes the command dumpable as usual.
+    // Rootless, the unprivileged sentry could then not trace it either: there the guest's user
+    // namespace is the caller's own to begin with.
+    if !rootless {
+        identity::set_dumpable(false);
+    }
     let prepared = setup(spec, tree, attach).and_then(|p| {
         fdpass::send_prepared(report.as_fd()).ctx(|| "reporting the sandbox built".into())?;
         Ok(p)
