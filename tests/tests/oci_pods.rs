@@ -467,7 +467,7 @@ fn leftovers_in_a_shared_pid_namespace_are_killed_and_deleted() {
     let pause = oci.bundle("pause", &["sleep", "1000"], |_| {});
     oci.ok(&["run", "-d", "--bundle", &arg(&pause), "p0"]);
     let pid = pid_of(&oci, "p0");
-    let app = oci.bundle("app", &["sh", "-c", "sleep 777 & exit 3"], |s| {
+    let app = oci.bundle("app", &["sh", "-c", "sleep 777 & sleep 0.5; exit 3"], |s| {
         s.as_object_mut().unwrap().remove("hostname");
         let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
         ns.retain(|n| !["ipc", "uts", "pid"].contains(&n["type"].as_str().unwrap()));
