@@ -104,7 +104,8 @@ subprocess.run(rv + ["delete", "r1"], check=True)
     }
 }
 
-/// A pod: the second container joins the first's network, ipc, uts and pid namespaces by path.
+/// A pod: the second container joins the first's network, ipc, uts, pid and user namespaces by
+/// path.
 #[test]
 fn a_second_container_joins_the_firsts_namespaces_by_path() {
     for platform in PLATFORMS {
@@ -127,19 +128,21 @@ fn a_second_container_joins_the_firsts_namespaces_by_path() {
             &[
                 "sh",
                 "-c",
-                "hostname; ps -o comm; ls -l /proc/self/ns/net /proc/self/ns/ipc; exit 5",
+                "hostname; ps -o comm; ls -l /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/user; exit 5",
             ],
             |s| {
                 s.as_object_mut().unwrap().remove("hostname");
                 let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
                 ns.retain(|n| {
-                    !["ipc", "uts", "pid", "network"].contains(&n["type"].as_str().unwrap())
+                    !["ipc", "uts", "pid", "network", "user"]
+                        .contains(&n["type"].as_str().unwrap())
                 });
                 for (kind, file) in [
                     ("ipc", "ipc"),
                     ("uts", "uts"),
                     ("pid", "pid"),
                     ("network", "net"),
+                    ("user", "user"),
                 ] {
                     ns.push(
                         serde_json::json!({"type": kind, "path": format!("/proc/{pid}/ns/{file}")}),
@@ -154,7 +157,7 @@ fn a_second_container_joins_the_firsts_namespaces_by_path() {
         assert_eq!(lines.first(), Some(&"the-pod"), "{platform}: {out}");
         // The pause container's process is PID 1 of the shared pid namespace.
         assert!(lines.contains(&"sleep"), "{platform}: {out}");
-        for kind in ["net", "ipc"] {
+        for kind in ["net", "ipc", "user"] {
             let theirs = ns_link(pid, kind);
             assert!(
                 out.contains(&theirs),
@@ -165,7 +168,7 @@ fn a_second_container_joins_the_firsts_namespaces_by_path() {
     }
 }
 
-/// A namespace of the host's (the runtime's own), and a mount or user namespace, cannot be joined.
+/// A namespace of the host's (the runtime's own), and a mount namespace, cannot be joined.
 #[test]
 fn joining_the_hosts_or_a_mount_namespace_is_refused_with_one_line() {
     let oci = Oci::new("nsrefuse");
@@ -173,7 +176,7 @@ fn joining_the_hosts_or_a_mount_namespace_is_refused_with_one_line() {
         ("pid", "/proc/self/ns/pid", "is the host's own"),
         ("ipc", "/proc/self/ns/ipc", "is the host's own"),
         ("mount", "/proc/self/ns/mnt", "joining the mount namespace"),
-        ("user", "/proc/self/ns/user", "user namespace"),
+        ("user", "/proc/self/ns/user", "is the host's own"),
     ] {
         let b = oci.bundle(kind, &["true"], |s| {
             let ns = s["linux"]["namespaces"].as_array_mut().unwrap();

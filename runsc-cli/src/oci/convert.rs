@@ -297,14 +297,8 @@ fn namespaces(spec: &Spec, sandbox: &mut SandboxSpec) -> Result<(), OciError> {
                             path.display()
                         )))
                     }
-                    _ => {
-                        return Err(OciError::Unsupported(format!(
-                            "joining the user namespace {}: the guest joins the user namespace \
-                             that owns the ipc, uts or pid namespace it joins, and makes its own \
-                             otherwise",
-                            path.display()
-                        )))
-                    }
+                    LinuxNamespaceType::User => NsKind::User,
+                    LinuxNamespaceType::Network => unreachable!("matched above"),
                 };
                 refuse_host_namespace(path, kind.proc_name(), kind.proc_name())?;
                 sandbox.container.joins.push(NsJoin {
@@ -360,11 +354,12 @@ fn id_map(spec: &Spec) -> Result<gofer::IdMap, OciError> {
     let Some(linux) = spec.linux() else {
         return Ok(crate::sandbox::idmap::container_map());
     };
+    // A user namespace joined by path brings its own maps (read from its owner at create).
     let userns = linux
         .namespaces()
         .iter()
         .flatten()
-        .any(|n| n.typ() == LinuxNamespaceType::User);
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
     let ranges = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<gofer::IdRange> {
         m.iter()
             .flatten()

@@ -125,7 +125,10 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
         b.sandbox.network = net.clone();
     }
     b.sandbox.platform = rt.platform;
-    check_joins(rt, &b.sandbox.container.joins)?;
+    // Joining a sandbox's user namespace (or what it owns) takes its id maps.
+    if let Some(owner) = check_joins(rt, &b.sandbox.container.joins)? {
+        b.sandbox.container.id_map = Some(maps_of(owner)?);
+    }
     // Checked before anything exists: a bad cgroupsPath leaves nothing behind.
     let cg_path = cgroup::path_for(b.cgroups_path.as_deref(), &req.id)?;
     let console = match (&req.console_socket, b.sandbox.container.terminal) {
@@ -161,11 +164,14 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
 /// A namespace joined by path must be one of a running rvisor container of this state root (a
 /// pod's sandbox): anything else (a runc container's, a host process's, one a careless caller
 /// made with `unshare`) would let the guest into processes no sentry supervises.
-fn check_joins(rt: &Runtime, joins: &[sandbox::ns_join::NsJoin]) -> Result<(), OciError> {
+/// Returns the init whose user namespace the guest will join, if any.
+fn check_joins(rt: &Runtime, joins: &[sandbox::ns_join::NsJoin]) -> Result<Option<i32>, OciError> {
+    use sandbox::ns_join::NsKind;
     use std::os::unix::fs::MetadataExt;
     if joins.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
+    let mut owner = None;
     let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
     let inits: Vec<i32> = rt
         .root
@@ -180,10 +186,16 @@ fn check_joins(rt: &Runtime, joins: &[sandbox::ns_join::NsJoin]) -> Result<(), O
         let target = id(&join.path).map_err(|e| {
             OciError::Spec(format!("{kind} namespace {}: {e}", join.path.display()))
         })?;
-        let ours = inits.iter().any(|pid| {
+        let ours = inits.iter().copied().find(|pid| {
             id(Path::new(&format!("/proc/{pid}/ns/{kind}"))).is_ok_and(|ns| ns == target)
         });
-        if !ours {
+        if matches!(
+            join.kind,
+            NsKind::User | NsKind::Ipc | NsKind::Uts | NsKind::Pid
+        ) {
+            owner = owner.or(ours);
+        }
+        if ours.is_none() {
             return Err(OciError::Spec(format!(
                 "{kind} namespace {}: not a namespace of a running rvisor container (of this \
                  --root); only another sandbox's namespaces can be joined",
@@ -191,7 +203,31 @@ fn check_joins(rt: &Runtime, joins: &[sandbox::ns_join::NsJoin]) -> Result<(), O
             )));
         }
     }
-    Ok(())
+    Ok(owner)
+}
+
+/// The id maps of `pid`'s user namespace.
+fn maps_of(pid: i32) -> Result<gofer::IdMap, OciError> {
+    let read = |name: &str| -> Result<Vec<gofer::IdRange>, OciError> {
+        let path = format!("/proc/{pid}/{name}");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| OciError::Spec(format!("{path}: {e}")))?;
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace().map(|n| n.parse::<u32>().ok());
+                Some(gofer::IdRange {
+                    inside: f.next()??,
+                    outside: f.next()??,
+                    count: f.next()??,
+                })
+            })
+            .collect())
+    };
+    Ok(gofer::IdMap {
+        uids: read("uid_map")?,
+        gids: read("gid_map")?,
+    })
 }
 
 /// Why create failed, and the sentry to kill if it got that far.

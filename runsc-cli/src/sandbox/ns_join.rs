@@ -28,6 +28,8 @@ pub enum NsKind {
     Cgroup,
     /// Clock offsets.
     Time,
+    /// Ids and capabilities: the owner of the others, entered last.
+    User,
 }
 
 impl NsKind {
@@ -39,6 +41,7 @@ impl NsKind {
             NsKind::Pid => "pid",
             NsKind::Cgroup => "cgroup",
             NsKind::Time => "time",
+            NsKind::User => "user",
         }
     }
 
@@ -50,6 +53,7 @@ impl NsKind {
             NsKind::Pid => libc::CLONE_NEWPID,
             NsKind::Cgroup => libc::CLONE_NEWCGROUP,
             NsKind::Time => 0x80, // CLONE_NEWTIME
+            NsKind::User => libc::CLONE_NEWUSER,
         }
     }
 
@@ -97,11 +101,24 @@ pub fn open(joins: &[NsJoin]) -> Result<Opened, SandboxError> {
         .map_err(|e| SandboxError::Invalid(format!("/proc/self/ns/user: {e}")))?;
     let mut opened = Vec::new();
     let mut owner: Option<(OwnedFd, (u64, u64))> = None;
+    let mut user: Option<(OwnedFd, (u64, u64))> = None;
     for join in joins {
         let name = join.kind.proc_name();
         let fd = OwnedFd::from(std::fs::File::open(&join.path).map_err(|e| {
             SandboxError::Invalid(format!("{name} namespace {}: {e}", join.path.display()))
         })?);
+        if join.kind == NsKind::User {
+            // The user namespace asked for: it must own what else is joined (checked below).
+            let id = ns_id(&fd)?;
+            if id == own_user {
+                return Err(SandboxError::Invalid(format!(
+                    "user namespace {}: the host's own",
+                    join.path.display()
+                )));
+            }
+            user = Some((fd, id));
+            continue;
+        }
         if join.kind.needs_owner() {
             // SAFETY: an ioctl on an fd we own; it returns a new fd or -1.
             let user = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_USERNS) };
@@ -137,6 +154,16 @@ pub fn open(joins: &[NsJoin]) -> Result<Opened, SandboxError> {
         }
         opened.push((join.kind, fd));
     }
+    let owner = match (owner, user) {
+        (Some((_, owner)), Some((_, asked))) if owner != asked => {
+            return Err(SandboxError::Invalid(
+                "the user namespace joined does not own the ipc, uts or pid namespace joined"
+                    .into(),
+            ))
+        }
+        (_, Some(user)) => Some(user),
+        (owner, None) => owner,
+    };
     Ok(Opened {
         joins: opened,
         owner: owner.map(|(fd, _)| fd),
