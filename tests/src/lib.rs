@@ -225,22 +225,27 @@ fn compile_c_with(name: &str, source: &str, extra: &[&str]) -> PathBuf {
     bin
 }
 
-/// Host pids whose command line contains `marker`.
-pub fn processes_matching(marker: &str) -> Vec<i32> {
+/// Every host process but this one, with its command line (arguments joined by spaces).
+pub fn process_cmdlines() -> Vec<(i32, String)> {
     let me = std::process::id() as i32;
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| {
-                    let c = String::from_utf8_lossy(&c).replace('\0', " ");
-                    c.contains(marker) && !c.contains("rvisor")
-                })
-                .unwrap_or(false)
+        .filter_map(|pid| {
+            let c = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            Some((pid, String::from_utf8_lossy(&c).replace('\0', " ")))
         })
+        .collect()
+}
+
+/// Host pids whose command line contains `marker` (rvisor's own processes aside).
+pub fn processes_matching(marker: &str) -> Vec<i32> {
+    process_cmdlines()
+        .into_iter()
+        .filter(|(_, c)| c.contains(marker) && !c.contains("rvisor"))
+        .map(|(pid, _)| pid)
         .collect()
 }
 

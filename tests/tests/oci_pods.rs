@@ -26,6 +26,37 @@ fn pid_of(oci: &Oci, id: &str) -> i64 {
     oci.state(id)["pid"].as_i64().expect("a pid in the state")
 }
 
+/// The runtime's record of `id` (it holds the sentry's and the gofer's pids too).
+fn record(oci: &Oci, id: &str) -> serde_json::Value {
+    let path = oci.root.join(id).join("state.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// As containerd's shim: a subreaper runs `create --pid-file` and `start`, and reaps the pid
+/// from the file itself. Prints `status N` (Python's: -S for a signal S).
+fn reap_as_the_shim(oci: &Oci, platform: &str, bundle: &Path, id: &str) -> std::process::Output {
+    let script = format!(
+        r#"
+import ctypes, os, subprocess
+ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+rv = [{bin:?}, "--platform", {platform:?}, "--root", {root:?}]
+subprocess.run(rv + ["create", "--bundle", {bundle:?}, "--pid-file", {pid_file:?}, {id:?}], check=True)
+pid = int(open({pid_file:?}).read())
+subprocess.run(rv + ["start", {id:?}], check=True)
+while True:
+    got, status = os.waitpid(-1, 0)
+    if got == pid:
+        print("status", os.waitstatus_to_exitcode(status))
+        break
+"#,
+        bin = arg(&rvisor()),
+        root = arg(&oci.root),
+        bundle = arg(bundle),
+        pid_file = arg(&oci.dir.join(format!("{id}.pid"))),
+    );
+    run_for(Command::new("python3").args(["-c", &script]), 60)
+}
+
 /// The namespaces the guest sees itself in match `/proc/<reported pid>/ns`, and none is the host's.
 #[test]
 fn the_reported_pid_is_in_the_containers_namespaces() {
@@ -77,30 +108,10 @@ fn the_callers_reaper_gets_the_containers_exit_status() {
     for platform in PLATFORMS {
         let oci = Oci::new(&format!("reap-{platform}"));
         let b = oci.bundle("b", &["sh", "-c", "sleep 0.2; exit 7"], |_| {});
-        let pid_file = oci.dir.join("pid");
-        let script = format!(
-            r#"
-import ctypes, os, subprocess, sys
-ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
-rv = [{bin:?}, "--platform", {platform:?}, "--root", {root:?}]
-subprocess.run(rv + ["create", "--bundle", {bundle:?}, "--pid-file", {pid_file:?}, "r1"], check=True)
-pid = int(open({pid_file:?}).read())
-subprocess.run(rv + ["start", "r1"], check=True)
-while True:
-    got, status = os.waitpid(-1, 0)
-    if got == pid:
-        print("status", os.waitstatus_to_exitcode(status))
-        break
-subprocess.run(rv + ["delete", "r1"], check=True)
-"#,
-            bin = arg(&rvisor()),
-            root = arg(&oci.root),
-            bundle = arg(&b),
-            pid_file = arg(&pid_file),
-        );
-        let o = run_for(Command::new("python3").args(["-c", &script]), 120);
+        let o = reap_as_the_shim(&oci, platform, &b, "r1");
         assert!(o.status.success(), "{platform}: {}", stderr(&o));
         assert_eq!(stdout(&o).trim(), "status 7", "{platform}: {}", stderr(&o));
+        oci.ok(&["delete", "r1"]);
     }
 }
 
@@ -208,10 +219,7 @@ fn a_container_dies_with_its_sentry_or_its_gofer() {
                 &arg(&b),
                 "d1",
             ]);
-            let record: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(oci.root.join("d1/state.json")).unwrap(),
-            )
-            .unwrap();
+            let record = record(&oci, "d1");
             let pid = record["pid"].as_i64().unwrap();
             let target = record[victim].as_i64().unwrap();
             assert!(target > 0 && target != pid, "{record}");
@@ -291,9 +299,7 @@ int main(int argc, char **argv) {
             &arg(&b),
             "t2",
         ]);
-        let record: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(oci.root.join("t2/state.json")).unwrap())
-                .unwrap();
+        let record = record(&oci, "t2");
         let pid = record["pid"].as_i64().unwrap();
         wait_until("the thread's exec", || {
             std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
@@ -325,26 +331,7 @@ fn a_faulting_pid1_dies_of_its_signal_on_both_platforms() {
         let oci = Oci::new(&format!("segv-{platform}"));
         let b = oci.bundle("b", &["/bin/segv"], |_| {});
         std::fs::copy(&probe, b.join("rootfs/bin/segv")).unwrap();
-        let script = format!(
-            r#"
-import ctypes, os, subprocess
-ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER, as containerd's shim
-rv = [{bin:?}, "--platform", {platform:?}, "--root", {root:?}]
-subprocess.run(rv + ["create", "--bundle", {bundle:?}, "--pid-file", {pid_file:?}, "s1"], check=True)
-pid = int(open({pid_file:?}).read())
-subprocess.run(rv + ["start", "s1"], check=True)
-while True:
-    got, status = os.waitpid(-1, 0)
-    if got == pid:
-        print("status", os.waitstatus_to_exitcode(status))
-        break
-"#,
-            bin = arg(&rvisor()),
-            root = arg(&oci.root),
-            bundle = arg(&b),
-            pid_file = arg(&oci.dir.join("pid")),
-        );
-        let o = run_for(Command::new("python3").args(["-c", &script]), 60);
+        let o = reap_as_the_shim(&oci, platform, &b, "s1");
         assert_eq!(
             stdout(&o).trim(),
             "status -11",
@@ -505,9 +492,7 @@ fn an_init_killed_while_created_takes_its_sandbox_with_it() {
         let oci = Oci::new(&format!("killcreated-{platform}"));
         let b = oci.bundle("b", &["true"], |_| {});
         oci.ok(&["--platform", platform, "create", "--bundle", &arg(&b), "k1"]);
-        let record: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(oci.root.join("k1/state.json")).unwrap())
-                .unwrap();
+        let record = record(&oci, "k1");
         let sentry = record["sentry_pid"].as_i64().unwrap();
         let _ = Command::new("kill")
             .args(["-9", &record["pid"].as_i64().unwrap().to_string()])

@@ -5,17 +5,10 @@ use std::path::{Path, PathBuf};
 
 /// Host pids (not ours) whose command line contains any of `needles`.
 pub fn processes_mentioning(needles: &[&str]) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != me)
-        .filter(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            needles.iter().any(|n| cmdline.contains(n))
-        })
+    rvisor_tests::process_cmdlines()
+        .into_iter()
+        .filter(|(_, c)| needles.iter().any(|n| c.contains(n)))
+        .map(|(pid, _)| pid)
         .collect()
 }
 

@@ -30,17 +30,9 @@ pub fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
 
 /// Host pids whose command line contains `marker` (this process aside).
 fn pids_mentioning(marker: &str) -> Vec<(i32, String)> {
-    let me = std::process::id() as i32;
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != me)
-        .filter_map(|pid| {
-            let c = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let c = String::from_utf8_lossy(&c).replace('\0', " ");
-            c.contains(marker).then_some((pid, c))
-        })
+    rvisor_tests::process_cmdlines()
+        .into_iter()
+        .filter(|(_, c)| c.contains(marker))
         .collect()
 }
 
