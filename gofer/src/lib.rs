@@ -16,4 +16,6 @@ mod server;
 mod socket;
 
 pub use idmap::{IdMap, IdRange};
+/// openat2 with retry on EAGAIN, for the runtime's own in-tree lookups (mount points).
+pub use resolve::{openat2, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
 pub use server::{Gofer, GoferError, Outcome};

@@ -26,6 +26,18 @@ fn pid_of(oci: &Oci, id: &str) -> i64 {
     oci.state(id)["pid"].as_i64().expect("a pid in the state")
 }
 
+/// Edits a spec to join `pid`'s namespaces of these OCI types (its own of that type go), and
+/// drops the spec's hostname (a joined uts namespace keeps its own).
+fn join_namespaces_of(s: &mut serde_json::Value, pid: impl std::fmt::Display, types: &[&str]) {
+    s.as_object_mut().unwrap().remove("hostname");
+    let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| !types.contains(&n["type"].as_str().unwrap()));
+    for kind in types {
+        let file = if *kind == "network" { "net" } else { kind };
+        ns.push(serde_json::json!({"type": kind, "path": format!("/proc/{pid}/ns/{file}")}));
+    }
+}
+
 /// The runtime's record of `id` (it holds the sentry's and the gofer's pids too).
 fn record(oci: &Oci, id: &str) -> serde_json::Value {
     let path = oci.root.join(id).join("state.json");
@@ -141,25 +153,7 @@ fn a_second_container_joins_the_firsts_namespaces_by_path() {
                 "-c",
                 "hostname; ps -o comm; ls -l /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/user; exit 5",
             ],
-            |s| {
-                s.as_object_mut().unwrap().remove("hostname");
-                let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
-                ns.retain(|n| {
-                    !["ipc", "uts", "pid", "network", "user"]
-                        .contains(&n["type"].as_str().unwrap())
-                });
-                for (kind, file) in [
-                    ("ipc", "ipc"),
-                    ("uts", "uts"),
-                    ("pid", "pid"),
-                    ("network", "net"),
-                    ("user", "user"),
-                ] {
-                    ns.push(
-                        serde_json::json!({"type": kind, "path": format!("/proc/{pid}/ns/{file}")}),
-                    );
-                }
-            },
+            |s| join_namespaces_of(s, pid, &["ipc", "uts", "pid", "network", "user"]),
         );
         let o = oci.run(&["--platform", platform, "run", "--bundle", &arg(&app), "a1"]);
         let out = stdout(&o);
@@ -379,20 +373,13 @@ int main(void) {
         ]);
         let pid = pid_of(&oci, "c0");
         let peer = oci.bundle("peer", &["/bin/attach"], |s| {
-            s.as_object_mut().unwrap().remove("hostname");
             for set in ["effective", "permitted", "bounding"] {
                 s["process"]["capabilities"][set]
                     .as_array_mut()
                     .unwrap()
                     .push("CAP_SYS_PTRACE".into());
             }
-            let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
-            ns.retain(|n| !["ipc", "uts", "pid"].contains(&n["type"].as_str().unwrap()));
-            for kind in ["ipc", "uts", "pid"] {
-                ns.push(
-                    serde_json::json!({"type": kind, "path": format!("/proc/{pid}/ns/{kind}")}),
-                );
-            }
+            join_namespaces_of(s, pid, &["ipc", "uts", "pid"]);
         });
         std::fs::copy(&probe, peer.join("rootfs/bin/attach")).unwrap();
         let o = oci.run(&["--platform", platform, "run", "--bundle", &arg(&peer), "p1"]);
@@ -429,11 +416,7 @@ fn namespaces_not_of_a_running_rvisor_container_are_refused() {
     });
     let inner = inner.unwrap();
     let b = oci.bundle("b", &["true"], |s| {
-        let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
-        ns.retain(|n| !["ipc", "pid"].contains(&n["type"].as_str().unwrap()));
-        for kind in ["ipc", "pid"] {
-            ns.push(serde_json::json!({"type": kind, "path": format!("/proc/{inner}/ns/{kind}")}));
-        }
+        join_namespaces_of(s, inner, &["ipc", "pid"])
     });
     let o = oci.run(&["create", "--bundle", &arg(&b), "f1"]);
     let _ = holder.kill();
@@ -458,12 +441,7 @@ fn leftovers_in_a_shared_pid_namespace_are_killed_and_deleted() {
     oci.ok(&["run", "-d", "--bundle", &arg(&pause), "p0"]);
     let pid = pid_of(&oci, "p0");
     let app = oci.bundle("app", &["sh", "-c", "sleep 777 & sleep 0.5; exit 3"], |s| {
-        s.as_object_mut().unwrap().remove("hostname");
-        let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
-        ns.retain(|n| !["ipc", "uts", "pid"].contains(&n["type"].as_str().unwrap()));
-        for kind in ["ipc", "uts", "pid"] {
-            ns.push(serde_json::json!({"type": kind, "path": format!("/proc/{pid}/ns/{kind}")}));
-        }
+        join_namespaces_of(s, pid, &["ipc", "uts", "pid"])
     });
     oci.ok(&["run", "-d", "--bundle", &arg(&app), "a1"]);
     assert_eq!(oci.run(&["wait", "a1"]).status.code(), Some(3));

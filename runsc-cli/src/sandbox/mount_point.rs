@@ -11,17 +11,9 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-const RESOLVE_BENEATH: u64 = 0x08;
-const RESOLVE_IN_ROOT: u64 = 0x10;
+use gofer::{RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
 
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 
 /// What a missing mount point is made as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,33 +24,10 @@ pub enum Make {
     File,
 }
 
+/// An `O_PATH` handle on `path`, looked up from `dir` as `resolve` says (gofer's openat2).
 fn openat2(dir: RawFd, path: &Path, resolve: u64) -> Result<OwnedFd, Errno> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let how = OpenHow {
-        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve,
-    };
-    loop {
-        // SAFETY: openat2 reads a NUL-terminated path and an open_how of the size given.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir,
-                c.as_ptr(),
-                std::ptr::addr_of!(how),
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: the kernel returned a new fd that nothing else owns.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        }
-        match Errno::last() {
-            Errno::EAGAIN => continue,
-            e => return Err(e),
-        }
-    }
+    gofer::openat2(dir, &c, libc::O_PATH as u64, 0, resolve)
 }
 
 /// An `O_PATH` fd on `dest` (absolute, as the guest names it) inside the tree whose root is
