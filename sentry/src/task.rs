@@ -19,6 +19,30 @@ use crate::syscalls::Ids;
 /// Entries kept before dead ones are first swept; the threshold doubles while most are alive.
 const FIRST_SWEEP_AT: usize = 512;
 
+/// Capability numbers the handlers check (linux/capability.h).
+pub mod cap {
+    /// Override file ownership checks on chown.
+    pub const CHOWN: u32 = 0;
+    /// Bypass file read, write and execute permission checks.
+    pub const DAC_OVERRIDE: u32 = 1;
+    /// Bypass file read and directory search checks.
+    pub const DAC_READ_SEARCH: u32 = 2;
+    /// Bypass checks that the caller owns the file.
+    pub const FOWNER: u32 = 3;
+    /// Keep set-id bits when a file is modified.
+    pub const FSETID: u32 = 4;
+    /// Signal any process.
+    pub const KILL: u32 = 5;
+    /// Set socket buffers beyond the limits, among other network administration.
+    pub const NET_ADMIN: u32 = 12;
+    /// Mount, sethostname, `trusted.*` xattrs, among much else.
+    pub const SYS_ADMIN: u32 = 21;
+    /// Raise hard resource limits.
+    pub const SYS_RESOURCE: u32 = 24;
+    /// Lower nice values.
+    pub const SYS_NICE: u32 = 23;
+}
+
 /// A guest thread's ids in the sandbox's pid namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskIds {
