@@ -42,6 +42,10 @@ pub const ALLOWED: &[(i64, &str)] = &[
     // Acting as the guest.
     (libc::SYS_setfsuid, "setfsuid"),
     (libc::SYS_setfsgid, "setfsgid"),
+    // Taking on a request's groups and file capabilities (this thread only).
+    (libc::SYS_setgroups, "setgroups"),
+    (libc::SYS_capget, "capget"),
+    (libc::SYS_capset, "capset"),
     // Waiting for the guest init and passing on signals.
     (libc::SYS_wait4, "wait4"),
     (libc::SYS_rt_sigtimedwait, "rt_sigtimedwait"),

@@ -47,6 +47,13 @@ impl IdMap {
     pub fn gid_out(&self, id: u32) -> Option<u32> {
         to_outside(&self.gids, id)
     }
+    /// Whether every id maps to itself (a container run as root without a user namespace of
+    /// its own).
+    pub fn is_identity(&self) -> bool {
+        let all = |r: &[IdRange]| matches!(r, [IdRange { inside: 0, outside: 0, count }] if *count == u32::MAX);
+        all(&self.uids) && all(&self.gids)
+    }
+
     /// Guest uid for a gofer uid (overflow id if unmapped).
     pub fn uid_in(&self, id: u32) -> u32 {
         to_inside(&self.uids, id)

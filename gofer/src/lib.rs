@@ -7,6 +7,7 @@
 //! of the guest thread it serves.
 
 pub mod filter;
+mod identity;
 mod idmap;
 mod meta;
 mod mutate;

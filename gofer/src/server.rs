@@ -41,7 +41,7 @@ pub struct Gofer {
     pub(crate) ids: IdMap,
     pub(crate) scratch: PathBuf,
     pub(crate) bytes: Vec<u8>,
-    fs_ids: Option<(u32, u32)>,
+    identity: crate::identity::Taker,
     /// The Unix sockets this gofer bound for the guest (device, inode): the host's sockets
     /// that volumes or a read-only root expose are not among them.
     pub(crate) bound: std::collections::HashSet<(u64, u64)>,
@@ -51,36 +51,17 @@ pub struct Gofer {
     pub(crate) refused_sockets: u64,
 }
 
-/// setfsuid/setfsgid return the previous id and fail silently: read back to be sure.
-fn set_fs_ids(uid: u32, gid: u32) -> Result<(), Errno> {
-    // SAFETY: setfsgid/setfsuid take an id and only change this thread's credentials.
-    unsafe {
-        libc::setfsgid(gid);
-    }
-    // SAFETY: as above; -1 queries without changing.
-    let now_gid = unsafe { libc::setfsgid(u32::MAX) } as u32;
-    // SAFETY: as above.
-    unsafe {
-        libc::setfsuid(uid);
-    }
-    // SAFETY: as above.
-    let now_uid = unsafe { libc::setfsuid(u32::MAX) } as u32;
-    if (now_uid, now_gid) == (uid, gid) {
-        Ok(())
-    } else {
-        Err(Errno::EPERM)
-    }
-}
-
 impl Gofer {
     /// A gofer serving `root` for a guest whose user namespace maps ids as `ids`.
     pub fn new(root: OwnedFd, ids: IdMap) -> Self {
+        // Modes arrive with the guest's own umask applied; ours must not mask them again.
+        nix::sys::stat::umask(nix::sys::stat::Mode::empty());
         Gofer {
             root: Root::new(root),
             ids,
             scratch: PathBuf::default(),
             bytes: Vec::new(),
-            fs_ids: None,
+            identity: crate::identity::Taker::default(),
             bound: std::collections::HashSet::new(),
             host_sockets: false,
             refused_sockets: 0,
@@ -146,17 +127,11 @@ impl Gofer {
     /// Services one request as `who`.
     pub fn handle(
         &mut self,
-        who: Identity,
+        who: Identity<'_>,
         req: &Request<'_>,
         fds: Vec<OwnedFd>,
     ) -> Result<Outcome, Errno> {
-        let uid = self.ids.uid_out(who.uid).ok_or(Errno::EPERM)?;
-        let gid = self.ids.gid_out(who.gid).ok_or(Errno::EPERM)?;
-        if self.fs_ids != Some((uid, gid)) {
-            self.fs_ids = None;
-            set_fs_ids(uid, gid)?;
-            self.fs_ids = Some((uid, gid));
-        }
+        self.identity.take(&who, &self.ids)?;
         match req {
             Request::Open {
                 at,

@@ -11,7 +11,7 @@ use rvisor_protocol::{Identity, Loc, Request};
 struct Fixture {
     dir: PathBuf,
     gofer: Gofer,
-    who: Identity,
+    who: Identity<'static>,
 }
 
 impl Drop for Fixture {
@@ -45,7 +45,7 @@ fn fixture(name: &str) -> Fixture {
     Fixture {
         dir,
         gofer: Gofer::new(fd, ids),
-        who: Identity { uid, gid },
+        who: Identity::new(uid, gid),
     }
 }
 
@@ -242,7 +242,7 @@ fn mutations_happen_inside_the_root() {
         .is_err());
 }
 
-fn stat_uid(g: &mut Gofer, who: Identity, path: &str) -> u32 {
+fn stat_uid(g: &mut Gofer, who: Identity<'_>, path: &str) -> u32 {
     let out = g
         .handle(
             who,
@@ -284,14 +284,7 @@ fn stat_reports_owners_in_guest_terms() {
         },
     );
     assert_eq!(
-        stat_uid(
-            &mut f.gofer,
-            Identity {
-                uid: 4242,
-                gid: 4242
-            },
-            "/etc/passwd"
-        ),
+        stat_uid(&mut f.gofer, Identity::new(4242, 4242), "/etc/passwd"),
         4242
     );
     // An id the guest's namespace cannot name shows as the overflow id.
@@ -317,7 +310,7 @@ fn stat_reports_owners_in_guest_terms() {
             }],
         },
     );
-    let root_owned = stat_uid(&mut f.gofer, Identity { uid: 8, gid: 7 }, "/etc/passwd");
+    let root_owned = stat_uid(&mut f.gofer, Identity::new(8, 7), "/etc/passwd");
     assert_eq!(root_owned, 8);
 }
 
@@ -377,7 +370,8 @@ fn malformed_frames_are_refused_and_serving_goes_on() {
         }
         .encode(who, &mut good);
         let mut bad_len = good.clone();
-        bad_len[10..14].copy_from_slice(&u32::MAX.to_le_bytes());
+        // The group list's length (after op, uid, gid and caps) is the first.
+        bad_len[18..22].copy_from_slice(&u32::MAX.to_le_bytes());
         let garbage: Vec<Vec<u8>> = vec![
             vec![0xff, 0xff],
             vec![1],

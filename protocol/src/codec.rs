@@ -23,6 +23,9 @@ pub enum DecodeError {
     /// Bytes left over after the last field.
     #[error("{0} trailing bytes")]
     Trailing(usize),
+    /// The group list is not a whole number of ids.
+    #[error("group list is not a whole number of 4-byte ids")]
+    BadGroups,
 }
 
 /// Appends fields to a caller-provided buffer (no allocation beyond its growth).

@@ -7,10 +7,13 @@
 
 mod codec;
 mod message;
+pub mod thread_creds;
 mod transport;
 
 pub use codec::{DecodeError, Reader, Writer};
-pub use message::{Identity, Loc, Op, Request, Response, MAX_BATCH, MAX_FRAME, MAX_PATH};
+pub use message::{
+    Identity, Loc, Op, Request, Response, MAX_BATCH, MAX_FRAME, MAX_GROUPS, MAX_PATH,
+};
 pub use transport::{
     recv_frame, recv_frame_polling, send_frame, FrameBuf, TransportError, MAX_FDS,
 };

@@ -10,13 +10,46 @@ pub const MAX_FRAME: usize = 72 * 1024;
 pub const MAX_BATCH: usize = 32;
 const MAX_VALUE: usize = 64 * 1024;
 
-/// Who a request acts for: the guest thread's ids as its own user namespace sees them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Identity {
+/// Most supplementary groups a request carries (a task with more is refused: leaving some out
+/// could grant what a group entry denies).
+pub const MAX_GROUPS: usize = 1024;
+
+/// Who a request acts for: the guest thread's file identity as its own user namespace sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
     /// Filesystem uid.
     pub uid: u32,
     /// Filesystem gid.
     pub gid: u32,
+    /// Effective capabilities (the gofer takes on the file-related ones).
+    pub caps: u64,
+    /// Supplementary groups, each a little-endian u32.
+    pub groups: &'a [u8],
+}
+
+impl Identity<'_> {
+    /// `uid`/`gid` with every capability and no supplementary groups.
+    pub const fn new(uid: u32, gid: u32) -> Self {
+        Identity {
+            uid,
+            gid,
+            caps: u64::MAX,
+            groups: &[],
+        }
+    }
+
+    /// The supplementary groups.
+    pub fn group_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.groups
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    }
+}
+
+impl Default for Identity<'_> {
+    fn default() -> Self {
+        Identity::new(0, 0)
+    }
 }
 
 /// A guest path: `path` as the guest gave it, and the guest-absolute directory it is relative to
@@ -358,9 +391,13 @@ impl<'a> Request<'a> {
     }
 
     /// Encodes the request for `who` into `buf`.
-    pub fn encode(&self, who: Identity, buf: &mut Vec<u8>) {
+    pub fn encode(&self, who: Identity<'_>, buf: &mut Vec<u8>) {
         let mut w = Writer::new(buf);
-        w.u16(self.op() as u16).u32(who.uid).u32(who.gid);
+        w.u16(self.op() as u16)
+            .u32(who.uid)
+            .u32(who.gid)
+            .u64(who.caps)
+            .bytes(who.groups);
         match self {
             Request::Open {
                 at,
@@ -459,7 +496,7 @@ impl<'a> Request<'a> {
     }
 
     /// Decodes a request frame.
-    pub fn decode(frame: &'a [u8]) -> Result<(Identity, Request<'a>), DecodeError> {
+    pub fn decode(frame: &'a [u8]) -> Result<(Identity<'a>, Request<'a>), DecodeError> {
         if frame.len() > MAX_FRAME {
             return Err(DecodeError::TooLong {
                 len: frame.len(),
@@ -471,7 +508,12 @@ impl<'a> Request<'a> {
         let who = Identity {
             uid: r.u32()?,
             gid: r.u32()?,
+            caps: r.u64()?,
+            groups: r.bytes(MAX_GROUPS * 4)?,
         };
+        if !who.groups.len().is_multiple_of(4) {
+            return Err(DecodeError::BadGroups);
+        }
         let req = match op {
             Op::Open => Request::Open {
                 at: get_loc(&mut r)?,
@@ -682,7 +724,12 @@ mod tests {
     use super::*;
 
     fn roundtrip(req: Request<'_>) {
-        let who = Identity { uid: 7, gid: 8 };
+        let who = Identity {
+            uid: 7,
+            gid: 8,
+            caps: 5,
+            groups: &[1, 0, 0, 0, 2, 0, 0, 0],
+        };
         let mut buf = Vec::new();
         req.encode(who, &mut buf);
         let (w, back) = Request::decode(&buf).unwrap();
@@ -829,17 +876,34 @@ mod tests {
             Err(DecodeError::UnknownCode(0xffff))
         );
         // A length that runs past the frame, and one over the limit.
+        // (The first length field is the group list's, after op, uid, gid and caps.)
         let mut bad = buf.clone();
-        bad[10..14].copy_from_slice(&u32::MAX.to_le_bytes());
+        bad[18..22].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(
             Request::decode(&bad),
             Err(DecodeError::TooLong { .. })
         ));
-        bad[10..14].copy_from_slice(&100u32.to_le_bytes());
+        bad[18..22].copy_from_slice(&100u32.to_le_bytes());
         assert!(matches!(
             Request::decode(&bad),
             Err(DecodeError::Truncated(_))
         ));
+        // A group list that is not whole ids.
+        let mut odd = Vec::new();
+        Request::Readlink {
+            at: Loc {
+                base: b"/",
+                path: b"a",
+            },
+        }
+        .encode(
+            Identity {
+                groups: &[1, 2, 3],
+                ..Identity::default()
+            },
+            &mut odd,
+        );
+        assert_eq!(Request::decode(&odd), Err(DecodeError::BadGroups));
         // A NUL inside a path.
         let mut nul = Vec::new();
         Request::Readlink {

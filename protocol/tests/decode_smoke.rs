@@ -31,7 +31,7 @@ fn random_and_mutated_frames_never_panic() {
         },
         flags: 1,
     }
-    .encode(Identity { uid: 1, gid: 2 }, &mut seed);
+    .encode(Identity::new(1, 2), &mut seed);
     let mut walk = Vec::new();
     Request::Walk {
         paths: vec![b"/x", b"/y"],

@@ -5,6 +5,7 @@
 //! with the handler of the call's family.
 
 pub mod fd_cache;
+pub mod file_identity;
 pub mod filter;
 pub mod gofer_client;
 pub mod guest;

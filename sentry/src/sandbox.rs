@@ -4,11 +4,9 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use rvisor_protocol::Identity;
-
 use crate::gofer_client::GoferClient;
 use crate::syscalls::UTS_LEN;
-use crate::task::{Creds, TaskTable};
+use crate::task::{IdView, TaskTable};
 
 /// One UTS name: at most 64 bytes, kept inline so that setting it never allocates.
 #[derive(Debug, Clone, Copy)]
@@ -83,10 +81,6 @@ pub struct SandboxConfig {
     pub release: String,
     /// Kernel version reported by uname.
     pub version: String,
-    /// Sandbox uid of the first process.
-    pub uid: u32,
-    /// Sandbox gid of the first process.
-    pub gid: u32,
     /// The kernel refuses Unix connects and addressed Unix sends that guest tasks make natively
     /// (the runtime's guard cgroup): only then may `sendmsg` on a socket that cannot address a
     /// path run natively, since a sibling thread may swap the fd before the kernel runs it.
@@ -106,8 +100,6 @@ impl Default for SandboxConfig {
             domainname: "(none)".into(),
             release: field(|u| u.release()),
             version: field(|u| u.version()),
-            uid: 0,
-            gid: 0,
             kernel_unix_guard: false,
         }
     }
@@ -122,9 +114,6 @@ pub struct Sandbox {
     pub tasks: TaskTable,
     /// The channel to the gofer, once there is one.
     pub gofer: Option<GoferClient>,
-    /// The guest's kernel identity (its set*id calls are emulated, so it never changes): the
-    /// identity file requests act for.
-    pub identity: Identity,
     /// How host ids appear to the guest (for metadata the sentry reads itself).
     pub ids: HostIds,
     /// See [`SandboxConfig::kernel_unix_guard`].
@@ -142,12 +131,8 @@ impl Sandbox {
                 release: UtsField::new(config.release.as_bytes()),
                 version: UtsField::new(config.version.as_bytes()),
             }),
-            tasks: TaskTable::new(Creds::new(config.uid, config.gid)),
+            tasks: TaskTable::new(),
             gofer: None,
-            identity: Identity {
-                uid: config.uid,
-                gid: config.gid,
-            },
             ids: HostIds::default(),
             kernel_unix_guard: config.kernel_unix_guard,
             started: Instant::now(),
@@ -156,6 +141,7 @@ impl Sandbox {
 
     /// Host ids as the guest's user namespace shows them.
     pub fn with_ids(mut self, ids: HostIds) -> Self {
+        self.tasks.set_view(std::sync::Arc::new(ids.clone()));
         self.ids = ids;
         self
     }
@@ -207,15 +193,33 @@ impl HostIds {
             .map_or(OVERFLOW_ID, |p| p.1)
     }
 
+    fn uid_of(&self, host: u32) -> u32 {
+        match &self.ranges {
+            Some((uids, _)) => Self::range_in(uids, host),
+            None => Self::map(&self.uids, host),
+        }
+    }
+
+    fn gid_of(&self, host: u32) -> u32 {
+        match &self.ranges {
+            Some((_, gids)) => Self::range_in(gids, host),
+            None => Self::map(&self.gids, host),
+        }
+    }
+
     /// A statx read by the sentry, with owners as the guest sees them.
     pub fn to_guest_statx(&self, mut x: libc::statx) -> libc::statx {
-        if let Some((uids, gids)) = &self.ranges {
-            x.stx_uid = Self::range_in(uids, x.stx_uid);
-            x.stx_gid = Self::range_in(gids, x.stx_gid);
-            return x;
-        }
-        x.stx_uid = Self::map(&self.uids, x.stx_uid);
-        x.stx_gid = Self::map(&self.gids, x.stx_gid);
+        x.stx_uid = self.uid_of(x.stx_uid);
+        x.stx_gid = self.gid_of(x.stx_gid);
         x
+    }
+}
+
+impl IdView for HostIds {
+    fn uid(&self, host: u32) -> u32 {
+        self.uid_of(host)
+    }
+    fn gid(&self, host: u32) -> u32 {
+        self.gid_of(host)
     }
 }

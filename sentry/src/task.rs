@@ -1,5 +1,7 @@
-//! What the sentry knows about each guest thread: its ids as the guest sees them, and the
-//! sandbox credentials of its process.
+//! What the sentry knows about each guest thread: its ids as the guest sees them, and its
+//! credentials. The kernel holds those (set*id, setgroups and capset run natively, per thread,
+//! with Linux's rules); the sentry reads them from the thread's status file on first sight and
+//! after each call that may change them, and acts as them towards the gofer.
 //!
 //! A known thread costs one `poll` of two pidfds per lookup: its own thread pidfd (readable once
 //! that thread has exited, so a reused tid is caught) and its parent's (a parent only changes
@@ -56,58 +58,152 @@ pub struct TaskIds {
     pub host_tgid: i32,
 }
 
-/// Sandbox credentials of one guest process.
+/// A guest thread's credentials, as its kernel holds them: the guest changes them natively
+/// (set*id, setgroups and capset continue to the kernel), the sentry reads them from
+/// `/proc/<tid>/status` on first sight and again after each such call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Creds {
-    /// User ids.
+    /// User ids, as the guest's user namespace shows them.
     pub uid: Ids,
-    /// Group ids.
+    /// Group ids, likewise.
     pub gid: Ids,
     groups: Arc<[u32]>,
+    /// Effective capabilities (in the guest's user namespace).
+    pub caps: u64,
+    /// Filesystem uid, gid and groups as the host shows them (what a worker takes on).
+    pub host: HostFs,
+    /// Which distinct file identity this is (see [`TaskTable::creds`]): lookups cached for one
+    /// identity are never served to another.
+    pub stamp: u64,
 }
 
+/// The ids a thread's file accesses are checked against, in the sentry's own view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFs {
+    /// Filesystem uid.
+    pub uid: u32,
+    /// Filesystem gid.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Arc<[u32]>,
+}
+
+pub use rvisor_protocol::thread_creds::FILE_CAPS;
+
 impl Creds {
-    /// uid and gid everywhere, no supplementary groups.
+    /// uid and gid everywhere, no supplementary groups, every capability if uid is 0.
     pub fn new(uid: u32, gid: u32) -> Self {
         Creds {
             uid: Ids::all(uid),
             gid: Ids::all(gid),
             groups: Arc::from(Vec::new()),
+            caps: if uid == 0 { u64::MAX } else { 0 },
+            host: HostFs {
+                uid,
+                gid,
+                groups: Arc::from(Vec::new()),
+            },
+            stamp: 0,
         }
-    }
-
-    /// uid and gid everywhere, with supplementary groups.
-    pub fn with_groups(uid: u32, gid: u32, groups: &[u32]) -> Self {
-        Creds {
-            groups: Arc::from(groups),
-            ..Creds::new(uid, gid)
-        }
-    }
-
-    /// Whether the process holds CAP_SETUID/CAP_SETGID/CAP_SYS_ADMIN in the sandbox.
-    pub fn privileged(&self) -> bool {
-        self.uid.effective == 0
     }
 
     /// Whether the task holds capability `cap` (a `CAP_*` number) in its effective set, in the
     /// sandbox's user namespace.
     pub fn has_cap(&self, cap: u32) -> bool {
-        let _ = cap;
-        self.privileged()
+        cap < 64 && self.caps & (1 << cap) != 0
     }
 
-    /// Supplementary groups.
+    /// Supplementary groups, as the guest sees them.
     pub fn groups(&self) -> &[u32] {
         &self.groups
     }
+}
 
-    /// setgroups(2).
-    pub fn set_groups(&mut self, groups: &[u32]) -> Result<(), Errno> {
-        if !self.privileged() {
-            return Err(Errno::EPERM);
+/// The credential lines of a `/proc/<tid>/status`, ids as the reader's namespace shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCreds {
+    /// Real, effective, saved and filesystem uid.
+    pub uid: [u32; 4],
+    /// Likewise for gids.
+    pub gid: [u32; 4],
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// Effective capabilities.
+    pub cap_eff: u64,
+}
+
+/// Parses the Uid, Gid, Groups and CapEff lines; None if any is missing or malformed.
+pub fn parse_status_creds(status: &str) -> Option<StatusCreds> {
+    let four = |key: &str| -> Option<[u32; 4]> {
+        let line = status.lines().find_map(|l| l.strip_prefix(key))?;
+        let v: Vec<u32> = line
+            .split_whitespace()
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        v.try_into().ok()
+    };
+    let groups = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))?
+        .split_whitespace()
+        .map(|v| v.parse().ok())
+        .collect::<Option<Vec<u32>>>()?;
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())?;
+    Some(StatusCreds {
+        uid: four("Uid:")?,
+        gid: four("Gid:")?,
+        groups,
+        cap_eff,
+    })
+}
+
+/// How the sentry's view of ids becomes the guest's.
+pub trait IdView: Send + Sync + std::fmt::Debug {
+    /// A uid as the guest sees it.
+    fn uid(&self, host: u32) -> u32;
+    /// A gid as the guest sees it.
+    fn gid(&self, host: u32) -> u32;
+}
+
+/// Ids unchanged (the sentry and the guest see the same numbers).
+#[derive(Debug)]
+pub struct SameIds;
+
+impl IdView for SameIds {
+    fn uid(&self, host: u32) -> u32 {
+        host
+    }
+    fn gid(&self, host: u32) -> u32 {
+        host
+    }
+}
+
+/// Distinct file identities seen, numbered; the numbering starts over (in a new generation)
+/// once it holds [`MAX_IDENTITIES`], so a guest cycling through group lists cannot grow it.
+#[derive(Debug, Default)]
+struct Identities {
+    known: Vec<(HostFs, u64)>,
+    generation: u64,
+}
+
+/// Identities numbered before the numbering starts over.
+const MAX_IDENTITIES: usize = 256;
+
+impl Identities {
+    fn stamp(&mut self, host: &HostFs, caps: u64) -> u64 {
+        let caps = caps & FILE_CAPS;
+        if let Some(i) = self.known.iter().position(|(h, c)| h == host && *c == caps) {
+            return (self.generation << 32) | i as u64;
         }
-        self.groups = Arc::from(groups);
-        Ok(())
+        if self.known.len() >= MAX_IDENTITIES {
+            self.known.clear();
+            self.generation += 1;
+        }
+        self.known.push((host.clone(), caps));
+        (self.generation << 32) | (self.known.len() - 1) as u64
     }
 }
 
@@ -122,13 +218,8 @@ struct TaskEntry {
     host_tgid: i32,
     depth: usize,
     ns_ppid: i32,
-}
-
-#[derive(Debug)]
-struct CredEntry {
-    /// Process pidfd.
-    process: OwnedFd,
-    creds: Creds,
+    /// None until read, and again after a call that may change them.
+    creds: Option<Creds>,
 }
 
 /// `PIDFD_THREAD` (Linux 6.9): a pidfd for one thread rather than its thread group.
@@ -162,7 +253,7 @@ fn exited<const N: usize>(fds: [&OwnedFd; N]) -> [bool; N] {
 #[derive(Debug)]
 struct Inner {
     tasks: HashMap<i32, TaskEntry>,
-    creds: HashMap<i32, CredEntry>,
+    identities: Identities,
     sweep_at: usize,
 }
 
@@ -170,7 +261,7 @@ impl Default for Inner {
     fn default() -> Self {
         Inner {
             tasks: HashMap::new(),
-            creds: HashMap::new(),
+            identities: Identities::default(),
             sweep_at: FIRST_SWEEP_AT,
         }
     }
@@ -180,7 +271,7 @@ impl Default for Inner {
 #[derive(Debug)]
 pub struct TaskTable {
     inner: Mutex<Inner>,
-    initial: Creds,
+    view: parking_lot::RwLock<Arc<dyn IdView>>,
     init_pid: std::sync::atomic::AtomicI32,
 }
 
@@ -290,7 +381,6 @@ impl Inner {
     fn learn(&mut self, tid: i32) -> Result<TaskIds, Errno> {
         if self.tasks.len() >= self.sweep_at {
             self.tasks.retain(|_, e| !exited([&e.me])[0]);
-            self.creds.retain(|_, e| !exited([&e.process])[0]);
             if self.tasks.len() * 2 > self.sweep_at {
                 self.sweep_at *= 2;
             }
@@ -319,6 +409,7 @@ impl Inner {
                 host_tgid,
                 depth,
                 ns_ppid,
+                creds: None,
             },
         );
         Ok(TaskIds {
@@ -329,49 +420,43 @@ impl Inner {
         })
     }
 
-    /// Valid creds entry of a process, if any.
-    fn known_creds(&mut self, tgid: i32) -> Option<Creds> {
-        let alive = !exited([&self.creds.get(&tgid)?.process])[0];
-        if !alive {
-            self.creds.remove(&tgid);
-            return None;
-        }
-        self.creds.get(&tgid).map(|e| e.creds.clone())
-    }
-
-    fn creds_of(&mut self, tgid: i32, initial: &Creds) -> Result<Creds, Errno> {
-        if let Some(c) = self.known_creds(tgid) {
+    /// `tid`'s credentials, read from its status file unless known.
+    fn creds(&mut self, tid: i32, view: &dyn IdView) -> Result<Creds, Errno> {
+        self.ids(tid)?;
+        if let Some(c) = self.tasks.get(&tid).and_then(|e| e.creds.clone()) {
             return Ok(c);
         }
-        // First sight of this process: it inherited its parent's credentials at fork.
-        let process = pidfd_open(tgid, 0)?;
-        let ppid = read_ppid(&open_stat(tgid)?)?;
-        let creds = self.known_creds(ppid).unwrap_or_else(|| initial.clone());
-        self.creds.insert(
-            tgid,
-            CredEntry {
-                process,
-                creds: creds.clone(),
-            },
-        );
+        let status = read_status(tid)?;
+        let s = parse_status_creds(&status).ok_or(Errno::EIO)?;
+        let ids = |v: [u32; 4], map: &dyn Fn(u32) -> u32| Ids {
+            real: map(v[0]),
+            effective: map(v[1]),
+            saved: map(v[2]),
+            fs: map(v[3]),
+        };
+        let host = HostFs {
+            uid: s.uid[3],
+            gid: s.gid[3],
+            groups: Arc::from(s.groups.as_slice()),
+        };
+        let guest_groups: Vec<u32> = s.groups.iter().map(|&g| view.gid(g)).collect();
+        let creds = Creds {
+            uid: ids(s.uid, &|u| view.uid(u)),
+            gid: ids(s.gid, &|g| view.gid(g)),
+            groups: Arc::from(guest_groups),
+            caps: s.cap_eff,
+            stamp: self.identities.stamp(&host, s.cap_eff),
+            host,
+        };
+        if let Some(e) = self.tasks.get_mut(&tid) {
+            e.creds = Some(creds.clone());
+        }
         Ok(creds)
     }
 
-    /// Before `tgid` changes credentials, its existing children must keep the ones they forked
-    /// with: record them now if they have not trapped yet.
-    fn pin_children(&mut self, tgid: i32, creds: &Creds) {
-        for child in children_of(tgid) {
-            if self.known_creds(child).is_none() {
-                if let Ok(process) = pidfd_open(child, 0) {
-                    self.creds.insert(
-                        child,
-                        CredEntry {
-                            process,
-                            creds: creds.clone(),
-                        },
-                    );
-                }
-            }
+    fn forget_creds(&mut self, tid: i32) {
+        if let Some(e) = self.tasks.get_mut(&tid) {
+            e.creds = None;
         }
     }
 }
@@ -393,14 +478,25 @@ fn children_of(pid: i32) -> Vec<i32> {
     out
 }
 
+impl Default for TaskTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TaskTable {
-    /// A table whose processes start with `initial` credentials.
-    pub fn new(initial: Creds) -> Self {
+    /// An empty table; ids read from status files are the guest's until [`Self::set_view`].
+    pub fn new() -> Self {
         TaskTable {
             inner: Mutex::default(),
-            initial,
+            view: parking_lot::RwLock::new(Arc::new(SameIds)),
             init_pid: 0.into(),
         }
+    }
+
+    /// How ids in the sentry's view (status files) appear to the guest.
+    pub fn set_view(&self, view: Arc<dyn IdView>) {
+        *self.view.write() = view;
     }
 
     /// Records the host pid of the sandbox's init, root of the process tree.
@@ -414,28 +510,33 @@ impl TaskTable {
         self.inner.lock().ids(tid)
     }
 
-    /// The sandbox credentials of the process `tid` belongs to.
+    /// The credentials of thread `tid` (per thread, as Linux keeps them).
     pub fn creds(&self, tid: i32) -> Result<Creds, Errno> {
-        let mut inner = self.inner.lock();
-        let tgid = inner.ids(tid)?.host_tgid;
-        inner.creds_of(tgid, &self.initial)
+        let view = Arc::clone(&self.view.read());
+        self.inner.lock().creds(tid, &*view)
     }
 
-    /// Applies `change` to the credentials of `tid`'s process; nothing changes if it fails.
-    pub fn update_creds<R>(
-        &self,
-        tid: i32,
-        change: impl FnOnce(&mut Creds) -> Result<R, Errno>,
-    ) -> Result<R, Errno> {
+    /// Records `creds` as thread `tid`'s without reading them (the handlers' unit tests run as
+    /// one real thread standing for guests of any identity).
+    pub fn assume_creds(&self, tid: i32, creds: Creds) -> Result<(), Errno> {
         let mut inner = self.inner.lock();
-        let tgid = inner.ids(tid)?.host_tgid;
-        let mut creds = inner.creds_of(tgid, &self.initial)?;
-        inner.pin_children(tgid, &creds);
-        let result = change(&mut creds)?;
-        if let Some(e) = inner.creds.get_mut(&tgid) {
-            e.creds = creds;
+        inner.ids(tid)?;
+        if let Some(e) = inner.tasks.get_mut(&tid) {
+            e.creds = Some(creds);
         }
-        Ok(result)
+        Ok(())
+    }
+
+    /// `tid` is about to change its credentials natively (a set*id call, capset, exec): read
+    /// them again on its next call. For exec, the thread group leader's too, since an exec
+    /// from another thread takes over the leader's tid.
+    pub fn forget_creds(&self, tid: i32) {
+        let mut inner = self.inner.lock();
+        let leader = inner.ids(tid).map(|ids| ids.host_tgid).ok();
+        inner.forget_creds(tid);
+        if let Some(leader) = leader {
+            inner.forget_creds(leader);
+        }
     }
 
     /// Processes in the sandbox: its init and all descendants.
@@ -475,7 +576,7 @@ mod tests {
 
     #[test]
     fn own_ids_without_namespaces() {
-        let table = TaskTable::new(Creds::new(0, 0));
+        let table = TaskTable::new();
         let me = nix::unistd::gettid().as_raw();
         let ids = table.ids(me).unwrap();
         assert_eq!(ids.ns_tid, me);
@@ -486,17 +587,55 @@ mod tests {
     }
 
     #[test]
-    fn creds_change_sticks_and_failure_changes_nothing() {
-        let table = TaskTable::new(Creds::new(0, 0));
+    fn own_creds_come_from_the_status_file() {
+        let table = TaskTable::new();
         let me = nix::unistd::gettid().as_raw();
-        table
-            .update_creds(me, |c| c.uid.set_id(1000, true))
-            .unwrap();
-        assert_eq!(table.creds(me).unwrap().uid, Ids::all(1000));
+        let c = table.creds(me).unwrap();
+        assert_eq!(c.uid.effective, nix::unistd::geteuid().as_raw());
+        assert_eq!(c.gid.fs, nix::unistd::getegid().as_raw());
+        assert_eq!(table.creds(me).unwrap(), c, "cached read must agree");
+        table.forget_creds(me);
         assert_eq!(
-            table.update_creds(me, |c| c.uid.set_id(0, false)),
-            Err(Errno::EPERM)
+            table.creds(me).unwrap().stamp,
+            c.stamp,
+            "same identity, same stamp"
         );
-        assert_eq!(table.creds(me).unwrap().uid, Ids::all(1000));
+    }
+
+    #[test]
+    fn status_creds_parse_every_line_or_none() {
+        let s = "Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nGroups:\t9 10 \nCapEff:\t0000000000000003\n";
+        let c = parse_status_creds(s).unwrap();
+        assert_eq!((c.uid, c.gid), ([1, 2, 3, 4], [5, 6, 7, 8]));
+        assert_eq!((c.groups, c.cap_eff), (vec![9, 10], 3));
+        assert!(
+            parse_status_creds("Uid:\t1\t2\t3\nGid:\t5\t6\t7\t8\nGroups:\nCapEff:\t0\n").is_none()
+        );
+    }
+
+    #[test]
+    fn identities_are_numbered_apart_and_start_over_when_full() {
+        let mut ids = Identities::default();
+        let host = |uid| HostFs {
+            uid,
+            gid: 0,
+            groups: Arc::from(Vec::new()),
+        };
+        let a = ids.stamp(&host(0), u64::MAX);
+        assert_eq!(ids.stamp(&host(0), u64::MAX), a);
+        assert_ne!(
+            ids.stamp(&host(0), 0),
+            a,
+            "dropped capabilities are another identity"
+        );
+        assert_ne!(ids.stamp(&host(1), u64::MAX), a);
+        for uid in 2..(MAX_IDENTITIES as u32 + 5) {
+            ids.stamp(&host(uid), 0);
+        }
+        assert_ne!(
+            ids.stamp(&host(0), u64::MAX),
+            a,
+            "a new generation never reuses a stamp"
+        );
     }
 }

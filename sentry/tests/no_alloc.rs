@@ -226,11 +226,7 @@ pub fn main() {
     std::thread::spawn(move || {
         gofer::Gofer::new(root, ids).serve(std::os::fd::AsFd::as_fd(&gofer_end))
     });
-    let config = SandboxConfig {
-        uid,
-        gid,
-        ..SandboxConfig::default()
-    };
+    let config = SandboxConfig::default();
     let sandbox =
         Sandbox::new(&config).with_gofer(sentry::gofer_client::GoferClient::new(sentry_end));
     let sentry = Sentry::new(platform, sandbox, None);

@@ -138,7 +138,16 @@ fn files_are_owned_by_the_containers_ids_on_the_host() {
         &oci,
         "b",
         "touch /byroot /given && chown 4321:5432 /given && mkdir /pub && chmod 1777 /pub",
-        writable,
+        |s| {
+            writable(s);
+            // chown needs CAP_CHOWN, which the default spec (as runc's) leaves out.
+            for set in ["bounding", "effective", "permitted"] {
+                s["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push("CAP_CHOWN".into());
+            }
+        },
     );
     oci.ok(&["run", "--bundle", &arg(&b), "o1"]);
     let owner = |p: &Path| {

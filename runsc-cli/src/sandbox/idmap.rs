@@ -6,10 +6,10 @@ use gofer::{IdMap, IdRange};
 /// gofer's): `inside` is the sandbox id of the command.
 ///
 /// Unprivileged, the gofer's own namespace maps only its id 0 (the caller): the sandbox id is
-/// backed by it. As root, the sandbox id is backed by the same host id, so `--uid 1000` has
-/// exactly the host rights of uid 1000; root stays mapped too, because the guest init (host root
-/// until it drops to `inside`) must own the files it creates while building its view. The guest
-/// cannot get back to 0: every set*id call is serviced by the sentry, and every mount is nosuid.
+/// backed by it, and the guest can take no other id (as under `unshare --map-root-user`). As
+/// root, every id maps to itself, so a guest that drops privileges (`setuid`, a server's
+/// workers) really holds the ids it took, and the kernel checks them: `--uid 1000` has exactly
+/// the host rights of uid 1000. The guest cannot get back to 0: every mount it sees is nosuid.
 pub fn guest_ranges(inside: u32, rootless: bool) -> Vec<IdRange> {
     if rootless {
         vec![IdRange {
@@ -17,25 +17,8 @@ pub fn guest_ranges(inside: u32, rootless: bool) -> Vec<IdRange> {
             outside: 0,
             count: 1,
         }]
-    } else if inside == 0 {
-        vec![IdRange {
-            inside: 0,
-            outside: 0,
-            count: 1,
-        }]
     } else {
-        vec![
-            IdRange {
-                inside: 0,
-                outside: 0,
-                count: 1,
-            },
-            IdRange {
-                inside,
-                outside: inside,
-                count: 1,
-            },
-        ]
+        vec![ALL_IDS]
     }
 }
 
@@ -57,22 +40,9 @@ pub fn container_map() -> IdMap {
 }
 
 pub fn guest_map(uid: u32, gid: u32, extra_gids: &[u32], rootless: bool) -> IdMap {
-    let mut gids = guest_ranges(gid, rootless);
-    // As root, a container's supplementary groups map to themselves too.
-    if !rootless {
-        for &g in extra_gids {
-            if !gids
-                .iter()
-                .any(|r| (r.inside..r.inside + r.count).contains(&g))
-            {
-                gids.push(IdRange {
-                    inside: g,
-                    outside: g,
-                    count: 1,
-                });
-            }
-        }
-    }
+    // As root every group maps to itself already; unprivileged, only the one id can.
+    let _ = extra_gids;
+    let gids = guest_ranges(gid, rootless);
     IdMap {
         uids: guest_ranges(uid, rootless),
         gids,
@@ -97,8 +67,8 @@ mod tests {
     }
 
     #[test]
-    fn root_maps_identity_and_keeps_root() {
-        assert_eq!(lines(&guest_ranges(0, false)), "0 0 1\n");
-        assert_eq!(lines(&guest_ranges(1000, false)), "0 0 1\n1000 1000 1\n");
+    fn root_maps_every_id_to_itself() {
+        assert_eq!(lines(&guest_ranges(0, false)), "0 0 4294967295\n");
+        assert_eq!(lines(&guest_ranges(1000, false)), "0 0 4294967295\n");
     }
 }

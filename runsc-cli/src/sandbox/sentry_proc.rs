@@ -458,8 +458,6 @@ fn serve(
     let mut config = SandboxConfig {
         hostname: spec.hostname.clone(),
         domainname: spec.container.domainname.clone(),
-        uid: spec.uid,
-        gid: spec.gid,
         kernel_unix_guard: guard.is_some(),
         ..Default::default()
     };
@@ -473,20 +471,12 @@ fn serve(
     let sandbox = Sandbox::new(&config)
         .with_gofer(client)
         .with_ids(host_ids(spec));
-    // Workers reopen cached handles: they must do so with the guest's file identity. As root the
-    // sandbox ids are host ids; unprivileged, they are already ours.
-    let fs_ids = nix::unistd::geteuid()
-        .is_root()
-        .then_some((spec.uid, spec.gid));
-    sandbox.tasks.set_init_pid(init_pid.as_raw());
-    if !spec.container.extra_gids.is_empty() {
-        let creds =
-            sentry::task::Creds::with_groups(spec.uid, spec.gid, &spec.container.extra_gids);
-        let _ = sandbox.tasks.update_creds(init_pid.as_raw(), |c| {
-            *c = creds;
-            Ok(())
-        });
+    // Workers open cached handles as the caller: a root sentry switches to each caller's file
+    // identity (an unprivileged one is already the only user its guest can be).
+    if nix::unistd::geteuid().is_root() {
+        sentry::file_identity::enable_switching();
     }
+    sandbox.tasks.set_init_pid(init_pid.as_raw());
     let (platform, tracer): (Box<dyn Platform>, _) = match supervision {
         Supervision::Listener(listener) => (Box::new(SeccompNotify::new(listener)), None),
         Supervision::Tracer(tracer, platform) => (platform, Some(tracer)),
@@ -494,10 +484,9 @@ fn serve(
     tracing::debug!(platform = platform.name(), "sentry serving");
     let sentry = Arc::new(Sentry::new(platform, sandbox, strace.map(Strace::new)));
     if let Some(control) = attach.control {
-        control_thread(control, Arc::clone(&sentry), fs_ids);
+        control_thread(control, Arc::clone(&sentry));
     }
     let work = move |sentry: &AnySentry| {
-        set_fs_ids(fs_ids);
         if let Err(e) = sentry.worker().run() {
             eprintln!("rvisor: sentry worker failed: {e}");
             // Fail closed: without a worker the guest would hang; kill it instead.
@@ -561,19 +550,9 @@ fn serve(
     std::process::exit(SETUP_FAILED)
 }
 
-/// Workers reopen cached handles with the guest's file identity.
-fn set_fs_ids(fs_ids: Option<(u32, u32)>) {
-    if let Some((uid, gid)) = fs_ids {
-        // SAFETY: setfsgid changes only this thread's filesystem gid.
-        unsafe { libc::setfsgid(gid) };
-        // SAFETY: as above, for the uid.
-        unsafe { libc::setfsuid(uid) };
-    }
-}
-
 /// Serves the control socket of a started container: counters, and processes joining through
 /// `rvisor exec` (each listener gets a worker of its own, sharing the sandbox).
-fn control_thread(control: OwnedFd, sentry: Arc<AnySentry>, fs_ids: Option<(u32, u32)>) {
+fn control_thread(control: OwnedFd, sentry: Arc<AnySentry>) {
     // Every sentry serving this sandbox: the counters are their sum. A joined sentry whose
     // worker has ended (we hold its last reference) is retired: counted, and its listener closed.
     let mut all = vec![sentry];
@@ -595,18 +574,8 @@ fn control_thread(control: OwnedFd, sentry: Arc<AnySentry>, fs_ids: Option<(u32,
         let answer = match request {
             control::Request::Stats => Ok(stats_json(&all, retired)),
             control::Request::Start(_) => Err("the container is already started".to_string()),
-            control::Request::Exec {
-                listener,
-                host_pid,
-                uid,
-                gid,
-                groups,
-            } => {
-                let creds = sentry::task::Creds::with_groups(uid, gid, &groups);
-                let _ = sentry.sandbox().tasks.update_creds(host_pid, |c| {
-                    *c = creds;
-                    Ok(())
-                });
+            // The joining process took on its identity itself; the kernel holds it.
+            control::Request::Exec { listener, .. } => {
                 let joined: Arc<AnySentry> = Arc::new(Sentry::new(
                     Box::new(SeccompNotify::new(listener)),
                     sentry.shared_sandbox(),
@@ -614,7 +583,6 @@ fn control_thread(control: OwnedFd, sentry: Arc<AnySentry>, fs_ids: Option<(u32,
                 ));
                 all.push(Arc::clone(&joined));
                 std::thread::spawn(move || {
-                    set_fs_ids(fs_ids);
                     if let Err(e) = joined.worker().run() {
                         eprintln!("rvisor: sentry worker (exec) failed: {e}");
                     }
@@ -701,16 +669,17 @@ fn host_ids(spec: &SandboxSpec) -> sentry::sandbox::HostIds {
     sentry::sandbox::HostIds {
         uids: pairs(spec.uid, nix::unistd::geteuid().as_raw()),
         gids: pairs(spec.gid, nix::unistd::getegid().as_raw()),
-        ranges: spec
-            .container
-            .id_map
-            .as_ref()
-            .filter(|_| nix::unistd::geteuid().is_root())
-            .map(|m| {
-                let triples = |r: &[gofer::IdRange]| -> sentry::sandbox::IdRanges {
-                    r.iter().map(|r| (r.inside, r.outside, r.count)).collect()
-                };
-                (triples(&m.uids), triples(&m.gids))
-            }),
+        // As root the guest's map is the container's, or every id to itself.
+        ranges: nix::unistd::geteuid().is_root().then(|| {
+            let m = spec
+                .container
+                .id_map
+                .clone()
+                .unwrap_or_else(crate::sandbox::idmap::container_map);
+            let triples = |r: &[gofer::IdRange]| -> sentry::sandbox::IdRanges {
+                r.iter().map(|r| (r.inside, r.outside, r.count)).collect()
+            };
+            (triples(&m.uids), triples(&m.gids))
+        }),
     }
 }

@@ -9,7 +9,8 @@ use nix::errno::Errno;
 use rvisor_protocol::Request;
 
 use super::fs_path::{
-    ask, guest_fd, local_access, locate, locate_for_kernel, locate_path, value, with_cached, Target,
+    ask, guest_fd, local_access, locate, locate_for_kernel, locate_path, stamped_key, value,
+    with_cached, Target,
 };
 use super::fs_stat::statx_of;
 use super::{Action, Arg, Ctx, Def};
@@ -48,7 +49,15 @@ pub(super) const DEFS: &[Def] = &[
 
 const X_OK: u32 = 1;
 
+/// An exec may change the caller's capabilities (and, where a mount allows set-id bits, its
+/// ids): its credentials are read again after it.
 fn exec_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<Reply, Errno> {
+    let reply = exec_checked(ctx, dirfd, addr, flags);
+    ctx.sandbox.tasks.forget_creds(ctx.trap.tid);
+    reply
+}
+
+fn exec_checked(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<Reply, Errno> {
     match locate_for_kernel(ctx, dirfd, addr, flags, true)? {
         Target::Gofer(at) => {
             let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW as u32;
@@ -124,6 +133,9 @@ fn prefetch_for_loader(ctx: &Ctx<'_>, at: &rvisor_protocol::Loc<'_>) {
         }
         memo.clone().unwrap_or_default()
     };
+    let Ok(stamp) = ctx.sandbox.tasks.creds(ctx.trap.tid).map(|c| c.stamp) else {
+        return;
+    };
     let mut level: Vec<Vec<u8>> = vec![interp, b"/etc/ld.so.preload".to_vec()];
     level.extend(
         deps.needed
@@ -139,11 +151,11 @@ fn prefetch_for_loader(ctx: &Ctx<'_>, at: &rvisor_protocol::Loc<'_>) {
             level
                 .iter()
                 .map(Vec::as_slice)
-                .filter(|p| cache.get(p).is_none())
+                .filter(|p| cache.get(stamped_key(ctx.arena, stamp, false, p)).is_none())
                 .collect()
         };
         for chunk in fresh.chunks(rvisor_protocol::MAX_BATCH) {
-            walk_into_cache(ctx, chunk);
+            walk_into_cache(ctx, stamp, chunk);
         }
         // The next level: what these libraries need in turn.
         let mut next = Vec::new();
@@ -173,8 +185,9 @@ fn prefetch_for_loader(ctx: &Ctx<'_>, at: &rvisor_protocol::Loc<'_>) {
     }
 }
 
-/// One walk for `paths`, its answers kept in the fd cache.
-fn walk_into_cache(ctx: &Ctx<'_>, paths: &[&[u8]]) {
+/// One walk for `paths` as the caller (whose identity has `stamp`), its answers kept in the fd
+/// cache.
+fn walk_into_cache(ctx: &Ctx<'_>, stamp: u64, paths: &[&[u8]]) {
     let Some(gofer) = ctx.sandbox.gofer.as_ref() else {
         return;
     };
@@ -193,10 +206,15 @@ fn walk_into_cache(ctx: &Ctx<'_>, paths: &[&[u8]]) {
         match result {
             0 => {
                 if let Some(fd) = fds.next().filter(cacheable) {
-                    cache.insert(path, Cached::Found(fd));
+                    cache.insert(
+                        stamped_key(ctx.arena, stamp, false, path),
+                        Cached::Found(fd),
+                    );
                 }
             }
-            e if e == libc::ENOENT => cache.insert(path, Cached::Missing),
+            e if e == libc::ENOENT => {
+                cache.insert(stamped_key(ctx.arena, stamp, false, path), Cached::Missing)
+            }
             _ => {}
         }
     }

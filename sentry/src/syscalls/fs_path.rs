@@ -14,6 +14,7 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 
 use crate::fd_cache::{cacheable, reopen, Cached};
+use crate::file_identity;
 use crate::gofer_client::Answer;
 use crate::guest::MAX_STRING;
 
@@ -295,7 +296,7 @@ pub fn umask(ctx: &Ctx<'_>) -> u32 {
         .unwrap_or(0o022)
 }
 
-/// Sends a request to the gofer for the guest's identity.
+/// Sends a request to the gofer, acting as the calling thread's file identity.
 pub fn ask<'a>(ctx: &Ctx<'a>, req: &rvisor_protocol::Request<'_>) -> Result<Answer<'a>, Errno> {
     ask_with_fd(ctx, req, None)
 }
@@ -306,8 +307,20 @@ pub fn ask_with_fd<'a>(
     req: &rvisor_protocol::Request<'_>,
     fd: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> Result<Answer<'a>, Errno> {
+    ask_as(ctx, req, fd, false)
+}
+
+/// As `ask_with_fd`; `real`: as the thread's real ids (access(2) without AT_EACCESS).
+pub fn ask_as<'a>(
+    ctx: &Ctx<'a>,
+    req: &rvisor_protocol::Request<'_>,
+    fd: Option<std::os::fd::BorrowedFd<'_>>,
+    real: bool,
+) -> Result<Answer<'a>, Errno> {
     let gofer = ctx.sandbox.gofer.as_ref().ok_or(Errno::ENOSYS)?;
-    gofer.call(ctx.arena, ctx.sandbox.identity, req, fd)
+    let creds = ctx.sandbox.tasks.creds(ctx.trap.tid)?;
+    let who = file_identity::for_gofer(ctx.arena, &creds, real)?;
+    gofer.call(ctx.arena, who, req, fd)
 }
 
 /// The answer's value, for requests that answer with one.
@@ -351,6 +364,21 @@ pub fn cache_key<'a>(ctx: &Ctx<'a>, at: &Loc<'_>) -> &'a [u8] {
     key
 }
 
+/// A cache key: the identity's stamp, then (no-follow lookups, kept apart) a byte no path starts
+/// with, then the guest-absolute path.
+pub fn stamped_key<'a>(
+    arena: &'a bumpalo::Bump,
+    stamp: u64,
+    nofollow: bool,
+    path: &[u8],
+) -> &'a [u8] {
+    let mark = usize::from(nofollow);
+    let key = arena.alloc_slice_fill_copy(8 + mark + path.len(), NOFOLLOW_MARK);
+    key[..8].copy_from_slice(&stamp.to_le_bytes());
+    key[8 + mark..].copy_from_slice(path);
+    key
+}
+
 /// Runs `op` on the cached handle for `at` (following symlinks), learning it with one walk if
 /// unknown. `Ok(None)`: the cache cannot serve it (off, or not a regular file or directory).
 /// `Ok(Some(Err(ENOENT)))`: known missing.
@@ -363,23 +391,24 @@ pub fn with_cached<R>(
     let Some(gofer) = ctx.sandbox.gofer.as_ref().filter(|g| g.cache_enabled) else {
         return Ok(None);
     };
+    // What this worker finds and opens, it finds and opens as the caller; a lookup is only
+    // ever served again to the same identity (a path one identity may search, another may not).
+    let creds = ctx.sandbox.tasks.creds(ctx.trap.tid)?;
+    file_identity::take_on(&creds)?;
     let path = cache_key(ctx, at);
-    // No-follow lookups are kept apart: their key starts with a byte no path starts with.
-    let key: &[u8] = if nofollow {
-        let k = ctx
-            .arena
-            .alloc_slice_fill_copy(path.len() + 1, NOFOLLOW_MARK);
-        k[1..].copy_from_slice(path);
-        k
-    } else {
-        path
+    let key = stamped_key(ctx.arena, creds.stamp, nofollow, path);
+    // The worker's own check may be stricter than the guest's (an unprivileged sentry has no
+    // capabilities): a denial goes to the gofer, whose answer stands.
+    let op = |handle: &OwnedFd| match op(handle) {
+        Err(Errno::EACCES | Errno::EPERM) => None,
+        r => Some(r),
     };
     {
         let cache = gofer.cache.lock();
         match cache.get(key) {
             Some(Cached::Found(handle)) => {
                 gofer.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(Some(op(handle)));
+                return Ok(op(handle));
             }
             Some(Cached::Missing) => {
                 gofer.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -407,7 +436,7 @@ pub fn with_cached<R>(
             }
             let result = op(&handle);
             gofer.cache.lock().insert(key, Cached::Found(handle));
-            Ok(Some(result))
+            Ok(result)
         }
         Some(e) if e == libc::ENOENT => {
             gofer.cache.lock().insert(key, Cached::Missing);

@@ -3,8 +3,9 @@
 use nix::errno::Errno;
 use rvisor_protocol::{Loc, Request};
 
-use super::fs_path::{ask, bytes, local_access, locate, value, with_cached, Target};
+use super::fs_path::{ask, ask_as, bytes, local_access, locate, value, with_cached, Target};
 use super::{Action, Arg, Cond, Ctx, Def};
+use crate::file_identity;
 use crate::platform::Reply;
 
 pub(super) const DEFS: &[Def] = &[
@@ -192,12 +193,25 @@ fn access_at(
     match locate(ctx, dirfd, addr, flags)? {
         Target::Native | Target::Fd(_) => Ok(Reply::Continue),
         Target::Gofer(at) => {
-            if let Some(r) =
-                with_cached(ctx, &at, flags & NOFOLLOW != 0, |h| local_access(h, mode))?
-            {
-                return r.map(Reply::Value);
+            // Without AT_EACCESS the check is as the real ids (and capabilities only for a
+            // real root): the cache checks as the file identity, so it serves only when the two
+            // agree.
+            let real = flags & libc::AT_EACCESS as u32 == 0
+                && file_identity::real_differs(&ctx.sandbox.tasks.creds(ctx.trap.tid)?);
+            if !real {
+                if let Some(r) =
+                    with_cached(ctx, &at, flags & NOFOLLOW != 0, |h| local_access(h, mode))?
+                {
+                    return r.map(Reply::Value);
+                }
             }
-            value(ask(ctx, &Request::Access { at, mode, flags })?).map(Reply::Value)
+            value(ask_as(
+                ctx,
+                &Request::Access { at, mode, flags },
+                None,
+                real,
+            )?)
+            .map(Reply::Value)
         }
     }
 }

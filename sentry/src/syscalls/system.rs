@@ -55,7 +55,12 @@ fn uname(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 
 /// Reads the new name for sethostname/setdomainname, with Linux's checks in Linux's order.
 fn read_name<'a>(ctx: &Ctx<'a>) -> Result<&'a [u8], Errno> {
-    if !ctx.sandbox.tasks.creds(ctx.trap.tid)?.has_cap(crate::task::cap::SYS_ADMIN) {
+    if !ctx
+        .sandbox
+        .tasks
+        .creds(ctx.trap.tid)?
+        .has_cap(crate::task::cap::SYS_ADMIN)
+    {
         return Err(Errno::EPERM);
     }
     let len = ctx.arg(1) as usize;
@@ -161,10 +166,12 @@ mod tests {
 
     #[test]
     fn unprivileged_sandbox_user_cannot_set_the_host_name() {
-        let sandbox = Sandbox::new(&SandboxConfig {
-            uid: 1000,
-            ..SandboxConfig::default()
-        });
+        let sandbox = Sandbox::new(&SandboxConfig::default());
+        let me = nix::unistd::gettid().as_raw();
+        sandbox
+            .tasks
+            .assume_creds(me, crate::task::Creds::new(1000, 1000))
+            .unwrap();
         let p = FakePlatform::new(b"x".to_vec());
         assert_eq!(
             call(&sandbox, &p, sethostname, [BASE, 1, 0, 0, 0, 0]),
