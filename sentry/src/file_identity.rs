@@ -31,7 +31,8 @@ pub fn enable_switching() {
 }
 
 /// The identity the gofer acts as for `creds`: its filesystem ids, or (`real`, for access(2)
-/// without AT_EACCESS) its real ids, with capabilities only for a real root, as Linux does.
+/// without AT_EACCESS) its real ids, with the permitted capabilities for a real root and none
+/// otherwise, as Linux does.
 pub fn for_gofer<'a>(arena: &'a Bump, creds: &Creds, real: bool) -> Result<Identity<'a>, Errno> {
     let groups = creds.groups();
     if groups.len() > MAX_GROUPS {
@@ -42,7 +43,11 @@ pub fn for_gofer<'a>(arena: &'a Bump, creds: &Creds, real: bool) -> Result<Ident
         chunk.copy_from_slice(&g.to_le_bytes());
     }
     let (uid, gid, caps) = if real {
-        let caps = if creds.uid.real == 0 { creds.caps } else { 0 };
+        let caps = if creds.uid.real == 0 {
+            creds.permitted
+        } else {
+            0
+        };
         (creds.uid.real, creds.gid.real, caps)
     } else {
         (creds.uid.fs, creds.gid.fs, creds.caps)
@@ -55,11 +60,17 @@ pub fn for_gofer<'a>(arena: &'a Bump, creds: &Creds, real: bool) -> Result<Ident
     })
 }
 
-/// Whether access(2) without AT_EACCESS would check `creds` as anything but its file identity.
+/// Whether access(2) without AT_EACCESS would check `creds` as anything but its file identity
+/// (Linux: the real ids, with the permitted capabilities for a real root and none otherwise).
 pub fn real_differs(creds: &Creds) -> bool {
+    let access_caps = if creds.uid.real == 0 {
+        creds.permitted
+    } else {
+        0
+    };
     creds.uid.real != creds.uid.fs
         || creds.gid.real != creds.gid.fs
-        || (creds.uid.real != 0 && creds.caps & FILE_CAPS != 0)
+        || (access_caps ^ creds.caps) & FILE_CAPS != 0
 }
 
 /// Makes this worker thread act as `creds` for file access.

@@ -70,6 +70,8 @@ pub struct Creds {
     groups: Arc<[u32]>,
     /// Effective capabilities (in the guest's user namespace).
     pub caps: u64,
+    /// Permitted capabilities (what access(2) checks a real root with).
+    pub permitted: u64,
     /// Filesystem uid, gid and groups as the host shows them (what a worker takes on).
     pub host: HostFs,
     /// Which distinct file identity this is (see [`TaskTable::creds`]): lookups cached for one
@@ -98,6 +100,7 @@ impl Creds {
             gid: Ids::all(gid),
             groups: Arc::from(Vec::new()),
             caps: if uid == 0 { u64::MAX } else { 0 },
+            permitted: if uid == 0 { u64::MAX } else { 0 },
             host: HostFs {
                 uid,
                 gid,
@@ -130,6 +133,8 @@ pub struct StatusCreds {
     pub groups: Vec<u32>,
     /// Effective capabilities.
     pub cap_eff: u64,
+    /// Permitted capabilities.
+    pub cap_prm: u64,
 }
 
 /// Parses the Uid, Gid, Groups and CapEff lines; None if any is missing or malformed.
@@ -148,15 +153,18 @@ pub fn parse_status_creds(status: &str) -> Option<StatusCreds> {
         .split_whitespace()
         .map(|v| v.parse().ok())
         .collect::<Option<Vec<u32>>>()?;
-    let cap_eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())?;
+    let caps = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    };
     Some(StatusCreds {
         uid: four("Uid:")?,
         gid: four("Gid:")?,
         groups,
-        cap_eff,
+        cap_eff: caps("CapEff:")?,
+        cap_prm: caps("CapPrm:")?,
     })
 }
 
@@ -445,6 +453,7 @@ impl Inner {
             gid: ids(s.gid, &|g| view.gid(g)),
             groups: Arc::from(guest_groups),
             caps: s.cap_eff,
+            permitted: s.cap_prm,
             stamp: self.identities.stamp(&host, s.cap_eff),
             host,
         };
@@ -604,10 +613,10 @@ mod tests {
 
     #[test]
     fn status_creds_parse_every_line_or_none() {
-        let s = "Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nGroups:\t9 10 \nCapEff:\t0000000000000003\n";
+        let s = "Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nGroups:\t9 10 \nCapPrm:\t7\nCapEff:\t0000000000000003\n";
         let c = parse_status_creds(s).unwrap();
         assert_eq!((c.uid, c.gid), ([1, 2, 3, 4], [5, 6, 7, 8]));
-        assert_eq!((c.groups, c.cap_eff), (vec![9, 10], 3));
+        assert_eq!((c.groups, c.cap_eff, c.cap_prm), (vec![9, 10], 3, 7));
         assert!(
             parse_status_creds("Uid:\t1\t2\t3\nGid:\t5\t6\t7\t8\nGroups:\nCapEff:\t0\n").is_none()
         );

@@ -128,6 +128,12 @@ fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, S
         if settings.terminal {
             console::attach(console)?;
         }
+    } else if !attach.detached() {
+        // A session of our own: kill(0, ...), setpriority(PRIO_PGRP, 0, ...) and the like act on
+        // the caller's process group, and the kernel reaches every member, in our pid namespace
+        // or not (the caller's shell, its pipeline). The terminal stays our stdio, as data; job
+        // control signals reach the command through the runtime, which forwards them.
+        nix::unistd::setsid().ctx(|| "setsid".into())?;
     }
     let held = become_user(spec)?;
     match nix::unistd::chdir(&spec.cwd) {

@@ -3,7 +3,7 @@
 use nix::errno::Errno;
 use rvisor_protocol::{Loc, Request};
 
-use super::fs_path::{ask, bytes, locate, value, Target};
+use super::fs_path::{ask, bytes, locate, o_path_target, value, Target};
 use super::{Action, Arg, Ctx, Def};
 use crate::gofer_client::Answer;
 use crate::guest::Guest;
@@ -204,17 +204,29 @@ fn chown_at(
     gid: u32,
     flags: u32,
 ) -> Result<Reply, Errno> {
-    on_path(ctx, dirfd, addr, flags, |ctx, at| {
+    if flags & !(NOFOLLOW | libc::AT_EMPTY_PATH as u32) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let chown = |ctx: &Ctx<'_>, at, nofollow| {
         done(
             ctx,
             &Request::Chown {
                 at,
                 uid,
                 gid,
-                flags: flags & NOFOLLOW,
+                flags: nofollow,
             },
         )
-    })
+    };
+    match locate(ctx, dirfd, addr, flags)? {
+        Target::Gofer(at) => chown(ctx, at, flags & NOFOLLOW),
+        // The object the fd names, never what a symlink there points to.
+        Target::Fd(fd) => match o_path_target(ctx, fd)? {
+            Some(at) => chown(ctx, at, NOFOLLOW),
+            None => Ok(Reply::Continue),
+        },
+        Target::Native => Ok(Reply::Continue),
+    }
 }
 fn chown(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     chown_at(

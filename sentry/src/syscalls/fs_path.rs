@@ -215,6 +215,35 @@ pub fn locate_path<'a>(
     target(ctx, base, path, route(ctx, base, path))
 }
 
+/// The guest path of what the caller's O_PATH `fd` names, for a call given it with AT_EMPTY_PATH:
+/// the guest made it in its read-only view, where a change fails with EROFS, so the change goes
+/// to the gofer by that path (acting as the caller, so nothing the caller may not do). None for
+/// other fds (the kernel acts on them, as it would natively), for pseudo files and for deleted
+/// objects.
+pub fn o_path_target<'a>(ctx: &Ctx<'a>, fd: i32) -> Result<Option<Loc<'a>>, Errno> {
+    let info =
+        bumpalo::format!(in ctx.arena, "{}{}/fdinfo/{}", crate::procfs::prefix(), ctx.trap.tid, fd);
+    let Ok(text) = std::fs::read_to_string(info.as_str()) else {
+        return Err(Errno::EBADF);
+    };
+    let flags = text
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .ok_or(Errno::EBADF)?;
+    if flags & libc::O_PATH as u32 == 0 {
+        return Ok(None);
+    }
+    let path = proc_link(ctx, format_args!("fd/{fd}")).map_err(|_| Errno::EBADF)?;
+    if path.first() != Some(&b'/') || path.ends_with(b" (deleted)") {
+        return Ok(None);
+    }
+    Ok(match target(ctx, b"/", path, route(ctx, b"/", path))? {
+        Target::Gofer(at) => Some(at),
+        _ => None,
+    })
+}
+
 /// The guest-absolute directory a non-empty `path` is relative to: `/`, the cwd, or `dirfd`'s.
 fn base_of<'a>(ctx: &Ctx<'a>, dirfd: i32, path: &[u8]) -> Result<&'a [u8], Errno> {
     if path.first() == Some(&b'/') {

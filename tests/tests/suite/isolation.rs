@@ -1,6 +1,7 @@
 //! The guest's view: read-only host root, its own namespaces, loopback-only network, options.
 
 use std::path::Path;
+use std::process::Command;
 
 use super::prelude::*;
 
@@ -217,4 +218,34 @@ fn root_option_uses_another_tree() {
     assert!(out.starts_with("mini-root\n"), "{out}");
     assert!(!out.contains("usr"), "host tree leaked: {out}");
     assert!(out.ends_with("hi\n"), "{out}");
+}
+
+/// Runs `guest` in the sandbox from a shell in a session of its own, next to a host `sleep` in
+/// the same process group, and reports that sleep's fate: the guest's process group must not be
+/// the caller's (the kernel signals and renices every member of a group, in the guest's pid
+/// namespace or not).
+fn beside_a_host_process(guest: &str) -> String {
+    let bin = rvisor();
+    let script = format!(
+        "sleep 30 & S=$!; {} --platform={} do -- sh -c '{guest}' >/dev/null 2>&1; \
+         if kill -0 $S 2>/dev/null; then echo alive nice=$(cut -d' ' -f19 /proc/$S/stat); kill $S; \
+         else echo gone; fi",
+        bin.display(),
+        crate::PLATFORM
+    );
+    let out = run_for(Command::new("setsid").args(["sh", "-c", &script]), 60);
+    stdout(&out)
+}
+
+#[test]
+fn the_guest_cannot_signal_the_callers_process_group() {
+    assert_eq!(
+        beside_a_host_process("kill -TERM 0; kill -KILL -1; sleep 1"),
+        "alive nice=0\n"
+    );
+}
+
+#[test]
+fn the_guest_cannot_renice_the_callers_process_group() {
+    assert_eq!(beside_a_host_process("renice -n 7 -g 0"), "alive nice=0\n");
 }

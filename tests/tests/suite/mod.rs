@@ -10,6 +10,7 @@ mod escape_classes;
 mod escapes;
 mod fail_closed;
 mod guest_behaviour;
+mod identity;
 mod isolation;
 mod open_flags;
 mod overlay;
