@@ -156,6 +156,58 @@ static void sticky_root_unlinks_other(void) {
     result("chown=%s unlink=%s", rv(r), rv(unlink("sticky/byroot")));
 }
 
+/* access() and faccessat without AT_EACCESS check the real ids; open the effective (fs) ids. */
+static void access_uses_real_ids(void) {
+    if (setresuid(65534, 0, 0) < 0) {
+        result("setresuid=%s", rv(-1));
+        return;
+    }
+    result("real_nobody: access=%s", rv(access("root0", R_OK)));
+    append("eaccess=%s", rv(faccessat(AT_FDCWD, "root0", R_OK, AT_EACCESS)));
+    append("open=%s", rv(open("root0", O_RDONLY)));
+    if (setresuid(0, 65534, 0) < 0) {
+        append("swap=%s", rv(-1));
+        return;
+    }
+    append("effective_nobody: access=%s", rv(access("root0", R_OK)));
+    append("eaccess=%s", rv(faccessat(AT_FDCWD, "root0", R_OK, AT_EACCESS)));
+    append("open=%s", rv(open("root0", O_RDONLY)));
+}
+
+/* A new file belongs to the creator's effective (fs) uid and gid. */
+static void created_owner_follows_effective_ids(void) {
+    if (setresgid(-1, 2000, -1) < 0 || setresuid(-1, 1000, -1) < 0) {
+        result("change=%s", rv(-1));
+        return;
+    }
+    int fd = open("open777/by-euid", O_WRONLY | O_CREAT | O_EXCL, 0644);
+    result("%s owner=%s", rv(fd), owner_of("open777/by-euid"));
+    append("mkdir=%s", rv(mkdir("open777/dir-by-euid", 0755)));
+    append("owner=%s", owner_of("open777/dir-by-euid"));
+}
+
+static void created_owner_follows_fsids(void) {
+    setfsgid(4242);
+    setfsuid(1000);
+    int fd = open("open777/by-fsid", O_WRONLY | O_CREAT | O_EXCL, 0644);
+    result("%s owner=%s", rv(fd), owner_of("open777/by-fsid"));
+    append("symlink=%s", rv(symlink("x", "open777/link-by-fsid")));
+    append("owner=%s", owner_of("open777/link-by-fsid"));
+}
+
+static void created_group_in_setgid_dir(void) {
+    /* A setgid directory passes its group on, whatever the creator's gid. */
+    if (strcmp(grp_setup, "ok") != 0) {
+        result("setup=%s", grp_setup);
+        return;
+    }
+    DROP_OR_RETURN();
+    int fd = open("sgid4242/f", O_WRONLY | O_CREAT | O_EXCL, 0644);
+    result("%s owner=%s", rv(fd), owner_of("sgid4242/f"));
+    append("mkdir=%s", rv(mkdir("sgid4242/d", 0755)));
+    append("owner=%s mode=%s", owner_of("sgid4242/d"), mode_of("sgid4242/d"));
+}
+
 /* --- capabilities ---------------------------------------------------------------------------- */
 
 static void caps_initial(void) { result("%s", caps_now()); }
@@ -661,6 +713,9 @@ static void setup(void) {
     make_file("sticky/rootfile3", "root's\n", 0644);
     make_file("grp", "group\n", 070);
     if (chown("grp", 0, 4242) < 0) grp_setup = strdup(rv(-1));
+    make_dir("open777", 0777);
+    make_dir("sgid4242", 02777);
+    if (chown("sgid4242", 0, 4242) < 0 || chmod("sgid4242", 02777) < 0) grp_setup = strdup(rv(-1));
     copy_self("suidbin");
     make_dir("nosuid", 0755);
     struct statvfs sv;
@@ -718,6 +773,10 @@ int main(int argc, char **argv) {
     CASE(sticky_rename_other);
     CASE(sticky_rename_over_other);
     CASE(sticky_root_unlinks_other);
+    CASE(access_uses_real_ids);
+    CASE(created_owner_follows_effective_ids);
+    CASE(created_owner_follows_fsids);
+    CASE(created_group_in_setgid_dir);
 
     CASE(caps_initial);
     CASE(caps_after_setresuid);

@@ -63,19 +63,20 @@ impl Mode {
 type Results = BTreeMap<String, String>;
 
 /// The scratch root of this test process, the compiled programs in its `bin/`. Those of runs
-/// more than an hour old go (each run removes its own per-mode directories as it ends).
+/// more than ten minutes old go (a whole run takes seconds; each removes its own per-mode
+/// directories as it ends).
 fn base() -> &'static Path {
     static BASE: OnceLock<PathBuf> = OnceLock::new();
     BASE.get_or_init(|| {
         let base = scratch("compat");
-        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let stale_before = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
         for old in std::fs::read_dir(base.parent().unwrap()).unwrap().flatten() {
             let stale = old.file_name().to_string_lossy().starts_with("compat-")
                 && old.path() != base
                 && old
                     .metadata()
                     .and_then(|m| m.modified())
-                    .is_ok_and(|t| t < hour_ago);
+                    .is_ok_and(|t| t < stale_before);
             if stale {
                 let _ = std::fs::remove_dir_all(old.path());
             }
