@@ -11,6 +11,7 @@ mod escapes;
 mod fail_closed;
 mod guest_behaviour;
 mod isolation;
+mod linux_edges;
 mod open_flags;
 mod overlay;
 mod programs;

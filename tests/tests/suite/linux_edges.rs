@@ -1,0 +1,92 @@
+//! Linux's answers at the edges of the calls the sentry and gofer serve, on both platforms:
+//! each probe prints one line per call, and the expected text is what the same probe prints
+//! natively (Linux 6.x, on tmpfs, as an unprivileged owner where that matters).
+
+use super::prelude::*;
+
+/// Compiles `source` and runs it in a sandbox with `args` before `--`, the probe given `dir`
+/// (made fresh under the sandbox's own /tmp).
+fn probe(name: &str, source: &str, args: &[&str], dir: &str) -> String {
+    let bin = compile_c(name, source);
+    let script = format!("mkdir -p {dir} && exec {} {dir}", bin.display());
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--", "/bin/sh", "-c", &script]);
+    ok(&run_for(&mut rvisor_do(all), 120))
+}
+
+/// Every line that differs, side by side, so one failure shows them all.
+fn assert_lines(got: &str, want: &str) {
+    let diff: Vec<String> = got
+        .lines()
+        .zip(want.lines())
+        .filter(|(g, w)| g != w)
+        .map(|(g, w)| format!("got {g}, Linux says {w}"))
+        .collect();
+    assert!(
+        diff.is_empty() && got.lines().count() == want.lines().count(),
+        "{}\n--- got:\n{got}",
+        diff.join("\n")
+    );
+}
+
+/// removexattr answered EBADF (the gofer handed the kernel an O_PATH handle); the rest is held
+/// as Linux has it.
+const XATTR: &str =
+    "set=ok\nget=ok\nremove=ok\nremove_again=ENODATA\nlset_file=ok\nlremove_file=ok\n\
+     lset_link=EPERM\nlget_link=ENODATA\nlremove_link=EPERM\nset_via_link=ok\n\
+     remove_via_link=ok\nflags_4=EINVAL\nflags_4_missing=EINVAL\n\
+     replace_missing=ENODATA\nprefix_unknown=EOPNOTSUPP\n\
+     remove_prefix_unknown=EOPNOTSUPP\ntrusted_set=EPERM\ntrusted_get=ENODATA\n\
+     trusted_remove=EPERM\nro_get=ok\nro_set=EACCES\nro_remove=EACCES\n\
+     wo_get=EACCES\nwo_set=ok\nwo_remove=ok\n";
+
+#[test]
+fn xattrs_answer_as_linux() {
+    let out = probe(
+        "edges_xattr",
+        include_str!("probes/edges_xattr.c"),
+        &["--uid", "1000", "--gid", "1000"],
+        "/tmp/x",
+    );
+    assert_lines(&out, XATTR);
+}
+
+/// A final `.`, `..` or `/` (EBUSY, EXDEV, ENOTEMPTY, EISDIR, EEXIST, each where Linux says it,
+/// after the parent's own errors), trailing slashes kept for the kernel to judge, statx's
+/// reserved mask bit and flag checks, and utimensat's UTIME_OMIT no-op.
+const PATHS: &str = "rename_dot=EBUSY\nrename_dotdot=EBUSY\nrename_to_dot=EBUSY\n\
+     rename_to_dotdot=EBUSY\nrename_to_d_dot=EBUSY\nrename_d_dot=EBUSY\n\
+     rename_d_dotdot=EBUSY\nrename_root=EXDEV\nrename_to_root=EXDEV\n\
+     rename_missing_dot=ENOENT\nrename_file_dot=ENOTDIR\n\
+     rename_dir_to_dot_noreplace=EEXIST\nrename_badflags=EINVAL\n\
+     rename_exch_noreplace=EINVAL\nrename_file_slash=ENOTDIR\n\
+     rename_to_slash=ENOTDIR\nrename_dir_to_slash=ok\nrename_back=ok\n\
+     rename_self=ok\nlink_slash_new=ENOENT\nlink_slash_existing=EEXIST\n\
+     link_src_slash=ENOTDIR\nsymlink_slash=ENOENT\nmknod_slash=ENOENT\n\
+     mkdir_slash=ok\nmkdir_dot=EEXIST\nmkdir_root=EEXIST\nunlinkat_badfd=EBADF\n\
+     unlinkat_negfd=EBADF\nunlinkat_filefd=ENOTDIR\nunlinkat_badfd_abs=ENOENT\n\
+     unlink_file_slash=ENOTDIR\nunlink_dir_slash=EISDIR\n\
+     unlink_missing_slash=ENOENT\nunlink_link_slash=ENOTDIR\n\
+     rmdir_file_slash=ENOTDIR\nrmdir_dot=EINVAL\nrmdir_dotdot=ENOTEMPTY\n\
+     rmdir_d_dot=EINVAL\nrmdir_d_sub_dotdot=ENOTEMPTY\nrmdir_root=EBUSY\n\
+     unlink_dot=EISDIR\nunlink_dotdot=EISDIR\nunlink_root=EISDIR\n\
+     rmdir_missing_dot=ENOENT\nrmdir_newdir_slash=ok\nrmdir_link_slash=ENOTDIR\n\
+     statx_reserved=EINVAL\nstatx_sync_both=EINVAL\nstatx_unknown_flag=EINVAL\n\
+     statx_ok=ok\nstatx_reserved_missing=EINVAL\nstatx_reserved_empty=EINVAL\n\
+     statx_sync_both_proc=EINVAL\nutimens_omit_missing=ok\nutimens_omit_badflags=ok\n\
+     utimens_omit=ok\nutimens_badnsec=EINVAL\nutimens_badflags=EINVAL\n\
+     utimens_abs_fd0=ok\nutimens_abs_badfd=ok\nutimens_rel_badfd=EBADF\n\
+     truncate_grow=ok\nsize=100\ntruncate_shrink=ok\nsize=10\ntruncate_neg=EINVAL\n\
+     truncate_dir=EISDIR\ntruncate_missing=ENOENT\ntruncate_slash=ENOTDIR\n\
+     otrunc_fd=1_size=0\notrunc_dir=EISDIR\notrunc_dir_w=EISDIR\n";
+
+#[test]
+fn path_edge_cases_answer_as_linux() {
+    let out = probe(
+        "edges_paths",
+        include_str!("probes/edges_paths.c"),
+        &[],
+        "/tmp/p",
+    );
+    assert_lines(&out, PATHS);
+}
