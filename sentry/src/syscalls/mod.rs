@@ -29,7 +29,7 @@ use nix::errno::Errno;
 pub use identity::Ids;
 pub use names::SYSCALL_NAMES;
 pub use process::NAMESPACE_FLAGS;
-pub use system::UTS_LEN;
+pub use system::{join_guest_uts, UTS_LEN};
 
 use crate::guest::Guest;
 use crate::platform::{Reply, Trap};

@@ -90,3 +90,27 @@ fn path_edge_cases_answer_as_linux() {
     );
     assert_lines(&out, PATHS);
 }
+
+/// uname and the guest kernel's /proc/sys/kernel agree: on "(none)" for the domain (uname said
+/// ""), and after sethostname/setdomainname, which reach the guest's UTS namespace (proc kept
+/// the start names); without privilege both are refused first.
+#[test]
+fn uname_and_proc_agree_on_the_names() {
+    let bin = compile_c("edges_uts", include_str!("probes/edges_uts.c"));
+    // The guest's UTS namespace starts with ours: Linux's default domain name is "(none)".
+    let domain = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    let start = format!("uname=rvisor,{0} proc=rvisor,{0}\n", domain.trim_end());
+    let root = ok(&run_for(
+        &mut rvisor_do(["--".as_ref(), bin.as_os_str()]),
+        60,
+    ));
+    assert_eq!(
+        root,
+        format!("{start}sethostname=ok\nsetdomainname=ok\nuname=inner,dom proc=inner,dom\n")
+    );
+    let user = ok(&run_for(rvisor_do(["--uid", "1000", "--"]).arg(&bin), 60));
+    assert_eq!(
+        user,
+        format!("{start}sethostname=EPERM\nsetdomainname=EPERM\n{start}")
+    );
+}
