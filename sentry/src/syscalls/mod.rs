@@ -19,6 +19,7 @@ mod names;
 mod native;
 mod net;
 mod process;
+mod refused;
 mod system;
 
 use std::sync::LazyLock;
@@ -36,7 +37,7 @@ use crate::platform::{Reply, Trap};
 use crate::sandbox::Sandbox;
 
 /// Bumped whenever the set of native, trapped or denied calls changes.
-pub const TABLE_VERSION: u32 = 4;
+pub const TABLE_VERSION: u32 = 5;
 
 /// When a trapped call may be handed back to the host kernel ("continued").
 ///
@@ -341,6 +342,7 @@ fn families() -> impl Iterator<Item = &'static Def> {
         identity::DEFS,
         system::DEFS,
         denied::DEFS,
+        refused::DEFS,
         fs_open::DEFS,
         fs_stat::DEFS,
         fs_tree::DEFS,

@@ -114,3 +114,29 @@ fn uname_and_proc_agree_on_the_names() {
         format!("{start}sethostname=EPERM\nsetdomainname=EPERM\n{start}")
     );
 }
+
+/// What a root in a user namespace gets natively (`unshare -Urm`): argument errors, then the
+/// refusal (EPERM) — before, every call answered EPERM at once.
+const REFUSED_ROOT: &str = "uring_resv=EINVAL\nuring_no_entries=EINVAL\nuring_bad_flags=EINVAL\n\
+     uring_too_many=EINVAL\nuring_fault=EFAULT\nmount_unknown_type=ENODEV\n\
+     mount_no_type=EINVAL\nmount_missing_target=ENOENT\nmount_nouser=EINVAL\n\
+     umount_bad_flags=EINVAL\numount_missing=ENOENT\n";
+
+/// What an unprivileged process gets natively: no filesystem type is looked up without
+/// CAP_SYS_ADMIN.
+const REFUSED_USER: &str = "uring_resv=EINVAL\nuring_no_entries=EINVAL\nuring_bad_flags=EINVAL\n\
+     uring_too_many=EINVAL\nuring_fault=EFAULT\nmount_unknown_type=EPERM\n\
+     mount_no_type=EPERM\nmount_missing_target=ENOENT\nmount_nouser=EINVAL\n\
+     umount_bad_flags=EINVAL\numount_missing=ENOENT\n";
+
+#[test]
+fn refused_calls_check_their_arguments_first() {
+    let bin = compile_c("edges_refused", include_str!("probes/edges_refused.c"));
+    let root = ok(&run_for(
+        &mut rvisor_do(["--".as_ref(), bin.as_os_str()]),
+        60,
+    ));
+    assert_lines(&root, REFUSED_ROOT);
+    let user = ok(&run_for(rvisor_do(["--uid", "1000", "--"]).arg(&bin), 60));
+    assert_lines(&user, REFUSED_USER);
+}
