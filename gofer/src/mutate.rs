@@ -207,17 +207,43 @@ pub fn utimens(
     })
 }
 
-/// truncate: opened for writing (so the guest needs write permission), then ftruncate.
-pub fn truncate(g: &mut Gofer, at: &Loc<'_>, length: i64) -> Result<Outcome, Errno> {
-    let fd = g.root.open(
-        &mut g.scratch,
-        at,
-        (libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOCTTY) as u64,
-        0,
-        0,
-    )?;
-    // SAFETY: ftruncate on our fd.
-    done(unsafe { libc::ftruncate(fd.as_raw_fd(), length) })
+/// truncate(2) itself, from inside the parent directory, as a process whose RLIMIT_FSIZE is
+/// `limit`: the kernel makes every check in its own order (write permission, EISDIR, EFBIG past
+/// the limit) and, unlike an open for writing and ftruncate, reports only IN_MODIFY to inotify.
+/// The final name (a symlink followed) resolves from the parent; the gofer's root is the tree,
+/// so an absolute target or `..` stays in it, as for `bind`.
+pub fn truncate(g: &mut Gofer, at: &Loc<'_>, length: i64, limit: u64) -> Result<Outcome, Errno> {
+    let (dir, last) = g.root.parent(&mut g.scratch, at)?;
+    let name = match last {
+        Last::Name(n) => n,
+        Last::DotDot => std::ffi::CString::from(c".."),
+        Last::Dot | Last::Root => std::ffi::CString::from(c"."),
+    };
+    let unlimited = libc::rlimit64 {
+        rlim_cur: libc::RLIM64_INFINITY,
+        rlim_max: libc::RLIM64_INFINITY,
+    };
+    let mut ours = unlimited;
+    // SAFETY: prlimit64 on ourselves reads nothing and writes our current limit into `ours`.
+    check(unsafe { libc::prlimit64(0, libc::RLIMIT_FSIZE, std::ptr::null(), &mut ours) })?;
+    let theirs = libc::rlimit64 {
+        rlim_cur: limit.min(ours.rlim_max),
+        rlim_max: ours.rlim_max,
+    };
+    // SAFETY: as above, setting only the soft limit (never above our hard one). A SIGXFSZ the
+    // kernel sends us for it is ignored (the sentry raises the guest's own).
+    check(unsafe { libc::prlimit64(0, libc::RLIMIT_FSIZE, &theirs, std::ptr::null_mut()) })?;
+    nix::unistd::fchdir(dir.as_raw_fd())?;
+    // SAFETY: truncate with a NUL-terminated name relative to the directory we are in.
+    let rc = unsafe { libc::truncate(name.as_ptr(), length) };
+    let err = Errno::last();
+    let _ = nix::unistd::chdir("/");
+    // SAFETY: restores the soft limit read above.
+    unsafe { libc::prlimit64(0, libc::RLIMIT_FSIZE, &ours, std::ptr::null_mut()) };
+    if rc < 0 {
+        return Err(err);
+    }
+    Ok(Outcome::Value(0))
 }
 
 /// setxattr.

@@ -339,9 +339,29 @@ fn truncate(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     if length < 0 {
         return Err(Errno::EINVAL);
     }
-    on_path(ctx, CWD, ctx.arg(0), 0, |ctx, at| {
-        done(ctx, &Request::Truncate { at, length })
-    })
+    let limit = fsize_limit(ctx.trap.tid);
+    let result = on_path(ctx, CWD, ctx.arg(0), 0, |ctx, at| {
+        done(ctx, &Request::Truncate { at, length, limit })
+    });
+    // Growing past RLIMIT_FSIZE: EFBIG, and SIGXFSZ as the call returns (the gofer made the
+    // call under the caller's limit, so the kernel's checks came in the kernel's order).
+    if result == Err(Errno::EFBIG) && length as u64 > limit {
+        ctx.raise = Some(libc::SIGXFSZ);
+    }
+    result
+}
+
+/// The soft RLIMIT_FSIZE of the process of thread `tid` (none if it cannot be read).
+fn fsize_limit(tid: i32) -> u64 {
+    let mut lim = libc::rlimit64 {
+        rlim_cur: libc::RLIM64_INFINITY,
+        rlim_max: libc::RLIM64_INFINITY,
+    };
+    // SAFETY: prlimit64 only reads `tid`'s limit into `lim`, which we own.
+    if unsafe { libc::prlimit64(tid, libc::RLIMIT_FSIZE, std::ptr::null(), &mut lim) } != 0 {
+        return u64::MAX;
+    }
+    lim.rlim_cur
 }
 
 fn xattr_name<'a>(ctx: &Ctx<'a>, addr: u64) -> Result<&'a [u8], Errno> {

@@ -154,6 +154,9 @@ pub struct Ctx<'a> {
     pub refused: bool,
     /// The fd a `Reply::Fd` installs in the guest.
     pub injected: Option<std::os::fd::OwnedFd>,
+    /// A signal the kernel would raise on the caller as the call returns: the worker sends it
+    /// with the reply (see [`crate::raise`]).
+    pub raise: Option<i32>,
 }
 
 impl Ctx<'_> {

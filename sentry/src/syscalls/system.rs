@@ -199,6 +199,7 @@ mod tests {
             sandbox,
             refused: false,
             injected: None,
+            raise: None,
         };
         handler(&mut ctx)
     }

@@ -140,3 +140,20 @@ fn refused_calls_check_their_arguments_first() {
     let user = ok(&run_for(rvisor_do(["--uid", "1000", "--"]).arg(&bin), 60));
     assert_lines(&user, REFUSED_USER);
 }
+
+/// truncate(2) goes through the gofer: it made an open and a close of its own (IN_OPEN and
+/// IN_CLOSE_WRITE beside IN_MODIFY) and ignored RLIMIT_FSIZE (no EFBIG, no SIGXFSZ).
+#[test]
+fn truncate_reports_only_a_modify_and_honours_rlimit_fsize() {
+    let out = probe(
+        "edges_truncate",
+        include_str!("probes/edges_truncate.c"),
+        &[],
+        "/tmp/t",
+    );
+    assert_eq!(
+        out,
+        "truncate=ok\nevents: 2\ngrow_past=EFBIG\ncaught=1\ngrow_within=ok\nshrink=ok\n\
+         size=10\ngrow_past_ignored=EFBIG\ndefault_action=killed\n"
+    );
+}
