@@ -215,7 +215,7 @@ pub fn locate_path<'a>(
 }
 
 /// The guest-absolute directory a non-empty `path` is relative to: `/`, the cwd, or `dirfd`'s.
-fn base_of<'a>(ctx: &Ctx<'a>, dirfd: i32, path: &[u8]) -> Result<&'a [u8], Errno> {
+pub(super) fn base_of<'a>(ctx: &Ctx<'a>, dirfd: i32, path: &[u8]) -> Result<&'a [u8], Errno> {
     if path.first() == Some(&b'/') {
         return Ok(b"/");
     }

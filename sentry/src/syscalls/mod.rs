@@ -19,6 +19,7 @@ mod names;
 mod native;
 mod net;
 mod process;
+mod pseudo;
 mod refused;
 mod system;
 

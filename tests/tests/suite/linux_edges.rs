@@ -157,3 +157,32 @@ fn truncate_reports_only_a_modify_and_honours_rlimit_fsize() {
          size=10\ngrow_past_ignored=EFBIG\ndefault_action=killed\n"
     );
 }
+
+/// The host's answers as root: the writes succeed (the guest's read-only /proc said EROFS to
+/// each), and removals get a writable procfs's or sysfs's errnos.
+const PROC_ROOT: &str = "setname_np=ok\ncomm=worker\nself_comm=ok\nmem=ok\ntarget=after\n\
+     rmdir_task=EPERM\nunlink_task=EPERM\nrmdir_self=ENOTDIR\nrmdir_comm=EPERM\n\
+     unlink_version=EPERM\nrmdir_version=ENOTDIR\nunlink_sysctl=EACCES\n\
+     unlink_missing=ENOENT\nrmdir_sys_dir=EPERM\nunlink_sys_dir=EISDIR\n\
+     rename_sys_onto_itself=ok\nrename_proc_onto_itself=ok\n\
+     rename_missing_onto_itself=ENOENT\n";
+
+/// The host's answers as an unprivileged user.
+const PROC_USER: &str = "setname_np=ok\ncomm=worker\nself_comm=ok\nmem=ok\ntarget=after\n\
+     rmdir_task=EACCES\nunlink_task=EACCES\nrmdir_self=EACCES\nrmdir_comm=EPERM\n\
+     unlink_version=EACCES\nrmdir_version=EACCES\nunlink_sysctl=EACCES\n\
+     unlink_missing=ENOENT\nrmdir_sys_dir=EACCES\nunlink_sys_dir=EACCES\n\
+     rename_sys_onto_itself=ok\nrename_proc_onto_itself=ok\n\
+     rename_missing_onto_itself=ENOENT\n";
+
+#[test]
+fn proc_writes_and_removals_answer_as_linux() {
+    let bin = compile_c("edges_proc", include_str!("probes/edges_proc.c"));
+    let root = ok(&run_for(
+        &mut rvisor_do(["--".as_ref(), bin.as_os_str()]),
+        60,
+    ));
+    assert_lines(&root, PROC_ROOT);
+    let user = ok(&run_for(rvisor_do(["--uid", "1000", "--"]).arg(&bin), 60));
+    assert_lines(&user, PROC_USER);
+}
