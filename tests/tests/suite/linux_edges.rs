@@ -186,3 +186,20 @@ fn proc_writes_and_removals_answer_as_linux() {
     let user = ok(&run_for(rvisor_do(["--uid", "1000", "--"]).arg(&bin), 60));
     assert_lines(&user, PROC_USER);
 }
+
+/// chdir through the caller's own /proc/self/fd/N was refused (EACCES), and so was fchdir to
+/// a deleted directory: Linux allows both (getcwd then fails with ENOENT).
+#[test]
+fn chdir_follows_own_fd_links_and_deleted_directories() {
+    let out = probe(
+        "edges_chdir",
+        include_str!("probes/edges_chdir.c"),
+        &[],
+        "/tmp/cd",
+    );
+    assert_eq!(
+        out,
+        "chdir_fd_live=ok\nrmdir_b=ok\nrmdir_a=ok\nchdir_fd_deleted=ok\ngetcwd=ENOENT\n\
+         chdir_parent_deleted=ok\nfchdir_deleted=ok\nchdir_through_fd=ok\n"
+    );
+}
