@@ -21,6 +21,7 @@ mod net;
 mod process;
 mod pseudo;
 mod refused;
+mod sockopt;
 mod system;
 
 use std::sync::LazyLock;
@@ -138,7 +139,15 @@ pub const IN_GUEST_VIEW: &[&str] = &[
 
 /// Calls whose handler may continue on register arguments alone (a guarded native call's
 /// trapped case, or a check on numbers only).
-pub const ON_REGISTERS: &[&str] = &["clone", "prctl", "fchdir", "connect", "sendmsg", "sendmmsg"];
+pub const ON_REGISTERS: &[&str] = &[
+    "clone",
+    "prctl",
+    "fchdir",
+    "connect",
+    "sendmsg",
+    "sendmmsg",
+    "setsockopt",
+];
 
 /// What a handler sees of one trapped call.
 #[derive(Debug)]
@@ -353,6 +362,7 @@ fn families() -> impl Iterator<Item = &'static Def> {
         fs_attr::DEFS,
         fs_misc::DEFS,
         net::DEFS,
+        sockopt::DEFS,
     ]
     .into_iter()
     .flatten()

@@ -203,3 +203,32 @@ fn chdir_follows_own_fd_links_and_deleted_directories() {
          chdir_parent_deleted=ok\nfchdir_deleted=ok\nchdir_through_fd=ok\n"
     );
 }
+
+/// SO_RCVBUFFORCE/SO_SNDBUFFORCE need CAP_NET_ADMIN: the sandbox's root got EPERM (its kernel
+/// identity lacks it in the initial namespace); now it gets what root gets natively. An
+/// unprivileged sandbox user still gets EPERM, after the argument checks.
+#[test]
+fn socket_buffer_force_options_follow_sandbox_privilege() {
+    let bin = compile_c("edges_sockopt", include_str!("probes/edges_sockopt.c"));
+    let rest = "short_len=EINVAL\nfault=EFAULT\nbadfd=EBADF\nnotsock=ENOTSOCK\n\
+                ip_multicast_ttl=ok\n";
+    let root = ok(&run_for(
+        &mut rvisor_do(["--".as_ref(), bin.as_os_str()]),
+        60,
+    ));
+    assert_eq!(
+        root,
+        format!("rcvbufforce=ok\nrcvbuf=131072\nsndbufforce=ok\nsndbuf=131072\n{rest}")
+    );
+    let user = ok(&run_for(
+        rvisor_do(["--uid", "1000", "--"])
+            .arg(&bin)
+            .stdin(std::process::Stdio::null()),
+        60,
+    ));
+    assert!(
+        user.starts_with("rcvbufforce=EPERM\n") && user.contains("sndbufforce=EPERM\n"),
+        "{user}"
+    );
+    assert!(user.ends_with(rest), "{user}");
+}
