@@ -30,6 +30,10 @@ pub const ALLOWED: &[(i64, &str)] = &[
     (libc::SYS_fchownat, "fchownat"),
     (libc::SYS_utimensat, "utimensat"),
     (libc::SYS_ftruncate, "ftruncate"),
+    // truncate(2) from inside the parent, under the guest's RLIMIT_FSIZE (prlimit64 on the
+    // gofer itself only: see `compile`).
+    (libc::SYS_truncate, "truncate"),
+    (libc::SYS_prlimit64, "prlimit64"),
     // Binding a guest's Unix socket from inside its parent directory.
     (libc::SYS_bind, "bind"),
     (libc::SYS_fchdir, "fchdir"),
@@ -89,10 +93,21 @@ pub enum FilterError {
     Backend(#[from] seccompiler::BackendError),
 }
 
-/// Compiles the allowlist.
+/// Compiles the allowlist. `prlimit64` is allowed on the gofer itself only (pid 0): the gofer
+/// is host root, and another root process's limits are not its business.
 pub fn compile() -> Result<BpfProgram, FilterError> {
-    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
+    let mut rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
         ALLOWED.iter().map(|&(nr, _)| (nr, Vec::new())).collect();
+    let own = seccompiler::SeccompCondition::new(
+        0,
+        seccompiler::SeccompCmpArgLen::Dword,
+        seccompiler::SeccompCmpOp::Eq,
+        0,
+    )?;
+    rules.insert(
+        libc::SYS_prlimit64,
+        vec![seccompiler::SeccompRule::new(vec![own])?],
+    );
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Errno(libc::EPERM as u32),

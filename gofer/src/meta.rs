@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::errno::Errno;
 use rvisor_protocol::{Loc, MAX_PATH};
 
-use crate::resolve::cstring;
+use crate::resolve::{cstring, Last};
 use crate::server::{check, Gofer, Outcome};
 
 const SYS_GETXATTRAT: libc::c_long = 464;
@@ -43,14 +43,13 @@ pub(crate) fn xattr_target(
     } else {
         0
     };
-    match g.root.parent(&mut g.scratch, at) {
-        Ok((dir, name)) => Ok((dir, name, at_flags)),
+    match g.root.parent(&mut g.scratch, at)? {
+        (dir, Last::Name(name)) => Ok((dir, name, at_flags)),
         // The root itself, or a path ending in "." or "..": a directory, named from inside.
-        Err(Errno::EBUSY | Errno::EINVAL) => {
+        _ => {
             let dir = g.root.lookup(&mut g.scratch, at, false)?;
             Ok((dir, std::ffi::CString::from(c"."), at_flags))
         }
-        Err(e) => Err(e),
     }
 }
 

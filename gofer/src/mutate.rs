@@ -7,7 +7,7 @@ use nix::errno::Errno;
 use rvisor_protocol::Loc;
 
 use crate::meta::{lookup, xattr_target, XattrArgs};
-use crate::resolve::cstring;
+use crate::resolve::{cstring, Last};
 use crate::server::{check, Gofer, Outcome};
 
 const SYS_SETXATTRAT: libc::c_long = 463;
@@ -20,13 +20,8 @@ fn done(rc: impl crate::server::SysRet) -> Result<Outcome, Errno> {
 
 /// mkdir.
 pub fn mkdir(g: &mut Gofer, at: &Loc<'_>, mode: u32) -> Result<Outcome, Errno> {
-    let (dir, name) = g.root.parent(&mut g.scratch, at).map_err(|e| {
-        if e == Errno::EBUSY {
-            Errno::EEXIST
-        } else {
-            e
-        }
-    })?;
+    let (dir, last) = g.root.parent(&mut g.scratch, at)?;
+    let name = last.name_or(Errno::EEXIST)?;
     // SAFETY: mkdirat with our dir fd and a NUL-terminated name.
     done(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) })
 }
@@ -38,20 +33,21 @@ pub fn mknod(g: &mut Gofer, at: &Loc<'_>, mode: u32, dev: u64) -> Result<Outcome
     if !matches!(kind, 0 | libc::S_IFREG | libc::S_IFIFO | libc::S_IFSOCK) || dev != 0 {
         return Err(Errno::EPERM);
     }
-    let (dir, name) = g.root.parent(&mut g.scratch, at).map_err(|e| {
-        if e == Errno::EBUSY {
-            Errno::EEXIST
-        } else {
-            e
-        }
-    })?;
+    let (dir, last) = g.root.parent(&mut g.scratch, at)?;
+    let name = last.name_or(Errno::EEXIST)?;
     // SAFETY: mknodat with our dir fd and a NUL-terminated name; no device number.
     done(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, 0) })
 }
 
 /// unlink, or rmdir with AT_REMOVEDIR.
 pub fn unlink(g: &mut Gofer, at: &Loc<'_>, flags: u32) -> Result<Outcome, Errno> {
-    let (dir, name) = g.root.parent(&mut g.scratch, at)?;
+    let (dir, last) = g.root.parent(&mut g.scratch, at)?;
+    // Linux's errnos for a final `.`, `..` or `/`: rmdir tells them apart, unlink does not.
+    let name = if flags & libc::AT_REMOVEDIR as u32 != 0 {
+        last.name(Errno::EINVAL, Errno::ENOTEMPTY, Errno::EBUSY)?
+    } else {
+        last.name_or(Errno::EISDIR)?
+    };
     // SAFETY: unlinkat with our dir fd and a NUL-terminated name.
     done(unsafe {
         libc::unlinkat(
@@ -64,8 +60,16 @@ pub fn unlink(g: &mut Gofer, at: &Loc<'_>, flags: u32) -> Result<Outcome, Errno>
 
 /// renameat2 (NOREPLACE, EXCHANGE, WHITEOUT as the guest asks).
 pub fn rename(g: &mut Gofer, from: &Loc<'_>, to: &Loc<'_>, flags: u32) -> Result<Outcome, Errno> {
-    let (d1, n1) = g.root.parent(&mut g.scratch, from)?;
-    let (d2, n2) = g.root.parent(&mut g.scratch, to)?;
+    let (d1, l1) = g.root.parent(&mut g.scratch, from)?;
+    let (d2, l2) = g.root.parent(&mut g.scratch, to)?;
+    let (n1, n2) = match (l1, l2) {
+        (Last::Name(n1), Last::Name(n2)) => (n1, n2),
+        // As the kernel: parents on two mounts first, then a source that is no name, then a
+        // destination that is none (EEXIST when the caller asked not to replace).
+        _ if mount_id(&d1)? != mount_id(&d2)? => return Err(Errno::EXDEV),
+        (Last::Name(_), _) if flags & libc::RENAME_NOREPLACE != 0 => return Err(Errno::EEXIST),
+        _ => return Err(Errno::EBUSY),
+    };
     // SAFETY: renameat2 with our dir fds and NUL-terminated names.
     done(unsafe {
         libc::syscall(
@@ -77,6 +81,23 @@ pub fn rename(g: &mut Gofer, from: &Loc<'_>, to: &Loc<'_>, flags: u32) -> Result
             flags,
         )
     })
+}
+
+/// The id of the mount `fd` is on.
+fn mount_id(fd: &OwnedFd) -> Result<u64, Errno> {
+    // SAFETY: statx is plain data; the kernel fills it.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx on our fd with an empty path writes into `stx`, which we own.
+    check(unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_MNT_ID,
+            &mut stx,
+        )
+    })?;
+    Ok(stx.stx_mnt_id)
 }
 
 /// linkat. The source is `fd` with AT_EMPTY_PATH (an O_TMPFILE, say), or resolved in the root
@@ -95,7 +116,8 @@ pub fn link(
         let follow = flags & libc::AT_SYMLINK_FOLLOW as u32 != 0;
         g.root.lookup(&mut g.scratch, from, !follow)?
     };
-    let (dir, name) = g.root.parent(&mut g.scratch, to)?;
+    let (dir, last) = g.root.parent(&mut g.scratch, to)?;
+    let name = last.name_or(Errno::EEXIST)?;
     // SAFETY: linkat from our fd (empty path) to our dir fd and a NUL-terminated name.
     done(unsafe {
         libc::linkat(
@@ -111,13 +133,8 @@ pub fn link(
 /// symlink.
 pub fn symlink(g: &mut Gofer, target: &[u8], at: &Loc<'_>) -> Result<Outcome, Errno> {
     let target = cstring(target)?;
-    let (dir, name) = g.root.parent(&mut g.scratch, at).map_err(|e| {
-        if e == Errno::EBUSY {
-            Errno::EEXIST
-        } else {
-            e
-        }
-    })?;
+    let (dir, last) = g.root.parent(&mut g.scratch, at)?;
+    let name = last.name_or(Errno::EEXIST)?;
     // SAFETY: symlinkat with NUL-terminated strings and our dir fd.
     done(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
 }
@@ -190,17 +207,43 @@ pub fn utimens(
     })
 }
 
-/// truncate: opened for writing (so the guest needs write permission), then ftruncate.
-pub fn truncate(g: &mut Gofer, at: &Loc<'_>, length: i64) -> Result<Outcome, Errno> {
-    let fd = g.root.open(
-        &mut g.scratch,
-        at,
-        (libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOCTTY) as u64,
-        0,
-        0,
-    )?;
-    // SAFETY: ftruncate on our fd.
-    done(unsafe { libc::ftruncate(fd.as_raw_fd(), length) })
+/// truncate(2) itself, from inside the parent directory, as a process whose RLIMIT_FSIZE is
+/// `limit`: the kernel makes every check in its own order (write permission, EISDIR, EFBIG past
+/// the limit) and, unlike an open for writing and ftruncate, reports only IN_MODIFY to inotify.
+/// The final name (a symlink followed) resolves from the parent; the gofer's root is the tree,
+/// so an absolute target or `..` stays in it, as for `bind`.
+pub fn truncate(g: &mut Gofer, at: &Loc<'_>, length: i64, limit: u64) -> Result<Outcome, Errno> {
+    let (dir, last) = g.root.parent(&mut g.scratch, at)?;
+    let name = match last {
+        Last::Name(n) => n,
+        Last::DotDot => std::ffi::CString::from(c".."),
+        Last::Dot | Last::Root => std::ffi::CString::from(c"."),
+    };
+    let unlimited = libc::rlimit64 {
+        rlim_cur: libc::RLIM64_INFINITY,
+        rlim_max: libc::RLIM64_INFINITY,
+    };
+    let mut ours = unlimited;
+    // SAFETY: prlimit64 on ourselves reads nothing and writes our current limit into `ours`.
+    check(unsafe { libc::prlimit64(0, libc::RLIMIT_FSIZE, std::ptr::null(), &mut ours) })?;
+    let theirs = libc::rlimit64 {
+        rlim_cur: limit.min(ours.rlim_max),
+        rlim_max: ours.rlim_max,
+    };
+    // SAFETY: as above, setting only the soft limit (never above our hard one). A SIGXFSZ the
+    // kernel sends us for it is ignored (the sentry raises the guest's own).
+    check(unsafe { libc::prlimit64(0, libc::RLIMIT_FSIZE, &theirs, std::ptr::null_mut()) })?;
+    nix::unistd::fchdir(dir.as_raw_fd())?;
+    // SAFETY: truncate with a NUL-terminated name relative to the directory we are in.
+    let rc = unsafe { libc::truncate(name.as_ptr(), length) };
+    let err = Errno::last();
+    let _ = nix::unistd::chdir("/");
+    // SAFETY: restores the soft limit read above.
+    unsafe { libc::prlimit64(0, libc::RLIMIT_FSIZE, &ours, std::ptr::null_mut()) };
+    if rc < 0 {
+        return Err(err);
+    }
+    Ok(Outcome::Value(0))
 }
 
 /// setxattr.
@@ -233,17 +276,18 @@ pub fn setxattr(
     })
 }
 
-/// removexattr.
+/// removexattr: from the parent, like the other xattr calls (the kernel's xattr calls refuse
+/// the O_PATH handle a lookup gives, which made every removexattr fail with EBADF).
 pub fn removexattr(g: &mut Gofer, at: &Loc<'_>, name: &[u8], flags: u32) -> Result<Outcome, Errno> {
-    let fd = lookup(g, at, flags)?;
+    let (dir, last, at_flags) = xattr_target(g, at, flags)?;
     let name = cstring(name)?;
-    // SAFETY: removexattrat with our fd, an empty path and a NUL-terminated name.
+    // SAFETY: removexattrat with our dir fd and NUL-terminated final name and attribute name.
     done(unsafe {
         libc::syscall(
             SYS_REMOVEXATTRAT,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
+            dir.as_raw_fd(),
+            last.as_ptr(),
+            at_flags,
             name.as_ptr(),
         )
     })

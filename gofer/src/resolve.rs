@@ -84,23 +84,58 @@ impl PathBuf {
         CStr::from_bytes_with_nul(&self.buf).map_err(|_| Errno::EINVAL)
     }
 
-    /// Splits `base/path` into the parent directory and the final name (trailing slashes
-    /// dropped). The name is never empty, `.` or `..`.
-    pub fn split(&mut self, at: &Loc<'_>) -> Result<(Vec<u8>, Vec<u8>), Errno> {
+    /// Splits `base/path` into the parent directory and what its final component is. A name
+    /// keeps its trailing slashes: the kernel, given `name/`, then insists on a directory exactly
+    /// as it would for the guest (ENOTDIR, EISDIR, or ENOENT when creating).
+    pub fn split(&mut self, at: &Loc<'_>) -> Result<(Vec<u8>, Last), Errno> {
         let full = self.join(at)?.to_bytes().to_vec();
-        let trimmed = match full.iter().rposition(|&b| b != b'/') {
-            Some(end) => &full[..=end],
-            None => return Err(Errno::EBUSY), // the root itself
+        let Some(end) = full.iter().rposition(|&b| b != b'/') else {
+            return Ok((b"/".to_vec(), Last::Root));
         };
-        let (dir, name) = match trimmed.iter().rposition(|&b| b == b'/') {
-            Some(0) => (&b"/"[..], &trimmed[1..]),
-            Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
-            None => (&b"/"[..], trimmed),
+        // The final component starts after the last slash before `end`.
+        let (dir, start) = match full[..=end].iter().rposition(|&b| b == b'/') {
+            Some(0) => (&b"/"[..], 1),
+            Some(i) => (&full[..i], i + 1),
+            None => (&b"/"[..], 0),
         };
-        if name == b"." || name == b".." {
-            return Err(Errno::EINVAL);
+        let name = &full[start..];
+        let last = match &full[start..=end] {
+            b"." => Last::Dot,
+            b".." => Last::DotDot,
+            _ => Last::Name(cstring(name)?),
+        };
+        Ok((dir.to_vec(), last))
+    }
+}
+
+/// The final component of a path, as the kernel's `last_type` sorts it: calls that need a name
+/// there fail on the others, each call with its own errno.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Last {
+    /// A name (trailing slashes kept).
+    Name(std::ffi::CString),
+    /// `.`
+    Dot,
+    /// `..`
+    DotDot,
+    /// The root itself.
+    Root,
+}
+
+impl Last {
+    /// The name, or the errno the call gives for `.`, `..` and the root.
+    pub fn name(self, dot: Errno, dotdot: Errno, root: Errno) -> Result<std::ffi::CString, Errno> {
+        match self {
+            Last::Name(n) => Ok(n),
+            Last::Dot => Err(dot),
+            Last::DotDot => Err(dotdot),
+            Last::Root => Err(root),
         }
-        Ok((dir.to_vec(), name.to_vec()))
+    }
+
+    /// The name, or `errno` for every other kind (creation calls say EEXIST for all three).
+    pub fn name_or(self, errno: Errno) -> Result<std::ffi::CString, Errno> {
+        self.name(errno, errno, errno)
     }
 }
 
@@ -180,13 +215,11 @@ impl Root {
         self.open(scratch, at, flags, 0, 0)
     }
 
-    /// The parent directory of `at` (O_PATH) and the final name.
-    pub fn parent(
-        &self,
-        scratch: &mut PathBuf,
-        at: &Loc<'_>,
-    ) -> Result<(OwnedFd, std::ffi::CString), Errno> {
-        let (dir, name) = scratch.split(at)?;
+    /// The parent directory of `at` (O_PATH; the root itself for the root) and its final
+    /// component. The directory is opened first, so a missing or non-directory parent fails
+    /// before the final component is judged, in the kernel's order.
+    pub fn parent(&self, scratch: &mut PathBuf, at: &Loc<'_>) -> Result<(OwnedFd, Last), Errno> {
+        let (dir, last) = scratch.split(at)?;
         let dir = cstring(&dir)?;
         let fd = openat2(
             self.raw(),
@@ -195,7 +228,7 @@ impl Root {
             0,
             RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
         )?;
-        Ok((fd, cstring(&name)?))
+        Ok((fd, last))
     }
 }
 
@@ -216,20 +249,31 @@ mod tests {
         );
         assert_eq!(p.join(&loc(b"/usr", b"/etc")).unwrap().to_bytes(), b"/etc");
         assert_eq!(p.join(&loc(b"/", b"")), Err(Errno::ENOENT));
+        let name = |n: &std::ffi::CStr| Last::Name(n.to_owned());
         assert_eq!(
             p.split(&loc(b"/", b"/a/b/")).unwrap(),
-            (b"/a".to_vec(), b"b".to_vec())
+            (b"/a".to_vec(), name(c"b/"))
         );
         assert_eq!(
             p.split(&loc(b"/", b"/x")).unwrap(),
-            (b"/".to_vec(), b"x".to_vec())
+            (b"/".to_vec(), name(c"x"))
         );
         assert_eq!(
             p.split(&loc(b"/d", b"y")).unwrap(),
-            (b"/d".to_vec(), b"y".to_vec())
+            (b"/d".to_vec(), name(c"y"))
         );
-        assert_eq!(p.split(&loc(b"/", b"/")), Err(Errno::EBUSY));
-        assert_eq!(p.split(&loc(b"/", b"/a/..")), Err(Errno::EINVAL));
+        assert_eq!(
+            p.split(&loc(b"/", b"//")).unwrap(),
+            (b"/".to_vec(), Last::Root)
+        );
+        assert_eq!(
+            p.split(&loc(b"/", b"/a/..")).unwrap(),
+            (b"/a".to_vec(), Last::DotDot)
+        );
+        assert_eq!(
+            p.split(&loc(b"/t", b"./")).unwrap(),
+            (b"/t".to_vec(), Last::Dot)
+        );
         let long = vec![b'a'; MAX_PATH];
         assert_eq!(p.join(&loc(b"/", &long)), Err(Errno::ENAMETOOLONG));
     }

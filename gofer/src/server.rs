@@ -169,7 +169,7 @@ impl Gofer {
                 flags,
             } => mutate::chown(self, at, *uid, *gid, *flags),
             Request::Utimens { at, times, flags } => mutate::utimens(self, at, times, *flags),
-            Request::Truncate { at, length } => mutate::truncate(self, at, *length),
+            Request::Truncate { at, length, limit } => mutate::truncate(self, at, *length, *limit),
             Request::SetXattr {
                 at,
                 name,

@@ -191,6 +191,7 @@ fn mutations_happen_inside_the_root() {
         Request::Truncate {
             at: at("/d/hard"),
             length: 2,
+            limit: u64::MAX,
         },
     );
     ok(

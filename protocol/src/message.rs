@@ -265,12 +265,14 @@ pub enum Request<'a> {
         /// AT_* flags.
         flags: u32,
     },
-    /// truncate.
+    /// truncate, as a process whose RLIMIT_FSIZE is `limit` (growing past it is EFBIG).
     Truncate {
         /// Where.
         at: Loc<'a>,
         /// New length.
         length: i64,
+        /// The caller's RLIMIT_FSIZE soft limit (`u64::MAX`: none).
+        limit: u64,
     },
     /// statfs.
     Statfs {
@@ -450,9 +452,9 @@ impl<'a> Request<'a> {
                 }
                 w.u32(*flags);
             }
-            Request::Truncate { at, length } => {
+            Request::Truncate { at, length, limit } => {
                 put_loc(&mut w, at);
-                w.i64(*length);
+                w.i64(*length).u64(*limit);
             }
             Request::Bind { at, umask } => {
                 put_loc(&mut w, at);
@@ -585,6 +587,7 @@ impl<'a> Request<'a> {
             Op::Truncate => Request::Truncate {
                 at: get_loc(&mut r)?,
                 length: r.i64()?,
+                limit: r.u64()?,
             },
             Op::Statfs => Request::Statfs {
                 at: get_loc(&mut r)?,
@@ -792,7 +795,11 @@ mod tests {
                 times: [1, 2, 3, (1 << 30) - 2],
                 flags: 0,
             },
-            Request::Truncate { at, length: 99 },
+            Request::Truncate {
+                at,
+                length: 99,
+                limit: 1 << 20,
+            },
             Request::Statfs { at },
             Request::Access {
                 at,

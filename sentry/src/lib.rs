@@ -14,6 +14,7 @@ pub mod own_filter;
 pub mod pidfd;
 pub mod platform;
 pub mod procfs;
+pub mod raise;
 pub mod sandbox;
 pub mod server;
 pub mod strace;

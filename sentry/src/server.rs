@@ -131,6 +131,7 @@ impl<P: Platform> Worker<'_, P> {
             sandbox: &sentry.sandbox,
             refused: false,
             injected: None,
+            raise: None,
         };
         let mut reply = dispatch(entry, &mut ctx);
         match reply {
@@ -141,6 +142,15 @@ impl<P: Platform> Worker<'_, P> {
             sentry.stats.denied.fetch_add(1, Ordering::Relaxed);
             log_denial(&ctx, entry, reply);
         }
+        // A signal the call raises goes before the reply where it cannot cut the call short.
+        let late = ctx.raise.take().and_then(|sig| {
+            let ids = ctx.sandbox.tasks.ids(trap.tid).ok()?;
+            let caller = crate::raise::Caller {
+                tid: trap.tid,
+                tgid: ids.host_tgid,
+            };
+            (!crate::raise::before_reply(&sentry.platform, caller, sig)).then_some((caller, sig))
+        });
         let line = sentry.strace.as_ref().map(|s| s.begin(&ctx, entry));
         let sent = match (reply, ctx.injected.take()) {
             (Reply::Fd { cloexec }, Some(fd)) => {
@@ -159,6 +169,9 @@ impl<P: Platform> Worker<'_, P> {
             }
             _ => sentry.platform.reply(trap, reply),
         };
+        if let Some((caller, sig)) = late {
+            let _ = crate::raise::send(caller, sig);
+        }
         if let (Some(strace), Some(line)) = (&sentry.strace, line) {
             strace.finish(line, reply);
         }

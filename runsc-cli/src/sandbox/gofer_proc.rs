@@ -223,6 +223,11 @@ fn serve(init: Init, root: OwnedFd, map: IdMap, requests: OwnedFd, host_sockets:
     let killer = pidfd.as_ref().and_then(|fd| fd.try_clone().ok());
     // The sentry learns the init's host pid from us (the init cannot know it).
     let _ = rvisor_protocol::send_frame(requests.as_fd(), &init.as_raw().to_le_bytes(), &[]);
+    // A truncate past the guest's RLIMIT_FSIZE, made under that limit, makes the kernel send
+    // us SIGXFSZ (the sentry raises the guest's own): it must not end the gofer. The guest
+    // init exists already and keeps its own dispositions.
+    // SAFETY: signal() with SIG_IGN installs no handler code.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     if let Err(e) = caps::keep_only(&GOFER_CAPS) {
         eprintln!("rvisor: gofer: dropping capabilities: {}", e.desc());
         std::process::exit(SETUP_FAILED);

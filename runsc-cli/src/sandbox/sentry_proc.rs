@@ -182,6 +182,15 @@ fn take_hold(
     if let Err(e) = confine_filesystem() {
         fail_killing(attach, started.gofer, &e);
     }
+    // Every serving thread starts after this one joins the guest's UTS namespace, so uname and
+    // sethostname meet the names the guest's kernel serves. Rootless this fails, and the sentry
+    // keeps the names itself.
+    if let Err(e) = sentry::syscalls::join_guest_uts(started.init.as_raw()) {
+        tracing::debug!(
+            "the guest's UTS namespace stays the kernel's alone: {}",
+            e.desc()
+        );
+    }
     let held = match platform {
         PlatformKind::SeccompNotify => {
             if started.ends.is_some() {
@@ -457,7 +466,7 @@ fn serve(
     }
     let mut config = SandboxConfig {
         hostname: spec.hostname.clone(),
-        domainname: spec.container.domainname.clone(),
+        domainname: guest_domainname(spec),
         kernel_unix_guard: guard.is_some(),
         ..Default::default()
     };
@@ -548,6 +557,17 @@ fn serve(
         std::process::exit(code.unwrap_or(SETUP_FAILED))
     });
     std::process::exit(SETUP_FAILED)
+}
+
+/// The domain name the guest's kernel starts with: the spec's, else the one its new UTS
+/// namespace inherited from ours (Linux's own default is "(none)").
+fn guest_domainname(spec: &SandboxSpec) -> String {
+    if !spec.container.domainname.is_empty() {
+        return spec.container.domainname.clone();
+    }
+    nix::sys::utsname::uname()
+        .map(|u| u.domainname().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "(none)".into())
 }
 
 /// Serves the control socket of a started container: counters, and processes joining through

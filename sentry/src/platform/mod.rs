@@ -109,6 +109,13 @@ pub trait Platform: Send + Sync {
         fd: BorrowedFd<'_>,
         cloexec: bool,
     ) -> Result<i32, PlatformError>;
+
+    /// Whether a signal the caller would handle, sent while it waits for its reply, cuts the
+    /// call short (seccomp user-notify abandons it: restarted, or EINTR) instead of waiting for
+    /// the reply (a ptrace stop holds it).
+    fn signal_interrupts_wait(&self) -> bool {
+        false
+    }
 }
 
 /// A boxed platform is a platform (the runtime picks one at run time).
@@ -144,5 +151,9 @@ impl<P: Platform + ?Sized> Platform for Box<P> {
         cloexec: bool,
     ) -> Result<i32, PlatformError> {
         (**self).reply_with_fd(trap, fd, cloexec)
+    }
+
+    fn signal_interrupts_wait(&self) -> bool {
+        (**self).signal_interrupts_wait()
     }
 }

@@ -59,6 +59,10 @@ impl Platform for SeccompNotify {
         "seccomp-notify"
     }
 
+    fn signal_interrupts_wait(&self) -> bool {
+        true
+    }
+
     fn receive(&self, trap: &mut Trap) -> Result<(), PlatformError> {
         // SAFETY: seccomp_notif is plain old data; all-zero is the required input state.
         let mut notif: libc::seccomp_notif = unsafe { std::mem::zeroed() };

@@ -85,6 +85,7 @@ fn run(sandbox: &Sandbox, entry: &Entry, memory: &[u8], args: [u64; 6]) -> (Repl
         sandbox,
         refused: false,
         injected: None,
+        raise: None,
     };
     let handler = match entry.action {
         Action::Emulated(h) | Action::Guarded { handler: h, .. } => h,
@@ -189,6 +190,7 @@ fn the_dispatcher_refuses_a_continue_against_the_class() {
             sandbox: &sandbox,
             refused: false,
             injected: None,
+            raise: None,
         };
         let entry = Entry {
             nr: 0,

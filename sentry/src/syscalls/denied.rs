@@ -22,13 +22,8 @@ const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541C;
 
 pub(super) const DEFS: &[Def] = &[
-    // Mounts and the root: the guest's mount namespace is fixed at start.
-    denied(
-        "mount",
-        Errno::EPERM,
-        &[Arg::Str, Arg::Str, Arg::Str, Arg::Hex, Arg::Ptr],
-    ),
-    denied("umount2", Errno::EPERM, &[Arg::Str, Arg::Hex]),
+    // Mounts and the root: the guest's mount namespace is fixed at start (mount and umount2
+    // check their arguments first: refused.rs).
     denied("pivot_root", Errno::EPERM, &[Arg::Str, Arg::Str]),
     denied("fsopen", Errno::EPERM, &[Arg::Str, Arg::Hex]),
     denied(
@@ -114,7 +109,7 @@ pub(super) const DEFS: &[Def] = &[
         &[Arg::Int, Arg::Ptr, Arg::Hex],
     ),
     denied("userfaultfd", Errno::EPERM, &[Arg::Hex]),
-    denied("io_uring_setup", Errno::EPERM, &[Arg::Int, Arg::Ptr]),
+    // io_uring_setup checks its parameters first (refused.rs).
     denied(
         "io_uring_enter",
         Errno::EPERM,

@@ -260,6 +260,7 @@ fn fchownat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 }
 
 const UTIME_NOW: i64 = (1 << 30) - 1;
+const UTIME_OMIT: i64 = (1 << 30) - 2;
 
 fn times_at(
     ctx: &mut Ctx<'_>,
@@ -288,17 +289,25 @@ fn utimensat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     let times = if ctx.arg(2) == 0 {
         [0, UTIME_NOW, 0, UTIME_NOW]
     } else {
-        let t: [u64; 4] = [0, 8, 16, 24].map(|off| {
-            Guest::offset(ctx.arg(2), off)
-                .and_then(|at| ctx.guest.read_value::<u64>(at))
-                .unwrap_or(u64::MAX)
-        });
-        if t.contains(&u64::MAX) {
-            return Err(Errno::EFAULT);
+        let mut t = [0i64; 4];
+        for (i, slot) in t.iter_mut().enumerate() {
+            // (Any value is a valid tv_sec: only an unreadable struct is EFAULT.)
+            *slot = ctx
+                .guest
+                .read_value::<u64>(Guest::offset(ctx.arg(2), 8 * i as u64)?)
+                .map_err(|_| Errno::EFAULT)? as i64;
         }
-        t.map(|v| v as i64)
+        t
     };
-    times_at(ctx, ctx.arg(0) as i32, ctx.arg(1), times, ctx.arg(3) as u32)
+    // As the kernel: nothing to change is success before the path or the flags are looked at.
+    if times[1] == UTIME_OMIT && times[3] == UTIME_OMIT {
+        return Ok(Reply::Value(0));
+    }
+    let flags = ctx.arg(3) as u32;
+    if flags & !(NOFOLLOW | libc::AT_EMPTY_PATH as u32) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    times_at(ctx, ctx.arg(0) as i32, ctx.arg(1), times, flags)
 }
 
 /// Two `struct timeval`s (or NULL: now) as timespecs.
@@ -342,9 +351,29 @@ fn truncate(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     if length < 0 {
         return Err(Errno::EINVAL);
     }
-    on_path(ctx, CWD, ctx.arg(0), 0, |ctx, at| {
-        done(ctx, &Request::Truncate { at, length })
-    })
+    let limit = fsize_limit(ctx.trap.tid);
+    let result = on_path(ctx, CWD, ctx.arg(0), 0, |ctx, at| {
+        done(ctx, &Request::Truncate { at, length, limit })
+    });
+    // Growing past RLIMIT_FSIZE: EFBIG, and SIGXFSZ as the call returns (the gofer made the
+    // call under the caller's limit, so the kernel's checks came in the kernel's order).
+    if result == Err(Errno::EFBIG) && length as u64 > limit {
+        ctx.raise = Some(libc::SIGXFSZ);
+    }
+    result
+}
+
+/// The soft RLIMIT_FSIZE of the process of thread `tid` (none if it cannot be read).
+fn fsize_limit(tid: i32) -> u64 {
+    let mut lim = libc::rlimit64 {
+        rlim_cur: libc::RLIM64_INFINITY,
+        rlim_max: libc::RLIM64_INFINITY,
+    };
+    // SAFETY: prlimit64 only reads `tid`'s limit into `lim`, which we own.
+    if unsafe { libc::prlimit64(tid, libc::RLIMIT_FSIZE, std::ptr::null(), &mut lim) } != 0 {
+        return u64::MAX;
+    }
+    lim.rlim_cur
 }
 
 fn xattr_name<'a>(ctx: &Ctx<'a>, addr: u64) -> Result<&'a [u8], Errno> {
@@ -416,6 +445,12 @@ fn llistxattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 }
 
 fn set_xattr(ctx: &mut Ctx<'_>, flags: u32) -> Result<Reply, Errno> {
+    // As the kernel: flags other than XATTR_CREATE and XATTR_REPLACE fail before the name, the
+    // value or the path are looked at.
+    let xflags = ctx.arg(4) as u32;
+    if xflags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) as u32 != 0 {
+        return Err(Errno::EINVAL);
+    }
     let name = xattr_name(ctx, ctx.arg(1))?;
     let size = ctx.arg(3);
     if size > XATTR_SIZE_MAX {
@@ -423,7 +458,6 @@ fn set_xattr(ctx: &mut Ctx<'_>, flags: u32) -> Result<Reply, Errno> {
     }
     let value_buf = ctx.arena.alloc_slice_fill_copy(size as usize, 0u8);
     ctx.guest.read_exact(ctx.arg(2), value_buf)?;
-    let xflags = ctx.arg(4) as u32;
     let value: &[u8] = value_buf;
     on_path(ctx, CWD, ctx.arg(0), 0, |ctx, at| {
         done(

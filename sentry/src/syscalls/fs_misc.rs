@@ -9,8 +9,8 @@ use nix::errno::Errno;
 use rvisor_protocol::Request;
 
 use super::fs_path::{
-    ask, guest_fd, local_access, locate, locate_for_kernel, locate_path, stamped_key, value,
-    with_cached, Target,
+    ask, fd_dir, guest_fd, local_access, locate, locate_for_kernel, locate_path,
+    locate_path_for_kernel, own_fd_link, stamped_key, value, with_cached, Target,
 };
 use super::fs_stat::statx_of;
 use super::{Action, Arg, Ctx, Def};
@@ -252,46 +252,126 @@ fn execveat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 /// relative path (connect to a Unix socket, say) resolve from it. A directory fd from outside
 /// the root (or anything the gofer does not find at the fd's path) is refused.
 fn fchdir(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    let fd = ctx.arg(0) as i32;
-    let link = bumpalo::format!(in ctx.arena, "{}{}/fd/{}\0", procfs::prefix(), ctx.trap.tid, fd);
-    let path = ctx
-        .arena
-        .alloc_slice_fill_copy(crate::guest::MAX_STRING, 0u8);
-    // SAFETY: `link` is NUL-terminated; readlink writes at most path.len() bytes into `path`.
-    let n = unsafe { libc::readlink(link.as_ptr().cast(), path.as_mut_ptr().cast(), path.len()) };
-    if n < 0 {
-        return Err(Errno::EBADF);
+    match fd_in_tree(ctx, ctx.arg(0) as i32)? {
+        Some(true) | None => Ok(Reply::Continue),
+        Some(false) => ctx.refuse(Errno::EACCES),
     }
-    let path = &path[..n as usize];
+}
+
+/// Whether the caller's directory fd `fd` lies in the tree: `None` for one in its pseudo
+/// filesystems (the kernel's to judge). A live directory must be what the gofer finds at its
+/// path. A deleted one has no path: it qualifies when its nearest live ancestor (walked by
+/// `..`, which is how a lookup from it leaves it) is what the gofer finds at that one's path.
+fn fd_in_tree(ctx: &Ctx<'_>, fd: i32) -> Result<Option<bool>, Errno> {
+    let link = bumpalo::format!(in ctx.arena, "{}{}/fd/{}", procfs::prefix(), ctx.trap.tid, fd);
+    let path = read_link(ctx, link.as_str()).ok_or(Errno::EBADF)?;
     if path.first() != Some(&b'/') {
         return Err(Errno::ENOTDIR);
     }
+    if path.ends_with(DELETED) {
+        let copy = guest_fd(ctx, fd)?;
+        return Ok(Some(live_ancestor_in_tree(ctx, copy)?));
+    }
     match locate_path(ctx, libc::AT_FDCWD, path, 0)? {
-        Target::Gofer(_) if same_directory(ctx, fd, path).unwrap_or(false) => Ok(Reply::Continue),
-        Target::Gofer(_) => ctx.refuse(Errno::EACCES),
+        Target::Gofer(_) => Ok(Some(same_directory(ctx, fd, path).unwrap_or(false))),
+        Target::Native | Target::Fd(_) => Ok(None),
+    }
+}
+
+/// What the kernel appends to the path of an unlinked file.
+const DELETED: &[u8] = b" (deleted)";
+
+/// A link's text, in the arena.
+fn read_link<'a>(ctx: &Ctx<'a>, link: &str) -> Option<&'a [u8]> {
+    let link = bumpalo::format!(in ctx.arena, "{}\0", link);
+    let buf = ctx
+        .arena
+        .alloc_slice_fill_copy(crate::guest::MAX_STRING, 0u8);
+    // SAFETY: `link` is NUL-terminated; readlink writes at most buf.len() bytes into `buf`.
+    let n = unsafe { libc::readlink(link.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
+    (n >= 0).then(|| &buf[..n as usize])
+}
+
+/// Walks up from the deleted directory `dir` (our copy of the guest's fd) to the first live
+/// ancestor and checks it as `fchdir` would.
+fn live_ancestor_in_tree(ctx: &Ctx<'_>, mut dir: std::os::fd::OwnedFd) -> Result<bool, Errno> {
+    for _ in 0..64 {
+        // SAFETY: openat with our fd and a NUL-terminated name; returns a new fd or -1.
+        let parent = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                c"..".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if parent < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: the kernel just returned this fd; nothing else owns it.
+        let parent =
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(parent) };
+        dir = parent;
+        let link =
+            bumpalo::format!(in ctx.arena, "{}self/fd/{}", procfs::prefix(), dir.as_raw_fd());
+        let Some(path) = read_link(ctx, link.as_str()) else {
+            return Ok(false);
+        };
+        if path.ends_with(DELETED) {
+            continue;
+        }
+        if path.first() != Some(&b'/') {
+            return Ok(false);
+        }
+        let found = statx_of(ctx, rvisor_protocol::Loc { base: b"/", path }, 0);
+        let real = nix::sys::stat::fstat(dir.as_raw_fd())?;
+        return Ok(found.is_ok_and(|x| {
+            real.st_ino == x.stx_ino
+                && real.st_dev == libc::makedev(x.stx_dev_major, x.stx_dev_minor)
+        }));
+    }
+    Ok(false)
+}
+
+/// chdir. A path through the caller's own `/proc/<pid>/fd/N` is followed by the kernel: fd `N`
+/// must pass `fchdir`'s check (deleted directories included), and what follows it the gofer's.
+fn chdir(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    let path = ctx
+        .guest
+        .read_cstr(ctx.arena, ctx.arg(0), crate::guest::MAX_STRING)?;
+    if let Some((fd, rest)) = own_fd_link(ctx, path)? {
+        if fd_in_tree(ctx, fd)? == Some(false) {
+            return ctx.refuse(Errno::EACCES);
+        }
+        if rest.iter().all(|&b| b == b'/') {
+            return Ok(Reply::Continue);
+        }
+        let at = rvisor_protocol::Loc {
+            base: fd_dir(ctx, fd)?,
+            path: rest,
+        };
+        return directory_to_enter(ctx, at);
+    }
+    match locate_path_for_kernel(ctx, libc::AT_FDCWD, path, 0, false)? {
+        Target::Gofer(at) => directory_to_enter(ctx, at),
         Target::Native | Target::Fd(_) => Ok(Reply::Continue),
     }
 }
 
-fn chdir(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    match locate_for_kernel(ctx, libc::AT_FDCWD, ctx.arg(0), 0, false)? {
-        Target::Gofer(at) => {
-            let x = statx_of(ctx, at, 0)?;
-            if u32::from(x.stx_mode) & libc::S_IFMT != libc::S_IFDIR {
-                return Err(Errno::ENOTDIR);
-            }
-            value(ask(
-                ctx,
-                &Request::Access {
-                    at,
-                    mode: X_OK,
-                    flags: 0,
-                },
-            )?)?;
-            Ok(Reply::Continue)
-        }
-        Target::Native | Target::Fd(_) => Ok(Reply::Continue),
+/// The gofer's checks before the kernel enters `at`: a directory the caller may search.
+fn directory_to_enter(ctx: &mut Ctx<'_>, at: rvisor_protocol::Loc<'_>) -> Result<Reply, Errno> {
+    let x = statx_of(ctx, at, 0)?;
+    if u32::from(x.stx_mode) & libc::S_IFMT != libc::S_IFDIR {
+        return Err(Errno::ENOTDIR);
     }
+    value(ask(
+        ctx,
+        &Request::Access {
+            at,
+            mode: X_OK,
+            flags: 0,
+        },
+    )?)?;
+    Ok(Reply::Continue)
 }
 
 fn inotify_add_watch(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {

@@ -3,9 +3,11 @@
 use nix::errno::Errno;
 use rvisor_protocol::Request;
 
-use super::fs_path::{ask, cached_open, locate, umask, Target};
+use super::fs_path::{ask, cached_open, locate_path, umask, Target};
+use super::pseudo;
 use super::{Action, Arg, Ctx, Def};
 use crate::gofer_client::Answer;
+use crate::guest::MAX_STRING;
 use crate::platform::Reply;
 
 pub(super) const DEFS: &[Def] = &[
@@ -51,11 +53,17 @@ fn open_at(
     mode: u32,
     resolve: u64,
 ) -> Result<Reply, Errno> {
-    let at = match locate(ctx, dirfd, addr, 0)? {
+    let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
+    let opath = flags & libc::O_PATH as u32 != 0;
+    let at = match locate_path(ctx, dirfd, path, 0)? {
         // O_PATH handles cannot be injected (ADDFD refuses them) and grant no access: the guest's
         // kernel makes them in its read-only view, where reopening one for writing fails.
-        Target::Gofer(_) if flags & libc::O_PATH as u32 != 0 => return Ok(Reply::Continue),
+        Target::Gofer(_) if opath => return Ok(Reply::Continue),
         Target::Gofer(at) => at,
+        // The caller's own comm and mem, which the read-only /proc would refuse to write.
+        Target::Native if !opath && flags & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32 => {
+            return Ok(pseudo::open_own(ctx, dirfd, path, flags)?.unwrap_or(Reply::Continue));
+        }
         Target::Native | Target::Fd(_) => return Ok(Reply::Continue),
     };
     let creates = flags & libc::O_CREAT as u32 != 0

@@ -179,6 +179,17 @@ pub fn locate_for_kernel<'a>(
     final_link: bool,
 ) -> Result<Target<'a>, Errno> {
     let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
+    locate_path_for_kernel(ctx, dirfd, path, flags, final_link)
+}
+
+/// [`locate_for_kernel`] for a path already read from the guest.
+pub fn locate_path_for_kernel<'a>(
+    ctx: &Ctx<'a>,
+    dirfd: i32,
+    path: &'a [u8],
+    flags: u32,
+    final_link: bool,
+) -> Result<Target<'a>, Errno> {
     if path.is_empty() {
         return locate_path(ctx, dirfd, path, flags);
     }
@@ -195,6 +206,26 @@ pub fn locate_for_kernel<'a>(
         _ => {}
     }
     target(ctx, base, path, route)
+}
+
+/// For a path through the caller's own `/proc/<pid>/fd/N` link: `N` and what follows it.
+pub fn own_fd_link<'a>(ctx: &Ctx<'a>, path: &'a [u8]) -> Result<Option<(i32, &'a [u8])>, Errno> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let base = base_of(ctx, libc::AT_FDCWD, path)?;
+    Ok(match route(ctx, base, path) {
+        Route::AtLink {
+            link: Link::Fd(n),
+            own: true,
+        } => Some((n, &b""[..])),
+        Route::Through {
+            link: Link::Fd(n),
+            own: true,
+            rest,
+        } => Some((n, rest)),
+        _ => None,
+    })
 }
 
 /// `locate` for a path already read from the guest.
@@ -245,7 +276,7 @@ pub fn o_path_target<'a>(ctx: &Ctx<'a>, fd: i32) -> Result<Option<Loc<'a>>, Errn
 }
 
 /// The guest-absolute directory a non-empty `path` is relative to: `/`, the cwd, or `dirfd`'s.
-fn base_of<'a>(ctx: &Ctx<'a>, dirfd: i32, path: &[u8]) -> Result<&'a [u8], Errno> {
+pub(super) fn base_of<'a>(ctx: &Ctx<'a>, dirfd: i32, path: &[u8]) -> Result<&'a [u8], Errno> {
     if path.first() == Some(&b'/') {
         return Ok(b"/");
     }
@@ -256,7 +287,7 @@ fn base_of<'a>(ctx: &Ctx<'a>, dirfd: i32, path: &[u8]) -> Result<&'a [u8], Errno
 }
 
 /// The guest path of the directory the caller's `fd` is open on.
-fn fd_dir<'a>(ctx: &Ctx<'a>, fd: i32) -> Result<&'a [u8], Errno> {
+pub(super) fn fd_dir<'a>(ctx: &Ctx<'a>, fd: i32) -> Result<&'a [u8], Errno> {
     if fd < 0 {
         return Err(Errno::EBADF);
     }

@@ -153,15 +153,36 @@ fn lstat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     stat_into(ctx, t, NOFOLLOW, ctx.arg(1))
 }
 
+/// The AT_ flags the stat calls take (the kernel's `vfs_statx`).
+const STAT_FLAGS: u32 = (libc::AT_SYMLINK_NOFOLLOW
+    | libc::AT_NO_AUTOMOUNT
+    | libc::AT_EMPTY_PATH
+    | libc::AT_STATX_SYNC_TYPE) as u32;
+/// `STATX__RESERVED`: a mask bit no kernel will ever define.
+const STATX_RESERVED: u32 = 0x8000_0000;
+
+/// The kernel's checks of statx's flags and mask, made before the path is looked at.
+fn check_statx_args(flags: u32, mask: u32) -> Result<(), Errno> {
+    let sync = libc::AT_STATX_SYNC_TYPE as u32;
+    if mask & STATX_RESERVED != 0 || flags & sync == sync || flags & !STAT_FLAGS != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 /// glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH): that one stays native.
 fn newfstatat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     let flags = ctx.arg(3) as u32;
+    if flags & !STAT_FLAGS != 0 {
+        return Err(Errno::EINVAL);
+    }
     let t = locate(ctx, ctx.arg(0) as i32, ctx.arg(1), flags)?;
     stat_into(ctx, t, flags, ctx.arg(2))
 }
 
 fn statx(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     let flags = ctx.arg(2) as u32;
+    check_statx_args(flags, ctx.arg(3) as u32)?;
     match locate(ctx, ctx.arg(0) as i32, ctx.arg(1), flags)? {
         Target::Native | Target::Fd(_) => Ok(Reply::Continue),
         Target::Gofer(at) => {
@@ -305,4 +326,20 @@ fn local_statx(handle: &std::os::fd::OwnedFd) -> Result<libc::statx, Errno> {
         return Err(Errno::last());
     }
     Ok(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statx_refuses_what_the_kernel_refuses() {
+        let basic = libc::STATX_BASIC_STATS;
+        assert_eq!(check_statx_args(0, basic), Ok(()));
+        assert_eq!(check_statx_args(NOFOLLOW, basic), Ok(()));
+        assert_eq!(check_statx_args(0, STATX_RESERVED), Err(Errno::EINVAL));
+        let both = (libc::AT_STATX_FORCE_SYNC | libc::AT_STATX_DONT_SYNC) as u32;
+        assert_eq!(check_statx_args(both, basic), Err(Errno::EINVAL));
+        assert_eq!(check_statx_args(0x1000_0000, basic), Err(Errno::EINVAL));
+    }
 }

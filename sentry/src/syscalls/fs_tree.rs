@@ -5,7 +5,8 @@ use std::os::fd::AsFd;
 use nix::errno::Errno;
 use rvisor_protocol::{Loc, Request};
 
-use super::fs_path::{ask, ask_with_fd, guest_fd, locate, umask, value, Target};
+use super::fs_path::{ask, ask_with_fd, guest_fd, locate, locate_path, umask, value, Target};
+use super::pseudo;
 use super::{Action, Arg, Ctx, Def};
 use crate::guest::MAX_STRING;
 use crate::platform::Reply;
@@ -162,9 +163,15 @@ fn unlink_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<Rep
     if flags & !(libc::AT_REMOVEDIR as u32) != 0 {
         return Err(Errno::EINVAL);
     }
-    match one(ctx, dirfd, addr)? {
-        Ok(at) => done(ctx, &Request::Unlink { at, flags }),
-        Err(reply) => Ok(reply),
+    let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
+    match locate_path(ctx, dirfd, path, 0)? {
+        Target::Gofer(at) => done(ctx, &Request::Unlink { at, flags }),
+        // The guest's /proc and /sys are read-only: answer as writable ones would.
+        Target::Native => {
+            let dir = flags & libc::AT_REMOVEDIR as u32 != 0;
+            Ok(pseudo::unlink(ctx, dirfd, path, dir)?.unwrap_or(Reply::Continue))
+        }
+        Target::Fd(_) => Ok(Reply::Continue),
     }
 }
 fn unlink(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
@@ -185,10 +192,22 @@ fn rename_at(
     a2: u64,
     flags: u32,
 ) -> Result<Reply, Errno> {
-    match two(ctx, fd1, a1, fd2, a2, 0)? {
-        Ok((Target::Gofer(from), to)) => done(ctx, &Request::Rename { from, to, flags }),
-        Ok(_) => Err(Errno::ENOENT),
-        Err(reply) => Ok(reply),
+    if flags & !(libc::RENAME_NOREPLACE | libc::RENAME_EXCHANGE | libc::RENAME_WHITEOUT) != 0
+        || (flags & (libc::RENAME_NOREPLACE | libc::RENAME_WHITEOUT) != 0
+            && flags & libc::RENAME_EXCHANGE != 0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    let p1 = ctx.guest.read_cstr(ctx.arena, a1, MAX_STRING)?;
+    let p2 = ctx.guest.read_cstr(ctx.arena, a2, MAX_STRING)?;
+    match (locate_path(ctx, fd1, p1, 0)?, locate_path(ctx, fd2, p2, 0)?) {
+        (Target::Gofer(from), Target::Gofer(to)) => done(ctx, &Request::Rename { from, to, flags }),
+        // A /proc or /sys entry onto itself succeeds on Linux; their read-only mounts say EROFS.
+        (Target::Native, Target::Native) => {
+            Ok(pseudo::rename_onto_itself(ctx, (fd1, p1), (fd2, p2))?.unwrap_or(Reply::Continue))
+        }
+        (Target::Native, _) | (_, Target::Native) => Err(Errno::EXDEV),
+        _ => Err(Errno::ENOENT),
     }
 }
 fn rename(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {

@@ -19,6 +19,9 @@ mod names;
 mod native;
 mod net;
 mod process;
+mod pseudo;
+mod refused;
+mod sockopt;
 mod system;
 
 use std::sync::LazyLock;
@@ -29,14 +32,14 @@ use nix::errno::Errno;
 pub use identity::Ids;
 pub use names::SYSCALL_NAMES;
 pub use process::NAMESPACE_FLAGS;
-pub use system::UTS_LEN;
+pub use system::{join_guest_uts, UTS_LEN};
 
 use crate::guest::Guest;
 use crate::platform::{Reply, Trap};
 use crate::sandbox::Sandbox;
 
 /// Bumped whenever the set of native, trapped or denied calls changes.
-pub const TABLE_VERSION: u32 = 5;
+pub const TABLE_VERSION: u32 = 6;
 
 /// When a trapped call may be handed back to the host kernel ("continued").
 ///
@@ -136,7 +139,15 @@ pub const IN_GUEST_VIEW: &[&str] = &[
 
 /// Calls whose handler may continue on register arguments alone (a guarded native call's
 /// trapped case, or a check on numbers only).
-pub const ON_REGISTERS: &[&str] = &["clone", "prctl", "fchdir", "connect", "sendmsg", "sendmmsg"];
+pub const ON_REGISTERS: &[&str] = &[
+    "clone",
+    "prctl",
+    "fchdir",
+    "connect",
+    "sendmsg",
+    "sendmmsg",
+    "setsockopt",
+];
 
 /// What a handler sees of one trapped call.
 #[derive(Debug)]
@@ -153,6 +164,9 @@ pub struct Ctx<'a> {
     pub refused: bool,
     /// The fd a `Reply::Fd` installs in the guest.
     pub injected: Option<std::os::fd::OwnedFd>,
+    /// A signal the kernel would raise on the caller as the call returns: the worker sends it
+    /// with the reply (see [`crate::raise`]).
+    pub raise: Option<i32>,
 }
 
 impl Ctx<'_> {
@@ -341,12 +355,14 @@ fn families() -> impl Iterator<Item = &'static Def> {
         identity::DEFS,
         system::DEFS,
         denied::DEFS,
+        refused::DEFS,
         fs_open::DEFS,
         fs_stat::DEFS,
         fs_tree::DEFS,
         fs_attr::DEFS,
         fs_misc::DEFS,
         net::DEFS,
+        sockopt::DEFS,
     ]
     .into_iter()
     .flatten()

@@ -51,7 +51,6 @@ pub const NATIVE: &[&str] = &[
     "getsockname",
     "getpeername",
     "socketpair",
-    "setsockopt",
     "getsockopt",
     "fork",
     "vfork",

@@ -1,4 +1,12 @@
 //! Machine identity and statistics: uname, host/domain name, sysinfo.
+//!
+//! The host and domain names live in the guest's UTS namespace, where the guest's kernel serves
+//! them too (`/proc/sys/kernel/hostname`, and polls of it). When the sentry could join that
+//! namespace (as root) its handlers read and set them there, so both views agree and a
+//! `sethostname` wakes pollers; otherwise (rootless) the sentry keeps its own copy.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 
@@ -32,6 +40,48 @@ pub(super) const DEFS: &[Def] = &[
     },
 ];
 
+/// `NS_GET_USERNS`: the user namespace that owns a namespace.
+const NS_GET_USERNS: libc::c_ulong = 0xb701;
+
+/// Set once the sentry's threads are in the guest's UTS namespace.
+static KERNEL_UTS: AtomicBool = AtomicBool::new(false);
+
+/// Moves the calling thread, and every thread it starts from now on, into the UTS namespace of
+/// the guest process `init` (host pid). Call before starting any thread that serves calls, and
+/// before the sentry's own filter (which denies setns). Fails without privilege over the
+/// guest's user namespace (rootless): the sentry then keeps the names itself.
+pub fn join_guest_uts(init: i32) -> Result<(), Errno> {
+    let open = |what: &str| {
+        std::fs::File::open(format!("{}{init}/ns/{what}", crate::procfs::prefix()))
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+    };
+    let ns = open("uts")?;
+    // Only a namespace the guest's own user namespace owns: there its root could set the names
+    // natively. A UTS namespace joined from elsewhere (an OCI spec may name the host's) is left
+    // alone: our privilege must not reach it.
+    // SAFETY: NS_GET_USERNS takes no argument and returns a new fd (or -1).
+    let owner = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS) };
+    if owner < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    let owner = unsafe { OwnedFd::from_raw_fd(owner) };
+    let id = |f: BorrowedFd<'_>| nix::sys::stat::fstat(f.as_raw_fd()).map(|s| (s.st_dev, s.st_ino));
+    if id(owner.as_fd())? != id(open("user")?.as_fd())? {
+        return Err(Errno::EPERM);
+    }
+    // SAFETY: setns with an fd we own; it changes only this thread's UTS namespace.
+    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWUTS) } != 0 {
+        return Err(Errno::last());
+    }
+    KERNEL_UTS.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+fn kernel_uts() -> bool {
+    KERNEL_UTS.load(Ordering::Relaxed)
+}
+
 fn fill(field: &mut [libc::c_char; 65], value: &[u8]) {
     for (dst, &src) in field.iter_mut().zip(value.iter().take(UTS_LEN)) {
         *dst = src as libc::c_char;
@@ -49,6 +99,15 @@ fn uname(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     fill(&mut out.machine, b"x86_64");
     fill(&mut out.domainname, uts.domainname());
     drop(uts);
+    if kernel_uts() {
+        // SAFETY: utsname is plain data; all-zero is valid and uname fills it.
+        let mut k: libc::utsname = unsafe { std::mem::zeroed() };
+        // SAFETY: uname writes into `k`, which we own.
+        if unsafe { libc::uname(&mut k) } == 0 {
+            out.nodename = k.nodename;
+            out.domainname = k.domainname;
+        }
+    }
     ctx.guest.write_value(ctx.arg(0), &out)?;
     Ok(Reply::Value(0))
 }
@@ -74,12 +133,24 @@ fn read_name<'a>(ctx: &Ctx<'a>) -> Result<&'a [u8], Errno> {
 
 fn sethostname(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     let name = read_name(ctx)?;
+    if kernel_uts() {
+        // SAFETY: sethostname reads `name.len()` bytes of `name`.
+        if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } != 0 {
+            return Err(Errno::last());
+        }
+    }
     ctx.sandbox.uts.lock().set_hostname(name);
     Ok(Reply::Value(0))
 }
 
 fn setdomainname(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     let name = read_name(ctx)?;
+    if kernel_uts() {
+        // SAFETY: setdomainname reads `name.len()` bytes of `name`.
+        if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } != 0 {
+            return Err(Errno::last());
+        }
+    }
     ctx.sandbox.uts.lock().set_domainname(name);
     Ok(Reply::Value(0))
 }
@@ -128,6 +199,7 @@ mod tests {
             sandbox,
             refused: false,
             injected: None,
+            raise: None,
         };
         handler(&mut ctx)
     }

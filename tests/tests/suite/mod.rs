@@ -12,6 +12,7 @@ mod fail_closed;
 mod guest_behaviour;
 mod identity;
 mod isolation;
+mod linux_edges;
 mod open_flags;
 mod overlay;
 mod programs;

@@ -1,0 +1,272 @@
+//! The guest's own /proc and /sys are mounted read-only, so its kernel answers EROFS to calls
+//! Linux allows there or refuses otherwise. Here the sentry answers them instead: writes to the
+//! caller's own `comm` and `mem` (opened by the sentry in the host's procfs, installed in the
+//! guest), and the errnos of unlink, rmdir and rename-onto-itself (looked up in the guest's own
+//! view, then judged as the kernel would on a writable procfs or sysfs).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use bumpalo::collections::Vec as ArenaVec;
+use nix::errno::Errno;
+
+use super::fs_path::base_of;
+use super::Ctx;
+use crate::platform::Reply;
+use crate::procfs::prefix;
+use crate::task::cap;
+
+/// `PROC_SUPER_MAGIC` and `SYSFS_MAGIC`: the filesystems this module answers for.
+const PROC_MAGIC: i64 = 0x9fa0;
+const SYSFS_MAGIC: i64 = 0x6265_6572;
+
+/// `base` + `path` lexically normalised, with `self` and `thread-self` under `/proc` spelled as
+/// the caller's ids in the guest's pid namespace where a walk goes through them (the sentry is
+/// outside that namespace: those links would not resolve for it). `None` unless the path lies
+/// under `/proc` or `/sys` and has no `..` (after a symlink, `..` is not lexical).
+fn parts<'a>(ctx: &Ctx<'a>, dirfd: i32, path: &'a [u8]) -> Result<Option<Parts<'a>>, Errno> {
+    let base = base_of(ctx, dirfd, path)?;
+    let walk = if path.first() == Some(&b'/') {
+        &[][..]
+    } else {
+        base
+    };
+    let mut raw: ArenaVec<'a, &'a [u8]> = ArenaVec::new_in(ctx.arena);
+    for part in walk.split(|&b| b == b'/').chain(path.split(|&b| b == b'/')) {
+        match part {
+            b"" | b"." => {}
+            b".." => return Ok(None),
+            p => raw.push(p),
+        }
+    }
+    if !matches!(raw.first().copied(), Some(b"proc" | b"sys")) {
+        return Ok(None);
+    }
+    let ids = ctx.sandbox.tasks.ids(ctx.trap.tid)?;
+    let pid = ctx.arena.alloc_str(&ids.ns_tgid.to_string()).as_bytes();
+    let tid = ctx.arena.alloc_str(&ids.ns_tid.to_string()).as_bytes();
+    let mut out: ArenaVec<'a, &'a [u8]> = ArenaVec::new_in(ctx.arena);
+    let through = raw.len() > 2;
+    for (i, &part) in raw.iter().enumerate() {
+        match part {
+            b"self" if i == 1 && through && raw[0] == b"proc" => out.push(pid),
+            b"thread-self" if i == 1 && through && raw[0] == b"proc" => {
+                out.extend_from_slice(&[pid, b"task", tid]);
+            }
+            p => out.push(p),
+        }
+    }
+    Ok(Some(Parts {
+        parts: out,
+        pid,
+        tid,
+    }))
+}
+
+/// A normalised pseudo path and the caller's ids as they appear in it.
+struct Parts<'a> {
+    parts: ArenaVec<'a, &'a [u8]>,
+    pid: &'a [u8],
+    tid: &'a [u8],
+}
+
+impl Parts<'_> {
+    fn joined(&self) -> Vec<u8> {
+        let mut v = self.parts.join(&b'/');
+        v.push(0);
+        v
+    }
+}
+
+/// The host thread id of the caller's thread `ns_tid` (a thread of its own process only).
+fn host_thread(host_tgid: i32, ns_tid: &[u8]) -> Option<i32> {
+    let ns_tid: i32 = std::str::from_utf8(ns_tid).ok()?.parse().ok()?;
+    let dir = format!("{}{host_tgid}/task", prefix());
+    std::fs::read_dir(&dir).ok()?.find_map(|entry| {
+        let host: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let status = std::fs::read_to_string(format!("{dir}/{host}/status")).ok()?;
+        let nspid = crate::task::parse_status_ids(&status, "NSpid:");
+        (nspid.last() == Some(&ns_tid)).then_some(host)
+    })
+}
+
+/// Opens the caller's own `comm` or `mem` for writing, where the guest's read-only /proc
+/// would refuse it: `Ok(None)` for anything else (the kernel answers natively).
+///
+/// Only the caller's own process qualifies, so the file is the caller's (its comm refuses
+/// writes from other processes at write time anyway; its mem is what `/proc/self/mem` gives
+/// natively). The host path names the caller's process by host pid, which cannot be reused
+/// while the caller waits for this reply; a thread is looked up inside that process's task
+/// directory, so a reused thread id can only name another thread of the same process.
+pub(super) fn open_own(
+    ctx: &mut Ctx<'_>,
+    dirfd: i32,
+    path: &[u8],
+    flags: u32,
+) -> Result<Option<Reply>, Errno> {
+    let path = ctx.arena.alloc_slice_copy(path);
+    let Some(p) = parts(ctx, dirfd, path)? else {
+        return Ok(None);
+    };
+    let host_tgid = ctx.sandbox.tasks.ids(ctx.trap.tid)?.host_tgid;
+    let (thread, file) = match &p.parts[..] {
+        [b"proc", pid, file] if *pid == p.pid => (host_tgid, *file),
+        [b"proc", pid, b"task", tid, file] if *pid == p.pid => {
+            let host = if *tid == p.tid {
+                ctx.trap.tid
+            } else {
+                match host_thread(host_tgid, tid) {
+                    Some(h) => h,
+                    None => return Ok(None),
+                }
+            };
+            (host, *file)
+        }
+        _ => return Ok(None),
+    };
+    let host_path = match file {
+        b"comm" => format!("{}{host_tgid}/task/{thread}/comm\0", prefix()),
+        // Every thread shares the process's memory.
+        b"mem" => format!("{}{host_tgid}/mem\0", prefix()),
+        _ => return Ok(None),
+    };
+    let ours = (flags as i32
+        & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_PATH))
+        | libc::O_CLOEXEC;
+    // SAFETY: `host_path` is NUL-terminated; open reads nothing else.
+    let fd = unsafe { libc::open(host_path.as_ptr().cast(), ours) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
+    ctx.give_fd(fd, cloexec).map(Some)
+}
+
+/// An O_PATH handle on the normalised path in the guest's own view (its mount namespace, its
+/// procfs), and the type of filesystem it is on.
+fn look_up(ctx: &Ctx<'_>, p: &Parts<'_>) -> Result<(OwnedFd, i64), Errno> {
+    let root = format!("{}{}/root\0", prefix(), ctx.trap.tid);
+    // SAFETY: `root` is NUL-terminated; open reads nothing else.
+    let root = unsafe {
+        libc::open(
+            root.as_ptr().cast(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if root < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    let root = unsafe { OwnedFd::from_raw_fd(root) };
+    let rel = p.joined();
+    let how = [
+        (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64,
+        0,
+        // RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT: the guest's root is the walk's root.
+        0x02 | 0x10,
+    ];
+    // SAFETY: openat2 reads a NUL-terminated path and an open_how (three u64s) of that size.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            rel.as_ptr(),
+            how.as_ptr(),
+            std::mem::size_of_val(&how),
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: as above.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let fs = nix::sys::statfs::fstatfs(&fd)?.filesystem_type().0;
+    Ok((fd, fs))
+}
+
+/// The final component of `path` as given (trailing slashes dropped).
+fn last(path: &[u8]) -> &[u8] {
+    let end = path.iter().rposition(|&b| b != b'/').map_or(0, |e| e + 1);
+    let start = path[..end]
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(0, |s| s + 1);
+    &path[start..end]
+}
+
+/// unlink or rmdir (`dir`) under /proc or /sys: `Ok(None)` leaves it to the kernel. Neither
+/// filesystem removes anything; Linux's errnos on writable mounts, in its order (checked
+/// against the host's, as root and unprivileged):
+/// lookup errors; a final `.` or `..`; write permission on the parent (granted to everyone in a
+/// pid or task directory, to no one under /proc/sys, else only with CAP_DAC_OVERRIDE: EACCES);
+/// EPERM for anything of a process (/proc/<pid> and below); the type (ENOTDIR, EISDIR); EPERM.
+pub(super) fn unlink(
+    ctx: &Ctx<'_>,
+    dirfd: i32,
+    path: &[u8],
+    dir: bool,
+) -> Result<Option<Reply>, Errno> {
+    let path = ctx.arena.alloc_slice_copy(path);
+    match (dir, last(path)) {
+        (true, b".") => return Err(Errno::EINVAL),
+        (true, b"..") => return Err(Errno::ENOTEMPTY),
+        (false, b"." | b"..") => return Err(Errno::EISDIR),
+        _ => {}
+    }
+    let Some(p) = parts(ctx, dirfd, path)? else {
+        return Ok(None);
+    };
+    let (fd, fs) = look_up(ctx, &p)?;
+    if fs != PROC_MAGIC && fs != SYSFS_MAGIC {
+        return Ok(None);
+    }
+    let numeric = |c: &[u8]| !c.is_empty() && c.iter().all(u8::is_ascii_digit);
+    let v = &p.parts[..];
+    let parent = &v[..v.len().saturating_sub(1)];
+    let open_parent = matches!(parent, [b"proc", n] if numeric(n))
+        || matches!(parent, [b"proc", n, b"task", t] if numeric(n) && numeric(t));
+    if !open_parent {
+        let privileged = ctx
+            .sandbox
+            .tasks
+            .creds(ctx.trap.tid)?
+            .has_cap(cap::DAC_OVERRIDE);
+        if parent.get(..2) == Some(&[&b"proc"[..], &b"sys"[..]][..]) || !privileged {
+            return Err(Errno::EACCES);
+        }
+    }
+    if matches!(v, [b"proc", n, ..] if numeric(n)) {
+        return Err(Errno::EPERM);
+    }
+    let is_dir = nix::sys::stat::fstat(fd.as_raw_fd())?.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    Err(match (dir, is_dir) {
+        (true, false) => Errno::ENOTDIR,
+        (false, true) => Errno::EISDIR,
+        _ => Errno::EPERM,
+    })
+}
+
+/// rename of a /proc or /sys file onto itself: Linux succeeds without looking further once
+/// both names are the same existing entry. `Ok(None)` leaves anything else to the kernel.
+pub(super) fn rename_onto_itself(
+    ctx: &Ctx<'_>,
+    from: (i32, &[u8]),
+    to: (i32, &[u8]),
+) -> Result<Option<Reply>, Errno> {
+    let (fp, tp) = (
+        ctx.arena.alloc_slice_copy(from.1),
+        ctx.arena.alloc_slice_copy(to.1),
+    );
+    let (Some(a), Some(b)) = (parts(ctx, from.0, fp)?, parts(ctx, to.0, tp)?) else {
+        return Ok(None);
+    };
+    if a.parts[..] != b.parts[..] {
+        return Ok(None);
+    }
+    let (_, fs) = look_up(ctx, &a)?;
+    if fs != PROC_MAGIC && fs != SYSFS_MAGIC {
+        return Ok(None);
+    }
+    Ok(Some(Reply::Value(0)))
+}
