@@ -1,7 +1,7 @@
 //! setsockopt: native, except SO_RCVBUFFORCE and SO_SNDBUFFORCE. The kernel grants those to
 //! CAP_NET_ADMIN in the initial user namespace, which no guest process has, so the sandbox's
-//! root got EPERM. The sentry grants them to a caller whose sandbox credentials hold
-//! CAP_NET_ADMIN, as SO_RCVBUF and SO_SNDBUF: the size is clamped to the host's
+//! root got EPERM. The sentry of a root-run sandbox grants them to a caller whose credentials
+//! hold CAP_NET_ADMIN, as SO_RCVBUF and SO_SNDBUF: the size is clamped to the host's
 //! rmem_max/wmem_max (as gVisor does), so no host privilege is lent to the guest.
 
 use std::os::fd::AsRawFd;
@@ -47,11 +47,15 @@ fn setsockopt(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
         return Err(Errno::EINVAL);
     }
     let val = ctx.guest.read_value::<u32>(ctx.arg(3))? as i32;
-    if !ctx
-        .sandbox
-        .tasks
-        .creds(ctx.trap.tid)?
-        .has_cap(cap::NET_ADMIN)
+    // Rootless, the sandbox's root is what it is under `unshare --map-root-user`: no host
+    // capability, so EPERM, as Linux answers it there.
+    let host_root = nix::unistd::geteuid().is_root();
+    if !host_root
+        || !ctx
+            .sandbox
+            .tasks
+            .creds(ctx.trap.tid)?
+            .has_cap(cap::NET_ADMIN)
     {
         return Err(Errno::EPERM);
     }
