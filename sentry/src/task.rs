@@ -262,7 +262,21 @@ fn exited<const N: usize>(fds: [&OwnedFd; N]) -> [bool; N] {
 struct Inner {
     tasks: HashMap<i32, TaskEntry>,
     identities: Identities,
+    /// Processes with an exec in flight, by host tgid (see [`TaskTable::exec_begins`]).
+    execs: HashMap<i32, PendingExec>,
     sweep_at: usize,
+}
+
+/// An exec a thread has started: until it is seen to end, no thread of its process keeps
+/// credentials read meanwhile (the exec hands the leader's tid to the exec'ing thread, whose
+/// credentials may differ, and the tid's entry would outlive the change).
+#[derive(Debug)]
+struct PendingExec {
+    /// The exec'ing thread.
+    tid: i32,
+    /// Its thread pidfd: readable once its tid is gone, which a successful exec from a
+    /// non-leader thread does (the thread carries on under the leader's tid).
+    thread: OwnedFd,
 }
 
 impl Default for Inner {
@@ -270,6 +284,7 @@ impl Default for Inner {
         Inner {
             tasks: HashMap::new(),
             identities: Identities::default(),
+            execs: HashMap::new(),
             sweep_at: FIRST_SWEEP_AT,
         }
     }
@@ -388,6 +403,19 @@ impl Inner {
     /// Slow path: first call from this thread.
     fn learn(&mut self, tid: i32) -> Result<TaskIds, Errno> {
         if self.tasks.len() >= self.sweep_at {
+            // Settle execs that ended before the sweep forgets their threads.
+            let over: Vec<i32> = self
+                .execs
+                .iter()
+                .filter(|(_, e)| exec_over(&e.thread))
+                .map(|(&tgid, _)| tgid)
+                .collect();
+            for tgid in over {
+                self.execs.remove(&tgid);
+                for e in self.tasks.values_mut().filter(|e| e.host_tgid == tgid) {
+                    e.creds = None;
+                }
+            }
             self.tasks.retain(|_, e| !exited([&e.me])[0]);
             if self.tasks.len() * 2 > self.sweep_at {
                 self.sweep_at *= 2;
@@ -428,9 +456,34 @@ impl Inner {
         })
     }
 
+    /// Whether credentials read for `tid` (of process `tgid`) may be kept: not while an exec
+    /// of its process is in flight. Settles a pending exec that has ended.
+    fn may_keep_creds(&mut self, tid: i32, tgid: i32) -> bool {
+        let Some(exec) = self.execs.get(&tgid) else {
+            return true;
+        };
+        if exec_over(&exec.thread) {
+            // It succeeded from a non-leader thread: the leader's tid is that thread now, and
+            // nothing read before is kept.
+            self.execs.remove(&tgid);
+            for e in self.tasks.values_mut().filter(|e| e.host_tgid == tgid) {
+                e.creds = None;
+            }
+            return true;
+        }
+        if exec.tid == tid {
+            // The exec'ing thread calls again: its exec failed, or it was the leader's and is
+            // done; either way its own credentials were forgotten when it began.
+            self.execs.remove(&tgid);
+            return true;
+        }
+        false
+    }
+
     /// `tid`'s credentials, read from its status file unless known.
     fn creds(&mut self, tid: i32, view: &dyn IdView) -> Result<Creds, Errno> {
-        self.ids(tid)?;
+        let tgid = self.ids(tid)?.host_tgid;
+        let keep = self.may_keep_creds(tid, tgid);
         if let Some(c) = self.tasks.get(&tid).and_then(|e| e.creds.clone()) {
             return Ok(c);
         }
@@ -457,7 +510,7 @@ impl Inner {
             stamp: self.identities.stamp(&host, s.cap_eff),
             host,
         };
-        if let Some(e) = self.tasks.get_mut(&tid) {
+        if let Some(e) = self.tasks.get_mut(&tid).filter(|_| keep) {
             e.creds = Some(creds.clone());
         }
         Ok(creds)
@@ -468,6 +521,11 @@ impl Inner {
             e.creds = None;
         }
     }
+}
+
+/// Whether the exec'ing thread's tid is gone (its pidfd polls readable).
+fn exec_over(thread: &OwnedFd) -> bool {
+    exited([thread])[0]
 }
 
 /// Child processes of every thread of `pid`.
@@ -536,15 +594,33 @@ impl TaskTable {
         Ok(())
     }
 
-    /// `tid` is about to change its credentials natively (a set*id call, capset, exec): read
-    /// them again on its next call. For exec, the thread group leader's too, since an exec
-    /// from another thread takes over the leader's tid.
+    /// `tid` is about to change its credentials natively (a set*id call, capset): read them
+    /// again on its next call.
     pub fn forget_creds(&self, tid: i32) {
+        self.inner.lock().forget_creds(tid);
+    }
+
+    /// `tid` is about to exec, which may change its capabilities and, from a non-leader thread,
+    /// hands it the leader's tid. Until the exec is seen to end (the thread's own tid gone, or
+    /// the thread calling again), no credentials read for its process are kept: the leader's
+    /// entry would otherwise outlive the exec with the old leader's credentials.
+    pub fn exec_begins(&self, tid: i32) {
         let mut inner = self.inner.lock();
-        let leader = inner.ids(tid).map(|ids| ids.host_tgid).ok();
-        inner.forget_creds(tid);
-        if let Some(leader) = leader {
-            inner.forget_creds(leader);
+        let Ok(ids) = inner.ids(tid) else {
+            return;
+        };
+        let tgid = ids.host_tgid;
+        for e in inner.tasks.values_mut().filter(|e| e.host_tgid == tgid) {
+            e.creds = None;
+        }
+        match pidfd_open(tid, PIDFD_THREAD) {
+            Ok(thread) => {
+                inner.execs.insert(tgid, PendingExec { tid, thread });
+            }
+            // The thread is gone already: its exec (or its end) is over.
+            Err(_) => {
+                inner.execs.remove(&tgid);
+            }
         }
     }
 

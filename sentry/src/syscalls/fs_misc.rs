@@ -53,7 +53,7 @@ const X_OK: u32 = 1;
 /// ids): its credentials are read again after it.
 fn exec_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<Reply, Errno> {
     let reply = exec_checked(ctx, dirfd, addr, flags);
-    ctx.sandbox.tasks.forget_creds(ctx.trap.tid);
+    ctx.sandbox.tasks.exec_begins(ctx.trap.tid);
     reply
 }
 

@@ -8,6 +8,7 @@
 #[cfg(test)]
 mod audit;
 mod denied;
+mod fd_meta;
 mod fs_attr;
 mod fs_misc;
 mod fs_open;
@@ -39,7 +40,7 @@ use crate::platform::{Reply, Trap};
 use crate::sandbox::Sandbox;
 
 /// Bumped whenever the set of native, trapped or denied calls changes.
-pub const TABLE_VERSION: u32 = 6;
+pub const TABLE_VERSION: u32 = 7;
 
 /// When a trapped call may be handed back to the host kernel ("continued").
 ///
@@ -335,7 +336,10 @@ pub const UNKNOWN: Entry = Entry {
 fn continues(name: &str) -> Continues {
     if IN_GUEST_VIEW.contains(&name) {
         Continues::InGuestView
-    } else if ON_REGISTERS.contains(&name) || identity::CHANGES_CREDS.contains(&name) {
+    } else if ON_REGISTERS.contains(&name)
+        || identity::CHANGES_CREDS.contains(&name)
+        || fd_meta::CHANGES_PERMISSIONS.contains(&name)
+    {
         Continues::OnRegisters
     } else {
         Continues::Never
@@ -353,6 +357,7 @@ fn families() -> impl Iterator<Item = &'static Def> {
     [
         process::DEFS,
         identity::DEFS,
+        fd_meta::DEFS,
         system::DEFS,
         denied::DEFS,
         refused::DEFS,

@@ -121,6 +121,14 @@ fn access_checks_the_real_ids() {
 }
 
 #[test]
+fn search_permission_taken_through_an_fd_holds_for_earlier_lookups() {
+    assert_lines(
+        &scenario("revoke"),
+        &["before OK", "fchmod OK", "after_fchmod EACCES"],
+    );
+}
+
+#[test]
 fn supplementary_groups_grant_group_access() {
     assert_lines(&scenario("groups"), &["member_read OK", "member_write OK"]);
 }

@@ -8,6 +8,7 @@ mod confinement;
 mod do_basics;
 mod escape_classes;
 mod escapes;
+mod exec_threads;
 mod fail_closed;
 mod guest_behaviour;
 mod identity;

@@ -91,6 +91,12 @@ pub fn install(
     call.rdx = (libc::MSG_DONTWAIT | if cloexec { libc::MSG_CMSG_CLOEXEC } else { 0 }) as u64;
     let gone = |_| (None, PlatformError::Gone);
     tracee.set_regs(&call).map_err(gone)?;
+    if !tracee.still_at(regs) {
+        // An exec took the tid between the check and the write: the new image has the old
+        // one's registers now and cannot go on. Fail closed.
+        kill_process(tid);
+        return Err((None, PlatformError::Gone));
+    }
     let mut tracee = tracee.run_call().map_err(gone)?;
     let result = tracee.regs().map_err(gone)?.rax as i64;
     let mut control = [0u8; CONTROL_LEN];
@@ -111,6 +117,12 @@ pub fn install(
     tracee.set_regs(&done).map_err(gone)?;
     drop(tracee.resume(0).map_err(gone)?);
     got.map_err(|errno| (None, sys("recvmsg in the guest", errno)))
+}
+
+/// SIGKILL to the process of thread `tid`.
+fn kill_process(tid: i32) {
+    // SAFETY: kill takes integers; `tid` names a traced thread, whose process it ends.
+    unsafe { libc::kill(tid, libc::SIGKILL) };
 }
 
 #[cfg(test)]

@@ -91,11 +91,22 @@ impl Ptrace {
         }
     }
 
+    /// The call being served, if it is `trap` and its thread is still stopped at it. An exec
+    /// from another thread of its process kills it and hands its tid to the exec'ing thread,
+    /// stopped at the exec event: writing the old call's registers there would run the new
+    /// image from the old one's address.
     fn take(&self, trap: &Trap) -> Result<Current, PlatformError> {
         self.on_tracer()?;
         let mut slot = self.current.lock();
         match slot.take() {
-            Some(c) if c.id == trap.id => Ok(c),
+            // Not at the call any more: its next stop is waited for as any other.
+            Some(c) if c.id == trap.id => {
+                if c.tracee.still_at(&c.regs) {
+                    Ok(c)
+                } else {
+                    Err(PlatformError::Gone)
+                }
+            }
             other => {
                 *slot = other;
                 Err(PlatformError::Gone)

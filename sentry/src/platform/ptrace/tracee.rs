@@ -144,13 +144,60 @@ impl Stopped {
         loop {
             running = match running.wait()? {
                 Event::Stopped(t, Stop::SyscallExit) => return Ok(t),
+                // An exec from another thread killed this one and gave its tid to the new
+                // image: the call is gone. The new image goes on; its trapped calls come to the
+                // tracer's loop like any other (never run here unserved).
+                Event::Stopped(t, Stop::Event(libc::PTRACE_EVENT_EXEC)) => {
+                    drop(t.resume(0)?);
+                    return Err(Errno::ESRCH);
+                }
                 Event::Stopped(t, Stop::Event(_)) => t.resume(0)?,
-                // Nothing else stops a thread inside a call: no signal is delivered before its
-                // exit.
+                // The call itself, trapped again (an argument is the reserved fd): run it.
+                Event::Stopped(t, Stop::Seccomp) => t.resume_to_exit()?,
+                // No signal is delivered inside a call: if one is, the thread is not where the
+                // tracer put it. It gets the signal; the call is abandoned.
+                Event::Stopped(t, Stop::Signal(signal)) => {
+                    drop(t.resume(signal)?);
+                    return Err(Errno::ESRCH);
+                }
                 Event::Stopped(t, _) => t.resume_to_exit()?,
                 Event::Gone(..) => return Err(Errno::ESRCH),
             };
         }
+    }
+
+    /// Where it is stopped at a seccomp stop: (call number, instruction pointer, stack pointer);
+    /// None in any other stop. An exec from another thread hands this thread's tid to the exec'ing
+    /// one, in an exec-event stop: a stop the tracer took earlier for the tid is then gone.
+    pub fn seccomp_site(&self) -> Result<Option<(u64, u64, u64)>, Errno> {
+        /// `struct ptrace_syscall_info`, as far as the seccomp member's number.
+        #[repr(C)]
+        #[derive(Default)]
+        struct Info {
+            op: u8,
+            pad: [u8; 3],
+            arch: u32,
+            ip: u64,
+            sp: u64,
+            nr: u64,
+            rest: [u64; 7],
+        }
+        /// `PTRACE_SYSCALL_INFO_SECCOMP`.
+        const OP_SECCOMP: u8 = 3;
+        let mut info = Info::default();
+        request(
+            libc::PTRACE_GET_SYSCALL_INFO,
+            self.tid,
+            std::mem::size_of::<Info>(),
+            std::ptr::addr_of_mut!(info) as usize,
+        )?;
+        Ok((info.op == OP_SECCOMP).then_some((info.nr, info.ip, info.sp)))
+    }
+
+    /// Whether it is still in a seccomp stop at the instruction and stack of `regs` (taken at
+    /// that stop): false once an exec from another thread has handed its tid to a new image.
+    pub fn still_at(&self, regs: &Regs) -> bool {
+        matches!(self.seccomp_site(), Ok(Some((_, ip, sp))) if (ip, sp) == (regs.rip, regs.rsp))
     }
 
     /// `si_code` of the signal it is stopped to receive (a signal-delivery-stop): positive when

@@ -219,6 +219,33 @@ static void real_access(void) {
     show("open_nobody", open_close(at("mode0"), O_RDONLY, 0));
 }
 
+/* A directory's search permission taken away through an fd (fchmod runs natively) holds for
+ * lookups made before it. */
+static void search_revoked(void) {
+    build();
+    mkdir(at("d"), 0755);
+    close(open(at("d/f"), O_CREAT | O_WRONLY, 0644));
+    int ready[2], done[2];
+    pipe(ready);
+    pipe(done);
+    pid_t child = fork();
+    if (child == 0) {
+        drop_to(65534);
+        show("before", open_close(at("d/f"), O_RDONLY, 0));
+        write(ready[1], "x", 1);
+        char c;
+        read(done[0], &c, 1);
+        show("after_fchmod", open_close(at("d/f"), O_RDONLY, 0));
+        _exit(0);
+    }
+    char c;
+    read(ready[0], &c, 1);
+    int dfd = open(at("d"), O_RDONLY | O_DIRECTORY);
+    show("fchmod", fchmod(dfd, 0700));
+    write(done[1], "x", 1);
+    waitpid(child, NULL, 0);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) return 2;
     snprintf(dir, sizeof dir, "%s", argv[2]);
@@ -229,6 +256,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[1], "modes")) modes();
     else if (!strcmp(argv[1], "owners")) owners();
     else if (!strcmp(argv[1], "real_access")) real_access();
+    else if (!strcmp(argv[1], "revoke")) search_revoked();
     else return 2;
     return 0;
 }
