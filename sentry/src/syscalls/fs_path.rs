@@ -33,7 +33,10 @@ pub enum Target<'a> {
 }
 
 /// Reads a `/proc/<tid>/...` link into the arena.
-fn proc_link<'a>(ctx: &Ctx<'a>, what: std::fmt::Arguments<'_>) -> Result<&'a [u8], Errno> {
+pub(super) fn proc_link<'a>(
+    ctx: &Ctx<'a>,
+    what: std::fmt::Arguments<'_>,
+) -> Result<&'a [u8], Errno> {
     let name =
         bumpalo::format!(in ctx.arena, "{}{}/{}\0", crate::procfs::prefix(), ctx.trap.tid, what);
     let buf = ctx.arena.alloc_slice_fill_copy(MAX_STRING, 0u8);

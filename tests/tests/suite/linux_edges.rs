@@ -141,6 +141,37 @@ fn refused_calls_check_their_arguments_first() {
     assert_lines(&user, REFUSED_USER);
 }
 
+/// The rest of the refused calls, as the host's root gets them natively (the sandbox's root is
+/// the host's in `rvisor do` as root) and as an unprivileged user does: each answered EPERM
+/// (perf_event_open EACCES) at once before.
+const REFUSED_ARGS_ROOT: &str = "chroot_missing=ENOENT\nchroot_file=ENOTDIR\n\
+     pivot_root_missing=ENOENT\nsetns_bad_fd=EBADF\nsetns_not_ns=EINVAL\n\
+     setns_wrong_type=EINVAL\numount_not_mount=EINVAL\numount_expire_force=EINVAL\n\
+     swapoff_missing=ENOENT\nacct_missing=ENOENT\nreboot_bad_magic=EINVAL\n\
+     bpf_bad_command=EINVAL\nperf_fault=EFAULT\nuserfaultfd_bad_flags=EINVAL\n\
+     uring_enter_bad_fd=EBADF\nuring_register_bad_fd=EBADF\nuring_enter_not_ring=EOPNOTSUPP\n";
+
+const REFUSED_ARGS_USER: &str = "chroot_missing=ENOENT\nchroot_file=ENOTDIR\n\
+     pivot_root_missing=EPERM\nsetns_bad_fd=EBADF\nsetns_not_ns=EINVAL\n\
+     setns_wrong_type=EINVAL\numount_not_mount=EPERM\numount_expire_force=EPERM\n\
+     swapoff_missing=EPERM\nacct_missing=EPERM\nreboot_bad_magic=EPERM\n\
+     bpf_bad_command=EINVAL\nperf_fault=EFAULT\nuserfaultfd_bad_flags=EPERM\n\
+     uring_enter_bad_fd=EBADF\nuring_register_bad_fd=EBADF\nuring_enter_not_ring=EOPNOTSUPP\n";
+
+#[test]
+fn more_refused_calls_check_their_arguments_first() {
+    let src = include_str!("probes/edges_refused_args.c");
+    let root = probe("edges_refused_args", src, &[], "/tmp/ra");
+    assert_lines(&root, REFUSED_ARGS_ROOT);
+    let user = probe(
+        "edges_refused_args",
+        src,
+        &["--uid", "1000", "--gid", "1000"],
+        "/tmp/ra",
+    );
+    assert_lines(&user, REFUSED_ARGS_USER);
+}
+
 /// truncate(2) goes through the gofer: it made an open and a close of its own (IN_OPEN and
 /// IN_CLOSE_WRITE beside IN_MODIFY) and ignored RLIMIT_FSIZE (no EFBIG, no SIGXFSZ).
 #[test]
