@@ -354,7 +354,7 @@ fn perf_event_open(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     ctx.guest.read_exact(addr.wrapping_add(4), &mut word)?;
     let size = match u32::from_ne_bytes(word) as usize {
         0 => ATTR_SIZE_VER0,
-        s if s > 4096 || s < ATTR_SIZE_VER0 => return Err(Errno::E2BIG),
+        s if !(ATTR_SIZE_VER0..=4096).contains(&s) => return Err(Errno::E2BIG),
         s => s,
     };
     let mut attr = vec![0u8; size];
