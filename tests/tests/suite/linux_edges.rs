@@ -201,6 +201,27 @@ fn deleted_cwd_readlink_tmpfile_links_and_openat2_answer_as_linux() {
     assert_lines(&user, &want);
 }
 
+/// The caller's own oom_score_adj and, for the sandbox's root, the UTS sysctls are writable as
+/// on Linux (each was EROFS); a process that dropped root is refused its own files as natively.
+#[test]
+fn own_oom_score_adj_and_uts_sysctls_are_writable() {
+    let bin = compile_c("edges_proc_more", include_str!("probes/edges_proc_more.c"));
+    let oom = "oom_raise=ok\noom_read=100\noom_lower=ok\noom_bad=EINVAL\n";
+    let root = ok(&run_for(
+        rvisor_do(["--".as_ref(), bin.as_os_str()]).arg("uts"),
+        60,
+    ));
+    assert_lines(
+        &root,
+        &format!(
+            "{oom}proc_hostname=ok\nproc_domainname=ok\nuname=via-proc,via.proc\n\
+             dropped_oom_lower=EACCES\n"
+        ),
+    );
+    let user = ok(&run_for(rvisor_do(["--uid", "1000", "--"]).arg(&bin), 60));
+    assert_lines(&user, oom);
+}
+
 /// truncate(2) goes through the gofer: it made an open and a close of its own (IN_OPEN and
 /// IN_CLOSE_WRITE beside IN_MODIFY) and ignored RLIMIT_FSIZE (no EFBIG, no SIGXFSZ).
 #[test]
