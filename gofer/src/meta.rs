@@ -87,9 +87,15 @@ pub fn stat(g: &mut Gofer, at: &Loc<'_>, flags: u32) -> Result<Outcome, Errno> {
     Ok(put_bytes(g, &bytes))
 }
 
-/// readlink.
+/// readlink: EINVAL for what is no symlink.
 pub fn readlink(g: &mut Gofer, at: &Loc<'_>) -> Result<Outcome, Errno> {
     let fd = g.root.lookup(&mut g.scratch, at, true)?;
+    // readlinkat on a handle says ENOENT for anything but a symlink; readlink(2) of a path
+    // names says EINVAL (what realpath(3) and friends test for).
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
+        return Err(Errno::EINVAL);
+    }
     let mut buf = [0u8; MAX_PATH];
     // SAFETY: readlinkat on our fd with an empty path writes at most buf.len() bytes into buf.
     let n = check(unsafe {

@@ -111,7 +111,18 @@ pub fn link(
     fd: Option<OwnedFd>,
 ) -> Result<Outcome, Errno> {
     let source = if flags & libc::AT_EMPTY_PATH as u32 != 0 {
-        fd.ok_or(Errno::EBADF)?
+        let fd = fd.ok_or(Errno::EBADF)?;
+        // With a path, the sentry found the caller entitled to link the fd's file whoever
+        // opened it: our own handle on that path (opened with our credentials, which the
+        // kernel accepts) stands in for the fd when it is the same file.
+        if from.path.is_empty() {
+            fd
+        } else {
+            match g.root.lookup(&mut g.scratch, from, true) {
+                Ok(own) if same_file(&own, &fd) => own,
+                _ => fd,
+            }
+        }
     } else {
         let follow = flags & libc::AT_SYMLINK_FOLLOW as u32 != 0;
         g.root.lookup(&mut g.scratch, from, !follow)?
@@ -128,6 +139,17 @@ pub fn link(
             libc::AT_EMPTY_PATH,
         )
     })
+}
+
+/// Whether two handles name the same inode.
+fn same_file(a: &OwnedFd, b: &OwnedFd) -> bool {
+    match (
+        nix::sys::stat::fstat(a.as_raw_fd()),
+        nix::sys::stat::fstat(b.as_raw_fd()),
+    ) {
+        (Ok(x), Ok(y)) => x.st_dev == y.st_dev && x.st_ino == y.st_ino,
+        _ => false,
+    }
 }
 
 /// symlink.

@@ -22,9 +22,8 @@ const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541C;
 
 pub(super) const DEFS: &[Def] = &[
-    // Mounts and the root: the guest's mount namespace is fixed at start (mount and umount2
-    // check their arguments first: refused.rs).
-    denied("pivot_root", Errno::EPERM, &[Arg::Str, Arg::Str]),
+    // Mounts and the root: the guest's mount namespace is fixed at start (mount, umount2,
+    // pivot_root, setns and chroot check their arguments first: refused.rs).
     denied("fsopen", Errno::EPERM, &[Arg::Str, Arg::Hex]),
     denied(
         "fsconfig",
@@ -49,18 +48,8 @@ pub(super) const DEFS: &[Def] = &[
         Errno::EPERM,
         &[Arg::Int, Arg::Str, Arg::Hex],
     ),
-    denied("setns", Errno::EPERM, &[Arg::Int, Arg::Hex]),
-    // A new root would make the kernel resolve exec and every continued path from somewhere the
-    // gofer did not check.
-    denied("chroot", Errno::EPERM, &[Arg::Str]),
-    // The machine: swap, power, kernel code, accounting, quotas, the kernel log, port I/O.
-    denied("swapon", Errno::EPERM, &[Arg::Str, Arg::Hex]),
-    denied("swapoff", Errno::EPERM, &[Arg::Str]),
-    denied(
-        "reboot",
-        Errno::EPERM,
-        &[Arg::Hex, Arg::Hex, Arg::Hex, Arg::Ptr],
-    ),
+    // The machine: kernel code, quotas, the kernel log, port I/O (swap, reboot and accounting
+    // check their arguments first: refused.rs).
     denied("kexec_load", Errno::EPERM, HEX3),
     denied("kexec_file_load", Errno::EPERM, HEX3),
     denied("init_module", Errno::EPERM, &[Arg::Ptr, Arg::Int, Arg::Str]),
@@ -70,7 +59,6 @@ pub(super) const DEFS: &[Def] = &[
         &[Arg::Int, Arg::Str, Arg::Hex],
     ),
     denied("delete_module", Errno::EPERM, &[Arg::Str, Arg::Hex]),
-    denied("acct", Errno::EPERM, &[Arg::Str]),
     denied(
         "quotactl",
         Errno::EPERM,
@@ -81,13 +69,8 @@ pub(super) const DEFS: &[Def] = &[
     denied("vhangup", Errno::EPERM, &[]),
     denied("iopl", Errno::EPERM, &[Arg::Int]),
     denied("ioperm", Errno::EPERM, HEX3),
-    // Kernel interfaces that bypass interception or widen the attack surface.
-    denied("bpf", Errno::EPERM, &[Arg::Int, Arg::Ptr, Arg::Int]),
-    denied(
-        "perf_event_open",
-        Errno::EACCES,
-        &[Arg::Ptr, Arg::Int, Arg::Int, Arg::Int, Arg::Hex],
-    ),
+    // Kernel interfaces that bypass interception or widen the attack surface (bpf,
+    // perf_event_open, userfaultfd and io_uring check their arguments first: refused.rs).
     denied(
         "keyctl",
         Errno::EPERM,
@@ -107,18 +90,6 @@ pub(super) const DEFS: &[Def] = &[
         "open_by_handle_at",
         Errno::EPERM,
         &[Arg::Int, Arg::Ptr, Arg::Hex],
-    ),
-    denied("userfaultfd", Errno::EPERM, &[Arg::Hex]),
-    // io_uring_setup checks its parameters first (refused.rs).
-    denied(
-        "io_uring_enter",
-        Errno::EPERM,
-        &[Arg::Int, Arg::Int, Arg::Int, Arg::Hex, Arg::Ptr],
-    ),
-    denied(
-        "io_uring_register",
-        Errno::EPERM,
-        &[Arg::Int, Arg::Int, Arg::Ptr, Arg::Int],
     ),
     Def {
         name: "seccomp",

@@ -9,8 +9,9 @@ use nix::errno::Errno;
 use rvisor_protocol::Request;
 
 use super::fs_path::{
-    ask, fd_dir, guest_fd, local_access, locate, locate_for_kernel, locate_path,
-    locate_path_for_kernel, own_fd_link, stamped_key, value, with_cached, Target,
+    ask, fd_dir, guest_fd, live_ancestor_in_tree, local_access, locate, locate_for_kernel,
+    locate_path, locate_path_for_kernel, own_fd_link, proc_link, stamped_key, value, with_cached,
+    Target, DELETED,
 };
 use super::fs_stat::statx_of;
 use super::{Action, Arg, Ctx, Def};
@@ -263,8 +264,7 @@ fn fchdir(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 /// path. A deleted one has no path: it qualifies when its nearest live ancestor (walked by
 /// `..`, which is how a lookup from it leaves it) is what the gofer finds at that one's path.
 fn fd_in_tree(ctx: &Ctx<'_>, fd: i32) -> Result<Option<bool>, Errno> {
-    let link = bumpalo::format!(in ctx.arena, "{}{}/fd/{}", procfs::prefix(), ctx.trap.tid, fd);
-    let path = read_link(ctx, link.as_str()).ok_or(Errno::EBADF)?;
+    let path = proc_link(ctx, format_args!("fd/{fd}")).map_err(|_| Errno::EBADF)?;
     if path.first() != Some(&b'/') {
         return Err(Errno::ENOTDIR);
     }
@@ -276,60 +276,6 @@ fn fd_in_tree(ctx: &Ctx<'_>, fd: i32) -> Result<Option<bool>, Errno> {
         Target::Gofer(_) => Ok(Some(same_directory(ctx, fd, path).unwrap_or(false))),
         Target::Native | Target::Fd(_) => Ok(None),
     }
-}
-
-/// What the kernel appends to the path of an unlinked file.
-const DELETED: &[u8] = b" (deleted)";
-
-/// A link's text, in the arena.
-fn read_link<'a>(ctx: &Ctx<'a>, link: &str) -> Option<&'a [u8]> {
-    let link = bumpalo::format!(in ctx.arena, "{}\0", link);
-    let buf = ctx
-        .arena
-        .alloc_slice_fill_copy(crate::guest::MAX_STRING, 0u8);
-    // SAFETY: `link` is NUL-terminated; readlink writes at most buf.len() bytes into `buf`.
-    let n = unsafe { libc::readlink(link.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
-    (n >= 0).then(|| &buf[..n as usize])
-}
-
-/// Walks up from the deleted directory `dir` (our copy of the guest's fd) to the first live
-/// ancestor and checks it as `fchdir` would.
-fn live_ancestor_in_tree(ctx: &Ctx<'_>, mut dir: std::os::fd::OwnedFd) -> Result<bool, Errno> {
-    for _ in 0..64 {
-        // SAFETY: openat with our fd and a NUL-terminated name; returns a new fd or -1.
-        let parent = unsafe {
-            libc::openat(
-                dir.as_raw_fd(),
-                c"..".as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if parent < 0 {
-            return Err(Errno::last());
-        }
-        // SAFETY: the kernel just returned this fd; nothing else owns it.
-        let parent =
-            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(parent) };
-        dir = parent;
-        let link =
-            bumpalo::format!(in ctx.arena, "{}self/fd/{}", procfs::prefix(), dir.as_raw_fd());
-        let Some(path) = read_link(ctx, link.as_str()) else {
-            return Ok(false);
-        };
-        if path.ends_with(DELETED) {
-            continue;
-        }
-        if path.first() != Some(&b'/') {
-            return Ok(false);
-        }
-        let found = statx_of(ctx, rvisor_protocol::Loc { base: b"/", path }, 0);
-        let real = nix::sys::stat::fstat(dir.as_raw_fd())?;
-        return Ok(found.is_ok_and(|x| {
-            real.st_ino == x.stx_ino
-                && real.st_dev == libc::makedev(x.stx_dev_major, x.stx_dev_minor)
-        }));
-    }
-    Ok(false)
 }
 
 /// chdir. A path through the caller's own `/proc/<pid>/fd/N` is followed by the kernel: fd `N`

@@ -122,9 +122,7 @@ fn openat2(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
         return Err(Errno::E2BIG);
     }
     let how: OpenHow = ctx.guest.read_value(how_addr)?;
-    if how.flags > u64::from(u32::MAX) {
-        return Err(Errno::EINVAL);
-    }
+    check_how(&how)?;
     open_at(
         ctx,
         dirfd,
@@ -135,8 +133,80 @@ fn openat2(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     )
 }
 
+/// The flags openat2 knows (the kernel's `VALID_OPEN_FLAGS`): unlike open's, its unknown bits
+/// are errors.
+const VALID_OPEN_FLAGS: u64 = (libc::O_ACCMODE
+    | libc::O_CREAT
+    | libc::O_EXCL
+    | libc::O_NOCTTY
+    | libc::O_TRUNC
+    | libc::O_APPEND
+    | libc::O_NONBLOCK
+    | libc::O_SYNC
+    | libc::O_DSYNC
+    | libc::O_ASYNC
+    | libc::O_DIRECT
+    | libc::O_LARGEFILE
+    | libc::O_DIRECTORY
+    | libc::O_NOFOLLOW
+    | libc::O_NOATIME
+    | libc::O_CLOEXEC
+    | libc::O_PATH
+    | libc::O_TMPFILE) as u64;
+/// `RESOLVE_NO_XDEV` .. `RESOLVE_CACHED`.
+const VALID_RESOLVE_FLAGS: u64 = 0x3f;
+const RESOLVE_BENEATH: u64 = 0x08;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+/// `__O_TMPFILE`, the bit of O_TMPFILE that is not O_DIRECTORY.
+const O_TMPFILE_BIT: u64 = (libc::O_TMPFILE & !libc::O_DIRECTORY) as u64;
+
+/// openat2's checks of `how` (the kernel's `build_open_flags`), in its order: unknown open
+/// or resolve flags, both scoping flags, then a mode only where a file is created (and only
+/// permission bits there).
+fn check_how(how: &OpenHow) -> Result<(), Errno> {
+    let creates = how.flags & (libc::O_CREAT as u64 | O_TMPFILE_BIT) != 0;
+    if how.flags > u64::from(u32::MAX)
+        || how.flags & !VALID_OPEN_FLAGS != 0
+        || how.resolve & !VALID_RESOLVE_FLAGS != 0
+        || how.resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) == RESOLVE_BENEATH | RESOLVE_IN_ROOT
+        || (creates && how.mode & !0o7777 != 0)
+        || (!creates && how.mode != 0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 fn creat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     let (path, mode) = (ctx.arg(0), ctx.arg(1) as u32);
     let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u32;
     open_at(ctx, libc::AT_FDCWD, path, flags, mode, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openat2_refuses_what_the_kernel_refuses() {
+        let how = |flags: i32, mode, resolve| OpenHow {
+            flags: flags as u64,
+            mode,
+            resolve,
+        };
+        assert_eq!(check_how(&how(libc::O_RDONLY, 0, 0)), Ok(()));
+        assert_eq!(check_how(&how(libc::O_CREAT, 0o644, 0x08)), Ok(()));
+        assert_eq!(
+            check_how(&how(libc::O_TMPFILE | libc::O_RDWR, 0o600, 0)),
+            Ok(())
+        );
+        assert_eq!(check_how(&how(0, 0, 0x80)), Err(Errno::EINVAL));
+        assert_eq!(check_how(&how(0, 0, 0x18)), Err(Errno::EINVAL));
+        assert_eq!(check_how(&how(0, 0o644, 0)), Err(Errno::EINVAL));
+        assert_eq!(
+            check_how(&how(libc::O_CREAT, 0o10644, 0)),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(check_how(&how(1 << 30, 0, 0)), Err(Errno::EINVAL));
+    }
 }

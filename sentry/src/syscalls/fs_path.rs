@@ -33,7 +33,10 @@ pub enum Target<'a> {
 }
 
 /// Reads a `/proc/<tid>/...` link into the arena.
-fn proc_link<'a>(ctx: &Ctx<'a>, what: std::fmt::Arguments<'_>) -> Result<&'a [u8], Errno> {
+pub(super) fn proc_link<'a>(
+    ctx: &Ctx<'a>,
+    what: std::fmt::Arguments<'_>,
+) -> Result<&'a [u8], Errno> {
     let name =
         bumpalo::format!(in ctx.arena, "{}{}/{}\0", crate::procfs::prefix(), ctx.trap.tid, what);
     let buf = ctx.arena.alloc_slice_fill_copy(MAX_STRING, 0u8);
@@ -194,6 +197,11 @@ pub fn locate_path_for_kernel<'a>(
         return locate_path(ctx, dirfd, path, flags);
     }
     let base = base_of(ctx, dirfd, path)?;
+    if path.first() != Some(&b'/') && base.ends_with(DELETED) {
+        if let Some(t) = from_deleted(ctx, dirfd, path)? {
+            return Ok(t);
+        }
+    }
     let route = route(ctx, base, path);
     // Every guest root is the sandbox root (chroot is denied) and the caller's own cwd is one
     // chdir or fchdir vetted: only fd links and other processes' links can lead elsewhere.
@@ -243,7 +251,129 @@ pub fn locate_path<'a>(
         };
     }
     let base = base_of(ctx, dirfd, path)?;
+    if path.first() != Some(&b'/') && base.ends_with(DELETED) {
+        if let Some(t) = from_deleted(ctx, dirfd, path)? {
+            return Ok(t);
+        }
+    }
     target(ctx, base, path, route(ctx, base, path))
+}
+
+/// What the kernel appends to the path of an unlinked file.
+pub(super) const DELETED: &[u8] = b" (deleted)";
+
+/// Our copy of the directory the caller's relative paths from `dirfd` start in.
+fn base_dir(ctx: &Ctx<'_>, dirfd: i32) -> Result<OwnedFd, Errno> {
+    if dirfd != libc::AT_FDCWD {
+        return guest_fd(ctx, dirfd);
+    }
+    let cwd = bumpalo::format!(in ctx.arena, "{}{}/cwd\0", crate::procfs::prefix(), ctx.trap.tid);
+    open_dir_at(libc::AT_FDCWD, cwd.as_bytes())
+}
+
+/// An O_PATH handle on the directory `name` (NUL-terminated) from `dir`.
+fn open_dir_at(dir: i32, name: &[u8]) -> Result<OwnedFd, Errno> {
+    debug_assert_eq!(name.last(), Some(&0));
+    // SAFETY: openat with a NUL-terminated name; returns a new fd or -1.
+    let fd = unsafe {
+        libc::openat(
+            dir,
+            name.as_ptr().cast(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// `..` of our directory handle `dir`.
+pub(super) fn parent_of(dir: &OwnedFd) -> Result<OwnedFd, Errno> {
+    open_dir_at(std::os::fd::AsRawFd::as_raw_fd(dir), b"..\0")
+}
+
+/// The path of our own fd `fd`, as the guest names it.
+pub(super) fn own_fd_path<'a>(ctx: &Ctx<'a>, fd: &OwnedFd) -> Option<&'a [u8]> {
+    let link = bumpalo::format!(in ctx.arena, "{}self/fd/{}\0",
+        crate::procfs::prefix(), std::os::fd::AsRawFd::as_raw_fd(fd));
+    let buf = ctx.arena.alloc_slice_fill_copy(MAX_STRING, 0u8);
+    // SAFETY: `link` is NUL-terminated; readlink writes at most buf.len() bytes into `buf`.
+    let n = unsafe { libc::readlink(link.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
+    (n >= 0).then(|| &buf[..n as usize])
+}
+
+/// Whether our live directory handle `dir`, whose path is `path`, is what the gofer finds at
+/// that path (so a directory from outside the tree does not pass for one inside it).
+pub(super) fn is_tree_dir(ctx: &Ctx<'_>, dir: &OwnedFd, path: &[u8]) -> Result<bool, Errno> {
+    if path.first() != Some(&b'/') {
+        return Ok(false);
+    }
+    let found = super::fs_stat::statx_of(ctx, Loc { base: b"/", path }, 0);
+    let real = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(dir))?;
+    Ok(found.is_ok_and(|x| {
+        real.st_ino == x.stx_ino && real.st_dev == libc::makedev(x.stx_dev_major, x.stx_dev_minor)
+    }))
+}
+
+/// Walks up from the deleted directory `dir` to its first live ancestor and checks that one is
+/// in the tree (`..` is how any lookup leaves a deleted directory).
+pub(super) fn live_ancestor_in_tree(ctx: &Ctx<'_>, mut dir: OwnedFd) -> Result<bool, Errno> {
+    for _ in 0..64 {
+        dir = parent_of(&dir)?;
+        let Some(path) = own_fd_path(ctx, &dir) else {
+            return Ok(false);
+        };
+        if !path.ends_with(DELETED) {
+            return is_tree_dir(ctx, &dir, path);
+        }
+    }
+    Ok(false)
+}
+
+/// A relative path from a deleted directory (the caller's cwd or `dirfd`), which has no path
+/// the gofer could resolve. A deleted directory is empty: a name in it is ENOENT, `.` is itself
+/// and `..` its parent. Leading `..`s are walked here up to the first live directory, whose
+/// path the rest is then resolved from; a path that never leaves the deleted directories
+/// (`.`, `..` into another deleted one) is the kernel's to resolve in the guest's view, once the
+/// directory is known to lie in the tree. `None`: the directory is live after all (a name that
+/// merely ends in " (deleted)").
+fn from_deleted<'a>(
+    ctx: &Ctx<'a>,
+    dirfd: i32,
+    path: &'a [u8],
+) -> Result<Option<Target<'a>>, Errno> {
+    let mut dir = base_dir(ctx, dirfd)?;
+    if nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&dir))?.st_nlink != 0 {
+        return Ok(None);
+    }
+    let mut offset = 0;
+    for part in path.split(|&b| b == b'/') {
+        offset += part.len() + 1;
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                dir = parent_of(&dir)?;
+                let here = own_fd_path(ctx, &dir).ok_or(Errno::ENOENT)?;
+                if here.ends_with(DELETED) {
+                    continue;
+                }
+                if !is_tree_dir(ctx, &dir, here)? {
+                    return Err(Errno::EACCES);
+                }
+                let rest = path.get(offset..).filter(|r| !r.is_empty());
+                let rest = rest.unwrap_or(b".");
+                return target(ctx, here, rest, route(ctx, here, rest)).map(Some);
+            }
+            _ => return Err(Errno::ENOENT),
+        }
+    }
+    if live_ancestor_in_tree(ctx, dir)? {
+        Ok(Some(Target::Native))
+    } else {
+        Err(Errno::EACCES)
+    }
 }
 
 /// The guest path of what the caller's O_PATH `fd` names, for a call given it with AT_EMPTY_PATH:

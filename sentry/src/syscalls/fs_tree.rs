@@ -5,11 +5,15 @@ use std::os::fd::AsFd;
 use nix::errno::Errno;
 use rvisor_protocol::{Loc, Request};
 
-use super::fs_path::{ask, ask_with_fd, guest_fd, locate, locate_path, umask, value, Target};
+use super::fs_path::{
+    ask, ask_with_fd, guest_fd, locate, locate_path, own_fd_link, proc_link, umask, value, Target,
+    DELETED,
+};
 use super::pseudo;
 use super::{Action, Arg, Ctx, Def};
 use crate::guest::MAX_STRING;
 use crate::platform::Reply;
+use crate::task::cap;
 
 pub(super) const DEFS: &[Def] = &[
     Def {
@@ -95,26 +99,6 @@ fn one<'a>(ctx: &Ctx<'a>, dirfd: i32, addr: u64) -> Result<Result<Loc<'a>, Reply
     Ok(match locate(ctx, dirfd, addr, 0)? {
         Target::Gofer(at) => Ok(at),
         Target::Native | Target::Fd(_) => Err(Reply::Continue),
-    })
-}
-
-/// Two paths: both in the tree (gofer), both in the guest's pseudo filesystems (native), or one
-/// of each, which no rename or link can join.
-fn two<'a>(
-    ctx: &Ctx<'a>,
-    fd1: i32,
-    a1: u64,
-    fd2: i32,
-    a2: u64,
-    flags1: u32,
-) -> Result<Result<(Target<'a>, Loc<'a>), Reply>, Errno> {
-    let from = locate(ctx, fd1, a1, flags1)?;
-    let to = locate(ctx, fd2, a2, 0)?;
-    Ok(match (from, to) {
-        (Target::Native, Target::Native) => Err(Reply::Continue),
-        (Target::Native, _) | (_, Target::Native) => return Err(Errno::EXDEV),
-        (from, Target::Gofer(to)) => Ok((from, to)),
-        (_, Target::Fd(_)) => return Err(Errno::ENOENT),
     })
 }
 
@@ -245,8 +229,30 @@ fn link_at(
     if flags & !((libc::AT_SYMLINK_FOLLOW | libc::AT_EMPTY_PATH) as u32) != 0 {
         return Err(Errno::EINVAL);
     }
-    match two(ctx, fd1, a1, fd2, a2, flags)? {
-        Ok((Target::Gofer(from), to)) => done(
+    let p1 = ctx.guest.read_cstr(ctx.arena, a1, MAX_STRING)?;
+    // The caller's own /proc/<pid>/fd/N, followed: the file that fd is open on, an O_TMPFILE
+    // one included, with no capability needed (the kernel only lets a process follow its own
+    // fd links that way).
+    if flags & libc::AT_SYMLINK_FOLLOW as u32 != 0 && (fd1 == CWD || p1.first() == Some(&b'/')) {
+        if let Some((fd, b"")) = own_fd_link(ctx, p1)? {
+            let to = match locate(ctx, fd2, a2, 0)? {
+                Target::Gofer(to) => to,
+                Target::Native => return Err(Errno::EXDEV),
+                Target::Fd(_) => return Err(Errno::ENOENT),
+            };
+            return link_fd(ctx, fd, to, true);
+        }
+    }
+    let from = locate_path(ctx, fd1, p1, flags)?;
+    let to = locate(ctx, fd2, a2, 0)?;
+    let (from, to) = match (from, to) {
+        (Target::Native, Target::Native) => return Ok(Reply::Continue),
+        (Target::Native, _) | (_, Target::Native) => return Err(Errno::EXDEV),
+        (from, Target::Gofer(to)) => (from, to),
+        (_, Target::Fd(_)) => return Err(Errno::ENOENT),
+    };
+    match from {
+        Target::Gofer(from) => done(
             ctx,
             &Request::Link {
                 from,
@@ -254,21 +260,41 @@ fn link_at(
                 flags: flags & !(libc::AT_EMPTY_PATH as u32),
             },
         ),
-        Ok((Target::Fd(fd), to)) => {
-            let source = guest_fd(ctx, fd)?;
-            let req = Request::Link {
-                from: Loc {
-                    base: b"/",
-                    path: b"",
-                },
-                to,
-                flags,
-            };
-            value(ask_with_fd(ctx, &req, Some(source.as_fd()))?).map(Reply::Value)
+        Target::Fd(fd) => {
+            // Linux lets AT_EMPTY_PATH link a file with CAP_DAC_READ_SEARCH, or one the caller
+            // opened itself (the same credentials); the gofer's kernel judges the latter by who
+            // opened the fd for the guest.
+            let privileged = ctx
+                .sandbox
+                .tasks
+                .creds(ctx.trap.tid)?
+                .has_cap(cap::DAC_READ_SEARCH);
+            link_fd(ctx, fd, to, privileged)
         }
-        Ok((Target::Native, _)) => Err(Errno::EXDEV),
-        Err(reply) => Ok(reply),
+        Target::Native => Err(Errno::EXDEV),
     }
+}
+
+/// Links the file the caller's `fd` is open on as `to`. `entitled`: Linux would allow it
+/// whoever opened the fd; the gofer then links its own handle on the fd's path when that is
+/// still the same file (its kernel checks an fd's opener, which for the guest's fds is the
+/// sentry or the gofer, not the guest).
+fn link_fd(ctx: &Ctx<'_>, fd: i32, to: Loc<'_>, entitled: bool) -> Result<Reply, Errno> {
+    let source = guest_fd(ctx, fd)?;
+    let path = if entitled {
+        proc_link(ctx, format_args!("fd/{fd}"))
+            .ok()
+            .filter(|p| p.first() == Some(&b'/') && !p.ends_with(DELETED))
+            .unwrap_or(b"")
+    } else {
+        b""
+    };
+    let req = Request::Link {
+        from: Loc { base: b"/", path },
+        to,
+        flags: libc::AT_EMPTY_PATH as u32,
+    };
+    value(ask_with_fd(ctx, &req, Some(source.as_fd()))?).map(Reply::Value)
 }
 fn link(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     link_at(ctx, CWD, ctx.arg(0), CWD, ctx.arg(1), 0)

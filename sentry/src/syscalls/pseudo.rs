@@ -108,6 +108,9 @@ pub(super) fn open_own(
         return Ok(None);
     };
     let host_tgid = ctx.sandbox.tasks.ids(ctx.trap.tid)?.host_tgid;
+    if let [b"proc", b"sys", b"kernel", name @ (b"hostname" | b"domainname")] = &p.parts[..] {
+        return open_uts_sysctl(ctx, name, flags);
+    }
     let (thread, file) = match &p.parts[..] {
         [b"proc", pid, file] if *pid == p.pid => (host_tgid, *file),
         [b"proc", pid, b"task", tid, file] if *pid == p.pid => {
@@ -127,8 +130,34 @@ pub(super) fn open_own(
         b"comm" => format!("{}{host_tgid}/task/{thread}/comm\0", prefix()),
         // Every thread shares the process's memory.
         b"mem" => format!("{}{host_tgid}/mem\0", prefix()),
+        // The process's own: raising is anyone's, lowering below the floor takes
+        // CAP_SYS_RESOURCE, which the kernel checks of the writer (the guest) at write time.
+        b"oom_score_adj" => format!("{}{host_tgid}/oom_score_adj\0", prefix()),
         _ => return Ok(None),
     };
+    open_for_guest(ctx, &host_path, flags)
+}
+
+/// `/proc/sys/kernel/hostname` or `domainname` for writing, when the sentry is in the guest's
+/// UTS namespace and the caller is the host's root. Both are checked again, by the kernel, of
+/// the writer at write time (the sysctl's permission, and the writer's own UTS namespace is
+/// the one written), so the fd gives the guest nothing it could not do with sethostname.
+fn open_uts_sysctl(ctx: &mut Ctx<'_>, name: &[u8], flags: u32) -> Result<Option<Reply>, Errno> {
+    let creds = ctx.sandbox.tasks.creds(ctx.trap.tid)?;
+    if !super::system::kernel_uts() || creds.host.uid != 0 || creds.uid.effective != 0 {
+        return Ok(None);
+    }
+    let name = std::str::from_utf8(name).map_err(|_| Errno::EINVAL)?;
+    let host_path = format!("{}sys/kernel/{name}\0", prefix());
+    open_for_guest(ctx, &host_path, flags)
+}
+
+/// Opens `host_path` (NUL-terminated) with the guest's open flags and installs it in the guest.
+/// The open is made as the caller's file identity (a root sentry takes it on), so the kernel's
+/// permission check at open is the caller's: a process that changed its ids and is no longer
+/// dumpable finds its own files root's, as natively.
+fn open_for_guest(ctx: &mut Ctx<'_>, host_path: &str, flags: u32) -> Result<Option<Reply>, Errno> {
+    crate::file_identity::take_on(&ctx.sandbox.tasks.creds(ctx.trap.tid)?)?;
     let ours = (flags as i32
         & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_PATH))
         | libc::O_CLOEXEC;

@@ -78,7 +78,7 @@ pub fn join_guest_uts(init: i32) -> Result<(), Errno> {
     Ok(())
 }
 
-fn kernel_uts() -> bool {
+pub(super) fn kernel_uts() -> bool {
     KERNEL_UTS.load(Ordering::Relaxed)
 }
 
