@@ -256,11 +256,12 @@ pub(super) fn unlink(
     let open_parent = matches!(parent, [b"proc", n] if numeric(n))
         || matches!(parent, [b"proc", n, b"task", t] if numeric(n) && numeric(t));
     if !open_parent {
-        let privileged = ctx
-            .sandbox
-            .tasks
-            .creds(ctx.trap.tid)?
-            .has_cap(cap::DAC_OVERRIDE);
+        // CAP_DAC_OVERRIDE counts only over owners the caller's namespace maps: a process's
+        // directories are its own user's; the rest of /proc and /sys is the host root's,
+        // mapped only in a root-run sandbox's identity map.
+        let creds = ctx.sandbox.tasks.creds(ctx.trap.tid)?;
+        let owner_mapped = matches!(parent, [b"proc", n, ..] if numeric(n)) || creds.host.uid == 0;
+        let privileged = creds.has_cap(cap::DAC_OVERRIDE) && owner_mapped;
         if parent.get(..2) == Some(&[&b"proc"[..], &b"sys"[..]][..]) || !privileged {
             return Err(Errno::EACCES);
         }
