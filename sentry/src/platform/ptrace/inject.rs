@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 use super::reserved::RESERVED_FD;
-use super::tracee::{Regs, Stopped};
+use super::tracee::{Regs, Site, Stopped};
 use super::{memory, PlatformError};
 
 /// The x86-64 red zone: the 128 bytes below the stack pointer belong to the running function.
@@ -90,12 +90,23 @@ pub fn install(
     call.rsi = base + MSGHDR_AT as u64;
     call.rdx = (libc::MSG_DONTWAIT | if cloexec { libc::MSG_CMSG_CLOEXEC } else { 0 }) as u64;
     let gone = |_| (None, PlatformError::Gone);
-    tracee.set_regs(&call).map_err(gone)?;
+    // The steps above take a while: an exec from another thread may have taken the tid
+    // meanwhile (its call is gone then; the fd we sent is drained by the caller).
     if !tracee.still_at(regs) {
+        return Err((None, PlatformError::Gone));
+    }
+    tracee.set_regs(&call).map_err(gone)?;
+    match tracee.where_now(regs) {
+        Site::Same => {}
+        // Killed meanwhile (an exec from another thread, say): nothing more to do.
+        Site::Dying => return Err((None, PlatformError::Gone)),
         // An exec took the tid between the check and the write: the new image has the old
         // one's registers now and cannot go on. Fail closed.
-        kill_process(tid);
-        return Err((None, PlatformError::Gone));
+        Site::Elsewhere => {
+            tracing::warn!("tid {tid}: an exec took it while an fd was being installed; killed");
+            kill_process(tid);
+            return Err((None, PlatformError::Gone));
+        }
     }
     let mut tracee = tracee.run_call().map_err(gone)?;
     let result = tracee.regs().map_err(gone)?.rax as i64;

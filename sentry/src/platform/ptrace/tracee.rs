@@ -58,6 +58,17 @@ pub enum Stop {
     Event(i32),
 }
 
+/// Where a tracee is, against the stop the tracer took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    /// Still at that seccomp stop.
+    Same,
+    /// In another stop: the tid belongs to a new image now.
+    Elsewhere,
+    /// Not stopped: dying.
+    Dying,
+}
+
 /// What a wait reported.
 #[derive(Debug)]
 pub enum Event {
@@ -197,7 +208,18 @@ impl Stopped {
     /// Whether it is still in a seccomp stop at the instruction and stack of `regs` (taken at
     /// that stop): false once an exec from another thread has handed its tid to a new image.
     pub fn still_at(&self, regs: &Regs) -> bool {
-        matches!(self.seccomp_site(), Ok(Some((_, ip, sp))) if (ip, sp) == (regs.rip, regs.rsp))
+        self.where_now(regs) == Site::Same
+    }
+
+    /// Where it is now, against the seccomp stop `regs` were taken at.
+    pub fn where_now(&self, regs: &Regs) -> Site {
+        match self.seccomp_site() {
+            Ok(Some((_, ip, sp))) if (ip, sp) == (regs.rip, regs.rsp) => Site::Same,
+            // Stopped, but not there: another image has the tid (an exec from another thread).
+            Ok(_) => Site::Elsewhere,
+            // Not in a ptrace-stop at all: killed (its exit comes next).
+            Err(_) => Site::Dying,
+        }
     }
 
     /// `si_code` of the signal it is stopped to receive (a signal-delivery-stop): positive when
