@@ -28,11 +28,16 @@ fn rootless_guest_runs_as_the_caller_on_the_host() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // One scan finds the process and reads it (`sh -c` execs the sleep: a second scan could
+    // fall between the two command lines).
+    let mut status = String::new();
     wait_until("the guest to start", || {
-        !processes_matching(marker).is_empty()
+        processes_matching(marker).into_iter().any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .map(|s| status = s)
+                .is_ok()
+        })
     });
-    let pid = processes_matching(marker)[0];
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uid_line = status
         .lines()
         .find(|l| l.starts_with("Uid:"))
