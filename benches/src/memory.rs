@@ -1,5 +1,6 @@
 //! Peak memory of a sandbox: everything it runs (rvisor's CLI, sentry, gofer and guest; runsc's
-//! processes; bwrap and its child) is started in a fresh memory cgroup, whose peak the kernel
+//! processes; bwrap and its child) is started in a fresh memory cgroup (a child of the bench's
+//! own), whose peak the kernel
 //! keeps (cgroup v1 `memory.max_usage_in_bytes`, v2 `memory.peak`: anonymous memory, page
 //! cache first touched by the sandbox, kernel memory), and the peak RSS (VmHWM) of every process
 //! in it is sampled and added up (shared pages count once per process). Without a usable memory
@@ -82,20 +83,45 @@ pub fn accounting() -> Accounting {
     found
 }
 
+/// Our own cgroup in `a`'s hierarchy (from /proc/self/cgroup), under its mount: the
+/// measurement cgroups are made beneath it, so the sandbox stays within whatever limits and
+/// accounting the bench itself runs under.
+fn own_cgroup(a: Accounting) -> Option<PathBuf> {
+    let (mount, wanted) = match a {
+        Accounting::CgroupV1 => (V1, "memory"),
+        Accounting::CgroupV2 => (V2, ""),
+        Accounting::Sampled => return None,
+    };
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let hit = if wanted.is_empty() {
+            controllers.is_empty()
+        } else {
+            controllers.split(',').any(|c| c == wanted)
+        };
+        hit.then(|| path.trim_start_matches('/').to_string())
+    })?;
+    Some(Path::new(mount).join(rel))
+}
+
 fn new_cgroup(a: Accounting) -> Option<PathBuf> {
     static N: AtomicUsize = AtomicUsize::new(0);
+    let base = own_cgroup(a)?;
     let base = match a {
-        Accounting::CgroupV1 => {
-            let b = Path::new(V1);
-            b.join("memory.max_usage_in_bytes").exists().then_some(b)?
-        }
+        Accounting::CgroupV1 => base
+            .join("memory.max_usage_in_bytes")
+            .exists()
+            .then_some(base)?,
         Accounting::CgroupV2 => {
-            let b = Path::new(V2);
+            // The memory controller must be on for our cgroup's children (cgroup2 allows that
+            // only where the cgroup has no processes of its own, or at the root).
             let on = |f: &str| {
-                std::fs::read_to_string(b.join(f))
+                std::fs::read_to_string(base.join(f))
                     .is_ok_and(|s| s.split_whitespace().any(|c| c == "memory"))
             };
-            (on("cgroup.controllers") && on("cgroup.subtree_control")).then_some(b)?
+            on("cgroup.subtree_control").then_some(base)?
         }
         Accounting::Sampled => return None,
     };
