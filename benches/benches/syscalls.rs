@@ -34,7 +34,11 @@ fn main() {
     }) {
         Ok(tables) => {
             print!("{tables}");
-            println!("wrote {}", out.display());
+            println!(
+                "wrote {} in {}",
+                rvisor_bench::OUTPUTS.join(", "),
+                out.display()
+            );
         }
         Err(e) => {
             eprintln!("rvisor-bench: {e}");

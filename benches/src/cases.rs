@@ -15,7 +15,7 @@ pub struct Case {
 }
 
 /// Every case, in table order.
-pub const CASES: [Case; 16] = [
+pub const CASES: [Case; 17] = [
     Case {
         name: "getppid",
         nr: libc::SYS_getppid,
@@ -45,6 +45,12 @@ pub const CASES: [Case; 16] = [
         nr: libc::SYS_openat,
         iterations: 50_000,
         what: "open+close of /etc/passwd (cached path)",
+    },
+    Case {
+        name: "open_close_new",
+        nr: libc::SYS_openat,
+        iterations: 20_000,
+        what: "open+close of a file not opened before (a fresh name each iteration, pre-created)",
     },
     Case {
         name: "stat",
@@ -117,6 +123,16 @@ pub const CASES: [Case; 16] = [
 /// The case called `name`.
 pub fn find(name: &str) -> Option<&'static Case> {
     CASES.iter().find(|c| c.name == name)
+}
+
+/// Where the driver pre-creates the files `open_close_new` opens, one each iteration (`f0`,
+/// `f1`, ...): made on the host before the sandbox starts, so that no sandbox has seen them
+/// (every mode runs a new sandbox, so one set serves them all).
+pub const FRESH_DIR: &str = "/var/tmp/rvisor-bench-work/fresh";
+
+/// The name of the `i`th file of [`FRESH_DIR`].
+pub fn fresh_name(i: u64) -> String {
+    format!("f{i}")
 }
 
 /// A static binary for the exec case (Debian's busybox-static).

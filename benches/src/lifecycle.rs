@@ -1,12 +1,17 @@
-//! Start-up cost: `rvisor do /bin/true` next to native and bwrap, and an OCI
-//! create+start+wait+delete of `/bin/true` next to runc and crun on the same bundle.
+//! Start-up cost: `rvisor do /bin/true` (each platform) next to native, `runsc do` and bwrap,
+//! interleaved, and an OCI create+start+wait+delete of `/bin/true` next to runc and crun on
+//! the same bundle.
 
+use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+
+use crate::field::{Field, PROGRAM_MODES};
+use crate::suite::Mode;
 
 /// Median time of one start-up path.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,12 +56,6 @@ fn timed(mut cmd: Command) -> Result<f64, String> {
     let t = Instant::now();
     run(&mut cmd)?;
     Ok(t.elapsed().as_secs_f64() * 1000.0)
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
 }
 
 /// A busybox bundle running `/bin/true`, its config made by `rvisor spec`.
@@ -131,8 +130,22 @@ fn oci_cycle(
     Ok(t.elapsed().as_secs_f64() * 1000.0)
 }
 
-/// Times every path `runs` times.
-pub fn run_all(rvisor: &Path, work: &Path, runs: usize) -> Vec<LifecycleResult> {
+/// The name of `mode`'s `/bin/true` start-up row.
+pub fn do_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Native | Mode::FloorSeccompNotify | Mode::FloorPtrace => "native /bin/true",
+        Mode::RvisorSeccompNotify => "rvisor do /bin/true",
+        Mode::RvisorPtrace => "rvisor --platform=ptrace do /bin/true",
+        Mode::Runsc => "runsc do /bin/true",
+        Mode::Bwrap => "bwrap /bin/true",
+        Mode::Strace => "strace -f /bin/true",
+    }
+}
+
+/// Times every path `runs` times: `/bin/true` under every program mode (but strace)
+/// interleaved, then each runtime's OCI cycle.
+pub fn run_all(field: &Field, work: &Path, runs: usize) -> Vec<LifecycleResult> {
+    let rvisor = field.rvisor.as_path();
     let mut out = Vec::new();
     let mut push = |name: &str, r: Result<f64, String>| {
         out.push(match r {
@@ -148,38 +161,35 @@ pub fn run_all(rvisor: &Path, work: &Path, runs: usize) -> Vec<LifecycleResult> 
             },
         })
     };
-    push(
-        "native /bin/true",
-        median_of(runs, || timed(Command::new("/bin/true"))),
-    );
-    push(
-        "rvisor do /bin/true",
-        median_of(runs, || {
-            let mut c = Command::new(rvisor);
-            c.args(["do", "--", "/bin/true"]).current_dir("/");
-            timed(c)
-        }),
-    );
-    match which("bwrap") {
-        Some(bwrap) => push(
-            "bwrap /bin/true",
-            median_of(runs, || {
-                let mut c = Command::new(&bwrap);
-                c.args([
-                    "--ro-bind",
-                    "/",
-                    "/",
-                    "--dev",
-                    "/dev",
-                    "--proc",
-                    "/proc",
-                    "--unshare-all",
-                    "/bin/true",
-                ]);
-                timed(c)
-            }),
-        ),
-        None => push("bwrap /bin/true", Err("bwrap is not installed".into())),
+    let modes: Vec<Mode> = PROGRAM_MODES
+        .into_iter()
+        .filter(|&m| m != Mode::Strace)
+        .collect();
+    let mut times: BTreeMap<Mode, Result<Vec<f64>, String>> = modes
+        .iter()
+        .map(|&m| {
+            let r = match field.why_missing(m) {
+                Some(why) => Err(why.to_string()),
+                None => Ok(Vec::new()),
+            };
+            (m, r)
+        })
+        .collect();
+    for run in 0..runs.max(1) {
+        let order = crate::field::rotated(&modes, run);
+        for mode in order {
+            if let Some(Ok(v)) = times.get_mut(&mode) {
+                match timed(field.wrap(mode, "/bin/true", &[] as &[&str])) {
+                    Ok(ms) => v.push(ms),
+                    Err(e) => {
+                        times.insert(mode, Err(e));
+                    }
+                }
+            }
+        }
+    }
+    for (mode, r) in times {
+        push(do_name(mode), r.map(crate::workloads::median));
     }
     let bundle = match bundle(rvisor, work) {
         Ok(b) => b,
@@ -195,8 +205,16 @@ pub fn run_all(rvisor: &Path, work: &Path, runs: usize) -> Vec<LifecycleResult> 
             Some(rvisor.to_path_buf()),
             &[][..],
         ),
-        ("runc create+start+wait+delete", which("runc"), &[][..]),
-        ("crun create+start+wait+delete", which("crun"), &[][..]),
+        (
+            "runc create+start+wait+delete",
+            crate::field::which("runc"),
+            &[][..],
+        ),
+        (
+            "crun create+start+wait+delete",
+            crate::field::which("crun"),
+            &[][..],
+        ),
     ] {
         let Some(tool) = tool else {
             push(name, Err("not installed".into()));

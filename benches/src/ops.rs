@@ -3,7 +3,7 @@
 
 use std::ffi::CString;
 
-use crate::cases::{Case, STATIC_BINARY};
+use crate::cases::{Case, FRESH_DIR, STATIC_BINARY};
 
 /// An operation with whatever it keeps between iterations (fds, an echoing peer process).
 #[derive(Debug)]
@@ -17,6 +17,11 @@ pub struct Op {
     /// A socket address the case sends to or connects to, and its length.
     addr: libc::sockaddr_storage,
     addr_len: libc::socklen_t,
+    /// `open_close_new`: the path buffer (the directory and `/f`, then digits and a NUL are
+    /// written in place) and the index of the next file.
+    fresh: Vec<u8>,
+    fresh_prefix: usize,
+    next: u64,
 }
 
 fn check(rc: libc::c_long, what: &str) {
@@ -82,6 +87,9 @@ impl Op {
             // SAFETY: sockaddr_storage is plain data; all-zero is valid.
             addr: unsafe { std::mem::zeroed() },
             addr_len: 0,
+            fresh: Vec::new(),
+            fresh_prefix: 0,
+            next: 0,
         };
         match case.name {
             "read_zero" | "write_null" => {
@@ -114,6 +122,12 @@ impl Op {
             "connect_unix" => op.setup_unix_dgram_server(),
             "execve_static" => {
                 op.path = CString::new(STATIC_BINARY).unwrap_or_default();
+            }
+            "open_close_new" => {
+                op.fresh = format!("{FRESH_DIR}/f").into_bytes();
+                op.fresh_prefix = op.fresh.len();
+                // Room for any u64 and the NUL, so that writing a name never reallocates.
+                op.fresh.resize(op.fresh_prefix + 21, 0);
             }
             _ => {}
         }
@@ -178,6 +192,25 @@ impl Op {
         self.fds = [fd, fd];
     }
 
+    /// Writes the next fresh file's name after the prefix, NUL-terminated, without allocating.
+    fn write_fresh_name(&mut self) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut v = self.next;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.next += 1;
+        let end = self.fresh_prefix + digits.len() - i;
+        self.fresh[self.fresh_prefix..end].copy_from_slice(&digits[i..]);
+        self.fresh[end] = 0;
+    }
+
     /// Runs the operation once.
     pub fn once(&mut self) {
         match self.case {
@@ -209,6 +242,24 @@ impl Op {
                 let fd =
                     unsafe { libc::open(self.path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
                 check(fd.into(), "open");
+                // SAFETY: `fd` was just opened.
+                unsafe { libc::close(fd) };
+            }
+            "open_close_new" => {
+                self.write_fresh_name();
+                // SAFETY: `fresh` holds a NUL-terminated path; the fd is closed at once.
+                let fd = unsafe {
+                    libc::open(self.fresh.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC)
+                };
+                if fd < 0 {
+                    panic!(
+                        "open {}: {} (rvisor bench pre-creates these files)",
+                        String::from_utf8_lossy(
+                            self.fresh.split(|&b| b == 0).next().unwrap_or_default()
+                        ),
+                        std::io::Error::last_os_error()
+                    );
+                }
                 // SAFETY: `fd` was just opened.
                 unsafe { libc::close(fd) };
             }

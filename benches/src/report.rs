@@ -1,20 +1,32 @@
-//! The suite's output: a table, a JSON document (schema below) and an SVG chart.
+//! The bench's output: text tables, JSON documents (schemas below) and SVG charts.
 //!
-//! JSON schema `rvisor-bench/syscalls/1`:
+//! Every document has `"schema"`, `"quick"` and `"machine"` (`kernel`, `cpu`, `cpus`,
+//! `memory_kib`, `rvisor`, `date_unix`). Modes are `native`, `floor-seccomp-notify`,
+//! `rvisor-seccomp-notify`, `floor-ptrace`, `rvisor-ptrace`, `runsc`, `bwrap`, `strace`.
 //! ```text
-//! { "schema": "rvisor-bench/syscalls/1", "quick": bool,
-//!   "machine": { "kernel", "cpu", "cpus", "memory_kib", "rvisor", "date_unix" },
+//! syscalls.json  rvisor-bench/syscalls/2
+//!   "rounds": n, "modes": [mode measured], "missing": [{ "mode", "why" }], "notes": [str],
 //!   "rows": [ { "case", "mode", "n", "p50", "p90", "p99", "p999", "max", "mean" } ],  // ns
-//!   "ratios": [ { "case", "rvisor_over_native", "rvisor_over_floor",                 // p50
-//!                 "ptrace_over_native", "ptrace_over_floor" } ],  // rvisor:ptrace, its floor
-//!   "workloads": [ { "name", "native_ms", "rvisor_ms", "overhead",                    // medians
-//!                    "ptrace_ms", "ptrace_overhead" } ],
-//!   "geomean_overhead": f64, "geomean_overhead_ptrace": f64,
-//!   "lifecycle": [ { "name", "median_ms" (null if unavailable), "note" } ],
+//!   "ratios": [ { "case", "rvisor_over_native", "rvisor_over_floor", "ptrace_over_native",
+//!                 "ptrace_over_floor", "runsc_over_native", "bwrap_over_native",
+//!                 "strace_over_native", "rvisor_over_runsc" } ]                       // p50
+//! workloads.json rvisor-bench/workloads/2
+//!   "workloads": [ { "key", "name", "ms": {mode: median}, "over_native": {mode: x},
+//!                    "notes": {mode: why} } ],
+//!   "geomean": {mode: x},                                   // modes that ran every workload
+//!   "http": { "requests", "clients", "runs", "notes": [str],
+//!             "results": [ { "mode", "rps", "p50_us", "p99_us",
+//!                            "memory": { "cgroup_kib", "rss_sum_kib", "processes" } } ] }
+//! startup.json   rvisor-bench/startup/2
+//!   "lifecycle": [ { "name", "median_ms" (null if unavailable), "note" } ]
+//! scale.json     rvisor-bench/scale/2
 //!   "threads": [ { "threads", "native_per_sec", "rvisor_per_sec" } ],   // trapped getppid
 //!   "sandboxes": [ { "sandboxes", "wall_ms" } ],                        // `do /bin/true` at once
-//!   "memory": [ { "during", "sentry_kib", "gofer_kib" } ]               // peak VmRSS sampled
-//! }
+//!   "memory": { "accounting", "notes": [str],
+//!               "results": [ { "during", "mode", "memory": { "cgroup_kib", ... } } ] }
+//! goals.json     rvisor-bench/goals/1
+//!   "goals": [ { "key", "goal", "op", "target", "measured", "pass", "runsc", "note" } ],
+//!   "passed": n, "measured": n, "total": n
 //! ```
 
 use std::path::Path;
@@ -23,9 +35,14 @@ use plotters::prelude::*;
 use serde_json::json;
 
 use crate::cases::CASES;
+use crate::field::{Field, PROGRAM_MODES};
+use crate::goals::Goal;
+use crate::gohttp::Http;
 use crate::lifecycle::LifecycleResult;
-use crate::suite::{Mode, Row};
-use crate::workloads::WorkloadResult;
+use crate::memory::Peak;
+use crate::scale::{MemoryResult, SandboxesResult, ThreadsResult};
+use crate::suite::{Mode, Row, Suite};
+use crate::workloads::{geomean, WorkloadResult};
 
 fn p50(rows: &[Row], case: &str, mode: Mode) -> Option<u64> {
     rows.iter()
@@ -36,6 +53,48 @@ fn p50(rows: &[Row], case: &str, mode: Mode) -> Option<u64> {
 fn ratio(a: Option<u64>, b: Option<u64>) -> Option<f64> {
     Some(a? as f64 / b?.max(1) as f64)
 }
+
+/// The ratio columns of the per-call table: name, numerator, denominator.
+const RATIOS: [(&str, &str, Mode, Mode); 8] = [
+    (
+        "rv/native",
+        "rvisor_over_native",
+        Mode::RvisorSeccompNotify,
+        Mode::Native,
+    ),
+    (
+        "rv/floor",
+        "rvisor_over_floor",
+        Mode::RvisorSeccompNotify,
+        Mode::FloorSeccompNotify,
+    ),
+    (
+        "pt/native",
+        "ptrace_over_native",
+        Mode::RvisorPtrace,
+        Mode::Native,
+    ),
+    (
+        "pt/floor",
+        "ptrace_over_floor",
+        Mode::RvisorPtrace,
+        Mode::FloorPtrace,
+    ),
+    ("runsc/nat", "runsc_over_native", Mode::Runsc, Mode::Native),
+    ("bwrap/nat", "bwrap_over_native", Mode::Bwrap, Mode::Native),
+    (
+        "strace/nat",
+        "strace_over_native",
+        Mode::Strace,
+        Mode::Native,
+    ),
+    (
+        "rv/runsc",
+        "rvisor_over_runsc",
+        Mode::RvisorSeccompNotify,
+        Mode::Runsc,
+    ),
+];
 
 /// The machine the run was on.
 pub fn machine() -> serde_json::Value {
@@ -67,81 +126,159 @@ pub fn machine() -> serde_json::Value {
     })
 }
 
-/// The JSON document.
-pub fn document(
-    rows: &[Row],
-    workloads: &[WorkloadResult],
-    lifecycle: &[LifecycleResult],
-    quick: bool,
-) -> serde_json::Value {
+fn header(schema: &str, quick: bool) -> serde_json::Value {
+    json!({ "schema": schema, "quick": quick, "machine": machine() })
+}
+
+/// `syscalls.json`.
+pub fn syscalls_doc(suite: &Suite, field: &Field, quick: bool) -> serde_json::Value {
+    let rows = &suite.rows;
     let ratios: Vec<serde_json::Value> = CASES
         .iter()
         .filter(|c| rows.iter().any(|r| r.case == c.name))
         .map(|c| {
-            let rv = p50(rows, c.name, Mode::RvisorSeccompNotify);
-            let pt = p50(rows, c.name, Mode::RvisorPtrace);
-            let native = p50(rows, c.name, Mode::Native);
-            json!({
-                "case": c.name,
-                "rvisor_over_native": ratio(rv, native),
-                "rvisor_over_floor": ratio(rv, p50(rows, c.name, Mode::FloorSeccompNotify)),
-                "ptrace_over_native": ratio(pt, native),
-                "ptrace_over_floor": ratio(pt, p50(rows, c.name, Mode::FloorPtrace)),
-            })
+            let mut o = serde_json::Map::new();
+            o.insert("case".into(), c.name.into());
+            for (_, key, a, b) in RATIOS {
+                o.insert(
+                    key.into(),
+                    json!(ratio(p50(rows, c.name, a), p50(rows, c.name, b))),
+                );
+            }
+            o.into()
         })
         .collect();
-    json!({
-        "schema": "rvisor-bench/syscalls/1",
-        "quick": quick,
-        "machine": machine(),
-        "rows": rows,
-        "ratios": ratios,
-        "workloads": workloads,
-        "geomean_overhead": crate::workloads::geomean(workloads),
-        "geomean_overhead_ptrace": crate::workloads::geomean_ptrace(workloads),
-        "lifecycle": lifecycle,
-    })
+    let mut doc = header("rvisor-bench/syscalls/2", quick);
+    doc["rounds"] = json!(suite.rounds);
+    doc["modes"] = json!(Mode::ALL
+        .into_iter()
+        .filter(|&m| field.has(m))
+        .collect::<Vec<_>>());
+    doc["missing"] = json!(field
+        .missing
+        .iter()
+        .map(|(m, why)| json!({"mode": m, "why": why}))
+        .collect::<Vec<_>>());
+    doc["notes"] = json!(suite.notes);
+    doc["rows"] = json!(rows);
+    doc["ratios"] = json!(ratios);
+    doc
+}
+
+/// `workloads.json`.
+pub fn workloads_doc(workloads: &[WorkloadResult], http: &Http, quick: bool) -> serde_json::Value {
+    let mut doc = header("rvisor-bench/workloads/2", quick);
+    let geo: serde_json::Map<String, serde_json::Value> = PROGRAM_MODES
+        .into_iter()
+        .filter_map(|m| {
+            Some((
+                serde_json::to_value(m).ok()?.as_str()?.to_string(),
+                json!(geomean(workloads, m)?),
+            ))
+        })
+        .collect();
+    doc["workloads"] = json!(workloads);
+    doc["geomean"] = geo.into();
+    doc["http"] = json!(http);
+    doc
+}
+
+/// `startup.json`.
+pub fn startup_doc(lifecycle: &[LifecycleResult], quick: bool) -> serde_json::Value {
+    let mut doc = header("rvisor-bench/startup/2", quick);
+    doc["lifecycle"] = json!(lifecycle);
+    doc
+}
+
+/// `scale.json`.
+pub fn scale_doc(
+    threads: &[ThreadsResult],
+    sandboxes: &[SandboxesResult],
+    memory: &[MemoryResult],
+    memory_notes: &[String],
+    quick: bool,
+) -> serde_json::Value {
+    let mut doc = header("rvisor-bench/scale/2", quick);
+    doc["threads"] = json!(threads);
+    doc["sandboxes"] = json!(sandboxes);
+    doc["memory"] = json!({
+        "accounting": crate::memory::accounting().describe(),
+        "notes": memory_notes,
+        "results": memory,
+    });
+    doc
+}
+
+/// `goals.json`.
+pub fn goals_doc(goals: &[Goal], quick: bool) -> serde_json::Value {
+    let mut doc = header("rvisor-bench/goals/1", quick);
+    doc["goals"] = json!(goals);
+    doc["passed"] = json!(goals.iter().filter(|g| g.pass == Some(true)).count());
+    doc["measured"] = json!(goals.iter().filter(|g| g.pass.is_some()).count());
+    doc["total"] = json!(goals.len());
+    doc
 }
 
 fn us(ns: u64) -> String {
     format!("{:.2}", ns as f64 / 1000.0)
 }
 
-/// The table: p50/p99 in µs per mode, and the ratios.
-pub fn table(rows: &[Row], modes: &[Mode]) -> String {
-    let mut out = format!("{:<20}", "case (p50/p99 µs)");
-    for m in modes {
-        out.push_str(&format!(" {:>22}", m.label()));
+fn times(r: Option<f64>) -> String {
+    r.filter(|r| r.is_finite())
+        .map_or("-".into(), |r| format!("{r:.2}x"))
+}
+
+/// Why each missing mode is missing, one line each.
+fn missing_lines(field: &Field, modes: &[Mode]) -> String {
+    field
+        .missing
+        .iter()
+        .filter(|(m, _)| modes.contains(m))
+        .map(|(m, why)| format!("  {}: {why}\n", m.label()))
+        .collect()
+}
+
+/// The per-call table: p50/p99 in µs per mode (every mode a column, `-` where it did not
+/// run), then the ratios of the p50s.
+pub fn table(suite: &Suite, field: &Field) -> String {
+    let rows = &suite.rows;
+    let mut out = format!(
+        "per call, p50/p99 µs ({} rounds, modes interleaved)\n{:<16}",
+        suite.rounds, "case"
+    );
+    for m in Mode::ALL {
+        out.push_str(&format!(" {:>21}", m.label()));
     }
-    out.push_str(&format!(
-        " {:>10} {:>10} {:>10} {:>10}\n",
-        "rv/native", "rv/floor", "pt/native", "pt/floor"
-    ));
+    for (name, ..) in RATIOS {
+        out.push_str(&format!(" {name:>10}"));
+    }
+    out.push('\n');
     for c in CASES
         .iter()
         .filter(|c| rows.iter().any(|r| r.case == c.name))
     {
-        out.push_str(&format!("{:<20}", c.name));
-        for &m in modes {
+        out.push_str(&format!("{:<16}", c.name));
+        for m in Mode::ALL {
             let cell = rows
                 .iter()
                 .find(|r| r.case == c.name && r.mode == m)
                 .map_or("-".to_string(), |r| {
                     format!("{}/{}", us(r.p.p50), us(r.p.p99))
                 });
-            out.push_str(&format!(" {cell:>22}"));
+            out.push_str(&format!(" {cell:>21}"));
         }
-        let rv = p50(rows, c.name, Mode::RvisorSeccompNotify);
-        let pt = p50(rows, c.name, Mode::RvisorPtrace);
-        let native = p50(rows, c.name, Mode::Native);
-        let fmt = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.1}x"));
-        out.push_str(&format!(
-            " {:>10} {:>10} {:>10} {:>10}\n",
-            fmt(ratio(rv, native)),
-            fmt(ratio(rv, p50(rows, c.name, Mode::FloorSeccompNotify))),
-            fmt(ratio(pt, native)),
-            fmt(ratio(pt, p50(rows, c.name, Mode::FloorPtrace)))
-        ));
+        for (_, _, a, b) in RATIOS {
+            let r = ratio(p50(rows, c.name, a), p50(rows, c.name, b));
+            out.push_str(&format!(
+                " {:>10}",
+                r.map_or("-".into(), |r| format!("{r:.1}x"))
+            ));
+        }
+        out.push('\n');
+    }
+    out.push_str(&missing_lines(field, &Mode::ALL));
+    for n in &suite.notes {
+        out.push_str(&format!("  {n}\n"));
     }
     out
 }
@@ -219,14 +356,15 @@ fn bar_chart(
 }
 
 /// A grouped bar chart of p50 per case and mode, log scale.
-pub fn svg(rows: &[Row], modes: &[Mode], path: &Path) -> Result<(), String> {
+pub fn svg(rows: &[Row], path: &Path) -> Result<(), String> {
     let cases: Vec<&str> = CASES
         .iter()
         .map(|c| c.name)
         .filter(|n| rows.iter().any(|r| r.case == *n))
         .collect();
-    let series: Vec<Series> = modes
+    let series: Vec<Series> = Mode::ALL
         .iter()
+        .filter(|&&m| rows.iter().any(|r| r.mode == m))
         .map(|&m| {
             (
                 m.label().to_string(),
@@ -239,7 +377,7 @@ pub fn svg(rows: &[Row], modes: &[Mode], path: &Path) -> Result<(), String> {
         .collect();
     bar_chart(
         path,
-        "rvisor: p50 latency per operation (ns, log scale)",
+        "rvisor and the field: p50 latency per operation (ns, log scale)",
         "ns",
         &cases,
         &series,
@@ -247,55 +385,111 @@ pub fn svg(rows: &[Row], modes: &[Mode], path: &Path) -> Result<(), String> {
     )
 }
 
-/// The workload and lifecycle tables.
-pub fn other_tables(workloads: &[WorkloadResult], lifecycle: &[LifecycleResult]) -> String {
+/// The workloads table: median ms and the ratio to native per mode, and the geometric means.
+pub fn workloads_table(workloads: &[WorkloadResult], runs: usize) -> String {
     let mut out = format!(
-        "\n{:<30} {:>12} {:>12} {:>9} {:>14} {:>9}\n",
-        "workload (median ms)", "native", "rvisor", "overhead", "rvisor:ptrace", "overhead"
+        "\nworkloads, median ms (x native) of {runs} run(s), modes interleaved\n{:<32}",
+        "workload"
     );
-    for w in workloads {
-        out.push_str(&format!(
-            "{:<30} {:>12.1} {:>12.1} {:>8.2}x {:>14.1} {:>8.2}x\n",
-            w.name, w.native_ms, w.rvisor_ms, w.overhead, w.ptrace_ms, w.ptrace_overhead
-        ));
+    for m in PROGRAM_MODES {
+        out.push_str(&format!(" {:>21}", m.label()));
     }
-    out.push_str(&format!(
-        "{:<30} {:>35.2}x {:>24.2}x\n\n",
-        "geometric mean",
-        crate::workloads::geomean(workloads),
-        crate::workloads::geomean_ptrace(workloads)
-    ));
-    out.push_str(&format!("{:<36} {:>12}\n", "start-up (median ms)", ""));
+    out.push('\n');
+    let mut notes = Vec::new();
+    for w in workloads {
+        out.push_str(&format!("{:<32}", w.name));
+        for m in PROGRAM_MODES {
+            let cell = match (w.ms.get(&m), w.over_native.get(&m)) {
+                (Some(ms), _) if m == Mode::Native => format!("{ms:.1}"),
+                (Some(ms), Some(x)) => format!("{ms:.1} ({x:.2}x)"),
+                _ => "-".into(),
+            };
+            out.push_str(&format!(" {cell:>21}"));
+        }
+        out.push('\n');
+        for (m, why) in &w.notes {
+            notes.push(format!("  {} under {}: {why}\n", w.name, m.label()));
+        }
+    }
+    out.push_str(&format!("{:<32}", "geometric mean"));
+    for m in PROGRAM_MODES {
+        let cell = if m == Mode::Native {
+            String::new()
+        } else {
+            times(geomean(workloads, m))
+        };
+        out.push_str(&format!(" {cell:>21}"));
+    }
+    out.push('\n');
+    out.extend(notes);
+    out
+}
+
+fn kib(k: Option<u64>) -> String {
+    k.map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+}
+
+/// The Go network service's table.
+pub fn http_table(http: &Http) -> String {
+    let mut out = format!(
+        "\ngo net/http on loopback: {} requests, {} client goroutines, median of {} run(s)\n{:<22} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}\n",
+        http.requests, http.clients, http.runs, "mode", "req/s", "x native", "p50 µs", "p99 µs", "peak MiB", "ΣRSS MiB"
+    );
+    let native = http
+        .results
+        .iter()
+        .find(|r| r.mode == Mode::Native)
+        .map(|r| r.rps);
+    for m in PROGRAM_MODES {
+        match http.results.iter().find(|r| r.mode == m) {
+            Some(r) => out.push_str(&format!(
+                "{:<22} {:>10.0} {:>10} {:>10.0} {:>10.0} {:>12} {:>12}\n",
+                m.label(),
+                r.rps,
+                times(native.map(|n| r.rps / n)),
+                r.p50_us,
+                r.p99_us,
+                kib(r.memory.cgroup_kib),
+                kib(Some(r.memory.rss_sum_kib)),
+            )),
+            None => out.push_str(&format!("{:<22} {:>10}\n", m.label(), "-")),
+        }
+    }
+    for n in &http.notes {
+        out.push_str(&format!("  {n}\n"));
+    }
+    out
+}
+
+/// The start-up table.
+pub fn startup_table(lifecycle: &[LifecycleResult], runs: usize) -> String {
+    let mut out = format!("\nstart-up, median ms of {runs} runs\n");
     for l in lifecycle {
         let v = l.median_ms.map_or_else(
             || format!("- ({})", l.note.as_deref().unwrap_or("")),
             |m| format!("{m:.1}"),
         );
-        out.push_str(&format!("{:<36} {v:>12}\n", l.name));
+        out.push_str(&format!("{:<40} {v:>10}\n", l.name));
     }
     out
 }
 
-/// Native vs rvisor wall time per workload.
+/// Native vs the sandboxes' wall time per workload.
 pub fn workloads_svg(workloads: &[WorkloadResult], path: &Path) -> Result<(), String> {
     let names: Vec<&str> = workloads.iter().map(|w| w.name.as_str()).collect();
-    let series: Vec<Series> = vec![
-        (
-            "native".into(),
-            workloads.iter().map(|w| Some(w.native_ms)).collect(),
-        ),
-        (
-            "rvisor:seccomp-notify".into(),
-            workloads.iter().map(|w| Some(w.rvisor_ms)).collect(),
-        ),
-        (
-            "rvisor:ptrace".into(),
-            workloads.iter().map(|w| Some(w.ptrace_ms)).collect(),
-        ),
-    ];
+    let series: Vec<Series> = PROGRAM_MODES
+        .into_iter()
+        .filter(|m| workloads.iter().any(|w| w.ms.contains_key(m)))
+        .map(|m| {
+            (
+                m.label().to_string(),
+                workloads.iter().map(|w| w.ms.get(&m).copied()).collect(),
+            )
+        })
+        .collect();
     bar_chart(
         path,
-        "rvisor: workload wall time (ms, log scale)",
+        "rvisor and the field: workload wall time (ms, log scale)",
         "ms",
         &names,
         &series,
@@ -305,9 +499,11 @@ pub fn workloads_svg(workloads: &[WorkloadResult], path: &Path) -> Result<(), St
 
 /// The scale and memory tables.
 pub fn scale_tables(
-    threads: &[crate::scale::ThreadsResult],
-    sandboxes: &[crate::scale::SandboxesResult],
-    memory: &[crate::scale::MemoryResult],
+    threads: &[ThreadsResult],
+    sandboxes: &[SandboxesResult],
+    memory: &[MemoryResult],
+    memory_notes: &[String],
+    http: &Http,
 ) -> String {
     let mut out = format!(
         "\n{:<10} {:>16} {:>16}\n",
@@ -327,14 +523,75 @@ pub fn scale_tables(
         out.push_str(&format!("{:<32} {:>10.1}\n", s.sandboxes, s.wall_ms));
     }
     out.push_str(&format!(
-        "\n{:<20} {:>12} {:>12}\n",
-        "memory (peak RSS)", "sentry KiB", "gofer KiB"
+        "\npeak memory per sandbox, MiB (peak: {}; ΣRSS: the sum of its processes' VmHWM, sampled)\n{:<22} {:>10} {:>10} {:>6} {:>14} {:>14}\n",
+        crate::memory::accounting().describe(),
+        "mode",
+        "idle peak",
+        "idle ΣRSS",
+        "procs",
+        "go http peak",
+        "go http ΣRSS"
     ));
-    for m in memory {
+    for m in PROGRAM_MODES {
+        let idle = memory.iter().find(|r| r.mode == m).map(|r| r.memory);
+        let go = http.results.iter().find(|r| r.mode == m).map(|r| r.memory);
+        let cells = |p: Option<Peak>| {
+            (
+                kib(p.and_then(|p| p.cgroup_kib)),
+                kib(p.map(|p| p.rss_sum_kib)),
+            )
+        };
+        let (ip, ir) = cells(idle);
+        let (gp, gr) = cells(go);
         out.push_str(&format!(
-            "{:<20} {:>12} {:>12}\n",
-            m.during, m.sentry_kib, m.gofer_kib
+            "{:<22} {ip:>10} {ir:>10} {:>6} {gp:>14} {gr:>14}\n",
+            m.label(),
+            idle.map_or("-".into(), |p| p.processes.to_string()),
         ));
     }
+    for n in memory_notes {
+        out.push_str(&format!("  {n}\n"));
+    }
+    out
+}
+
+/// The goals table: each goal's measured ratio, its target and whether it passes.
+pub fn goals_table(goals: &[Goal], quick: bool) -> String {
+    let mut out = format!(
+        "\ngoals (rvisor on seccomp-notify unless noted; one run{})\n{:<64} {:>9} {:>8} {:>6} {:>9}\n",
+        if quick {
+            ", --quick: fewer iterations and smaller inputs, indicative only"
+        } else {
+            ""
+        },
+        "goal",
+        "measured",
+        "target",
+        "",
+        "runsc"
+    );
+    for g in goals {
+        let result = match g.pass {
+            Some(true) => "PASS",
+            Some(false) => "FAIL",
+            None => "n/a",
+        };
+        out.push_str(&format!(
+            "{:<64} {:>9} {:>8} {result:>6} {:>9}\n",
+            g.goal,
+            times(g.measured),
+            format!("{} {:.1}x", if g.op == "<=" { "≤" } else { "≥" }, g.target),
+            times(g.runsc),
+        ));
+        if let Some(n) = &g.note {
+            out.push_str(&format!("  ({n})\n"));
+        }
+    }
+    out.push_str(&format!(
+        "{} of {} goals pass ({} measured)\n",
+        goals.iter().filter(|g| g.pass == Some(true)).count(),
+        goals.len(),
+        goals.iter().filter(|g| g.pass.is_some()).count()
+    ));
     out
 }

@@ -1,11 +1,17 @@
-//! Scale: trapped-call throughput with 1..16 guest threads, sandboxes started at once, and the
-//! memory the sentry and gofer hold.
+//! Scale: trapped-call throughput with 1..16 guest threads, sandboxes started at once, and each
+//! sandbox's peak memory.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use crate::field::{last_line, Field};
+use crate::memory::{run_measured, Peak};
+use crate::suite::Mode;
+use crate::workloads::median;
 
 /// Throughput of trapped `getppid` with `threads` guest threads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,15 +33,15 @@ pub struct SandboxesResult {
     pub wall_ms: f64,
 }
 
-/// Resident memory of the sandbox's own processes.
+/// Peak memory of one sandbox (all its processes) while its guest idles.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemoryResult {
     /// What the guest was doing.
     pub during: String,
-    /// Sentry's peak VmRSS sampled, KiB.
-    pub sentry_kib: u64,
-    /// Gofer's peak VmRSS sampled, KiB.
-    pub gofer_kib: u64,
+    /// The sandbox.
+    pub mode: Mode,
+    /// Its peaks (medians over the runs).
+    pub memory: Peak,
 }
 
 fn throughput(cmd: &mut Command) -> Result<f64, String> {
@@ -51,30 +57,43 @@ fn throughput(cmd: &mut Command) -> Result<f64, String> {
     v["per_sec"].as_f64().ok_or_else(|| "no per_sec".into())
 }
 
-/// Throughput for 1, 2, 4, 8, 16 threads.
-pub fn threads(rvisor: &Path, probe: &Path, calls: u64) -> Result<Vec<ThreadsResult>, String> {
-    let mut out = Vec::new();
-    for t in [1usize, 2, 4, 8, 16] {
-        let args = [
-            "--threads".to_string(),
-            t.to_string(),
-            "getppid".into(),
-            calls.to_string(),
-        ];
-        let native = throughput(Command::new(probe).args(&args))?;
-        let sandboxed = throughput(
-            Command::new(rvisor)
-                .args(["do", "--"])
-                .arg(probe)
-                .args(&args),
-        )?;
-        out.push(ThreadsResult {
-            threads: t,
-            native_per_sec: native,
-            rvisor_per_sec: sandboxed,
-        });
+/// Throughput for 1, 2, 4, 8, 16 threads, each the median of `rounds` runs (the thread counts
+/// interleaved, so that the ratios between them hold on a noisy machine).
+pub fn threads(
+    rvisor: &Path,
+    probe: &Path,
+    calls: u64,
+    rounds: usize,
+) -> Result<Vec<ThreadsResult>, String> {
+    let counts = [1usize, 2, 4, 8, 16];
+    let mut native = vec![Vec::new(); counts.len()];
+    let mut sandboxed = vec![Vec::new(); counts.len()];
+    for _ in 0..rounds.max(1) {
+        for (i, t) in counts.into_iter().enumerate() {
+            let args = [
+                "--threads".to_string(),
+                t.to_string(),
+                "getppid".into(),
+                calls.to_string(),
+            ];
+            native[i].push(throughput(Command::new(probe).args(&args))?);
+            sandboxed[i].push(throughput(
+                Command::new(rvisor)
+                    .args(["do", "--"])
+                    .arg(probe)
+                    .args(&args),
+            )?);
+        }
     }
-    Ok(out)
+    Ok(counts
+        .into_iter()
+        .zip(native.into_iter().zip(sandboxed))
+        .map(|(threads, (n, s))| ThreadsResult {
+            threads,
+            native_per_sec: median(n),
+            rvisor_per_sec: median(s),
+        })
+        .collect())
 }
 
 /// Wall time for 1, 2, 4, 8, 16, 32 sandboxes started at once.
@@ -108,62 +127,53 @@ pub fn sandboxes(rvisor: &Path) -> Result<Vec<SandboxesResult>, String> {
     Ok(out)
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("VmRSS:")?
-                    .trim()
-                    .trim_end_matches(" kB")
-                    .parse()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
-}
-
-fn first_child(pid: u32) -> Option<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Peak RSS of the sentry (the runtime's child) and the gofer (the sentry's child) while the
-/// guest runs `script`.
-fn sample(rvisor: &Path, during: &str, script: &str) -> Result<MemoryResult, String> {
-    let mut child = Command::new(rvisor)
-        .args(["do", "--", "sh", "-c", script])
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let (mut sentry_kib, mut gofer_kib) = (0, 0);
-    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
-        if let Some(sentry) = first_child(child.id()) {
-            sentry_kib = sentry_kib.max(rss_kib(sentry));
-            if let Some(gofer) = first_child(sentry) {
-                gofer_kib = gofer_kib.max(rss_kib(gofer));
+/// Each sandbox's peak memory while its guest runs `sh -c 'sleep 0.3'` (median of `runs`,
+/// interleaved); a note per sandbox that failed.
+pub fn memory(field: &Field, runs: usize) -> (Vec<MemoryResult>, Vec<String>) {
+    let during = "idle: sh -c 'sleep 0.3'";
+    let modes = field.program_modes();
+    let mut got: BTreeMap<Mode, Vec<Peak>> = BTreeMap::new();
+    let mut notes = BTreeMap::new();
+    for run in 0..runs.max(1) {
+        let order = crate::field::rotated(&modes, run);
+        for mode in order {
+            if notes.contains_key(&mode) {
+                continue;
+            }
+            let mut cmd = field.wrap(mode, "sh", &["-c", "sleep 0.3"]);
+            match run_measured(&mut cmd, Duration::from_secs(120)) {
+                Ok((o, peak)) if o.status.success() => got.entry(mode).or_default().push(peak),
+                Ok((o, _)) => {
+                    notes.insert(mode, format!("{}: {}", o.status, last_line(&o.stderr)));
+                }
+                Err(e) => {
+                    notes.insert(mode, e);
+                }
             }
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    Ok(MemoryResult {
-        during: during.into(),
-        sentry_kib,
-        gofer_kib,
-    })
-}
-
-/// Idle, and during `find /usr`.
-pub fn memory(rvisor: &Path) -> Result<Vec<MemoryResult>, String> {
-    Ok(vec![
-        sample(rvisor, "idle (sleep 1)", "sleep 1")?,
-        sample(rvisor, "find /usr -xdev", "find /usr -xdev >/dev/null")?,
-    ])
+    let results = got
+        .into_iter()
+        .filter(|(m, _)| !notes.contains_key(m))
+        .map(|(mode, v)| {
+            let cgroup: Vec<f64> = v
+                .iter()
+                .filter_map(|p| p.cgroup_kib.map(|k| k as f64))
+                .collect();
+            MemoryResult {
+                during: during.into(),
+                mode,
+                memory: Peak {
+                    cgroup_kib: (!cgroup.is_empty()).then(|| median(cgroup) as u64),
+                    rss_sum_kib: median(v.iter().map(|p| p.rss_sum_kib as f64).collect()) as u64,
+                    processes: median(v.iter().map(|p| p.processes as f64).collect()) as usize,
+                },
+            }
+        })
+        .collect();
+    let notes = notes
+        .into_iter()
+        .map(|(m, e)| format!("memory under {}: {e}", m.label()))
+        .collect();
+    (results, notes)
 }

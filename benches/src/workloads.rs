@@ -1,68 +1,107 @@
-//! Whole programs, wall time native vs in rvisor (each platform), and the geometric mean of the
-//! overheads.
+//! Whole programs, wall time native vs in rvisor (each platform) and in the field (runsc, bwrap,
+//! strace -f), and the geometric mean of each one's overheads.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use crate::field::{last_line, output_within, Field};
+use crate::suite::Mode;
 
 /// One workload: a shell command run in a work directory the sandbox can see.
 #[derive(Debug, Clone, Copy)]
 pub struct Workload {
+    /// Stable key (JSON, goals).
+    pub key: &'static str,
     /// Name.
     pub name: &'static str,
     /// `sh -c` command; `$W` is the work directory.
     pub script: &'static str,
+    /// Name and command with `--quick`, when the input is made smaller there.
+    pub quick: Option<(&'static str, &'static str)>,
+}
+
+impl Workload {
+    /// Name and command for this run.
+    pub fn variant(&self, quick: bool) -> (&'static str, &'static str) {
+        match self.quick {
+            Some(q) if quick => q,
+            _ => (self.name, self.script),
+        }
+    }
 }
 
 /// Every workload.
 pub const WORKLOADS: [Workload; 7] = [
     Workload {
+        key: "python3-pass",
         name: "python3 -c pass",
         script: "python3 -c pass",
+        quick: None,
     },
     Workload {
+        key: "python3-imports",
         name: "python3 imports",
         script: "python3 $W/imports.py",
+        quick: None,
     },
     Workload {
-        name: "find /usr | wc -l",
+        key: "find",
+        name: "find /usr -xdev | wc -l",
         script: "find /usr -xdev | wc -l >/dev/null",
+        quick: Some((
+            "find /usr/include -xdev | wc -l",
+            "find /usr/include -xdev | wc -l >/dev/null",
+        )),
     },
     Workload {
+        key: "tar",
         name: "tar /usr/share/doc | wc -c",
         script: "tar -cf - /usr/share/doc 2>/dev/null | wc -c >/dev/null",
+        quick: Some((
+            "tar /usr/include/linux | wc -c",
+            "tar -cf - /usr/include/linux 2>/dev/null | wc -c >/dev/null",
+        )),
     },
     Workload {
-        name: "gcc -O2 -c",
+        key: "gcc",
+        name: "gcc -O2 -c (400 functions)",
         script: "gcc -O2 -c $W/gen.c -o /tmp/rvisor-bench-gen.o && rm /tmp/rvisor-bench-gen.o",
+        quick: Some((
+            "gcc -O2 -c (50 functions)",
+            "gcc -O2 -c $W/gen-quick.c -o /tmp/rvisor-bench-gen.o && rm /tmp/rvisor-bench-gen.o",
+        )),
     },
     Workload {
+        key: "sh-true",
         name: "sh: 200 x /bin/true",
         script: "i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done",
+        quick: None,
     },
     Workload {
+        key: "sqlite3",
         name: "sqlite3 10k inserts",
         script: "python3 $W/sqlite.py",
+        quick: None,
     },
 ];
 
-/// Wall times of one workload.
+/// Wall times of one workload, per mode.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkloadResult {
-    /// Workload name.
+    /// Workload key.
+    pub key: String,
+    /// Workload name (as run: `--quick` makes some inputs smaller).
     pub name: String,
-    /// Median native wall time, ms.
-    pub native_ms: f64,
-    /// Median wall time in rvisor (seccomp-notify), ms.
-    pub rvisor_ms: f64,
-    /// rvisor / native.
-    pub overhead: f64,
-    /// Median wall time in rvisor on the ptrace platform, ms.
-    pub ptrace_ms: f64,
-    /// rvisor (ptrace) / native.
-    pub ptrace_overhead: f64,
+    /// Median wall time per mode, ms.
+    pub ms: BTreeMap<Mode, f64>,
+    /// Each mode's median over native's.
+    pub over_native: BTreeMap<Mode, f64>,
+    /// Why a mode has no figure.
+    pub notes: BTreeMap<Mode, String>,
 }
 
 const IMPORTS: &str = "import json, email.parser, http.client, xml.dom.minidom, sqlite3, decimal, \
@@ -85,86 +124,91 @@ pub fn prepare(dir: &Path) -> std::io::Result<()> {
         ));
     }
     c.push_str("int main(void) { printf(\"%d\\n\", f1(10)); return 0; }\n");
-    std::fs::write(dir.join("gen.c"), c)
+    std::fs::write(dir.join("gen.c"), c)?;
+    let mut c = String::from("#include <stdio.h>\n");
+    for i in 0..50 {
+        c.push_str(&format!(
+            "int f{i}(int x) {{ int s = 0; for (int j = 0; j < x; j++) s += j * {i} ^ (s >> 3); return s; }}\n"
+        ));
+    }
+    c.push_str("int main(void) { printf(\"%d\\n\", f1(10)); return 0; }\n");
+    std::fs::write(dir.join("gen-quick.c"), c)
 }
 
 fn time_once(mut cmd: Command) -> Result<f64, String> {
     let t = Instant::now();
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .current_dir("/")
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err(format!("exited {status}"));
+    let out = output_within(&mut cmd, Duration::from_secs(1800))?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    if !out.status.success() {
+        return Err(format!("{}: {}", out.status, last_line(&out.stderr)));
     }
-    Ok(t.elapsed().as_secs_f64() * 1000.0)
+    Ok(ms)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of `v` (not empty).
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-/// Runs every workload `runs` times natively and in rvisor.
-pub fn run(rvisor: &Path, work: &Path, runs: usize) -> Result<Vec<WorkloadResult>, String> {
+/// Runs every workload `runs` times under every program mode `field` has, interleaved: each
+/// run times every mode once, in an order that rotates from run to run.
+pub fn run(
+    field: &Field,
+    work: &Path,
+    runs: usize,
+    quick: bool,
+) -> Result<Vec<WorkloadResult>, String> {
     prepare(work).map_err(|e| format!("preparing {}: {e}", work.display()))?;
+    let modes = field.program_modes();
     let mut out = Vec::new();
     for w in WORKLOADS {
-        let shell = |platform: Option<&str>| {
-            let mut cmd = if let Some(platform) = platform {
-                let mut c = Command::new(rvisor);
-                c.arg(format!("--platform={platform}"))
-                    .args(["do", "--", "sh", "-c", w.script]);
-                c
-            } else {
-                let mut c = Command::new("sh");
-                c.args(["-c", w.script]);
-                c
-            };
-            cmd.env("W", work);
-            cmd
-        };
-        let mut times = [Vec::new(), Vec::new(), Vec::new()];
-        for _ in 0..runs {
-            // Interleaved, so drift on the machine hits every column alike.
-            for (i, platform) in [None, Some("seccomp-notify"), Some("ptrace")]
-                .into_iter()
-                .enumerate()
-            {
-                let t = time_once(shell(platform))
-                    .map_err(|e| format!("{} ({}): {e}", w.name, platform.unwrap_or("native")))?;
-                times[i].push(t);
+        let (name, script) = w.variant(quick);
+        let mut times: BTreeMap<Mode, Vec<f64>> = BTreeMap::new();
+        let mut notes: BTreeMap<Mode, String> = BTreeMap::new();
+        let t = Instant::now();
+        for run in 0..runs {
+            let order = crate::field::rotated(&modes, run);
+            for mode in order {
+                if notes.contains_key(&mode) {
+                    continue;
+                }
+                let mut cmd = field.wrap(mode, "sh", &["-c", script]);
+                cmd.env("W", work);
+                match time_once(cmd) {
+                    Ok(ms) => times.entry(mode).or_default().push(ms),
+                    Err(e) if mode.ours() => return Err(format!("{name} ({}): {e}", mode.label())),
+                    Err(e) => {
+                        times.remove(&mode);
+                        notes.insert(mode, e);
+                    }
+                }
             }
         }
-        let [n, r, p] = times.map(median);
+        let ms: BTreeMap<Mode, f64> = times.into_iter().map(|(m, v)| (m, median(v))).collect();
+        let native = ms.get(&Mode::Native).copied().unwrap_or(f64::NAN);
+        eprintln!("  {name}: {:.1} s", t.elapsed().as_secs_f64());
         out.push(WorkloadResult {
-            name: w.name.into(),
-            native_ms: n,
-            rvisor_ms: r,
-            overhead: r / n,
-            ptrace_ms: p,
-            ptrace_overhead: p / n,
+            key: w.key.into(),
+            name: name.into(),
+            over_native: ms.iter().map(|(&m, &v)| (m, v / native)).collect(),
+            ms,
+            notes,
         });
     }
     Ok(out)
 }
 
-/// Geometric mean of the overheads (seccomp-notify).
-pub fn geomean(results: &[WorkloadResult]) -> f64 {
-    geomean_of(results.iter().map(|r| r.overhead))
-}
-
-/// Geometric mean of the ptrace platform's overheads.
-pub fn geomean_ptrace(results: &[WorkloadResult]) -> f64 {
-    geomean_of(results.iter().map(|r| r.ptrace_overhead))
-}
-
-fn geomean_of(overheads: impl ExactSizeIterator<Item = f64>) -> f64 {
-    let n = overheads.len().max(1) as f64;
-    (overheads.map(f64::ln).sum::<f64>() / n).exp()
+/// Geometric mean of `mode`'s overheads, if it ran every workload.
+pub fn geomean(results: &[WorkloadResult], mode: Mode) -> Option<f64> {
+    let v: Vec<f64> = results
+        .iter()
+        .map(|r| r.over_native.get(&mode).copied())
+        .collect::<Option<_>>()?;
+    if v.is_empty() {
+        return None;
+    }
+    Some((v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp())
 }
 
 /// The default work directory (under /var/tmp: the sandbox's /tmp is its own).

@@ -1,10 +1,13 @@
-//! `rvisor-bench-probe CASE ITERATIONS [--floor]`: runs one operation ITERATIONS times (after a
-//! tenth as many unrecorded), timing each with the vDSO clock, and prints its percentiles as
-//! JSON. With `--floor` the calls run under the minimal seccomp supervisor; with `--threads T`
-//! T threads share the iterations and the throughput is printed.
+//! `rvisor-bench-probe [--floor | --floor-ptrace] CASE:ITERATIONS...`: runs each operation
+//! ITERATIONS times (after a tenth as many unrecorded), timing each with the vDSO clock, and
+//! prints one JSON line per case: its percentiles and its histogram's buckets (which the driver
+//! merges across rounds). With `--floor` (`--floor-ptrace`) each case runs under the minimal
+//! seccomp (ptrace) supervisor; with `--threads T CASE N` T threads share the iterations and the
+//! throughput is printed. `CASE ITERATIONS [--floor]` is the one-case form.
 
 use hdrhistogram::Histogram;
-use rvisor_bench::{cases, floor, floor_ptrace, ops::Op, stats::Percentiles};
+use rvisor_bench::stats::{Measured, Percentiles};
+use rvisor_bench::{cases, floor, floor_ptrace, ops::Op};
 
 fn now_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -28,8 +31,16 @@ fn measure(case: &'static cases::Case, iterations: u64) -> i32 {
         h.saturating_record(now_ns() - t);
     }
     drop(op);
-    let p = Percentiles::of(&h);
-    println!("{}", serde_json::to_string(&p).expect("json"));
+    // One line per case, flushed at its newline: a driver whose probe dies later keeps it.
+    println!(
+        "{}",
+        serde_json::to_string(&Measured {
+            case: case.name.into(),
+            p: Percentiles::of(&h),
+            hist: Measured::buckets(&h),
+        })
+        .expect("json")
+    );
     0
 }
 
@@ -57,53 +68,87 @@ fn threads(t: usize, case: &'static cases::Case, n: u64) -> i32 {
 }
 
 fn main() {
-    let mut args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--threads") {
+    // The driver quotes the last line of stderr: make it the panic's message, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("panic");
+        eprintln!("rvisor-bench-probe: {msg}");
+    }));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--threads") {
         let t: usize = args
-            .get(2)
+            .get(1)
             .and_then(|t| t.parse().ok())
             .filter(|&t| t > 0)
             .unwrap_or(1);
-        let case = args.get(3).and_then(|c| cases::find(c));
-        let n = args.get(4).and_then(|n| n.parse().ok());
+        let case = args.get(2).and_then(|c| cases::find(c));
+        let n = args.get(3).and_then(|n| n.parse().ok());
         let (Some(case), Some(n)) = (case, n) else {
             eprintln!("usage: rvisor-bench-probe --threads T CASE ITERATIONS");
             std::process::exit(2)
         };
         std::process::exit(threads(t, case, n));
     }
-    args.truncate(4);
-    let usage = "usage: rvisor-bench-probe CASE ITERATIONS [--floor | --floor-ptrace]";
-    let (Some(name), Some(n)) = (args.get(1), args.get(2)) else {
+    let usage = "usage: rvisor-bench-probe [--floor | --floor-ptrace] CASE:ITERATIONS... \
+                 (or CASE ITERATIONS [--floor | --floor-ptrace])";
+    let mut floor_flag = None;
+    let mut words = Vec::new();
+    for a in &args {
+        match a.as_str() {
+            "--floor" | "--floor-ptrace" => floor_flag = Some(a.as_str()),
+            other if other.starts_with("--") => {
+                eprintln!("unknown option {other:?}; {usage}");
+                std::process::exit(2)
+            }
+            other => words.push(other),
+        }
+    }
+    // The old form: CASE ITERATIONS.
+    let pairs: Vec<(&str, &str)> = match words.as_slice() {
+        [name, n] if !name.contains(':') => vec![(*name, *n)],
+        _ => words
+            .iter()
+            .map(|w| w.split_once(':').unwrap_or((w, "")))
+            .collect(),
+    };
+    if pairs.is_empty() {
         eprintln!("{usage}");
         std::process::exit(2)
-    };
-    let Some(case) = cases::find(name) else {
-        eprintln!(
-            "unknown case {name:?}; cases: {}",
-            cases::CASES.map(|c| c.name).join(" ")
-        );
-        std::process::exit(2)
-    };
-    let Ok(iterations) = n.parse::<u64>() else {
-        eprintln!("{usage}");
-        std::process::exit(2)
-    };
+    }
+    let mut todo = Vec::new();
+    for (name, n) in pairs {
+        let Some(case) = cases::find(name) else {
+            eprintln!(
+                "unknown case {name:?}; cases: {}",
+                cases::CASES.map(|c| c.name).join(" ")
+            );
+            std::process::exit(2)
+        };
+        let Ok(iterations) = n.parse::<u64>() else {
+            eprintln!("{usage}");
+            std::process::exit(2)
+        };
+        todo.push((case, iterations));
+    }
     let floor_failed = |e: std::io::Error| {
         eprintln!("floor: {e}");
         1
     };
-    let code = match args.get(3).map(String::as_str) {
-        Some("--floor") => {
-            floor::supervise(case.nr, || measure(case, iterations)).unwrap_or_else(floor_failed)
+    for (case, iterations) in todo {
+        let code = match floor_flag {
+            Some("--floor") => {
+                floor::supervise(case.nr, || measure(case, iterations)).unwrap_or_else(floor_failed)
+            }
+            Some(_) => floor_ptrace::supervise(case.nr, || measure(case, iterations))
+                .unwrap_or_else(floor_failed),
+            None => measure(case, iterations),
+        };
+        if code != 0 {
+            std::process::exit(code)
         }
-        Some("--floor-ptrace") => floor_ptrace::supervise(case.nr, || measure(case, iterations))
-            .unwrap_or_else(floor_failed),
-        Some(other) => {
-            eprintln!("unknown option {other:?}; {usage}");
-            2
-        }
-        None => measure(case, iterations),
-    };
-    std::process::exit(code)
+    }
 }

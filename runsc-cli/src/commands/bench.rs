@@ -1,4 +1,5 @@
-//! `rvisor bench`: per-syscall latency, native vs the kernel's floor vs rvisor vs strace.
+//! `rvisor bench`: rvisor against native, the kernel's floor and the field (runsc, bwrap,
+//! strace -f), per system call and per workload, in one interleaved run, and the goals table.
 
 use std::path::PathBuf;
 
@@ -6,13 +7,18 @@ use anyhow::Context as _;
 use clap::Args;
 use rvisor_bench::suite;
 
-/// Measure what interception costs: per system call p50..max for native, the kernel's floor (a
-/// minimal seccomp user-notify supervisor), rvisor, and strace -f where installed; workloads'
-/// wall time native vs rvisor; start-up next to bwrap, runc and crun. Prints tables and writes
-/// syscalls.json, syscalls.svg and workloads.svg.
+/// Measure what interception costs, next to the field: per system call p50..max for native, the
+/// kernel's floors (minimal seccomp user-notify and ptrace supervisors), rvisor on each
+/// platform, and, where installed, gVisor's runsc (ptrace platform, as root), bwrap and
+/// strace -f, the modes interleaved round by round; workloads' wall time and a Go net/http
+/// service (requests/s, p50/p99) under each; start-up next to runsc, bwrap, runc and crun;
+/// guest-thread scaling; peak memory per sandbox; and the goals table (each goal's measured
+/// ratio, PASS or FAIL). Prints tables and writes syscalls.json, workloads.json, startup.json,
+/// scale.json, goals.json, syscalls.svg and workloads.svg.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// A tenth of the iterations: a smoke run in well under a minute.
+    /// A tenth of the iterations, two rounds, single runs and smaller workload inputs: a smoke
+    /// run of about a minute.
     #[arg(long)]
     quick: bool,
     /// Only this case (repeatable); `--list` shows them.
@@ -59,7 +65,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<i32> {
     .map_err(|e| anyhow::anyhow!(e))?;
     print!("{tables}");
     println!(
-        "wrote syscalls.json, syscalls.svg and workloads.svg in {}",
+        "wrote {} in {}",
+        rvisor_bench::OUTPUTS.join(", "),
         args.out.display()
     );
     Ok(0)
