@@ -14,7 +14,7 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
-use crate::syscalls::{Action, Cond, TABLE};
+use crate::syscalls::{Action, Cond, Entry, TABLE};
 
 /// A compiled BPF program.
 pub use seccompiler::BpfProgram;
@@ -73,7 +73,6 @@ fn condition(c: &Cond) -> Result<SeccompCondition, seccompiler::BackendError> {
 /// [`compile_linear`] builds the same policy as a single seccompiler chain; the tests check the
 /// two agree on every number and on arguments around every guard.
 pub fn compile(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
-    let guarded = seccompiler_program(|a| matches!(a, Action::Guarded { .. }))?;
     let trap = trap_return(ret);
     let mut classes: Vec<(u32, Class)> = Vec::new();
     let max = TABLE.iter().map(|e| e.nr).max().unwrap_or(0) as u32;
@@ -87,20 +86,41 @@ pub fn compile(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
             classes.push((nr, class));
         }
     }
+    // One seccompiler program per run of guarded numbers, so that a guarded call checks its own
+    // arguments only, not every guarded call's before it.
+    let mut sections = Vec::new();
+    for (i, &(start, class)) in classes.iter().enumerate() {
+        if class == Class::Guarded {
+            let end = classes.get(i + 1).map_or(u32::MAX, |c| c.0);
+            let range = i64::from(start)..i64::from(end);
+            let prog = seccompiler_program(|e| {
+                range.contains(&e.nr) && matches!(e.action, Action::Guarded { .. })
+            })?;
+            sections.push(rewrite_sentinel(prog, ret)?);
+        }
+    }
     let mut tree = Vec::new();
-    emit_tree(&classes, trap, &mut tree);
+    emit_tree(&classes, trap, &mut tree, &mut 0);
     let mut prog = prelude();
     if ret == TrapReturn::Trace {
         prog.extend(reserved_fd_guard(trap));
     }
-    let section = prog.len() + tree.len();
+    let mut starts = Vec::with_capacity(sections.len());
+    let mut at = prog.len() + tree.len();
+    for section in &sections {
+        starts.push(at);
+        at += section.len();
+    }
     for mut insn in tree {
-        if insn.code == JA && insn.k == TO_GUARDED {
-            insn.k = (section - (prog.len() + 1)) as u32;
+        if insn.code == JA && insn.k >= TO_GUARDED - MAX_SECTIONS {
+            let section = (TO_GUARDED - insn.k) as usize;
+            insn.k = (starts[section] - (prog.len() + 1)) as u32;
         }
         prog.push(insn);
     }
-    prog.extend(rewrite_sentinel(guarded, ret)?);
+    for section in sections {
+        prog.extend(section);
+    }
     if prog.len() > 4096 {
         return Err(FilterError::Install(Errno::E2BIG));
     }
@@ -113,7 +133,7 @@ pub fn compile_linear(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
     if ret == TrapReturn::Trace {
         prog.extend(reserved_fd_guard(trap_return(ret)));
     }
-    let all = seccompiler_program(|a| matches!(a, Action::Native | Action::Guarded { .. }))?;
+    let all = seccompiler_program(|e| matches!(e.action, Action::Native | Action::Guarded { .. }))?;
     prog.extend(rewrite_sentinel(all, ret)?);
     Ok(prog)
 }
@@ -131,8 +151,11 @@ const JEQ_K: u16 = 0x15;
 const JA: u16 = 0x05;
 const RET_K: u16 = 0x06;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
-/// Placeholder target of a leaf that jumps to the guarded calls' section.
+/// Placeholder target of a leaf that jumps to a guarded run's section: `TO_GUARDED - n` for the
+/// `n`th run.
 const TO_GUARDED: u32 = u32::MAX;
+/// More runs of guarded numbers than the table could ever have.
+const MAX_SECTIONS: u32 = 4096;
 const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 
 fn trap_return(ret: TrapReturn) -> u32 {
@@ -205,18 +228,23 @@ fn reserved_fd_guard(trap: u32) -> BpfProgram {
 
 /// A binary search over `ranges` (each from its start to the next one's): each node is
 /// `JGE pivot` then a `JA` over the left subtree to the right one.
-fn emit_tree(ranges: &[(u32, Class)], trap: u32, out: &mut BpfProgram) {
+fn emit_tree(ranges: &[(u32, Class)], trap: u32, out: &mut BpfProgram, guarded: &mut u32) {
     if let [(_, class)] = ranges {
         out.push(match class {
             Class::Allow => stmt(RET_K, SECCOMP_RET_ALLOW),
             Class::Trap => stmt(RET_K, trap),
-            Class::Guarded => stmt(JA, TO_GUARDED),
+            Class::Guarded => {
+                // Patched to the jump to this run's own section (`compile`).
+                let leaf = stmt(JA, TO_GUARDED - *guarded);
+                *guarded += 1;
+                leaf
+            }
         });
         return;
     }
     let mid = ranges.len() / 2;
     let mut left = Vec::new();
-    emit_tree(&ranges[..mid], trap, &mut left);
+    emit_tree(&ranges[..mid], trap, &mut left, guarded);
     out.push(sock_filter {
         code: JGE_K,
         jt: 0,
@@ -225,14 +253,14 @@ fn emit_tree(ranges: &[(u32, Class)], trap: u32, out: &mut BpfProgram) {
     });
     out.push(stmt(JA, left.len() as u32));
     out.extend(left);
-    emit_tree(&ranges[mid..], trap, out);
+    emit_tree(&ranges[mid..], trap, out, guarded);
 }
 
 /// seccompiler's program for the entries `pick` selects: allowed under their guards, anything
 /// else the sentinel.
-fn seccompiler_program(pick: impl Fn(&Action) -> bool) -> Result<BpfProgram, FilterError> {
+fn seccompiler_program(pick: impl Fn(&Entry) -> bool) -> Result<BpfProgram, FilterError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for entry in TABLE.iter().filter(|e| pick(&e.action)) {
+    for entry in TABLE.iter().filter(|e| pick(e)) {
         match &entry.action {
             Action::Guarded { allow_when, .. } => {
                 let conds = allow_when

@@ -5,8 +5,9 @@
 //! its reply, it is the same wherever it cannot cut the call short: under ptrace (a stopped
 //! tracee takes it on resuming), and under seccomp user-notify when the caller blocks, ignores
 //! or does not catch it (a fatal one ends the caller, as natively). A handler the caller would
-//! run would instead abandon the call (restarted, or EINTR), so then the signal follows the
-//! reply, and the handler runs shortly after the call returns rather than at its return.
+//! run abandons the call instead (restarted, or EINTR): the call's reply is then kept and given to
+//! its restart (`server::Raised`), so the handler has run when the call returns, as natively
+//! (sent after the reply, it would race the caller's next instructions).
 
 use nix::errno::Errno;
 

@@ -4,7 +4,7 @@
 //! makes no global-allocator call. Several workers may block in `receive` on one platform.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use std::os::fd::AsFd;
@@ -45,6 +45,22 @@ pub struct Sentry<P: Platform> {
     strace: Option<Strace>,
     /// Counters.
     pub stats: Stats,
+    /// A call whose signal interrupted it (see [`Raised`]), and whether one is held.
+    raised: parking_lot::Mutex<Option<Raised>>,
+    raised_held: AtomicBool,
+}
+
+/// A call already made whose caller was sent a signal it handles before the reply. Under
+/// seccomp user-notify that signal interrupts the caller's wait: the handler runs, and the call
+/// is restarted (or fails with EINTR). The restarted call (same thread, number and arguments,
+/// before any other trapped call of that thread) is answered with the first one's reply, so the
+/// handler runs before the call returns, as natively, and the work is not done twice.
+#[derive(Debug, Clone, Copy)]
+struct Raised {
+    tid: i32,
+    nr: i64,
+    args: [u64; 6],
+    reply: Reply,
 }
 
 impl<P: Platform> std::fmt::Debug for Sentry<P> {
@@ -63,6 +79,8 @@ impl<P: Platform> Sentry<P> {
             sandbox: sandbox.into(),
             strace,
             stats: Stats::default(),
+            raised: parking_lot::Mutex::new(None),
+            raised_held: AtomicBool::new(false),
         }
     }
 
@@ -74,6 +92,21 @@ impl<P: Platform> Sentry<P> {
     /// The sandbox, to serve another listener of the same guest.
     pub fn shared_sandbox(&self) -> Arc<Sandbox> {
         Arc::clone(&self.sandbox)
+    }
+
+    /// The reply of a call interrupted by the signal it raised, if `trap` is its restart.
+    fn replay(&self, trap: &Trap) -> Option<Reply> {
+        if !self.raised_held.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut held = self.raised.lock();
+        let r = (*held)?;
+        if r.tid != trap.tid {
+            return None;
+        }
+        *held = None;
+        self.raised_held.store(false, Ordering::Release);
+        (r.nr == trap.nr && r.args == trap.args).then_some(r.reply)
     }
 
     /// A worker with its own arena.
@@ -133,7 +166,10 @@ impl<P: Platform> Worker<'_, P> {
             injected: None,
             raise: None,
         };
-        let mut reply = dispatch(entry, &mut ctx);
+        let mut reply = match sentry.replay(trap) {
+            Some(reply) => reply,
+            None => dispatch(entry, &mut ctx),
+        };
         match reply {
             Reply::Continue => sentry.stats.continued.fetch_add(1, Ordering::Relaxed),
             _ => sentry.stats.emulated.fetch_add(1, Ordering::Relaxed),
@@ -151,6 +187,19 @@ impl<P: Platform> Worker<'_, P> {
             };
             (!crate::raise::before_reply(&sentry.platform, caller, sig)).then_some((caller, sig))
         });
+        // One the caller handles is sent now too, and the call's reply kept for its restart
+        // (a reply that installs nothing; another follows the reply).
+        let replayed = matches!(reply, Reply::Value(_) | Reply::Errno(_));
+        if let Some((caller, sig)) = late.filter(|_| replayed) {
+            *sentry.raised.lock() = Some(Raised {
+                tid: trap.tid,
+                nr: trap.nr,
+                args: trap.args,
+                reply,
+            });
+            sentry.raised_held.store(true, Ordering::Release);
+            let _ = crate::raise::send(caller, sig);
+        }
         let line = sentry.strace.as_ref().map(|s| s.begin(&ctx, entry));
         let sent = match (reply, ctx.injected.take()) {
             (Reply::Fd { cloexec }, Some(fd)) => {
@@ -169,8 +218,16 @@ impl<P: Platform> Worker<'_, P> {
             }
             _ => sentry.platform.reply(trap, reply),
         };
-        if let Some((caller, sig)) = late {
+        if let Some((caller, sig)) = late.filter(|_| !replayed) {
             let _ = crate::raise::send(caller, sig);
+        }
+        if late.is_some() && replayed && sent.is_ok() {
+            // Answered before the signal landed: no restart will come.
+            let mut held = sentry.raised.lock();
+            if held.is_some_and(|r| r.tid == trap.tid) {
+                *held = None;
+                sentry.raised_held.store(false, Ordering::Release);
+            }
         }
         if let (Some(strace), Some(line)) = (&sentry.strace, line) {
             strace.finish(line, reply);

@@ -10,6 +10,9 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
 
 static char abs_scratch[PATH_MAX];
 
@@ -790,6 +793,36 @@ static void dotdot_of_root(void) {
     result("same=%d", a.st_ino == b.st_ino && a.st_dev == b.st_dev);
 }
 
+/* Changes through a directory opened for reading (rvisor: opened natively in the guest's
+ * read-only view, the changes redirected by path). */
+static void changes_through_a_directory_fd(void) {
+    in_dir("dirfd_changes");
+    must(mkdir("d", 0755), "d");
+    int fd = open("d", O_RDONLY | O_DIRECTORY);
+    struct stat st;
+    result("fchmod=%s", rv(fchmod(fd, 0700)));
+    fstat(fd, &st);
+    append("mode=%o", st.st_mode & 07777);
+    append("fchown=%s", rv(fchown(fd, getuid(), getgid())));
+    struct timespec t[2] = {{1, 0}, {2, 0}};
+    append("futimens=%s", rv(futimens(fd, t)));
+    fstat(fd, &st);
+    append("mtime=%ld", (long)st.st_mtime);
+    t[1].tv_sec = 3;
+    append("empty_path=%s", rv(utimensat(fd, "", t, AT_EMPTY_PATH)));
+    fstat(fd, &st);
+    append("mtime=%ld", (long)st.st_mtime);
+    append("fsetxattr=%s", rv(fsetxattr(fd, "user.t", "v", 1, 0)));
+    char v[8] = {0};
+    append("fgetxattr=%s", rv(fgetxattr(fd, "user.t", v, sizeof v)));
+    append("fremovexattr=%s", rv(fremovexattr(fd, "user.t")));
+    struct statfs a, b;
+    append("fstatfs=%s", rv(fstatfs(fd, &a)));
+    statfs("d", &b);
+    append("same_flags=%d", a.f_flags == b.f_flags);
+    append("rdonly=%d", !!(a.f_flags & ST_RDONLY));
+}
+
 int main(int argc, char **argv) {
     compat_init(argc, argv);
     if (!getcwd(abs_scratch, sizeof abs_scratch)) return 2;
@@ -874,5 +907,6 @@ int main(int argc, char **argv) {
     CASE(getdents_on_file);
     CASE(realpath_of_cwd);
     CASE(dotdot_of_root);
+    CASE(changes_through_a_directory_fd);
     return 0;
 }

@@ -87,6 +87,37 @@ pub fn main(
     run_command(&path, &argv, &envp, &old_mask, &spec.container)
 }
 
+/// Replaces each of the guest's inherited fds below `count` that is a directory or an O_PATH
+/// handle with `/dev/null`. The guest's kernel resolves path calls natively in the guest's view
+/// (directory opens, the stat family), and a handle from outside the root is a starting point
+/// outside it: `openat(fd, "..")`, `/proc/self/fd/N/..` and a reopen of an O_PATH handle would
+/// list or reach the host's files. Stdio and `--preserve-fds` carry data, not directories.
+pub(crate) fn disarm_inherited_dirs(count: u32) {
+    for fd in 0..count as i32 {
+        // SAFETY: F_GETFL reads the flags of an fd number; a closed one fails with EBADF.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 {
+            continue;
+        }
+        let dir =
+            nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+        if !dir && flags & libc::O_PATH == 0 {
+            continue;
+        }
+        // SAFETY: a NUL-terminated path and flags.
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        // SAFETY: dup2 takes integers; `fd` is ours to replace.
+        if null < 0 || unsafe { libc::dup2(null, fd) } < 0 {
+            // SAFETY: close takes an integer; `fd` is ours to close.
+            unsafe { libc::close(fd) };
+        }
+        if null >= 0 {
+            // SAFETY: as above; `null` was opened just now.
+            unsafe { libc::close(null) };
+        }
+    }
+}
+
 /// Closes every fd from `from` up, except `keep`.
 fn close_all_but(from: u32, keep: i32) {
     let keep = keep as u32;
@@ -164,6 +195,7 @@ fn start(
     // Nothing of the launcher's may reach the guest but stdio and what the caller named: closed,
     // not only marked close-on-exec, since the init itself lives on next to the guest.
     close_all_but(3 + spec.container.preserve_fds, report.as_raw_fd());
+    disarm_inherited_dirs(3 + spec.container.preserve_fds);
     supervise(spec, prog, report)?;
     // Supervised already: their writes reach the tree through the gofer, as the process's do.
     hooks::run_all(&spec.container.start_hooks, state).map_err(SandboxError::Invalid)?;

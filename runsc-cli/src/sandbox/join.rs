@@ -338,6 +338,7 @@ fn process(
         }
         identity::set_dumpable(true);
     }
+    super::init::disarm_inherited_dirs(3 + spec.preserve_fds);
     // SAFETY: close_range takes integers; CLOEXEC only marks fds (the started pipe among them:
     // the exec closes it, which tells the caller we are running).
     unsafe {

@@ -3,9 +3,8 @@
 use nix::errno::Errno;
 use rvisor_protocol::{Loc, Request};
 
-use super::fs_path::{ask, bytes, locate, o_path_target, value, Target};
+use super::fs_path::{ask, locate, value, view_fd_target, Target};
 use super::{Action, Arg, Ctx, Def};
-use crate::gofer_client::Answer;
 use crate::guest::Guest;
 use crate::platform::Reply;
 
@@ -64,26 +63,6 @@ pub(super) const DEFS: &[Def] = &[
         name: "truncate",
         action: Action::Emulated(truncate),
         args: &[Arg::Str, Arg::Int],
-    },
-    Def {
-        name: "getxattr",
-        action: Action::Emulated(getxattr),
-        args: &[Arg::Str, Arg::Str, Arg::Ptr, Arg::Int],
-    },
-    Def {
-        name: "lgetxattr",
-        action: Action::Emulated(lgetxattr),
-        args: &[Arg::Str, Arg::Str, Arg::Ptr, Arg::Int],
-    },
-    Def {
-        name: "listxattr",
-        action: Action::Emulated(listxattr),
-        args: &[Arg::Str, Arg::Ptr, Arg::Int],
-    },
-    Def {
-        name: "llistxattr",
-        action: Action::Emulated(llistxattr),
-        args: &[Arg::Str, Arg::Ptr, Arg::Int],
     },
     Def {
         name: "setxattr",
@@ -169,16 +148,26 @@ fn chmod_at(
     mode: u32,
     flags: u32,
 ) -> Result<Reply, Errno> {
-    on_path(ctx, dirfd, addr, flags, |ctx, at| {
+    let chmod = |ctx: &Ctx<'_>, at, nofollow| {
         done(
             ctx,
             &Request::Chmod {
                 at,
                 mode: mode & 0o7777,
-                flags: flags & NOFOLLOW,
+                flags: nofollow,
             },
         )
-    })
+    };
+    match locate(ctx, dirfd, addr, flags)? {
+        Target::Gofer(at) => chmod(ctx, at, flags & NOFOLLOW),
+        // The object the fd names (made in the guest's read-only view), never what a symlink
+        // there points to.
+        Target::Fd(fd) => match view_fd_target(ctx, fd, true)? {
+            Some(at) => chmod(ctx, at, NOFOLLOW),
+            None => Ok(Reply::Continue),
+        },
+        Target::Native => Ok(Reply::Continue),
+    }
 }
 fn chmod(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     chmod_at(ctx, CWD, ctx.arg(0), ctx.arg(1) as u32, 0)
@@ -221,7 +210,7 @@ fn chown_at(
     match locate(ctx, dirfd, addr, flags)? {
         Target::Gofer(at) => chown(ctx, at, flags & NOFOLLOW),
         // The object the fd names, never what a symlink there points to.
-        Target::Fd(fd) => match o_path_target(ctx, fd)? {
+        Target::Fd(fd) => match view_fd_target(ctx, fd, true)? {
             Some(at) => chown(ctx, at, NOFOLLOW),
             None => Ok(Reply::Continue),
         },
@@ -269,22 +258,31 @@ fn times_at(
     times: [i64; 4],
     flags: u32,
 ) -> Result<Reply, Errno> {
-    on_path(ctx, dirfd, addr, flags, |ctx, at| {
+    let utimens = |ctx: &Ctx<'_>, at, nofollow| {
         done(
             ctx,
             &Request::Utimens {
                 at,
                 times,
-                flags: flags & NOFOLLOW,
+                flags: nofollow,
             },
         )
-    })
+    };
+    match locate(ctx, dirfd, addr, flags)? {
+        Target::Gofer(at) => utimens(ctx, at, flags & NOFOLLOW),
+        Target::Fd(fd) => match view_fd_target(ctx, fd, true)? {
+            Some(at) => utimens(ctx, at, NOFOLLOW),
+            None => Ok(Reply::Continue),
+        },
+        Target::Native => Ok(Reply::Continue),
+    }
 }
 
 fn utimensat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    // A NULL path is futimens: it acts on the fd, natively.
+    // A NULL path is futimens: it acts on the fd, natively, unless the guest's kernel made the
+    // fd in its read-only view (then the gofer makes the change by the fd's path).
     if ctx.arg(1) == 0 {
-        return Ok(Reply::Continue);
+        return futimens(ctx);
     }
     let times = if ctx.arg(2) == 0 {
         [0, UTIME_NOW, 0, UTIME_NOW]
@@ -308,6 +306,40 @@ fn utimensat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
         return Err(Errno::EINVAL);
     }
     times_at(ctx, ctx.arg(0) as i32, ctx.arg(1), times, flags)
+}
+
+/// utimensat(fd, NULL, times, flags): the kernel's unless the fd is of the guest's view.
+fn futimens(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    // (An O_PATH fd, a bad fd or bad flags: the kernel's own answer.)
+    let Ok(Some(at)) = view_fd_target(ctx, ctx.arg(0) as i32, false) else {
+        return Ok(Reply::Continue);
+    };
+    if ctx.arg(3) != 0 {
+        return Ok(Reply::Continue);
+    }
+    let times = if ctx.arg(2) == 0 {
+        [0, UTIME_NOW, 0, UTIME_NOW]
+    } else {
+        let mut t = [0i64; 4];
+        for (i, slot) in t.iter_mut().enumerate() {
+            *slot = ctx
+                .guest
+                .read_value::<u64>(Guest::offset(ctx.arg(2), 8 * i as u64)?)
+                .map_err(|_| Errno::EFAULT)? as i64;
+        }
+        t
+    };
+    if times[1] == UTIME_OMIT && times[3] == UTIME_OMIT {
+        return Ok(Reply::Value(0));
+    }
+    done(
+        ctx,
+        &Request::Utimens {
+            at,
+            times,
+            flags: NOFOLLOW,
+        },
+    )
 }
 
 /// Two `struct timeval`s (or NULL: now) as timespecs.
@@ -393,72 +425,8 @@ fn xattr_name<'a>(ctx: &Ctx<'a>, addr: u64) -> Result<&'a [u8], Errno> {
     Ok(name)
 }
 
-/// Writes a sized answer: the size when the guest asked for it, else the bytes.
-fn sized(ctx: &Ctx<'_>, answer: Answer<'_>, buf: u64) -> Result<Reply, Errno> {
-    match answer {
-        Answer::Value(v) => Ok(Reply::Value(v)),
-        a => {
-            let b = bytes(a)?;
-            ctx.guest.write(buf, b)?;
-            Ok(Reply::Value(b.len() as i64))
-        }
-    }
-}
-
-fn get_xattr(ctx: &mut Ctx<'_>, flags: u32) -> Result<Reply, Errno> {
-    let name = xattr_name(ctx, ctx.arg(1))?;
-    let (buf, size) = (ctx.arg(2), ctx.arg(3).min(XATTR_SIZE_MAX) as u32);
-    on_path(ctx, CWD, ctx.arg(0), 0, |ctx, at| {
-        sized(
-            ctx,
-            ask(
-                ctx,
-                &Request::GetXattr {
-                    at,
-                    name,
-                    size,
-                    flags,
-                },
-            )?,
-            buf,
-        )
-    })
-}
-fn getxattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    get_xattr(ctx, 0)
-}
-fn lgetxattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    get_xattr(ctx, NOFOLLOW)
-}
-
-fn list_xattr(ctx: &mut Ctx<'_>, flags: u32) -> Result<Reply, Errno> {
-    let (buf, size) = (ctx.arg(1), ctx.arg(2).min(XATTR_SIZE_MAX) as u32);
-    on_path(ctx, CWD, ctx.arg(0), 0, |ctx, at| {
-        sized(ctx, ask(ctx, &Request::ListXattr { at, size, flags })?, buf)
-    })
-}
-fn listxattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    list_xattr(ctx, 0)
-}
-fn llistxattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    list_xattr(ctx, NOFOLLOW)
-}
-
 fn set_xattr(ctx: &mut Ctx<'_>, flags: u32) -> Result<Reply, Errno> {
-    // As the kernel: flags other than XATTR_CREATE and XATTR_REPLACE fail before the name, the
-    // value or the path are looked at.
-    let xflags = ctx.arg(4) as u32;
-    if xflags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) as u32 != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let name = xattr_name(ctx, ctx.arg(1))?;
-    let size = ctx.arg(3);
-    if size > XATTR_SIZE_MAX {
-        return Err(Errno::E2BIG);
-    }
-    let value_buf = ctx.arena.alloc_slice_fill_copy(size as usize, 0u8);
-    ctx.guest.read_exact(ctx.arg(2), value_buf)?;
-    let value: &[u8] = value_buf;
+    let (name, value, xflags) = xattr_value(ctx, ctx.arg(1), ctx.arg(2), ctx.arg(3), ctx.arg(4))?;
     on_path(ctx, CWD, ctx.arg(0), 0, |ctx, at| {
         done(
             ctx,
@@ -472,6 +440,65 @@ fn set_xattr(ctx: &mut Ctx<'_>, flags: u32) -> Result<Reply, Errno> {
         )
     })
 }
+
+/// The name, value and flags of a setxattr call, checked as the kernel does.
+fn xattr_value<'a>(
+    ctx: &Ctx<'a>,
+    name: u64,
+    value: u64,
+    size: u64,
+    xflags: u64,
+) -> Result<(&'a [u8], &'a [u8], u32), Errno> {
+    // As the kernel: flags other than XATTR_CREATE and XATTR_REPLACE fail before the name, the
+    // value or the path are looked at.
+    let xflags = xflags as u32;
+    if xflags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) as u32 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let name = xattr_name(ctx, name)?;
+    if size > XATTR_SIZE_MAX {
+        return Err(Errno::E2BIG);
+    }
+    let value_buf = ctx.arena.alloc_slice_fill_copy(size as usize, 0u8);
+    ctx.guest.read_exact(value, value_buf)?;
+    Ok((name, value_buf, xflags))
+}
+
+/// fsetxattr on an fd of the guest's view: the same change on the object at `at`.
+pub(super) fn set_xattr_at(
+    ctx: &Ctx<'_>,
+    at: Loc<'_>,
+    name: u64,
+    value: u64,
+    size: u64,
+    xflags: u64,
+) -> Result<Reply, Errno> {
+    let (name, value, xflags) = xattr_value(ctx, name, value, size, xflags)?;
+    done(
+        ctx,
+        &Request::SetXattr {
+            at,
+            name,
+            value,
+            xflags,
+            flags: NOFOLLOW,
+        },
+    )
+}
+
+/// fremovexattr on an fd of the guest's view: the same change on the object at `at`.
+pub(super) fn remove_xattr_at(ctx: &Ctx<'_>, at: Loc<'_>, name: u64) -> Result<Reply, Errno> {
+    let name = xattr_name(ctx, name)?;
+    done(
+        ctx,
+        &Request::RemoveXattr {
+            at,
+            name,
+            flags: NOFOLLOW,
+        },
+    )
+}
+
 fn setxattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     set_xattr(ctx, 0)
 }

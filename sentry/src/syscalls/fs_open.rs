@@ -3,22 +3,34 @@
 use nix::errno::Errno;
 use rvisor_protocol::Request;
 
-use super::fs_path::{ask, cached_open, locate_path, umask, Target};
+use super::fs_misc::same_directory;
+use super::fs_path::{ask, cached_open, locate_path, locate_path_for_kernel, umask, Target};
 use super::pseudo;
-use super::{Action, Arg, Ctx, Def};
+use super::{Action, Arg, Cond, Ctx, Def};
 use crate::gofer_client::Answer;
 use crate::guest::MAX_STRING;
 use crate::platform::Reply;
 
 pub(super) const DEFS: &[Def] = &[
+    // A directory opened for reading, creating nothing, runs natively: the guest's kernel
+    // resolves it in the guest's own view of the tree and checks the guest's own credentials.
+    // What it returns is a directory of that read-only view; changes made through it (fchmod,
+    // fchown, fsetxattr, futimens, fstatfs's flags) are redirected to the gofer by path
+    // (`fd_meta.rs`).
     Def {
         name: "open",
-        action: Action::Emulated(open),
+        action: Action::Guarded {
+            allow_when: &[directory_for_reading(1)],
+            handler: open,
+        },
         args: &[Arg::Str, Arg::Hex, Arg::Hex],
     },
     Def {
         name: "openat",
-        action: Action::Emulated(openat),
+        action: Action::Guarded {
+            allow_when: &[directory_for_reading(2)],
+            handler: openat,
+        },
         args: &[Arg::Int, Arg::Str, Arg::Hex, Arg::Hex],
     },
     Def {
@@ -32,6 +44,17 @@ pub(super) const DEFS: &[Def] = &[
         args: &[Arg::Str, Arg::Hex],
     },
 ];
+
+/// The open flags in argument `arg` ask for a directory, read-only, creating and truncating
+/// nothing (O_TMPFILE, which includes O_DIRECTORY's bit, is excluded by its own bit).
+const fn directory_for_reading(arg: u8) -> Cond {
+    Cond::MaskedEq {
+        arg,
+        mask: (libc::O_ACCMODE | libc::O_CREAT | libc::O_TRUNC | libc::O_DIRECTORY) as u64
+            | O_TMPFILE_BIT,
+        value: libc::O_DIRECTORY as u64,
+    }
+}
 
 /// `struct open_how`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,8 +80,21 @@ fn open_at(
     let opath = flags & libc::O_PATH as u32 != 0;
     let at = match locate_path(ctx, dirfd, path, 0)? {
         // O_PATH handles cannot be injected (ADDFD refuses them) and grant no access: the guest's
-        // kernel makes them in its read-only view, where reopening one for writing fails.
-        Target::Gofer(_) if opath => return Ok(Reply::Continue),
+        // kernel makes them in its read-only view, where reopening one for writing fails. The
+        // kernel resolves the path again from the caller's real directory: that must be the one
+        // the lookup started from (a directory fd handed in from outside the root is not), and
+        // no fd link may lead it elsewhere; reopening a handle made outside through
+        // `/proc/self/fd/N` would read the outside file.
+        Target::Gofer(at) if opath => {
+            locate_path_for_kernel(ctx, dirfd, path, 0, false)?;
+            if at.path.first() != Some(&b'/')
+                && dirfd != libc::AT_FDCWD
+                && !same_directory(ctx, dirfd, at.base)?
+            {
+                return ctx.refuse(Errno::EACCES);
+            }
+            return Ok(Reply::Continue);
+        }
         Target::Gofer(at) => at,
         // The caller's own comm and mem, which the read-only /proc would refuse to write.
         Target::Native if !opath && flags & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32 => {

@@ -376,12 +376,17 @@ fn from_deleted<'a>(
     }
 }
 
-/// The guest path of what the caller's O_PATH `fd` names, for a call given it with AT_EMPTY_PATH:
-/// the guest made it in its read-only view, where a change fails with EROFS, so the change goes
-/// to the gofer by that path (acting as the caller, so nothing the caller may not do). None for
-/// other fds (the kernel acts on them, as it would natively), for pseudo files and for deleted
-/// objects.
-pub fn o_path_target<'a>(ctx: &Ctx<'a>, fd: i32) -> Result<Option<Loc<'a>>, Errno> {
+/// The guest path of what the caller's `fd` names, when the guest's kernel made it in its
+/// read-only view: an O_PATH handle (when `o_path` allows one), or a descriptor on a read-only
+/// mount (a directory the guest opened natively, a FIFO). A change through it would fail there
+/// with EROFS, so the change goes to the gofer by that path (acting as the caller, so nothing
+/// the caller may not do). None for other fds (the gofer's: the kernel acts on them, as it would
+/// natively), for O_PATH handles when not `o_path` (the kernel refuses them), for pseudo files
+/// and for deleted objects.
+pub fn view_fd_target<'a>(ctx: &Ctx<'a>, fd: i32, o_path: bool) -> Result<Option<Loc<'a>>, Errno> {
+    // The caller's own fdinfo, read as the caller (this worker may still carry the identity of
+    // another thread it served, which may not read this one's).
+    file_identity::take_on(&ctx.sandbox.tasks.creds(ctx.trap.tid)?)?;
     let info =
         bumpalo::format!(in ctx.arena, "{}{}/fdinfo/{}", crate::procfs::prefix(), ctx.trap.tid, fd);
     let Ok(text) = std::fs::read_to_string(info.as_str()) else {
@@ -392,8 +397,17 @@ pub fn o_path_target<'a>(ctx: &Ctx<'a>, fd: i32) -> Result<Option<Loc<'a>>, Errn
         .find_map(|l| l.strip_prefix("flags:"))
         .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
         .ok_or(Errno::EBADF)?;
-    if flags & libc::O_PATH as u32 == 0 {
-        return Ok(None);
+    if flags & libc::O_PATH as u32 != 0 {
+        if !o_path {
+            return Ok(None);
+        }
+    } else {
+        let copy = guest_fd(ctx, fd)?;
+        let on_view = nix::sys::statvfs::fstatvfs(&copy)
+            .is_ok_and(|st| st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
+        if !on_view {
+            return Ok(None);
+        }
     }
     let path = proc_link(ctx, format_args!("fd/{fd}")).map_err(|_| Errno::EBADF)?;
     if path.first() != Some(&b'/') || path.ends_with(b" (deleted)") {

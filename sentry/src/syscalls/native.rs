@@ -99,7 +99,6 @@ pub const NATIVE: &[&str] = &[
     "sigaltstack",
     "personality",
     "ustat",
-    "fstatfs",
     "sysfs",
     "getpriority",
     "setpriority",
@@ -243,4 +242,17 @@ pub const NATIVE: &[&str] = &[
     "lsm_set_self_attr",
     "lsm_list_modules",
     "mseal",
+    // Metadata lookups by path: the guest's kernel resolves them in the guest's own view of the
+    // tree (a recursive clone of the gofer's, read-only, nosuid, nodev) and checks the guest's
+    // own credentials, which is Linux's exact answer. They read metadata and change nothing.
+    "stat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "readlink",
+    "readlinkat",
+    "getxattr",
+    "lgetxattr",
+    "listxattr",
+    "llistxattr",
 ];

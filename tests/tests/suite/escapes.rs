@@ -7,6 +7,7 @@ use super::prelude::*;
 
 const ESCAPE: &str = r##"
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,6 +26,19 @@ static void attempt(const char *name, int fd) {
     else
         printf("%s contained\n", name);
     if (fd >= 0) close(fd);
+}
+
+/* A directory listing that shows the outside directory's entries escaped. */
+static void listing(const char *name, int fd) {
+    int found = 0;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (!strcmp(e->d_name, "secret") || !strcmp(e->d_name, strrchr(outside, '/') + 1))
+            found = 1;
+    printf("%s %s\n", name, found ? "ESCAPED" : "contained");
+    if (d) closedir(d);
+    else if (fd >= 0) close(fd);
 }
 
 static char *at(const char *prefix, const char *suffix) {
@@ -57,6 +71,18 @@ int main(int argc, char **argv) {
     attempt("proc-1-fd", open("/proc/1/fd/0/secret", O_RDONLY));
     attempt("proc-fd-o-path", open("/proc/self/fd/0/secret", O_PATH));
     attempt("dirfd-dotdot", openat(0, "../../secret", O_RDONLY));
+    /* Directory opens and metadata run natively: no directory from outside may be held. */
+    struct stat st0;
+    printf("stdin-directory %s\n", fstat(0, &st0) == 0 && S_ISDIR(st0.st_mode) ? "ALLOWED" : "refused");
+    listing("dirfd-listing", openat(0, ".", O_RDONLY | O_DIRECTORY));
+    listing("dirfd-dotdot-listing", openat(0, "..", O_RDONLY | O_DIRECTORY));
+    listing("proc-fd-listing", open("/proc/self/fd/0", O_RDONLY | O_DIRECTORY));
+    listing("proc-fd-dotdot-listing", open("/proc/self/fd/0/..", O_RDONLY | O_DIRECTORY));
+    printf("stat-through-fd %s\n", fstatat(0, "secret", &st0, 0) == 0 ? "ESCAPED" : "contained");
+    int op = openat(0, "secret", O_PATH);
+    char reopen[64];
+    snprintf(reopen, sizeof reopen, "/proc/self/fd/%d", op);
+    attempt("o-path-reopened", op >= 0 ? open(reopen, O_RDONLY) : -1);
     /* A directory planted as a symlink to the outside, then written through. */
     symlink(outside, "/tmp/out");
     mkdir("/tmp/out/made-inside", 0755);
@@ -155,6 +181,12 @@ fn nothing_outside_the_root_is_reachable() {
         "proc-fd-o-path",
         "dirfd-dotdot",
         "hardlink",
+        "dirfd-listing",
+        "dirfd-dotdot-listing",
+        "proc-fd-listing",
+        "proc-fd-dotdot-listing",
+        "stat-through-fd",
+        "o-path-reopened",
     ] {
         assert!(
             text.contains(&format!("{name} contained")),
@@ -162,6 +194,7 @@ fn nothing_outside_the_root_is_reachable() {
         );
     }
     for refused in [
+        "stdin-directory refused",
         "chdir-magic-link refused",
         "chroot-inside refused",
         "fchdir-outside refused",
