@@ -171,6 +171,11 @@ pub fn leave_open(cmd: &mut Command, fds: Vec<(i32, std::os::fd::OwnedFd)>) {
             if unsafe { libc::dup2(fd.as_raw_fd(), *n) } < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // dup2 onto itself keeps close-on-exec: clear it.
+            // SAFETY: fcntl takes integers.
+            if fd.as_raw_fd() == *n && unsafe { libc::fcntl(*n, libc::F_SETFD, 0) } < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
         Ok(())
     };

@@ -3,7 +3,7 @@
 use nix::errno::Errno;
 use rvisor_protocol::{Loc, Request};
 
-use super::fs_path::{ask, locate, value, view_fd_target, Target};
+use super::fs_path::{ask, locate, locate_object, value, view_fd_target, Target};
 use super::{Action, Arg, Ctx, Def};
 use crate::guest::Guest;
 use crate::platform::Reply;
@@ -158,7 +158,7 @@ fn chmod_at(
             },
         )
     };
-    match locate(ctx, dirfd, addr, flags)? {
+    match locate_object(ctx, dirfd, addr, flags)? {
         Target::Gofer(at) => chmod(ctx, at, flags & NOFOLLOW),
         // The object the fd names (made in the guest's read-only view), never what a symlink
         // there points to.
@@ -207,7 +207,7 @@ fn chown_at(
             },
         )
     };
-    match locate(ctx, dirfd, addr, flags)? {
+    match locate_object(ctx, dirfd, addr, flags)? {
         Target::Gofer(at) => chown(ctx, at, flags & NOFOLLOW),
         // The object the fd names, never what a symlink there points to.
         Target::Fd(fd) => match view_fd_target(ctx, fd, true)? {
@@ -268,7 +268,7 @@ fn times_at(
             },
         )
     };
-    match locate(ctx, dirfd, addr, flags)? {
+    match locate_object(ctx, dirfd, addr, flags)? {
         Target::Gofer(at) => utimens(ctx, at, flags & NOFOLLOW),
         Target::Fd(fd) => match view_fd_target(ctx, fd, true)? {
             Some(at) => utimens(ctx, at, NOFOLLOW),

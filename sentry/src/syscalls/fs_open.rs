@@ -4,7 +4,10 @@ use nix::errno::Errno;
 use rvisor_protocol::Request;
 
 use super::fs_misc::same_directory;
-use super::fs_path::{ask, cached_open, locate_path, locate_path_for_kernel, umask, Target};
+use super::fs_path::{
+    ask, cached_open, fd_dir, guest_fd, locate_path, locate_path_for_kernel, own_fd_link, umask,
+    Target,
+};
 use super::pseudo;
 use super::{Action, Arg, Cond, Ctx, Def};
 use crate::gofer_client::Answer;
@@ -78,6 +81,15 @@ fn open_at(
 ) -> Result<Reply, Errno> {
     let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
     let opath = flags & libc::O_PATH as u32 != 0;
+    if !opath {
+        if let Some((fd, b"")) = own_fd_link(ctx, path)? {
+            match reopen(ctx, fd, flags)? {
+                Reopen::Native => {}
+                Reopen::InTree(at) => return open_in_tree(ctx, at, flags, mode, resolve),
+                Reopen::Refused => return ctx.refuse(Errno::EACCES),
+            }
+        }
+    }
     let at = match locate_path(ctx, dirfd, path, 0)? {
         // O_PATH handles cannot be injected (ADDFD refuses them) and grant no access: the guest's
         // kernel makes them in its read-only view, where reopening one for writing fails. The
@@ -102,6 +114,58 @@ fn open_at(
         }
         Target::Native | Target::Fd(_) => return Ok(Reply::Continue),
     };
+    open_in_tree(ctx, at, flags, mode, resolve)
+}
+
+/// What a reopen of the caller's own fd through `/proc/<pid>/fd/N` may do.
+enum Reopen<'a> {
+    /// Within the access the descriptor grants (or an O_PATH handle's): the kernel reopens it.
+    Native,
+    /// Wider, of an object in the tree: the gofer opens it by its path, as the caller.
+    InTree(rvisor_protocol::Loc<'a>),
+    /// Wider, of anything else (a file handed in from outside is the descriptor the caller
+    /// gave, not the inode: a read-only stdin must not become writable).
+    Refused,
+}
+
+/// Whether opening with `want` asks for more than a descriptor with status flags `have` grants.
+fn widens(have: i32, want: u32) -> bool {
+    let acc = |f: i32| f & libc::O_ACCMODE;
+    let reads = |a: i32| a == libc::O_RDONLY || a == libc::O_RDWR;
+    let writes = |a: i32| a == libc::O_WRONLY || a == libc::O_RDWR;
+    let want_acc = acc(want as i32);
+    (writes(want_acc) && !writes(acc(have)))
+        || (reads(want_acc) && !reads(acc(have)))
+        || (want & libc::O_TRUNC as u32 != 0 && !writes(acc(have)))
+        || (have & libc::O_APPEND != 0 && writes(want_acc) && want & libc::O_APPEND as u32 == 0)
+}
+
+fn reopen<'a>(ctx: &Ctx<'a>, fd: i32, flags: u32) -> Result<Reopen<'a>, Errno> {
+    let copy = guest_fd(ctx, fd)?;
+    let have = nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&copy),
+        nix::fcntl::FcntlArg::F_GETFL,
+    )?;
+    if have & libc::O_PATH != 0 || !widens(have, flags) {
+        return Ok(Reopen::Native);
+    }
+    let Ok(link) = fd_dir(ctx, fd) else {
+        return Ok(Reopen::Refused);
+    };
+    Ok(match locate_path(ctx, libc::AT_FDCWD, link, 0)? {
+        Target::Gofer(at) if same_directory(ctx, fd, link)? => Reopen::InTree(at),
+        _ => Reopen::Refused,
+    })
+}
+
+/// An open the gofer (or the fd cache) serves.
+fn open_in_tree(
+    ctx: &mut Ctx<'_>,
+    at: rvisor_protocol::Loc<'_>,
+    flags: u32,
+    mode: u32,
+    resolve: u64,
+) -> Result<Reply, Errno> {
     let creates = flags & libc::O_CREAT as u32 != 0
         || flags & libc::O_TMPFILE as u32 == libc::O_TMPFILE as u32;
     let mode = if creates {

@@ -170,6 +170,30 @@ pub fn locate<'a>(ctx: &Ctx<'a>, dirfd: i32, addr: u64, flags: u32) -> Result<Ta
     locate_path(ctx, dirfd, path, flags)
 }
 
+/// `locate` for calls that change the object a path names (chmod, chown, utimensat): a path
+/// that is exactly the caller's own `/proc/<pid>/fd/N`, followed, names the fd's object as
+/// AT_EMPTY_PATH would (glibc's fchmodat(AT_SYMLINK_NOFOLLOW) goes through one, on an O_PATH
+/// handle the guest's kernel made in its read-only view, where the kernel would say EROFS).
+pub fn locate_object<'a>(
+    ctx: &Ctx<'a>,
+    dirfd: i32,
+    addr: u64,
+    flags: u32,
+) -> Result<Target<'a>, Errno> {
+    let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
+    if !path.is_empty() && flags & libc::AT_SYMLINK_NOFOLLOW as u32 == 0 {
+        let base = base_of(ctx, dirfd, path)?;
+        if let Route::AtLink {
+            link: Link::Fd(n),
+            own: true,
+        } = route(ctx, base, path)
+        {
+            return Ok(Target::Fd(n));
+        }
+    }
+    locate_path(ctx, dirfd, path, flags)
+}
+
 /// `locate` for calls the kernel re-resolves after the check (exec, chdir): a path through an
 /// fd link or another process's cwd link is refused, since the kernel would follow the link where
 /// the gofer did not; so is one ending at such a link, unless `final_link` (exec runs what the

@@ -17,6 +17,7 @@ mod linux_edges;
 mod open_flags;
 mod overlay;
 mod programs;
+mod reopen;
 mod rootless;
 mod sentry_services;
 mod sockets;
