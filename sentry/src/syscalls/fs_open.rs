@@ -49,11 +49,13 @@ pub(super) const DEFS: &[Def] = &[
 ];
 
 /// The open flags in argument `arg` ask for a directory, read-only, creating and truncating
-/// nothing (O_TMPFILE, which includes O_DIRECTORY's bit, is excluded by its own bit).
+/// nothing (O_TMPFILE, which includes O_DIRECTORY's bit, is excluded by its own bit). O_PATH
+/// opens trap, for the check on where their lookup starts.
 const fn directory_for_reading(arg: u8) -> Cond {
     Cond::MaskedEq {
         arg,
-        mask: (libc::O_ACCMODE | libc::O_CREAT | libc::O_TRUNC | libc::O_DIRECTORY) as u64
+        mask: (libc::O_ACCMODE | libc::O_CREAT | libc::O_TRUNC | libc::O_DIRECTORY | libc::O_PATH)
+            as u64
             | O_TMPFILE_BIT,
         value: libc::O_DIRECTORY as u64,
     }
