@@ -5,7 +5,7 @@
 //! - `start` + the container state (JSON, for the start hooks): releases the guest init; the
 //!   answer comes once the guest is supervised.
 //! - `stats`: the sentry's counters as JSON.
-//! - `exec PID UID GID GROUPS` with the seccomp listener attached: serve one more process
+//! - `exec PID` with the seccomp listener attached: serve one more process
 //!   (joined by `rvisor exec`). It sends from a thread of its own that the filter does not cover
 //!   (`sendmsg` traps under it). The sentry does not take the listener with `pidfd_getfd`, as
 //!   it does the guest init's: the joiner is not dumpable by then, and its memory belongs to the
@@ -40,39 +40,14 @@ pub enum Request {
         listener: OwnedFd,
         /// Its host pid.
         host_pid: i32,
-        /// Its uid.
-        uid: u32,
-        /// Its gid.
-        gid: u32,
-        /// Its supplementary groups.
-        groups: Vec<u32>,
     },
 }
 
-/// Parses `exec PID UID GID G1,G2`, which comes with the joiner's listener.
+/// Parses `exec PID`, which comes with the joiner's listener.
 fn parse_exec(frame: &[u8], listener: OwnedFd) -> Option<Request> {
     let text = std::str::from_utf8(frame.strip_prefix(b"exec ")?).ok()?;
-    let mut it = text.split(' ');
-    let host_pid = it.next()?.parse().ok()?;
-    let uid = it.next()?.parse().ok()?;
-    let gid = it.next()?.parse().ok()?;
-    let groups = it
-        .next()?
-        .split(',')
-        .filter(|g| !g.is_empty())
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .ok()?;
-    if it.next().is_some() {
-        return None;
-    }
-    Some(Request::Exec {
-        listener,
-        host_pid,
-        uid,
-        gid,
-        groups,
-    })
+    let host_pid = text.parse().ok()?;
+    Some(Request::Exec { listener, host_pid })
 }
 
 /// Binds and listens on `path` (the runtime does this before the sandbox exists).

@@ -274,13 +274,7 @@ fn process(
     let env_os: Vec<OsString> = spec.env.iter().map(OsString::from).collect();
     let path = init::resolve(&OsString::from(&spec.args[0]), &env_os, true)?;
     identity::set_rlimits(&spec.rlimits)?;
-    let groups: Vec<String> = spec.groups.iter().map(u32::to_string).collect();
-    let frame = format!(
-        "exec {host_pid} {} {} {}",
-        spec.uid,
-        spec.gid,
-        groups.join(",")
-    );
+    let frame = format!("exec {host_pid}");
     // The listener goes to the sentry attached to the request, sent by a thread started before
     // the filter, which therefore does not cover it: under the filter our `sendmsg` would trap
     // and wait on the very listener in flight (see control.rs).
