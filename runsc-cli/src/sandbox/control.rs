@@ -5,7 +5,7 @@
 //! - `start` + the container state (JSON, for the start hooks): releases the guest init; the
 //!   answer comes once the guest is supervised.
 //! - `stats`: the sentry's counters as JSON.
-//! - `exec PID` with the seccomp listener attached: serve one more process
+//! - `exec` with the seccomp listener attached: serve one more process
 //!   (joined by `rvisor exec`). It sends from a thread of its own that the filter does not cover
 //!   (`sendmsg` traps under it). The sentry does not take the listener with `pidfd_getfd`, as
 //!   it does the guest init's: the joiner is not dumpable by then, and its memory belongs to the
@@ -38,16 +38,7 @@ pub enum Request {
     Exec {
         /// Its seccomp listener.
         listener: OwnedFd,
-        /// Its host pid.
-        host_pid: i32,
     },
-}
-
-/// Parses `exec PID`, which comes with the joiner's listener.
-fn parse_exec(frame: &[u8], listener: OwnedFd) -> Option<Request> {
-    let text = std::str::from_utf8(frame.strip_prefix(b"exec ")?).ok()?;
-    let host_pid = text.parse().ok()?;
-    Some(Request::Exec { listener, host_pid })
 }
 
 /// Binds and listens on `path` (the runtime does this before the sandbox exists).
@@ -118,8 +109,8 @@ pub fn accept(listener: BorrowedFd<'_>) -> Result<(OwnedFd, Request), Errno> {
             Request::Start(state.to_vec())
         } else if frame == b"stats" {
             Request::Stats
-        } else if let Some(exec) = fd.and_then(|fd| parse_exec(&frame, fd)) {
-            exec
+        } else if let Some(listener) = fd.filter(|_| frame == b"exec") {
+            Request::Exec { listener }
         } else {
             let _ = answer(borrowed, Err("malformed request"));
             continue;
@@ -162,12 +153,8 @@ pub fn call_on(borrowed: BorrowedFd<'_>, frame: &[u8]) -> Result<String, Sandbox
 
 /// Sends `exec`'s request, with the listener attached (from a thread the filter does not cover:
 /// see the module's comment); the answer is for [`reply_on`].
-pub fn send_exec(
-    borrowed: BorrowedFd<'_>,
-    frame: &[u8],
-    listener: BorrowedFd<'_>,
-) -> Result<(), SandboxError> {
-    send(borrowed, frame, Some(listener)).ctx(|| "sending to the sandbox".into())
+pub fn send_exec(borrowed: BorrowedFd<'_>, listener: BorrowedFd<'_>) -> Result<(), SandboxError> {
+    send(borrowed, b"exec", Some(listener)).ctx(|| "sending to the sandbox".into())
 }
 
 /// Waits for the answer to a request sent on `borrowed`; returns its payload. Uses `recvmsg`

@@ -251,11 +251,6 @@ fn process(
     // We are in the guest's pid namespace holding the control socket and the namespace fds until
     // our exec: not dumpable, no guest process can trace us or take them (exec resets it).
     identity::set_dumpable(false);
-    // Our host pid, read before procfs becomes the guest's.
-    let host_pid: i32 = std::fs::read_link("/proc/self")
-        .ok()
-        .and_then(|p| p.to_str()?.parse().ok())
-        .ok_or_else(|| SandboxError::Invalid("reading /proc/self".into()))?;
     for (fd, flag) in &ns.rest {
         nix::sched::setns(fd, *flag)
             .ctx(|| format!("entering the sandbox's {flag:?} namespace"))?;
@@ -274,7 +269,6 @@ fn process(
     let env_os: Vec<OsString> = spec.env.iter().map(OsString::from).collect();
     let path = init::resolve(&OsString::from(&spec.args[0]), &env_os, true)?;
     identity::set_rlimits(&spec.rlimits)?;
-    let frame = format!("exec {host_pid}");
     // The listener goes to the sentry attached to the request, sent by a thread started before
     // the filter, which therefore does not cover it: under the filter our `sendmsg` would trap
     // and wait on the very listener in flight (see control.rs).
@@ -283,7 +277,7 @@ fn process(
         let (to_sender, from_main) = std::sync::mpsc::channel::<OwnedFd>();
         let sender = scope.spawn(move || {
             let listener = from_main.recv().ok()?;
-            let sent = control::send_exec(control_fd, frame.as_bytes(), listener.as_fd());
+            let sent = control::send_exec(control_fd, listener.as_fd());
             Some((listener, sent))
         });
         let listener = match sentry::filter::install_with_listener_as(

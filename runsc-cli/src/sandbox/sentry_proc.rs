@@ -595,7 +595,7 @@ fn control_thread(control: OwnedFd, sentry: Arc<AnySentry>) {
             control::Request::Stats => Ok(stats_json(&all, retired)),
             control::Request::Start(_) => Err("the container is already started".to_string()),
             // The joining process took on its identity itself; the kernel holds it.
-            control::Request::Exec { listener, .. } => {
+            control::Request::Exec { listener } => {
                 let joined: Arc<AnySentry> = Arc::new(Sentry::new(
                     Box::new(SeccompNotify::new(listener)),
                     sentry.shared_sandbox(),
