@@ -93,8 +93,10 @@ pub struct HostFs {
 pub use rvisor_protocol::thread_creds::FILE_CAPS;
 
 impl Creds {
-    /// uid and gid everywhere, no supplementary groups, every capability if uid is 0.
-    pub fn new(uid: u32, gid: u32) -> Self {
+    /// uid and gid everywhere, no supplementary groups, every capability if uid is 0 (handler
+    /// tests stand for a guest of this identity with it; guests' own are read from the kernel).
+    #[cfg(test)]
+    pub(crate) fn new(uid: u32, gid: u32) -> Self {
         Creds {
             uid: Ids::all(uid),
             gid: Ids::all(gid),

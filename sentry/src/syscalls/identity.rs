@@ -65,8 +65,9 @@ pub struct Ids {
 }
 
 impl Ids {
-    /// All four set to `id`.
-    pub const fn all(id: u32) -> Self {
+    /// All four set to `id` (for `Creds::new`, in tests).
+    #[cfg(test)]
+    pub(crate) const fn all(id: u32) -> Self {
         Ids {
             real: id,
             effective: id,
