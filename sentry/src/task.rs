@@ -414,9 +414,7 @@ impl Inner {
                 .collect();
             for tgid in over {
                 self.execs.remove(&tgid);
-                for e in self.tasks.values_mut().filter(|e| e.host_tgid == tgid) {
-                    e.creds = None;
-                }
+                self.forget_process_creds(tgid);
             }
             self.tasks.retain(|_, e| !exited([&e.me])[0]);
             if self.tasks.len() * 2 > self.sweep_at {
@@ -468,9 +466,7 @@ impl Inner {
             // It succeeded from a non-leader thread: the leader's tid is that thread now, and
             // nothing read before is kept.
             self.execs.remove(&tgid);
-            for e in self.tasks.values_mut().filter(|e| e.host_tgid == tgid) {
-                e.creds = None;
-            }
+            self.forget_process_creds(tgid);
             return true;
         }
         if exec.tid == tid {
@@ -520,6 +516,13 @@ impl Inner {
 
     fn forget_creds(&mut self, tid: i32) {
         if let Some(e) = self.tasks.get_mut(&tid) {
+            e.creds = None;
+        }
+    }
+
+    /// Forgets the credentials read for every thread of process `tgid`.
+    fn forget_process_creds(&mut self, tgid: i32) {
+        for e in self.tasks.values_mut().filter(|e| e.host_tgid == tgid) {
             e.creds = None;
         }
     }
@@ -612,9 +615,7 @@ impl TaskTable {
             return;
         };
         let tgid = ids.host_tgid;
-        for e in inner.tasks.values_mut().filter(|e| e.host_tgid == tgid) {
-            e.creds = None;
-        }
+        inner.forget_process_creds(tgid);
         match pidfd_open(tid, PIDFD_THREAD) {
             Ok(thread) => {
                 inner.execs.insert(tgid, PendingExec { tid, thread });
