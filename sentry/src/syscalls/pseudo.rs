@@ -59,6 +59,7 @@ fn parts<'a>(ctx: &Ctx<'a>, dirfd: i32, path: &'a [u8]) -> Result<Option<Parts<'
         parts: out,
         pid,
         tid,
+        host_tgid: ids.host_tgid,
     }))
 }
 
@@ -67,6 +68,8 @@ struct Parts<'a> {
     parts: ArenaVec<'a, &'a [u8]>,
     pid: &'a [u8],
     tid: &'a [u8],
+    /// The caller's process on the host.
+    host_tgid: i32,
 }
 
 impl Parts<'_> {
@@ -107,7 +110,7 @@ pub(super) fn open_own(
     let Some(p) = parts(ctx, dirfd, path)? else {
         return Ok(None);
     };
-    let host_tgid = ctx.sandbox.tasks.ids(ctx.trap.tid)?.host_tgid;
+    let host_tgid = p.host_tgid;
     if let [b"proc", b"sys", b"kernel", name @ (b"hostname" | b"domainname")] = &p.parts[..] {
         return open_uts_sysctl(ctx, name, flags);
     }
