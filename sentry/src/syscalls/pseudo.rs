@@ -13,7 +13,7 @@ use super::fs_path::base_of;
 use super::Ctx;
 use crate::platform::Reply;
 use crate::procfs::prefix;
-use crate::task::cap;
+use crate::task::{cap, Creds};
 
 /// `PROC_SUPER_MAGIC` and `SYSFS_MAGIC`: the filesystems this module answers for.
 const PROC_MAGIC: i64 = 0x9fa0;
@@ -138,7 +138,8 @@ pub(super) fn open_own(
         b"oom_score_adj" => format!("{}{host_tgid}/oom_score_adj\0", prefix()),
         _ => return Ok(None),
     };
-    open_for_guest(ctx, &host_path, flags)
+    let creds = ctx.sandbox.tasks.creds(ctx.trap.tid)?;
+    open_for_guest(ctx, &creds, &host_path, flags)
 }
 
 /// `/proc/sys/kernel/hostname` or `domainname` for writing, when the sentry is in the guest's
@@ -152,15 +153,20 @@ fn open_uts_sysctl(ctx: &mut Ctx<'_>, name: &[u8], flags: u32) -> Result<Option<
     }
     let name = std::str::from_utf8(name).map_err(|_| Errno::EINVAL)?;
     let host_path = format!("{}sys/kernel/{name}\0", prefix());
-    open_for_guest(ctx, &host_path, flags)
+    open_for_guest(ctx, &creds, &host_path, flags)
 }
 
 /// Opens `host_path` (NUL-terminated) with the guest's open flags and installs it in the guest.
-/// The open is made as the caller's file identity (a root sentry takes it on), so the kernel's
-/// permission check at open is the caller's: a process that changed its ids and is no longer
-/// dumpable finds its own files root's, as natively.
-fn open_for_guest(ctx: &mut Ctx<'_>, host_path: &str, flags: u32) -> Result<Option<Reply>, Errno> {
-    crate::file_identity::take_on(&ctx.sandbox.tasks.creds(ctx.trap.tid)?)?;
+/// The open is made as the caller's file identity, `creds` (a root sentry takes it on), so the
+/// kernel's permission check at open is the caller's: a process that changed its ids and is no
+/// longer dumpable finds its own files root's, as natively.
+fn open_for_guest(
+    ctx: &mut Ctx<'_>,
+    creds: &Creds,
+    host_path: &str,
+    flags: u32,
+) -> Result<Option<Reply>, Errno> {
+    crate::file_identity::take_on(creds)?;
     let ours = (flags as i32
         & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_PATH))
         | libc::O_CLOEXEC;
