@@ -461,6 +461,13 @@ mod tests {
     }
 
     #[test]
+    fn the_lists_of_calls_continued_on_their_number_name_their_handlers() {
+        let names = |defs: &[Def]| defs.iter().map(|d| d.name).collect::<Vec<_>>();
+        assert_eq!(identity::CHANGES_CREDS, names(identity::DEFS));
+        assert_eq!(fd_meta::CHANGES_PERMISSIONS, names(fd_meta::DEFS));
+    }
+
+    #[test]
     fn unknown_numbers_fail_with_enosys() {
         assert!(matches!(
             TABLE.get(9999).action,
