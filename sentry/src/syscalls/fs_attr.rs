@@ -284,6 +284,19 @@ fn utimensat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     if ctx.arg(1) == 0 {
         return futimens(ctx);
     }
+    let Some(times) = times_arg(ctx)? else {
+        // As the kernel: nothing to change is success before the path or the flags are looked at.
+        return Ok(Reply::Value(0));
+    };
+    let flags = ctx.arg(3) as u32;
+    if flags & !(NOFOLLOW | libc::AT_EMPTY_PATH as u32) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    times_at(ctx, ctx.arg(0) as i32, ctx.arg(1), times, flags)
+}
+
+/// utimensat's `times` (argument 2; NULL is now for both), or None when both are UTIME_OMIT.
+fn times_arg(ctx: &Ctx<'_>) -> Result<Option<[i64; 4]>, Errno> {
     let times = if ctx.arg(2) == 0 {
         [0, UTIME_NOW, 0, UTIME_NOW]
     } else {
@@ -297,15 +310,7 @@ fn utimensat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
         }
         t
     };
-    // As the kernel: nothing to change is success before the path or the flags are looked at.
-    if times[1] == UTIME_OMIT && times[3] == UTIME_OMIT {
-        return Ok(Reply::Value(0));
-    }
-    let flags = ctx.arg(3) as u32;
-    if flags & !(NOFOLLOW | libc::AT_EMPTY_PATH as u32) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    times_at(ctx, ctx.arg(0) as i32, ctx.arg(1), times, flags)
+    Ok((times[1] != UTIME_OMIT || times[3] != UTIME_OMIT).then_some(times))
 }
 
 /// utimensat(fd, NULL, times, flags): the kernel's unless the fd is of the guest's view.
@@ -317,21 +322,9 @@ fn futimens(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     if ctx.arg(3) != 0 {
         return Ok(Reply::Continue);
     }
-    let times = if ctx.arg(2) == 0 {
-        [0, UTIME_NOW, 0, UTIME_NOW]
-    } else {
-        let mut t = [0i64; 4];
-        for (i, slot) in t.iter_mut().enumerate() {
-            *slot = ctx
-                .guest
-                .read_value::<u64>(Guest::offset(ctx.arg(2), 8 * i as u64)?)
-                .map_err(|_| Errno::EFAULT)? as i64;
-        }
-        t
-    };
-    if times[1] == UTIME_OMIT && times[3] == UTIME_OMIT {
+    let Some(times) = times_arg(ctx)? else {
         return Ok(Reply::Value(0));
-    }
+    };
     done(
         ctx,
         &Request::Utimens {
