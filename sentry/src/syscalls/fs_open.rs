@@ -5,7 +5,7 @@ use rvisor_protocol::Request;
 
 use super::fs_misc::same_directory;
 use super::fs_path::{
-    ask, cached_open, fd_dir, guest_fd, locate_path, locate_path_for_kernel, own_fd_link, umask,
+    ask, cached_open, fd_dir, guest_fd, locate_path, locate_path_for_kernel, reopened_fd, umask,
     Target,
 };
 use super::pseudo;
@@ -84,7 +84,7 @@ fn open_at(
     let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
     let opath = flags & libc::O_PATH as u32 != 0;
     if !opath {
-        if let Some((fd, b"")) = own_fd_link(ctx, path)? {
+        if let Some(fd) = reopened_fd(ctx, dirfd, path)? {
             match reopen(ctx, fd, flags)? {
                 Reopen::Native => {}
                 Reopen::InTree(at) => return open_in_tree(ctx, at, flags, mode, resolve),

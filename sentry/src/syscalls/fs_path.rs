@@ -260,6 +260,45 @@ pub fn own_fd_link<'a>(ctx: &Ctx<'a>, path: &'a [u8]) -> Result<Option<(i32, &'a
     })
 }
 
+/// The caller's own fd that opening `path` from `dirfd` reopens: a path ending at its own
+/// `/proc/<pid>/fd/N` link (`task/<tid>` included), or the guest's `/dev` links to them
+/// (`/dev/fd/N`, `/dev/stdin`, `/dev/stdout`, `/dev/stderr`), spelled without `..`.
+pub fn reopened_fd(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<Option<i32>, Errno> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let base = base_of(ctx, dirfd, path)?;
+    let path = ctx.arena.alloc_slice_copy(path);
+    match route(ctx, base, path) {
+        Route::AtLink {
+            link: Link::Fd(n),
+            own: true,
+        } => return Ok(Some(n)),
+        Route::Pseudo => {}
+        _ => return Ok(None),
+    }
+    let walk = if path.first() == Some(&b'/') {
+        &[][..]
+    } else {
+        base
+    };
+    let mut parts: ArenaVec<'_, &[u8]> = ArenaVec::new_in(ctx.arena);
+    for part in walk.split(|&b| b == b'/').chain(path.split(|&b| b == b'/')) {
+        match part {
+            b"" | b"." => {}
+            b".." => return Ok(None),
+            p => parts.push(p),
+        }
+    }
+    Ok(match parts[..] {
+        [b"dev", b"fd", n] => std::str::from_utf8(n).ok().and_then(|n| n.parse().ok()),
+        [b"dev", b"stdin"] => Some(0),
+        [b"dev", b"stdout"] => Some(1),
+        [b"dev", b"stderr"] => Some(2),
+        _ => None,
+    })
+}
+
 /// `locate` for a path already read from the guest.
 pub fn locate_path<'a>(
     ctx: &Ctx<'a>,
