@@ -137,6 +137,27 @@ fn on_path(
     }
 }
 
+/// Runs `op` (given the object's path and its no-follow flag) on the gofer for an object the
+/// call changes: a path in the tree, or an fd (AT_EMPTY_PATH, or exactly its own
+/// `/proc/self/fd/N` link) the guest's kernel made in its read-only view, by the fd's path and
+/// never following what a symlink there points to. The kernel does the rest.
+fn on_object(
+    ctx: &mut Ctx<'_>,
+    dirfd: i32,
+    addr: u64,
+    flags: u32,
+    op: impl Fn(&Ctx<'_>, Loc<'_>, u32) -> Result<Reply, Errno>,
+) -> Result<Reply, Errno> {
+    match locate_object(ctx, dirfd, addr, flags)? {
+        Target::Gofer(at) => op(ctx, at, flags & NOFOLLOW),
+        Target::Fd(fd) => match view_fd_target(ctx, fd, true)? {
+            Some(at) => op(ctx, at, NOFOLLOW),
+            None => Ok(Reply::Continue),
+        },
+        Target::Native => Ok(Reply::Continue),
+    }
+}
+
 fn done(ctx: &Ctx<'_>, req: &Request<'_>) -> Result<Reply, Errno> {
     value(ask(ctx, req)?).map(Reply::Value)
 }
@@ -148,7 +169,7 @@ fn chmod_at(
     mode: u32,
     flags: u32,
 ) -> Result<Reply, Errno> {
-    let chmod = |ctx: &Ctx<'_>, at, nofollow| {
+    on_object(ctx, dirfd, addr, flags, |ctx, at, nofollow| {
         done(
             ctx,
             &Request::Chmod {
@@ -157,17 +178,7 @@ fn chmod_at(
                 flags: nofollow,
             },
         )
-    };
-    match locate_object(ctx, dirfd, addr, flags)? {
-        Target::Gofer(at) => chmod(ctx, at, flags & NOFOLLOW),
-        // The object the fd names (made in the guest's read-only view), never what a symlink
-        // there points to.
-        Target::Fd(fd) => match view_fd_target(ctx, fd, true)? {
-            Some(at) => chmod(ctx, at, NOFOLLOW),
-            None => Ok(Reply::Continue),
-        },
-        Target::Native => Ok(Reply::Continue),
-    }
+    })
 }
 fn chmod(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     chmod_at(ctx, CWD, ctx.arg(0), ctx.arg(1) as u32, 0)
@@ -196,7 +207,7 @@ fn chown_at(
     if flags & !(NOFOLLOW | libc::AT_EMPTY_PATH as u32) != 0 {
         return Err(Errno::EINVAL);
     }
-    let chown = |ctx: &Ctx<'_>, at, nofollow| {
+    on_object(ctx, dirfd, addr, flags, |ctx, at, nofollow| {
         done(
             ctx,
             &Request::Chown {
@@ -206,16 +217,7 @@ fn chown_at(
                 flags: nofollow,
             },
         )
-    };
-    match locate_object(ctx, dirfd, addr, flags)? {
-        Target::Gofer(at) => chown(ctx, at, flags & NOFOLLOW),
-        // The object the fd names, never what a symlink there points to.
-        Target::Fd(fd) => match view_fd_target(ctx, fd, true)? {
-            Some(at) => chown(ctx, at, NOFOLLOW),
-            None => Ok(Reply::Continue),
-        },
-        Target::Native => Ok(Reply::Continue),
-    }
+    })
 }
 fn chown(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     chown_at(
@@ -258,7 +260,7 @@ fn times_at(
     times: [i64; 4],
     flags: u32,
 ) -> Result<Reply, Errno> {
-    let utimens = |ctx: &Ctx<'_>, at, nofollow| {
+    on_object(ctx, dirfd, addr, flags, |ctx, at, nofollow| {
         done(
             ctx,
             &Request::Utimens {
@@ -267,15 +269,7 @@ fn times_at(
                 flags: nofollow,
             },
         )
-    };
-    match locate_object(ctx, dirfd, addr, flags)? {
-        Target::Gofer(at) => utimens(ctx, at, flags & NOFOLLOW),
-        Target::Fd(fd) => match view_fd_target(ctx, fd, true)? {
-            Some(at) => utimens(ctx, at, NOFOLLOW),
-            None => Ok(Reply::Continue),
-        },
-        Target::Native => Ok(Reply::Continue),
-    }
+    })
 }
 
 fn utimensat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
