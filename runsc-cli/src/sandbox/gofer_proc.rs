@@ -2,7 +2,7 @@
 //! (whose namespaces are children of its own, so its rights over the tree cover the guest's),
 //! then confines itself to the tree and serves the sentry until the guest is gone.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use gofer::IdMap;
@@ -29,6 +29,9 @@ pub struct Channels {
     pub report: OwnedFd,
     /// The request socket.
     pub requests: OwnedFd,
+    /// The sentry's guard cgroup (see `unix_guard`), to create the guest init in; owned by the
+    /// sentry's copy of it, closed here once the init exists.
+    pub guard: Option<RawFd>,
 }
 
 /// Runs as the gofer; never returns.
@@ -83,6 +86,8 @@ struct Init {
     /// Set when the init is not our child (a container's is its runtime caller's, for the
     /// caller's reaper to collect its status): how we see it end.
     pidfd: Option<OwnedFd>,
+    /// Created in the sentry's guard cgroup.
+    in_guard: bool,
 }
 
 fn start(
@@ -112,6 +117,10 @@ fn start(
             // SAFETY: as above, for the maps pipe inherited from the sentry.
             unsafe { libc::close(fd.as_raw_fd()) };
         }
+        if let Some(fd) = ch.guard {
+            // SAFETY: as above, for the guard cgroup's directory (the init is in it already).
+            unsafe { libc::close(fd) };
+        }
         // SAFETY: the init takes over the report socket; the gofer's `Channels` are never dropped
         // in this process (init::main never returns), so the fd has one owner.
         let report = unsafe { OwnedFd::from_raw_fd(ch.report.as_raw_fd()) };
@@ -119,15 +128,20 @@ fn start(
         let maps = unsafe { OwnedFd::from_raw_fd(maps_read.as_raw_fd()) };
         init::main(spec, prog, &tree, maps, report, attach, rootless);
     };
+    // SAFETY: the sentry keeps its copy of the guard's directory open while we run.
+    let guard = ch.guard.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
     let init = if joins.is_empty() {
         // SAFETY: the gofer is single-threaded here; the child only runs `init::main`, which
         // never returns.
-        match unsafe { clone::fork_into_with_pidfd(flags, "creating the sandbox namespaces")? } {
-            (clone::Cloned::Parent(pid), pidfd) => Init {
+        match unsafe {
+            clone::fork_into_cgroup_with_pidfd(flags, guard, "creating the sandbox namespaces")?
+        } {
+            (clone::Cloned::Parent(pid), pidfd, in_guard) => Init {
                 pid,
                 pidfd: pidfd.filter(|_| attach.detached()),
+                in_guard,
             },
-            (clone::Cloned::Child, _) => {
+            (clone::Cloned::Child, _, _) => {
                 as_init();
                 std::process::exit(SETUP_FAILED)
             }
@@ -135,6 +149,10 @@ fn start(
     } else {
         via_joiner(&joins, flags, attach.detached(), as_init)?
     };
+    if let Some(fd) = ch.guard {
+        // SAFETY: our copy of the sentry's fd, used for the clone only; nothing else here uses it.
+        unsafe { libc::close(fd) };
+    }
     drop(maps_read);
     if attach.detached() {
         super::container::release_stdio();
@@ -212,6 +230,7 @@ fn via_joiner(
             Ok(Init {
                 pid,
                 pidfd: detached.then_some(pidfd),
+                in_guard: false,
             })
         }
     }
@@ -219,10 +238,18 @@ fn via_joiner(
 
 /// `host_sockets`: `--host-uds=open`.
 fn serve(init: Init, root: OwnedFd, map: IdMap, requests: OwnedFd, host_sockets: bool) -> ! {
-    let Init { pid: init, pidfd } = init;
+    let Init {
+        pid: init,
+        pidfd,
+        in_guard,
+    } = init;
     let killer = pidfd.as_ref().and_then(|fd| fd.try_clone().ok());
-    // The sentry learns the init's host pid from us (the init cannot know it).
-    let _ = rvisor_protocol::send_frame(requests.as_fd(), &init.as_raw().to_le_bytes(), &[]);
+    // The sentry learns the init's host pid from us (the init cannot know it), and whether the
+    // init was born in the guard cgroup.
+    let mut hello = [0u8; 5];
+    hello[..4].copy_from_slice(&init.as_raw().to_le_bytes());
+    hello[4] = u8::from(in_guard);
+    let _ = rvisor_protocol::send_frame(requests.as_fd(), &hello, &[]);
     // A truncate past the guest's RLIMIT_FSIZE, made under that limit, makes the kernel send
     // us SIGXFSZ (the sentry raises the guest's own): it must not end the gofer. The guest
     // init exists already and keeps its own dispositions.

@@ -2,7 +2,7 @@
 //! the seccomp listener, and services trapped calls until the init exits.
 
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -166,17 +166,34 @@ enum Held {
     Tracer(TracerThread, Box<Ptrace>, OwnedFd),
 }
 
-/// Places the init in the guard cgroup, confines our filesystem, then takes hold of the init:
-/// on ptrace the tracer thread seizes it; on seccomp-notify a container's init gets the exit
-/// watch (it is not our child: we learn its end as its tracer, and it dies with us).
+/// Makes sure the init is in the guard cgroup, confines our filesystem, then takes hold of the
+/// init: on ptrace the tracer thread seizes it; on seccomp-notify a container's init gets the
+/// exit watch (it is not our child: we learn its end as its tracer, and it dies with us).
 fn take_hold(
     started: &mut Started,
     platform: PlatformKind,
     exit: &Arc<ExitSlot>,
     attach: &Attach,
 ) -> Held {
-    // While we still see the host's cgroup2: the kernel's backstop behind our socket checks.
-    started.guard = super::unix_guard::place(started.init, started.ends.is_some());
+    // Where the gofer could not create it there, moved while we still see the host's cgroup2.
+    if let Some(guard) = started.guard.take() {
+        if started.in_guard {
+            started.guard = Some(guard);
+        } else {
+            match guard.move_in(started.init) {
+                Ok(()) => started.guard = Some(guard),
+                Err(e) => {
+                    tracing::debug!(
+                        "no Unix-socket guard cgroup ({e}); the sentry's checks stand alone"
+                    );
+                    guard.remove();
+                }
+            }
+        }
+    }
+    if let Some(guard) = &mut started.guard {
+        guard.settled();
+    }
     // Before a tracer thread exists, which must share the confined view: no host filesystem of
     // our own from here on.
     if let Err(e) = confine_filesystem() {
@@ -301,6 +318,8 @@ struct Started {
     ends: Option<Ends>,
     /// The guest's Unix-socket guard cgroup, removed when the sandbox ends.
     guard: Option<super::unix_guard::UnixGuard>,
+    /// The gofer created the init in `guard` already.
+    in_guard: bool,
     /// Until the guest runs its command.
     report: Option<OwnedFd>,
     requests: OwnedFd,
@@ -336,6 +355,32 @@ fn join_netns(spec: &SandboxSpec) -> Result<(), SandboxError> {
 }
 
 fn start(spec: &SandboxSpec, prog: &BpfProgram, attach: &Attach) -> Result<Started, SandboxError> {
+    // While we still see the host's cgroup2, and before the gofer exists: the init is created in
+    // it. The kernel's backstop behind our socket checks.
+    let guard = super::unix_guard::prepare(attach.detached());
+    let dir = guard.as_ref().and_then(|g| g.dir()).map(|d| d.as_raw_fd());
+    match create(spec, prog, attach, dir) {
+        Ok(mut started) => {
+            started.guard = guard;
+            Ok(started)
+        }
+        Err(e) => {
+            if let Some(guard) = &guard {
+                guard.remove();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Creates the gofer (which creates the init, in the guard cgroup `guard` if given) and waits
+/// for the sandbox to be built.
+fn create(
+    spec: &SandboxSpec,
+    prog: &BpfProgram,
+    attach: &Attach,
+    guard: Option<std::os::fd::RawFd>,
+) -> Result<Started, SandboxError> {
     let rootless = !nix::unistd::geteuid().is_root();
     join_netns(spec)?;
     let (maps_read, maps_write) =
@@ -374,6 +419,7 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram, attach: &Attach) -> Result<Start
                 maps_written: rootless.then_some(maps_read),
                 report: report_child,
                 requests: requests_gofer,
+                guard,
             };
             gofer_proc::main(spec, prog, ch, rootless, attach);
         }
@@ -400,8 +446,11 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram, attach: &Attach) -> Result<Start
     let mut no_fds = Vec::new();
     rvisor_protocol::recv_frame(requests_sentry.as_fd(), &mut hello, &mut no_fds)
         .map_err(|e| SandboxError::Setup(format!("the gofer did not report: {e}")))?;
-    let init = <[u8; 4]>::try_from(hello.frame())
-        .map(|b| Pid::from_raw(i32::from_le_bytes(b)))
+    let (init, in_guard) = <[u8; 5]>::try_from(hello.frame())
+        .map(|b| {
+            let pid = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            (Pid::from_raw(pid), b[4] == 1)
+        })
         .map_err(|_| SandboxError::Setup("malformed report from the gofer".into()))?;
     // Alive (it waits for `start`), so the pid is still its.
     let ends = match gofer_fd.filter(|_| attach.detached()) {
@@ -416,6 +465,7 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram, attach: &Attach) -> Result<Start
         init,
         ends,
         guard: None,
+        in_guard,
         report: Some(report_sentry),
         requests: requests_sentry,
     })
@@ -446,6 +496,7 @@ fn serve(
         gofer,
         init: init_pid,
         ends,
+        in_guard: _,
         guard,
         requests,
         report,

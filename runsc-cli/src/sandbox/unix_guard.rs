@@ -32,6 +32,9 @@ const ATTACH_UNIX: [u32; 2] = [49, 50];
 pub struct UnixGuard {
     parent: OwnedFd,
     name: CString,
+    /// The guard itself, until the guest init is in it: the init is created there
+    /// (`CLONE_INTO_CGROUP`), or moved there through it.
+    dir: Option<OwnedFd>,
 }
 
 /// Where cgroup2 is mounted, and whether it holds controllers (then an OCI container's limits
@@ -120,10 +123,14 @@ fn attach(cgroup: &OwnedFd, prog: &OwnedFd, kind: u32) -> Result<(), Errno> {
     bpf(BPF_PROG_ATTACH, &attr).map(drop)
 }
 
-/// Moves the guest init `init` into a new guard cgroup under its own. `container`: an OCI
-/// container (skipped where its limits live in cgroup2). `None` where the kernel or our
-/// privileges do not allow it.
-pub fn place(init: Pid, container: bool) -> Option<UnixGuard> {
+/// Creates the guard cgroup for a sandbox whose guest init we (or a process we create) are
+/// about to create: a child of our own cgroup2 cgroup, which the init's would be, named after
+/// us (we live as long as the sandbox). The init is then created in it with `CLONE_INTO_CGROUP`
+/// (see [`UnixGuard::dir`]), or moved there with [`UnixGuard::move_in`]: moving a process costs
+/// the kernel an RCU grace period (milliseconds, on every start), creating it there does not.
+/// `container`: an OCI container (skipped where its limits live in cgroup2). `None` where the
+/// kernel or our privileges do not allow it.
+pub fn prepare(container: bool) -> Option<UnixGuard> {
     let result = (|| -> Result<Option<UnixGuard>, String> {
         let Some((mount, limits_here)) = cgroup2() else {
             return Ok(None);
@@ -131,30 +138,43 @@ pub fn place(init: Pid, container: bool) -> Option<UnixGuard> {
         if container && limits_here {
             return Ok(None);
         }
-        let rel = cgroup_of(init).ok_or("no cgroup2 path")?;
+        let rel = cgroup_of(Pid::this()).ok_or("no cgroup2 path")?;
         let parent_path = mount.join(&rel);
         let parent = std::fs::File::open(&parent_path)
             .map_err(|e| format!("{}: {e}", parent_path.display()))?;
-        let name = CString::new(format!("{NAME_PREFIX}{init}")).map_err(|e| e.to_string())?;
+        let name =
+            CString::new(format!("{NAME_PREFIX}{}", Pid::this())).map_err(|e| e.to_string())?;
         remove_stale(&parent_path);
         let dir = parent_path.join(name.to_str().unwrap_or_default());
         std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let guard = UnixGuard {
+        let mut guard = UnixGuard {
             parent: parent.into(),
             name,
+            dir: None,
         };
-        let cgroup = std::fs::File::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        // A cgroup2 directory's inode number is the cgroup's id.
-        let id =
-            std::os::unix::fs::MetadataExt::ino(&cgroup.metadata().map_err(|e| e.to_string())?);
-        let cgroup: OwnedFd = cgroup.into();
-        for kind in ATTACH_UNIX {
-            let prog = refusing_program(kind, id).map_err(|e| format!("loading: {e}"))?;
-            attach(&cgroup, &prog, kind).map_err(|e| format!("attaching: {e}"))?;
+        let armed = (|| -> Result<OwnedFd, String> {
+            let cgroup =
+                std::fs::File::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            // A cgroup2 directory's inode number is the cgroup's id.
+            let id =
+                std::os::unix::fs::MetadataExt::ino(&cgroup.metadata().map_err(|e| e.to_string())?);
+            let cgroup: OwnedFd = cgroup.into();
+            for kind in ATTACH_UNIX {
+                let prog = refusing_program(kind, id).map_err(|e| format!("loading: {e}"))?;
+                attach(&cgroup, &prog, kind).map_err(|e| format!("attaching: {e}"))?;
+            }
+            Ok(cgroup)
+        })();
+        match armed {
+            Ok(cgroup) => {
+                guard.dir = Some(cgroup);
+                Ok(Some(guard))
+            }
+            Err(e) => {
+                guard.remove();
+                Err(e)
+            }
         }
-        std::fs::write(dir.join("cgroup.procs"), init.to_string())
-            .map_err(|e| format!("moving the guest: {e}"))?;
-        Ok(Some(guard))
     })();
     result.unwrap_or_else(|e| {
         tracing::debug!("no Unix-socket guard cgroup ({e}); the sentry's checks stand alone");
@@ -162,14 +182,22 @@ pub fn place(init: Pid, container: bool) -> Option<UnixGuard> {
     })
 }
 
-/// Removes guard cgroups that sandboxes killed before cleaning up left in `parent` (an occupied
-/// one refuses rmdir with EBUSY and stays).
+/// Removes guard cgroups that sandboxes killed before cleaning up left in `parent`: those whose
+/// sentry is gone (a live sandbox's guard may be empty still, its init not created yet; an
+/// occupied one refuses rmdir with EBUSY and stays).
 fn remove_stale(parent: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(NAME_PREFIX) {
+        let name = entry.file_name();
+        let Some(owner) = name.to_str().and_then(|n| n.strip_prefix(NAME_PREFIX)) else {
+            continue;
+        };
+        let alive = owner.parse::<i32>().is_ok_and(|pid| {
+            pid > 0 && nix::sys::signal::kill(Pid::from_raw(pid), None) != Err(Errno::ESRCH)
+        });
+        if !alive {
             let _ = std::fs::remove_dir(entry.path());
         }
     }
@@ -193,6 +221,35 @@ pub fn join(init: Pid) {
 }
 
 impl UnixGuard {
+    /// The guard cgroup's directory, for `CLONE_INTO_CGROUP`, until [`UnixGuard::settled`].
+    pub fn dir(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.dir.as_ref().map(|d| d.as_fd())
+    }
+
+    /// Moves `pid` into the guard (where it could not be created there).
+    pub fn move_in(&self, pid: Pid) -> Result<(), String> {
+        use std::io::Write;
+        let dir = self.dir.as_ref().ok_or("the guard is settled")?;
+        let procs = nix::fcntl::openat(
+            Some(dir.as_raw_fd()),
+            "cgroup.procs",
+            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| format!("opening cgroup.procs: {e}"))?;
+        // SAFETY: openat just returned this fd; nothing else owns it.
+        let mut procs = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(procs) });
+        procs
+            .write_all(pid.to_string().as_bytes())
+            .map_err(|e| format!("moving the guest: {e}"))
+    }
+
+    /// The guest init is in the guard: its directory is no longer needed.
+    pub fn settled(&mut self) {
+        self.dir = None;
+    }
+
     /// Removes the cgroup once its last process has left (briefly retried while they exit).
     pub fn remove(&self) {
         for _ in 0..100 {
