@@ -54,6 +54,21 @@ impl SeccompNotify {
     }
 }
 
+impl SeccompNotify {
+    /// Whether every task under the filter is gone (the listener polls as hung up).
+    fn orphaned(&self) -> bool {
+        use std::os::fd::AsFd;
+        let mut fds = [nix::poll::PollFd::new(
+            self.listener.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO), Ok(n) if n > 0)
+            && fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLHUP))
+    }
+}
+
 impl Platform for SeccompNotify {
     fn name(&self) -> &'static str {
         "seccomp-notify"
@@ -73,12 +88,19 @@ impl Platform for SeccompNotify {
                 "SECCOMP_IOCTL_NOTIF_RECV",
             ) {
                 Ok(()) => break,
-                // Interrupted, or the caller was killed between notification and receipt.
+                // Interrupted.
                 Err(PlatformError::Sys {
                     errno: Errno::EINTR,
                     ..
-                })
-                | Err(PlatformError::Gone) => {}
+                }) => {}
+                // The caller was killed between notification and receipt, or no task is left
+                // under the filter: then every receive fails at once, and the listener polls as
+                // hung up (no task can come back under it: only a filtered task forks one).
+                Err(PlatformError::Gone) => {
+                    if self.orphaned() {
+                        return Err(PlatformError::Detached);
+                    }
+                }
                 Err(PlatformError::Sys {
                     errno: Errno::EBADF,
                     ..
