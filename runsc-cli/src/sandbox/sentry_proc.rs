@@ -553,20 +553,9 @@ fn serve(
             let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
         }
     };
-    // Workers block in receive forever once the guest is gone; exiting the process ends them.
-    let _ = crossbeam::thread::scope(|scope| {
-        match &tracer {
-            // Only the thread that seized the guest may serve it.
-            Some(tracer) => {
-                let sentry = Arc::clone(&sentry);
-                tracer.run(move || work(&sentry));
-            }
-            None => {
-                for _ in 0..spec.workers.max(1) {
-                    scope.spawn(|_| work(&sentry));
-                }
-            }
-        }
+    let stats = spec.stats;
+    // Once the guest is gone: the sandbox's status, and our exit (which ends the workers).
+    let end = || -> ! {
         let code = match &ends {
             // The gofer exits with the guest init's status.
             None => {
@@ -596,7 +585,7 @@ fn serve(
         if let Some(answering) = answering {
             let _ = answering.join();
         }
-        if spec.stats {
+        if stats {
             eprintln!("{}", stats_line(&sentry));
         }
         if let Some(guard) = &guard {
@@ -606,6 +595,28 @@ fn serve(
             let _ = nix::unistd::write(file, format!("{code}\n").as_bytes());
         }
         std::process::exit(code.unwrap_or(SETUP_FAILED))
+    };
+    let _ = crossbeam::thread::scope(|scope| match &tracer {
+        // Only the thread that seized the guest may serve it.
+        Some(tracer) => {
+            let sentry = Arc::clone(&sentry);
+            tracer.run(move || work(&sentry));
+            end()
+        }
+        None => {
+            scope.spawn(|_| end());
+            for _ in 1..spec.workers.max(1) {
+                scope.spawn(|_| work(&sentry));
+            }
+            // This thread serves too: it runs already, where a new thread would first have to
+            // be scheduled while the guest waits for the answer to its first call (a
+            // millisecond on a busy machine).
+            work(&sentry);
+            // The guest is gone: the thread above ends the process once the gofer is.
+            loop {
+                std::thread::park();
+            }
+        }
     });
     std::process::exit(SETUP_FAILED)
 }
