@@ -2,7 +2,7 @@
 //! (whose namespaces are children of its own, so its rights over the tree cover the guest's),
 //! then confines itself to the tree and serves the sentry until the guest is gone.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use gofer::IdMap;
@@ -27,11 +27,9 @@ pub struct Channels {
     pub maps_written: Option<OwnedFd>,
     /// Setup failures, and (from the guest init) the seccomp listener, go to the sentry here.
     pub report: OwnedFd,
-    /// The request socket.
+    /// The request socket. Its first message, before any request, is the sentry's guard
+    /// cgroup (see `unix_guard`) to create the guest init in, or word that there is none.
     pub requests: OwnedFd,
-    /// The sentry's guard cgroup (see `unix_guard`), to create the guest init in; owned by the
-    /// sentry's copy of it, closed here once the init exists.
-    pub guard: Option<RawFd>,
 }
 
 /// Runs as the gofer; never returns.
@@ -100,6 +98,11 @@ fn start(
     // Opened while /proc and /tmp are still the host's (the tree's staging tmpfs covers /tmp).
     let joins = ns_join::open(&spec.container.joins)?;
     let tree = gofer_tree::build(spec, rootless)?;
+    // Made by the sentry while we built the tree.
+    let guard = match fdpass::recv(ch.requests.as_fd(), 1) {
+        Ok((word, guard)) if !word.is_empty() => guard,
+        _ => return Err(SandboxError::Setup("the sentry went away".into())),
+    };
     let (maps_read, maps_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
     let mut flags = joins.clone_flags(init_flags(spec));
@@ -117,9 +120,9 @@ fn start(
             // SAFETY: as above, for the maps pipe inherited from the sentry.
             unsafe { libc::close(fd.as_raw_fd()) };
         }
-        if let Some(fd) = ch.guard {
+        if let Some(fd) = &guard {
             // SAFETY: as above, for the guard cgroup's directory (the init is in it already).
-            unsafe { libc::close(fd) };
+            unsafe { libc::close(fd.as_raw_fd()) };
         }
         // SAFETY: the init takes over the report socket; the gofer's `Channels` are never dropped
         // in this process (init::main never returns), so the fd has one owner.
@@ -128,13 +131,15 @@ fn start(
         let maps = unsafe { OwnedFd::from_raw_fd(maps_read.as_raw_fd()) };
         init::main(spec, prog, &tree, maps, report, attach, rootless);
     };
-    // SAFETY: the sentry keeps its copy of the guard's directory open while we run.
-    let guard = ch.guard.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
     let init = if joins.is_empty() {
         // SAFETY: the gofer is single-threaded here; the child only runs `init::main`, which
         // never returns.
         match unsafe {
-            clone::fork_into_cgroup_with_pidfd(flags, guard, "creating the sandbox namespaces")?
+            clone::fork_into_cgroup_with_pidfd(
+                flags,
+                guard.as_ref().map(|g| g.as_fd()),
+                "creating the sandbox namespaces",
+            )?
         } {
             (clone::Cloned::Parent(pid), pidfd, in_guard) => Init {
                 pid,
@@ -149,10 +154,7 @@ fn start(
     } else {
         via_joiner(&joins, flags, attach.detached(), as_init)?
     };
-    if let Some(fd) = ch.guard {
-        // SAFETY: our copy of the sentry's fd, used for the clone only; nothing else here uses it.
-        unsafe { libc::close(fd) };
-    }
+    drop(guard);
     drop(maps_read);
     if attach.detached() {
         super::container::release_stdio();

@@ -2,7 +2,7 @@
 //! the seccomp listener, and services trapped calls until the init exits.
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -196,7 +196,12 @@ fn take_hold(
     }
     // Before a tracer thread exists, which must share the confined view: no host filesystem of
     // our own from here on.
-    if let Err(e) = confine_filesystem() {
+    let confined = if started.confined {
+        Ok(())
+    } else {
+        confine_filesystem()
+    };
+    if let Err(e) = confined {
         fail_killing(attach, started.gofer, &e);
     }
     // Every serving thread starts after this one joins the guest's UTS namespace, so uname and
@@ -320,6 +325,8 @@ struct Started {
     guard: Option<super::unix_guard::UnixGuard>,
     /// The gofer created the init in `guard` already.
     in_guard: bool,
+    /// Our filesystem is confined already.
+    confined: bool,
     /// Until the guest runs its command.
     report: Option<OwnedFd>,
     requests: OwnedFd,
@@ -355,11 +362,8 @@ fn join_netns(spec: &SandboxSpec) -> Result<(), SandboxError> {
 }
 
 fn start(spec: &SandboxSpec, prog: &BpfProgram, attach: &Attach) -> Result<Started, SandboxError> {
-    // While we still see the host's cgroup2, and before the gofer exists: the init is created in
-    // it. The kernel's backstop behind our socket checks.
-    let guard = super::unix_guard::prepare(attach.detached());
-    let dir = guard.as_ref().and_then(|g| g.dir()).map(|d| d.as_raw_fd());
-    match create(spec, prog, attach, dir) {
+    let mut guard = None;
+    match create(spec, prog, attach, &mut guard) {
         Ok(mut started) => {
             started.guard = guard;
             Ok(started)
@@ -373,13 +377,13 @@ fn start(spec: &SandboxSpec, prog: &BpfProgram, attach: &Attach) -> Result<Start
     }
 }
 
-/// Creates the gofer (which creates the init, in the guard cgroup `guard` if given) and waits
-/// for the sandbox to be built.
+/// Creates the gofer (which creates the init), and the guard cgroup (in `guard`) for the init
+/// to be created in, then waits for the sandbox to be built.
 fn create(
     spec: &SandboxSpec,
     prog: &BpfProgram,
     attach: &Attach,
-    guard: Option<std::os::fd::RawFd>,
+    guard: &mut Option<super::unix_guard::UnixGuard>,
 ) -> Result<Started, SandboxError> {
     let rootless = !nix::unistd::geteuid().is_root();
     join_netns(spec)?;
@@ -419,7 +423,6 @@ fn create(
                 maps_written: rootless.then_some(maps_read),
                 report: report_child,
                 requests: requests_gofer,
-                guard,
             };
             gofer_proc::main(spec, prog, ch, rootless, attach);
         }
@@ -437,6 +440,26 @@ fn create(
         nix::unistd::write(&maps_write, &[1]).ctx(|| "releasing the gofer".into())?;
     }
     drop(maps_write);
+    // While the gofer builds the tree, and while we still see the host's cgroup2: the kernel's
+    // backstop behind our socket checks. The gofer waits for it (or for word that there is
+    // none) to create the init in it.
+    *guard = super::unix_guard::prepare(attach.detached());
+    fdpass::send(
+        requests_sentry.as_fd(),
+        &[u8::from(guard.is_some())],
+        guard.as_ref().and_then(|g| g.dir()),
+    )
+    .ctx(|| "handing the gofer the guard cgroup".into())
+    .map_err(kill_gofer)?;
+    // `rvisor do`: nothing of the host's filesystem is needed from here on, so we take it away
+    // while the init builds the guest's view, not after. (A container's sentry still opens
+    // /dev/null by path once created.)
+    let confined = !attach.detached();
+    if confined {
+        confine_filesystem()
+            .map_err(SandboxError::Setup)
+            .map_err(kill_gofer)?;
+    }
     match fdpass::receive(report_sentry.as_fd()).ctx(|| "waiting for the sandbox".into())? {
         InitReport::Prepared => {}
         InitReport::Failed(message) => return Err(SandboxError::Setup(message)),
@@ -466,6 +489,7 @@ fn create(
         ends,
         guard: None,
         in_guard,
+        confined,
         report: Some(report_sentry),
         requests: requests_sentry,
     })
@@ -497,6 +521,7 @@ fn serve(
         init: init_pid,
         ends,
         in_guard: _,
+        confined: _,
         guard,
         requests,
         report,
