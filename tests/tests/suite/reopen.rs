@@ -171,13 +171,10 @@ fn an_output_pipe_carries_no_one_elses_data_to_the_guest() {
     let mut fds = [0; 2];
     // SAFETY: pipe fills the two-int array we own.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: the kernel just returned these fds; nothing else owns them.
-    let (mut r, mut w) = unsafe {
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(fds[1]),
-        )
-    };
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    let mut r = unsafe { std::fs::File::from_raw_fd(fds[0]) };
+    // SAFETY: as above.
+    let mut w = unsafe { std::fs::File::from_raw_fd(fds[1]) };
     // Another writer's data, waiting in the pipe the guest writes to.
     w.write_all(b"PIPE-SECRET\n").unwrap();
     let mut child = rvisor_do(["--", "sh", "-c", READ_BACK_FD1])
