@@ -88,3 +88,18 @@ pub fn take_on(creds: &Creds) -> Result<(), Errno> {
     HELD.set(creds.stamp);
     Ok(())
 }
+
+/// Makes this worker thread act as the sentry itself again (a root sentry: fsuid and fsgid 0, no
+/// supplementary groups, its file capabilities), to read what the kernel shows the sentry of a
+/// guest thread that its own identity may not read (the `/proc` entries of a process that
+/// changed its ids and is no longer dumpable are root's).
+pub fn take_back() -> Result<(), Errno> {
+    if !SWITCHING.load(Ordering::Relaxed) || HELD.get() == u64::MAX {
+        return Ok(());
+    }
+    set_fs_ids(0, 0)?;
+    set_groups(&[])?;
+    narrow_file_caps(u64::MAX)?;
+    HELD.set(u64::MAX);
+    Ok(())
+}

@@ -51,7 +51,30 @@ pub enum TrapReturn {
     Trace,
 }
 
-fn condition(c: &Cond) -> Result<SeccompCondition, seccompiler::BackendError> {
+/// How the guest's opens for reading are served: the filter lets regular-file reads run natively
+/// only where the guest is held to its root by Landlock ([`crate::landlock`]); directories run
+/// natively either way (a directory fd from outside is disarmed at start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOpens {
+    /// The guest is confined by Landlock: every open for reading runs natively.
+    Native,
+    /// No Landlock: opens of anything but a directory for reading trap.
+    Trapped,
+}
+
+impl ReadOpens {
+    /// `Native` where this kernel has Landlock (the guest init then must apply it, or fail).
+    pub fn here() -> Self {
+        if crate::landlock::available() {
+            ReadOpens::Native
+        } else {
+            ReadOpens::Trapped
+        }
+    }
+}
+
+fn condition(c: &Cond, reads: ReadOpens) -> Result<SeccompCondition, seccompiler::BackendError> {
+    let c = c.resolve(reads);
     let (op, value) = match *c {
         Cond::MaskedEq {
             arg: _,
@@ -59,6 +82,8 @@ fn condition(c: &Cond) -> Result<SeccompCondition, seccompiler::BackendError> {
             value,
         } => (SeccompCmpOp::MaskedEq(mask), value),
         Cond::Ne { arg: _, value } => (SeccompCmpOp::Ne, value),
+        // `resolve` leaves no choice behind.
+        Cond::Confined { .. } => return Err(seccompiler::BackendError::InvalidArgumentNumber),
     };
     SeccompCondition::new(c.arg(), SeccompCmpArgLen::Dword, op, value)
 }
@@ -72,7 +97,7 @@ fn condition(c: &Cond) -> Result<SeccompCondition, seccompiler::BackendError> {
 /// trap, or jump into a seccompiler program holding only the guarded calls' argument checks.
 /// [`compile_linear`] builds the same policy as a single seccompiler chain; the tests check the
 /// two agree on every number and on arguments around every guard.
-pub fn compile(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
+pub fn compile(ret: TrapReturn, reads: ReadOpens) -> Result<BpfProgram, FilterError> {
     let trap = trap_return(ret);
     let mut classes: Vec<(u32, Class)> = Vec::new();
     let max = TABLE.iter().map(|e| e.nr).max().unwrap_or(0) as u32;
@@ -93,7 +118,7 @@ pub fn compile(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
         if class == Class::Guarded {
             let end = classes.get(i + 1).map_or(u32::MAX, |c| c.0);
             let range = i64::from(start)..i64::from(end);
-            let prog = seccompiler_program(|e| {
+            let prog = seccompiler_program(reads, |e| {
                 range.contains(&e.nr) && matches!(e.action, Action::Guarded { .. })
             })?;
             sections.push(rewrite_sentinel(prog, ret)?);
@@ -128,12 +153,14 @@ pub fn compile(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
 }
 
 /// The same policy as one seccompiler chain (the reference for [`compile`]).
-pub fn compile_linear(ret: TrapReturn) -> Result<BpfProgram, FilterError> {
+pub fn compile_linear(ret: TrapReturn, reads: ReadOpens) -> Result<BpfProgram, FilterError> {
     let mut prog = prelude();
     if ret == TrapReturn::Trace {
         prog.extend(reserved_fd_guard(trap_return(ret)));
     }
-    let all = seccompiler_program(|e| matches!(e.action, Action::Native | Action::Guarded { .. }))?;
+    let all = seccompiler_program(reads, |e| {
+        matches!(e.action, Action::Native | Action::Guarded { .. })
+    })?;
     prog.extend(rewrite_sentinel(all, ret)?);
     Ok(prog)
 }
@@ -258,14 +285,17 @@ fn emit_tree(ranges: &[(u32, Class)], trap: u32, out: &mut BpfProgram, guarded: 
 
 /// seccompiler's program for the entries `pick` selects: allowed under their guards, anything
 /// else the sentinel.
-fn seccompiler_program(pick: impl Fn(&Entry) -> bool) -> Result<BpfProgram, FilterError> {
+fn seccompiler_program(
+    reads: ReadOpens,
+    pick: impl Fn(&Entry) -> bool,
+) -> Result<BpfProgram, FilterError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for entry in TABLE.iter().filter(|e| pick(e)) {
         match &entry.action {
             Action::Guarded { allow_when, .. } => {
                 let conds = allow_when
                     .iter()
-                    .map(condition)
+                    .map(|c| condition(c, reads))
                     .collect::<Result<Vec<_>, _>>()?;
                 rules.insert(entry.nr, vec![SeccompRule::new(conds)?]);
             }
@@ -430,10 +460,14 @@ mod tests {
             return vec![[0; 6]];
         };
         let mut out = vec![[0u64; 6], [u64::MAX; 6]];
-        for c in allow_when {
+        let plain = allow_when
+            .iter()
+            .flat_map(|c| [c.resolve(ReadOpens::Native), c.resolve(ReadOpens::Trapped)]);
+        for c in plain {
             let (mask, value) = match *c {
                 Cond::MaskedEq { mask, value, .. } => (mask, value),
                 Cond::Ne { value, .. } => (u64::from(u32::MAX), value),
+                Cond::Confined { .. } => unreachable!("resolved"),
             };
             for v in [
                 value,
@@ -456,9 +490,12 @@ mod tests {
 
     #[test]
     fn binary_search_filter_matches_the_linear_one_everywhere() {
-        for ret in [TrapReturn::UserNotif, TrapReturn::Trace] {
-            let fast = compile(ret).unwrap();
-            let linear = compile_linear(ret).unwrap();
+        let modes = [TrapReturn::UserNotif, TrapReturn::Trace]
+            .into_iter()
+            .flat_map(|ret| [(ret, ReadOpens::Native), (ret, ReadOpens::Trapped)]);
+        for (ret, reads) in modes {
+            let fast = compile(ret, reads).unwrap();
+            let linear = compile_linear(ret, reads).unwrap();
             let mut checked = 0;
             for arch in [AUDIT_ARCH_X86_64, 0x4000_0003, 0] {
                 let numbers = (0..1024u32).chain([
@@ -483,8 +520,8 @@ mod tests {
 
     #[test]
     fn trapped_and_guarded_calls_run_a_short_path() {
-        let fast = compile(TrapReturn::UserNotif).unwrap();
-        let linear = compile_linear(TrapReturn::UserNotif).unwrap();
+        let fast = compile(TrapReturn::UserNotif, ReadOpens::Trapped).unwrap();
+        let linear = compile_linear(TrapReturn::UserNotif, ReadOpens::Trapped).unwrap();
         let steps = |prog: &[sock_filter], name: &str, args: [u64; 6]| {
             run(
                 prog,
@@ -507,7 +544,7 @@ mod tests {
 
     #[test]
     fn compiled_filter_has_no_sentinel_left_and_kills_other_abis() {
-        let prog = compile(TrapReturn::UserNotif).unwrap();
+        let prog = compile(TrapReturn::UserNotif, ReadOpens::Trapped).unwrap();
         assert!(prog.len() < 4096, "BPF program too long: {}", prog.len());
         assert!(prog.iter().all(|i| i.k != SECCOMP_RET_TRACE | SENTINEL));
         assert!(prog
@@ -541,7 +578,7 @@ mod tests {
     #[test]
     fn under_ptrace_calls_that_may_name_the_reserved_fd_trap() {
         use crate::platform::ptrace::reserved::RESERVED_FD;
-        let prog = compile(TrapReturn::Trace).unwrap();
+        let prog = compile(TrapReturn::Trace, ReadOpens::Trapped).unwrap();
         let r = RESERVED_FD as u64;
         let ret = |name: &str, args: [u64; 6]| {
             let nr = TABLE.by_name(name).unwrap().nr as u32;
@@ -556,7 +593,7 @@ mod tests {
         assert_eq!(ret("write", [1, 0, r, 0, 0, 0]), SECCOMP_RET_ALLOW);
         assert_eq!(ret("getppid", [0; 6]), SECCOMP_RET_TRACE);
         // The seccomp-notify filter has no such rules.
-        let notify = compile(TrapReturn::UserNotif).unwrap();
+        let notify = compile(TrapReturn::UserNotif, ReadOpens::Trapped).unwrap();
         let nr = TABLE.by_name("close").unwrap().nr as u32;
         assert_eq!(
             run(&notify, nr, AUDIT_ARCH_X86_64, [r, 0, 0, 0, 0, 0]).0,
@@ -567,7 +604,7 @@ mod tests {
     #[test]
     fn the_escape_guards_trap_what_they_must() {
         for ret in [TrapReturn::UserNotif, TrapReturn::Trace] {
-            let prog = compile(ret).unwrap();
+            let prog = compile(ret, ReadOpens::Native).unwrap();
             let trap = trap_return(ret);
             let verdict = |name: &str, args: [u64; 6]| {
                 let nr = TABLE.by_name(name).unwrap().nr as u32;
@@ -605,8 +642,46 @@ mod tests {
     }
 
     #[test]
+    fn regular_files_open_natively_for_reading_only_under_landlock() {
+        let rd = libc::O_RDONLY as u64;
+        let dir = libc::O_DIRECTORY as u64;
+        let cases = [
+            rd,
+            rd | libc::O_CLOEXEC as u64 | libc::O_NOFOLLOW as u64,
+            rd | dir,
+            libc::O_WRONLY as u64,
+            libc::O_RDWR as u64 | dir,
+            rd | libc::O_CREAT as u64,
+            rd | libc::O_TRUNC as u64,
+            rd | libc::O_PATH as u64,
+            rd | libc::O_PATH as u64 | dir,
+            libc::O_TMPFILE as u64 | libc::O_RDWR as u64,
+            3,
+        ];
+        for ret in [TrapReturn::UserNotif, TrapReturn::Trace] {
+            let trap = trap_return(ret);
+            for reads in [ReadOpens::Native, ReadOpens::Trapped] {
+                let prog = compile(ret, reads).unwrap();
+                for flags in cases {
+                    let reading = flags & libc::O_ACCMODE as u64 == 0
+                        && flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_PATH) as u64 == 0;
+                    let native = reading && (reads == ReadOpens::Native || flags & dir != 0);
+                    let want = if native { SECCOMP_RET_ALLOW } else { trap };
+                    for (name, arg) in [("open", 1), ("openat", 2)] {
+                        let mut args = [3u64, 0x1000, 0x1000, 0, 0, 0];
+                        args[arg] = flags;
+                        let nr = TABLE.by_name(name).unwrap().nr as u32;
+                        let got = run(&prog, nr, AUDIT_ARCH_X86_64, args).0;
+                        assert_eq!(got, want, "{name} {flags:#o} {reads:?} {ret:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn trace_return_is_used_for_ptrace() {
-        let prog = compile(TrapReturn::Trace).unwrap();
+        let prog = compile(TrapReturn::Trace, ReadOpens::Trapped).unwrap();
         assert!(prog
             .iter()
             .any(|i| i.code == 0x06 && i.k == SECCOMP_RET_TRACE));

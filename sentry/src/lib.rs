@@ -9,6 +9,7 @@ pub mod file_identity;
 pub mod filter;
 pub mod gofer_client;
 pub mod guest;
+pub mod landlock;
 pub mod loader;
 pub mod own_filter;
 pub mod pidfd;

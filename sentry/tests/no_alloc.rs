@@ -11,7 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sentry::filter::{compile, install, install_with_listener, TrapReturn};
+use sentry::filter::{compile, install, install_with_listener, ReadOpens, TrapReturn};
 use sentry::platform::ptrace::reserved;
 use sentry::platform::{Platform, Ptrace, SeccompNotify};
 use sentry::sandbox::{Sandbox, SandboxConfig};
@@ -69,10 +69,11 @@ fn guest(report: OwnedFd, seized: OwnedFd, path: &std::ffi::CStr) -> ! {
                 1,
             )
         };
-        install(&compile(TrapReturn::Trace).expect("compile filter")).expect("install filter");
+        install(&compile(TrapReturn::Trace, ReadOpens::Trapped).expect("compile filter"))
+            .expect("install filter");
         [0; 4]
     } else {
-        let prog = compile(TrapReturn::UserNotif).expect("compile filter");
+        let prog = compile(TrapReturn::UserNotif, ReadOpens::Trapped).expect("compile filter");
         let listener = install_with_listener(&prog).expect("install filter");
         let number = std::os::fd::AsRawFd::as_raw_fd(&listener).to_ne_bytes();
         // The parent copies it out of our fd table.

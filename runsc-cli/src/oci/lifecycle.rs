@@ -626,8 +626,11 @@ pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
         }
         _ => None,
     };
-    let prog = sentry::filter::compile(sentry::filter::TrapReturn::UserNotif)
-        .map_err(SandboxError::from)?;
+    let prog = sentry::filter::compile(
+        sentry::filter::TrapReturn::UserNotif,
+        sentry::filter::ReadOpens::here(),
+    )
+    .map_err(SandboxError::from)?;
     let (started_read, started_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::Sys {
             what: "pipe".into(),

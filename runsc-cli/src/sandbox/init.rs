@@ -15,7 +15,7 @@ use sentry::filter::BpfProgram;
 use super::container::{Attach, ContainerSettings};
 use super::error::{Context, SandboxError};
 use super::spec::{Network, PlatformKind, SandboxSpec};
-use super::{console, fdpass, guest_root, hooks, identity, signals};
+use super::{console, fdpass, guest_root, hooks, identity, relay, signals};
 
 /// Exit code when the command cannot be found.
 const NOT_FOUND: i32 = 127;
@@ -84,7 +84,14 @@ pub fn main(
     // ptrace, pidfd_getfd, process_vm_readv and /proc/1/{mem,fd,environ} need CAP_SYS_PTRACE in
     // the namespace of its memory, which is the runtime's, not the guest's.
     identity::set_dumpable(false);
-    run_command(&path, &argv, &envp, &old_mask, &spec.container)
+    let relays = match relay::interpose(3 + spec.container.preserve_fds) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rvisor: {e}");
+            std::process::exit(125)
+        }
+    };
+    run_command(&path, &argv, &envp, &old_mask, &spec.container, relays)
 }
 
 /// Replaces each of the guest's inherited fds below `count` that is a directory or an O_PATH
@@ -116,6 +123,17 @@ pub(crate) fn disarm_inherited_dirs(count: u32) {
             unsafe { libc::close(null) };
         }
     }
+}
+
+/// Holds the guest's file reads to its root (see `sentry::landlock`), before the filter that
+/// lets them run natively. Where this kernel has Landlock the filter was compiled counting on it
+/// (`ReadOpens::here`): failing here fails the start.
+pub(crate) fn confine_reads() -> Result<(), SandboxError> {
+    if sentry::filter::ReadOpens::here() == sentry::filter::ReadOpens::Native {
+        sentry::landlock::confine_reads_to_root()
+            .ctx(|| "holding the guest's reads to its root (Landlock)".into())?;
+    }
+    Ok(())
 }
 
 /// Closes every fd from `from` up, except `keep`.
@@ -166,6 +184,9 @@ fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, S
         // control signals reach the command through the runtime, which forwards them.
         nix::unistd::setsid().ctx(|| "setsid".into())?;
     }
+    // Still the namespace's root (Landlock needs CAP_SYS_ADMIN here, or no_new_privs), in the
+    // guest's root, and before anything of the guest's runs.
+    confine_reads()?;
     let held = become_user(spec)?;
     match nix::unistd::chdir(&spec.cwd) {
         Err(Errno::ENOENT | Errno::ENOTDIR) if spec.cwd_fallback => {
@@ -351,8 +372,10 @@ fn run_command(
     envp: &[CString],
     old_mask: &SigSet,
     settings: &ContainerSettings,
+    relays: relay::Interposed,
 ) -> ! {
-    // SAFETY: the init is single-threaded (cloned from the sentry before it started threads).
+    // SAFETY: the init is single-threaded (cloned from the sentry before it started threads;
+    // the relays start after the fork).
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             // The command is the guest's: dumpable like any process it starts (and the sentry,
@@ -361,7 +384,18 @@ fn run_command(
             exec_command(path, argv, envp, old_mask, settings)
         }
         Ok(ForkResult::Parent { child }) => {
+            // SAFETY: eventfd takes integers and returns a new fd we own (or fails).
+            let stop = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+            let pumps = relays.start(stop);
             let ended = signals::supervise(child, true);
+            // The command's last output is moved before the sandbox ends.
+            // SAFETY: an 8-byte counter from a buffer we own, to our eventfd.
+            unsafe { libc::write(stop, 1u64.to_ne_bytes().as_ptr().cast(), 8) };
+            if stop >= 0 {
+                for pump in pumps {
+                    let _ = pump.join();
+                }
+            }
             std::process::exit(ended.code())
         }
         Err(e) => {

@@ -258,6 +258,7 @@ fn process(
     if let Some(console) = &fds.console {
         console::attach(console)?;
     }
+    init::confine_reads()?;
     let held = identity::assume(
         spec.uid,
         spec.gid,

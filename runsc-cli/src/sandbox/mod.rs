@@ -28,6 +28,7 @@ pub mod join;
 mod mount_api;
 mod mount_point;
 pub mod ns_join;
+mod relay;
 mod sentry_proc;
 pub mod signals;
 pub mod spec;
@@ -74,7 +75,7 @@ fn validate(spec: &SandboxSpec) -> Result<(), SandboxError> {
 /// Runs `spec` in a new sandbox and returns its exit code (128+N for death by signal N).
 pub fn run(spec: &SandboxSpec, strace: Option<Box<dyn Write + Send>>) -> Result<i32, SandboxError> {
     validate(spec)?;
-    let prog = filter::compile(spec.platform.trap_return())?;
+    let prog = filter::compile(spec.platform.trap_return(), filter::ReadOpens::here())?;
     signals::block().ctx(|| "blocking signals".into())?;
     let runtime = nix::unistd::getpid();
     // SAFETY: the runtime is single-threaded here; the child only runs `sentry_proc::main`.
@@ -121,7 +122,7 @@ pub fn create(
     prelude: &dyn Fn() -> Result<(), String>,
 ) -> Result<Created, SandboxError> {
     validate(spec)?;
-    let prog = filter::compile(spec.platform.trap_return())?;
+    let prog = filter::compile(spec.platform.trap_return(), filter::ReadOpens::here())?;
     signals::block().ctx(|| "blocking signals".into())?;
     let (report_read, report_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;

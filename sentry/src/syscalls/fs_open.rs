@@ -15,15 +15,20 @@ use crate::guest::MAX_STRING;
 use crate::platform::Reply;
 
 pub(super) const DEFS: &[Def] = &[
-    // A directory opened for reading, creating nothing, runs natively: the guest's kernel
-    // resolves it in the guest's own view of the tree and checks the guest's own credentials.
-    // What it returns is a directory of that read-only view; changes made through it (fchmod,
-    // fchown, fsetxattr, futimens, fstatfs's flags) are redirected to the gofer by path
-    // (`fd_meta.rs`).
+    // An open for reading that creates and truncates nothing (a regular file, a directory, a
+    // FIFO) runs natively: the guest's kernel resolves it in the guest's own view of the tree
+    // and checks the guest's own credentials. What it returns is an fd of that read-only view,
+    // on the same inode the gofer would open; changes made through it (fchmod, fchown,
+    // fsetxattr, futimens, fstatfs's flags) are redirected to the gofer by path (`fd_meta.rs`),
+    // and so is reopening it for writing through its proc link (`reopen`). O_PATH
+    // opens trap (their start is checked below).
     Def {
         name: "open",
         action: Action::Guarded {
-            allow_when: &[directory_for_reading(1)],
+            allow_when: &[Cond::Confined {
+                confined: &for_reading(1),
+                otherwise: &directory_for_reading(1),
+            }],
             handler: open,
         },
         args: &[Arg::Str, Arg::Hex, Arg::Hex],
@@ -31,7 +36,10 @@ pub(super) const DEFS: &[Def] = &[
     Def {
         name: "openat",
         action: Action::Guarded {
-            allow_when: &[directory_for_reading(2)],
+            allow_when: &[Cond::Confined {
+                confined: &for_reading(2),
+                otherwise: &directory_for_reading(2),
+            }],
             handler: openat,
         },
         args: &[Arg::Int, Arg::Str, Arg::Hex, Arg::Hex],
@@ -48,9 +56,22 @@ pub(super) const DEFS: &[Def] = &[
     },
 ];
 
+/// The open flags in argument `arg` ask for reading only (O_ACCMODE 0; 3, "no access", needs
+/// write permission), creating and truncating nothing (O_TMPFILE is excluded by its own bit),
+/// and no O_PATH handle.
+const fn for_reading(arg: u8) -> Cond {
+    Cond::MaskedEq {
+        arg,
+        mask: (libc::O_ACCMODE | libc::O_CREAT | libc::O_TRUNC | libc::O_PATH) as u64
+            | O_TMPFILE_BIT,
+        value: libc::O_RDONLY as u64,
+    }
+}
+
 /// The open flags in argument `arg` ask for a directory, read-only, creating and truncating
-/// nothing (O_TMPFILE, which includes O_DIRECTORY's bit, is excluded by its own bit). O_PATH
-/// opens trap, for the check on where their lookup starts.
+/// nothing (O_TMPFILE, which includes O_DIRECTORY's bit, is excluded by its own bit), and no
+/// O_PATH handle: where the guest is not held to its root by Landlock, only directories open
+/// natively (a directory fd from outside is disarmed at start; a magic link to a file is not).
 const fn directory_for_reading(arg: u8) -> Cond {
     Cond::MaskedEq {
         arg,

@@ -447,9 +447,11 @@ fn from_deleted<'a>(
 /// natively), for O_PATH handles when not `o_path` (the kernel refuses them), for pseudo files
 /// and for deleted objects.
 pub fn view_fd_target<'a>(ctx: &Ctx<'a>, fd: i32, o_path: bool) -> Result<Option<Loc<'a>>, Errno> {
-    // The caller's own fdinfo, read as the caller (this worker may still carry the identity of
-    // another thread it served, which may not read this one's).
-    file_identity::take_on(&ctx.sandbox.tasks.creds(ctx.trap.tid)?)?;
+    // The caller's own fdinfo and fd link, read as the sentry itself: this worker may still
+    // carry the identity of another thread it served, which may not read this one's, and the
+    // caller's own identity may not either once it changed its ids (not dumpable: its /proc
+    // entries are root's). What is read is the caller's own fd, which it may read itself.
+    file_identity::take_back()?;
     let info =
         bumpalo::format!(in ctx.arena, "{}{}/fdinfo/{}", crate::procfs::prefix(), ctx.trap.tid, fd);
     let Ok(text) = std::fs::read_to_string(info.as_str()) else {

@@ -281,6 +281,17 @@ fn link_at(
 /// sentry or the gofer, not the guest).
 fn link_fd(ctx: &Ctx<'_>, fd: i32, to: Loc<'_>, entitled: bool) -> Result<Reply, Errno> {
     let source = guest_fd(ctx, fd)?;
+    // An fd the guest's kernel opened in its read-only view (an open for reading) is on another
+    // mount than the gofer's tree, where linking it would be a link across mounts: only its
+    // path can be linked, which takes the entitlement. Unentitled, the answer is Linux's for an
+    // fd opened by someone else (Linux 6.10+ lets a caller link a file it opened itself: who
+    // opened an fd is not known here).
+    if !entitled
+        && nix::sys::statvfs::fstatvfs(&source)
+            .is_ok_and(|st| st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+    {
+        return Err(Errno::ENOENT);
+    }
     let path = if entitled {
         proc_link(ctx, format_args!("fd/{fd}"))
             .ok()

@@ -202,6 +202,14 @@ pub enum Cond {
         /// Value the argument must not have.
         value: u64,
     },
+    /// `confined` where the guest's reads are held to its root by Landlock, `otherwise`
+    /// elsewhere (both plain conditions on one argument).
+    Confined {
+        /// The condition under Landlock.
+        confined: &'static Cond,
+        /// The condition without it.
+        otherwise: &'static Cond,
+    },
 }
 
 impl Cond {
@@ -209,6 +217,20 @@ impl Cond {
     pub fn arg(&self) -> u8 {
         match *self {
             Cond::MaskedEq { arg, .. } | Cond::Ne { arg, .. } => arg,
+            Cond::Confined { confined, .. } => confined.arg(),
+        }
+    }
+
+    /// The plain condition the filter checks for a guest whose opens for reading are `reads`.
+    pub fn resolve(&self, reads: crate::filter::ReadOpens) -> &Cond {
+        match (self, reads) {
+            (Cond::Confined { confined, .. }, crate::filter::ReadOpens::Native) => {
+                confined.resolve(reads)
+            }
+            (Cond::Confined { otherwise, .. }, crate::filter::ReadOpens::Trapped) => {
+                otherwise.resolve(reads)
+            }
+            (c, _) => c,
         }
     }
 }
@@ -237,20 +259,27 @@ impl Action {
         match self {
             Action::Native => "native".into(),
             Action::Guarded { allow_when, .. } => {
-                let conds: Vec<String> = allow_when
-                    .iter()
-                    .map(|c| match *c {
-                        Cond::MaskedEq { arg, mask, value } => {
-                            format!("arg{arg}&{mask:#x}=={value:#x}")
-                        }
-                        Cond::Ne { arg, value } => format!("arg{arg}!={value:#x}"),
-                    })
-                    .collect();
+                let conds: Vec<String> = allow_when.iter().map(describe_cond).collect();
                 format!("native-if({}) else trapped", conds.join(" && "))
             }
             Action::Emulated(_) => "trapped+emulated".into(),
             Action::Denied(e) => format!("trapped+denied({})", e.desc_name()),
         }
+    }
+}
+
+fn describe_cond(c: &Cond) -> String {
+    match *c {
+        Cond::MaskedEq { arg, mask, value } => format!("arg{arg}&{mask:#x}=={value:#x}"),
+        Cond::Ne { arg, value } => format!("arg{arg}!={value:#x}"),
+        Cond::Confined {
+            confined,
+            otherwise,
+        } => format!(
+            "{} under Landlock, else {}",
+            describe_cond(confined),
+            describe_cond(otherwise)
+        ),
     }
 }
 

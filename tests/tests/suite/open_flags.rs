@@ -116,3 +116,202 @@ fn injected_fds_behave_as_native_ones() {
     assert_eq!(inside, String::from_utf8_lossy(&native.stdout));
     assert!(inside.contains("independent offsets: yes"), "{inside}");
 }
+
+const READ_ONLY: &str = r#"
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void show(const char *what, long rc) {
+    printf("%s: %s\n", what, rc < 0 ? strerrorname_np(errno) : "ok");
+}
+
+static void content(const char *path) {
+    char buf[64] = {0};
+    int fd = open(path, O_RDONLY);
+    read(fd, buf, sizeof buf - 1);
+    close(fd);
+    printf("%s = \"%s\"\n", path, buf);
+}
+
+static void make(const char *path, const char *text) {
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    write(fd, text, strlen(text));
+    close(fd);
+}
+
+int main(void) {
+    char link[64];
+    make("l", "lease");
+    make("r", "hello");
+    /* Reopening a read-only fd for writing through its proc link, as Linux allows. */
+    int ro = open("r", O_RDONLY);
+    snprintf(link, sizeof link, "/proc/self/fd/%d", ro);
+    int w = open(link, O_WRONLY | O_APPEND);
+    show("reopen /proc/self/fd/N for writing", w);
+    show("write through it", write(w, " world", 6));
+    close(w);
+    content("r");
+    snprintf(link, sizeof link, "/dev/fd/%d", ro);
+    w = open(link, O_RDWR | O_TRUNC);
+    show("reopen /dev/fd/N O_RDWR|O_TRUNC", w);
+    show("write", write(w, "new", 3));
+    close(w);
+    content("r");
+    /* Changes through a read-only fd. */
+    show("fchmod", fchmod(ro, 0600));
+    struct stat st;
+    fstat(ro, &st);
+    printf("mode after fchmod: %o\n", st.st_mode & 07777);
+    show("fchown to itself", fchown(ro, -1, -1));
+    struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+    show("futimens", futimens(ro, ts));
+    stat("r", &st);
+    printf("mtime after futimens: %ld\n", (long)st.st_mtim.tv_sec);
+    /* Locks: a read-only fd and a writable one of the same file see each other's. */
+    int rw = open("r", O_RDWR);
+    show("flock LOCK_EX on the read-only fd", flock(ro, LOCK_EX | LOCK_NB));
+    printf("flock LOCK_SH on the writable fd: %s\n",
+           flock(rw, LOCK_SH | LOCK_NB) < 0 ? strerrorname_np(errno) : "granted");
+    flock(ro, LOCK_UN);
+    struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+    show("OFD read lock on the read-only fd", fcntl(ro, F_OFD_SETLK, &fl));
+    fl.l_type = F_WRLCK;
+    printf("OFD write lock on the writable fd: %s\n",
+           fcntl(rw, F_OFD_SETLK, &fl) < 0 ? strerrorname_np(errno) : "granted");
+    fl.l_type = F_WRLCK;
+    fl.l_pid = 0;
+    fcntl(rw, F_OFD_GETLK, &fl);
+    printf("OFD conflict seen from the writable fd: %s\n", fl.l_type == F_RDLCK ? "read lock" : "none");
+    fl.l_type = F_UNLCK;
+    fcntl(ro, F_OFD_SETLK, &fl);
+    /* A shared mapping of the read-only fd sees writes made through the writable one. */
+    make("m", "before");
+    int mro = open("m", O_RDONLY);
+    char *map = mmap(NULL, 4096, PROT_READ, MAP_SHARED, mro, 0);
+    int mw = open("m", O_WRONLY);
+    pwrite(mw, "AFTER!", 6, 0);
+    printf("mapping sees the write: %.6s\n", map == MAP_FAILED ? "failed" : map);
+    munmap(map, 4096);
+    close(mw);
+    close(rw);
+    close(mro);
+    show("O_NOATIME on an own file", open("m", O_RDONLY | O_NOATIME));
+    /* Reading the file through the read-only fd after it is renamed; its proc link follows. */
+    show("rename", rename("r", "r2"));
+    snprintf(link, sizeof link, "/proc/self/fd/%d", ro);
+    w = open(link, O_WRONLY | O_APPEND);
+    show("reopen after rename", w);
+    write(w, "+", 1);
+    close(w);
+    content("r2");
+    close(ro);
+    /* The read-only open of a FIFO and of a directory still works; opening a directory for
+       writing does not. */
+    mkfifo("p", 0600);
+    show("FIFO O_RDONLY|O_NONBLOCK", open("p", O_RDONLY | O_NONBLOCK));
+    show("directory O_RDONLY", open(".", O_RDONLY));
+    /* A read lease on a read-only fd (of a file whose writers closed long before: the sentry
+       drops its copy of an fd it opened a moment after handing it over). */
+    int lo = open("l", O_RDONLY);
+    show("F_SETLEASE F_RDLCK", fcntl(lo, F_SETLEASE, F_RDLCK));
+    printf("F_GETLEASE: %s\n", fcntl(lo, F_GETLEASE) == F_RDLCK ? "F_RDLCK" : "other");
+    fcntl(lo, F_SETLEASE, F_UNLCK);
+    int d = open(".", O_RDONLY);
+    snprintf(link, sizeof link, "/proc/self/fd/%d", d);
+    show("reopen a directory for writing", open(link, O_WRONLY));
+    return 0;
+}
+"#;
+
+/// Opens for reading run natively (an fd of the guest's read-only view of the tree): what Linux
+/// does with such an fd, the sandbox does (reopening it for writing through its proc link,
+/// changes through it, locks and leases shared with writable fds, shared mappings coherent with
+/// their writes), in memory (`/tmp`) and on the memory overlay.
+#[test]
+fn read_only_opens_behave_as_native_ones() {
+    let probe = compile_c("read-only-opens", READ_ONLY);
+    let native_dir = scratch("read-only-native");
+    let native = std::process::Command::new(&probe)
+        .current_dir(&native_dir)
+        .output()
+        .unwrap();
+    assert!(native.status.success());
+    let expected = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert!(expected.contains("write through it: ok"), "{expected}");
+    assert!(expected.contains("reopen after rename: ok"), "{expected}");
+    for cwd in ["/tmp", "/var/tmp"] {
+        let o = run_for(
+            &mut rvisor_do([
+                "--cwd".as_ref(),
+                cwd.as_ref(),
+                "--".as_ref(),
+                probe.as_os_str(),
+            ]),
+            60,
+        );
+        assert_eq!(ok(&o), expected, "in {cwd}");
+    }
+}
+
+const READ_ONLY_LIMITS: &str = r#"
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int main(void) {
+    int fd = open("a", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    write(fd, "x", 1);
+    close(fd);
+    struct timespec ts[2] = {{1000000000, 0}, {0, UTIME_OMIT}};
+    utimensat(AT_FDCWD, "a", ts, 0);
+    char c;
+    fd = open("a", O_RDONLY);
+    read(fd, &c, 1);
+    close(fd);
+    struct stat st;
+    stat("a", &st);
+    printf("atime after a read: %s\n", st.st_atim.tv_sec == 1000000000 ? "unchanged" : "updated");
+    fd = open("a", O_RDONLY);
+    unlink("a");
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    int w = open(link, O_WRONLY);
+    printf("reopen of an unlinked file for writing: %s\n", w < 0 ? strerrorname_np(errno) : "ok");
+    printf("fchmod of an unlinked file: %s\n", fchmod(fd, 0600) < 0 ? strerrorname_np(errno) : "ok");
+    return 0;
+}
+"#;
+
+/// What an fd of the read-only view still does differently from Linux (README, "Known limits"):
+/// reads do not update atime, and what goes to the gofer by the fd's path cannot reach an
+/// unlinked file. (Linux: "updated", "ok", "ok".)
+#[test]
+fn read_only_opens_known_differences() {
+    let probe = compile_c("read-only-limits", READ_ONLY_LIMITS);
+    let o = run_for(
+        &mut rvisor_do([
+            "--cwd".as_ref(),
+            "/tmp".as_ref(),
+            "--".as_ref(),
+            probe.as_os_str(),
+        ]),
+        60,
+    );
+    assert_eq!(
+        ok(&o),
+        "atime after a read: unchanged\n\
+         reopen of an unlinked file for writing: ENOENT\n\
+         fchmod of an unlinked file: EROFS\n"
+    );
+}

@@ -13,21 +13,23 @@ fn a_read_only_stdin_stays_read_only() {
     let file = dir.join("ro.txt");
     std::fs::write(&file, "original\n").unwrap();
     set_mode(&file, 0o444);
-    let o = run_for(
-        rvisor_do([
-            "--",
-            "sh",
-            "-c",
-            "for p in /proc/self/fd/0 /proc/thread-self/fd/0 /dev/stdin /dev/fd/0; do \
-             (echo PWNED > $p) 2>/dev/null; echo rc=$?; done",
-        ])
-        .stdin(Stdio::from(std::fs::File::open(&file).unwrap())),
-        60,
+    let mut cmd = rvisor_do([
+        "--",
+        "sh",
+        "-c",
+        "stat -L -c %s /dev/stdin; for p in /proc/self/fd/0 /proc/thread-self/fd/0 /dev/stdin \
+         /dev/fd/0; do (echo PWNED > $p) 2>/dev/null; echo rc=$?; done",
+    ]);
+    // (run_for makes stdin /dev/null: the file replaces it in the child.)
+    leave_open(
+        &mut cmd,
+        vec![(0, std::fs::File::open(&file).unwrap().into())],
     );
-    assert!(
-        stdout(&o).contains("rc=1") || stdout(&o).contains("rc=2"),
-        "{o:?}"
-    );
+    let o = run_for(&mut cmd, 60);
+    // The guest really had the file as stdin, and every reopen failed.
+    assert!(stdout(&o).starts_with("9\n"), "{o:?}");
+    assert_eq!(stdout(&o).matches("rc=0").count(), 0, "{o:?}");
+    assert_eq!(stdout(&o).matches("rc=").count(), 4, "{o:?}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "original\n");
 }
 
@@ -83,4 +85,113 @@ fn tar_restores_directory_modes_and_python_chmods_without_following() {
          print(oct(os.stat('f').st_mode & 0o777))\"",
     ));
     assert_eq!(out, "750\n0o600\n");
+}
+
+/// A directory of the host's that the sandbox cannot see by path (its /tmp is its own).
+fn hidden_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(format!(
+        "/tmp/rvisor-hidden-{name}-{}-{}",
+        crate::PLATFORM,
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every way a guest can spell a reopen of its own fd 1 for reading (the `5<` redirection opens
+/// it in the shell that runs the reader, before its stdout moves to the captured stderr).
+const READ_BACK_FD1: &str = "ln -s /proc/self/fd/1 /tmp/link; \
+     for p in /proc/self/fd/1 /proc/thread-self/fd/1 /dev/stdout /dev/fd/1 /tmp/link /proc/$$/fd/1; do \
+     timeout 2 cat /dev/fd/5 5<$p >&2 2>/dev/null; echo \"$p rc=$?\" >&2; \
+     timeout 2 python3 -c 'import os,sys; sys.stderr.write(os.read(os.open(sys.argv[1], os.O_RDONLY), 99).decode())' $p 2>/dev/null; \
+     echo \"py $p rc=$?\" >&2; done; echo guest-output";
+
+#[test]
+fn a_write_only_stdout_file_cannot_be_read_back_by_any_link() {
+    let dir = hidden_dir("stdout-file");
+    let file = dir.join("secret.log");
+    std::fs::write(&file, "EARLIER-SECRET\n").unwrap();
+    set_mode(&file, 0o600);
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    let mut cmd = rvisor_do(["--", "sh", "-c", READ_BACK_FD1]);
+    leave_open(&mut cmd, vec![(1, log.into())]);
+    let o = run_for(&mut cmd, 120);
+    let err = stderr(&o);
+    assert!(!err.contains("EARLIER-SECRET"), "{err}");
+    assert_eq!(err.matches(" rc=0").count(), 0, "{err}");
+    assert_eq!(err.matches(" rc=").count(), 12, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "EARLIER-SECRET\nguest-output\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_fifo_handed_in_write_only_cannot_be_read_from() {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = hidden_dir("fifo");
+    let fifo = dir.join("f");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path and a mode.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    writer.write_all(b"FIFO-SECRET\n").unwrap();
+    let mut cmd = rvisor_do([
+        "--preserve-fds",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "for p in /proc/self/fd/3 /dev/fd/3; do timeout 2 cat $p; echo \"rc=$?\"; done",
+    ]);
+    leave_open(&mut cmd, vec![(3, writer.into())]);
+    let o = run_for(&mut cmd, 60);
+    assert!(!stdout(&o).contains("FIFO-SECRET"), "{o:?}");
+    assert_eq!(stdout(&o).matches("rc=1").count(), 2, "{o:?}");
+    let mut left = String::new();
+    let _ = std::io::Read::read_to_string(&mut &reader, &mut left);
+    assert_eq!(left, "FIFO-SECRET\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_output_pipe_carries_no_one_elses_data_to_the_guest() {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe fills the two-int array we own.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    let mut r = unsafe { std::fs::File::from_raw_fd(fds[0]) };
+    // SAFETY: as above.
+    let mut w = unsafe { std::fs::File::from_raw_fd(fds[1]) };
+    // Another writer's data, waiting in the pipe the guest writes to.
+    w.write_all(b"PIPE-SECRET\n").unwrap();
+    let mut child = rvisor_do(["--", "sh", "-c", READ_BACK_FD1])
+        .stdout(Stdio::from(w))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{err}");
+    assert!(!err.contains("PIPE-SECRET"), "{err}");
+    let mut out = String::new();
+    r.read_to_string(&mut out).unwrap();
+    assert_eq!(out, "PIPE-SECRET\nguest-output\n", "{err}");
 }
