@@ -20,6 +20,18 @@ const HEX3: &[Arg] = &[Arg::Hex, Arg::Hex, Arg::Hex];
 const TIOCSTI: u64 = 0x5412;
 /// `TIOCLINUX` can do the same on a virtual console.
 const TIOCLINUX: u64 = 0x541C;
+/// `FS_IOC_SETFLAGS`: inode flags (chattr: immutable, append-only, ...). (The 32-bit forms are
+/// ENOTTY for a 64-bit caller, and other ABIs are killed.)
+const FS_IOC_SETFLAGS: u64 = 0x4008_6602;
+/// `FS_IOC_SETVERSION`: the inode's generation number.
+const FS_IOC_SETVERSION: u64 = 0x4008_7602;
+/// `FS_IOC_FSSETXATTR`: the same flags, project id and extent hints.
+const FS_IOC_FSSETXATTR: u64 = 0x401C_5820;
+/// Inode changes through an fd. The kernel checks only ownership (or CAP_FOWNER over a mapped
+/// owner) and that the mount is writable, not how the fd was opened: as root in an identity
+/// mapped namespace the guest could set the flags of a host file it was handed read-only (its
+/// stdin), found by the hostile-guest review. The tree's own files are the gofer's to change.
+const INODE_CHANGES: [u64; 3] = [FS_IOC_SETFLAGS, FS_IOC_SETVERSION, FS_IOC_FSSETXATTR];
 
 pub(super) const DEFS: &[Def] = &[
     // Mounts and the root: the guest's mount namespace is fixed at start (mount, umount2,
@@ -115,8 +127,20 @@ pub(super) const DEFS: &[Def] = &[
                     arg: 1,
                     value: TIOCLINUX,
                 },
+                Cond::Ne {
+                    arg: 1,
+                    value: INODE_CHANGES[0],
+                },
+                Cond::Ne {
+                    arg: 1,
+                    value: INODE_CHANGES[1],
+                },
+                Cond::Ne {
+                    arg: 1,
+                    value: INODE_CHANGES[2],
+                },
             ],
-            handler: deny_tty_injection,
+            handler: deny_tty_injection_and_inode_changes,
         },
         args: &[Arg::Int, Arg::Hex, Arg::Ptr],
     },
@@ -139,6 +163,8 @@ fn deny_listener(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 }
 
 /// Reached only for TIOCSTI/TIOCLINUX.
-fn deny_tty_injection(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+/// Both refused with EPERM: terminal input injection, and inode flag changes (the sandbox's
+/// root holds no host capability; README "Compatibility").
+fn deny_tty_injection_and_inode_changes(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     ctx.refuse(Errno::EPERM)
 }

@@ -195,3 +195,44 @@ fn an_output_pipe_carries_no_one_elses_data_to_the_guest() {
     r.read_to_string(&mut out).unwrap();
     assert_eq!(out, "PIPE-SECRET\nguest-output\n", "{err}");
 }
+
+/// The inode flags of the host file behind fd 0 (`lsattr`'s bits).
+fn inode_flags(file: &std::fs::File) -> libc::c_long {
+    use std::os::fd::AsRawFd;
+    let mut flags: libc::c_long = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one long into `flags`, which we own.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), 0x8008_6601, &mut flags) };
+    assert_eq!(
+        rc,
+        0,
+        "FS_IOC_GETFLAGS: {}",
+        std::io::Error::last_os_error()
+    );
+    flags
+}
+
+#[test]
+fn a_host_file_handed_in_read_only_keeps_its_inode_flags() {
+    let dir = scratch(&format!("reopen-chattr-{}", crate::PLATFORM));
+    let file = dir.join("in.txt");
+    std::fs::write(&file, "data\n").unwrap();
+    let before = inode_flags(&std::fs::File::open(&file).unwrap());
+    // FS_NOATIME_FL | FS_SYNC_FL | FS_NODUMP_FL through FS_IOC_SETFLAGS, then a generation
+    // number through FS_IOC_SETVERSION; the 32-bit forms are ENOTTY for a 64-bit caller, as
+    // natively.
+    let script = "import fcntl, struct\n\
+        for cmd, val in ((0x40086602, 0x80 | 0x8 | 0x40), (0x40046602, 0x80), \
+        (0x40087602, 12345), (0x40047602, 12345)):\n\
+        \x20   try:\n\
+        \x20       fcntl.ioctl(0, cmd, struct.pack('q', val)); print('changed')\n\
+        \x20   except OSError as e:\n\
+        \x20       print(e.errno)\n";
+    let mut cmd = rvisor_do(["--", "python3", "-c", script]);
+    leave_open(
+        &mut cmd,
+        vec![(0, std::fs::File::open(&file).unwrap().into())],
+    );
+    let o = run_for(&mut cmd, 60);
+    assert_eq!(ok(&o), "1\n25\n1\n25\n", "{o:?}");
+    assert_eq!(inode_flags(&std::fs::File::open(&file).unwrap()), before);
+}
