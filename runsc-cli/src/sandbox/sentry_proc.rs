@@ -60,6 +60,14 @@ pub fn main(
     role: Role<'_>,
     attach: Attach,
 ) -> ! {
+    // Fail closed: a panic in any thread of the sentry (a worker's) ends the whole process, and
+    // with it the guest, rather than leaving that worker's callers waiting for ever. The gofer
+    // and the init are forked from here and keep the hook.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
     let container = matches!(role, Role::Detached { .. });
     match role {
         Role::Attached { runtime } => {
