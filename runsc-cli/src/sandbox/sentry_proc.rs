@@ -491,7 +491,14 @@ fn serve(
         Supervision::Tracer(tracer, platform) => (platform, Some(tracer)),
     };
     tracing::debug!(platform = platform.name(), "sentry serving");
-    let sentry = Arc::new(Sentry::new(platform, sandbox, strace.map(Strace::new)));
+    // The tracer is the only thread that may serve a ptraced guest.
+    let workers = if tracer.is_some() {
+        1
+    } else {
+        spec.workers.max(1)
+    };
+    let sentry =
+        Arc::new(Sentry::new(platform, sandbox, strace.map(Strace::new)).with_workers(workers));
     if let Some(control) = attach.control {
         control_thread(control, Arc::clone(&sentry));
     }
@@ -511,7 +518,7 @@ fn serve(
                 tracer.run(move || work(&sentry));
             }
             None => {
-                for _ in 0..spec.workers.max(1) {
+                for _ in 0..sentry.workers() {
                     scope.spawn(|_| work(&sentry));
                 }
             }
