@@ -17,6 +17,7 @@ pub mod platform;
 pub mod procfs;
 pub mod raise;
 pub mod sandbox;
+mod scaling;
 pub mod server;
 pub mod strace;
 pub mod syscalls;

@@ -1,7 +1,8 @@
 //! The sentry's service loop: receive a trapped call, dispatch it through the table, reply.
 //!
 //! Each worker owns a bump arena that is reset per request, so servicing a call in steady state
-//! makes no global-allocator call. Several workers may block in `receive` on one platform.
+//! makes no global-allocator call. Several workers may block in `receive` on one platform; how
+//! many do at a time is [`crate::scaling`]'s choice.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +16,7 @@ use nix::errno::Errno;
 use crate::guest::Guest;
 use crate::platform::{Platform, PlatformError, Reply, Trap};
 use crate::sandbox::Sandbox;
+use crate::scaling::{Lane, Scaling};
 use crate::strace::Strace;
 use crate::syscalls::{Action, Ctx, Entry, TABLE, UNKNOWN};
 
@@ -48,6 +50,8 @@ pub struct Sentry<P: Platform> {
     /// A call whose signal interrupted it (see [`Raised`]), and whether one is held.
     raised: parking_lot::Mutex<Option<Raised>>,
     raised_held: AtomicBool,
+    /// How many workers serve at once.
+    scaling: Scaling,
 }
 
 /// A call already made whose caller was sent a signal it handles before the reply. Under
@@ -81,7 +85,15 @@ impl<P: Platform> Sentry<P> {
             stats: Stats::default(),
             raised: parking_lot::Mutex::new(None),
             raised_held: AtomicBool::new(false),
+            scaling: Scaling::new(1),
         }
+    }
+
+    /// Lets up to `workers` workers serve at once (they join while trapped calls overlap).
+    /// [`Sentry::workers`] of them are to be made with [`Sentry::worker`] and run.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.scaling = Scaling::new(workers);
+        self
     }
 
     /// The sandbox served.
@@ -109,12 +121,19 @@ impl<P: Platform> Sentry<P> {
         (r.nr == trap.nr && r.args == trap.args).then_some(r.reply)
     }
 
+    /// Workers that may serve at once: as asked with [`Sentry::with_workers`], at most one per
+    /// CPU this process may use.
+    pub fn workers(&self) -> usize {
+        self.scaling.max()
+    }
+
     /// A worker with its own arena.
     pub fn worker(&self) -> Worker<'_, P> {
         Worker {
             sentry: self,
             arena: Bump::with_capacity(ARENA_BYTES),
             trap: Trap::default(),
+            lane: self.scaling.lane(),
         }
     }
 }
@@ -124,6 +143,7 @@ pub struct Worker<'s, P: Platform> {
     sentry: &'s Sentry<P>,
     arena: Bump,
     trap: Trap,
+    lane: Lane,
 }
 
 impl<P: Platform> std::fmt::Debug for Worker<'_, P> {
@@ -133,14 +153,19 @@ impl<P: Platform> std::fmt::Debug for Worker<'_, P> {
 }
 
 impl<P: Platform> Worker<'_, P> {
-    /// Serves calls until the platform has no guest left.
+    /// Serves calls until the platform has no guest left (a worker not needed yet waits its
+    /// turn).
     pub fn run(&mut self) -> Result<(), PlatformError> {
+        let scaling = &self.sentry.scaling;
         loop {
+            scaling.before_receive(&mut self.lane);
             match self.serve_one() {
                 Ok(()) => {}
                 Err(PlatformError::Detached) => return Ok(()),
                 Err(e) => return Err(e),
             }
+            let platform = &self.sentry.platform;
+            scaling.answered(&mut self.lane, self.trap.tid, || platform.pending());
         }
     }
 
@@ -148,6 +173,7 @@ impl<P: Platform> Worker<'_, P> {
     pub fn serve_one(&mut self) -> Result<(), PlatformError> {
         let sentry = self.sentry;
         sentry.platform.receive(&mut self.trap)?;
+        sentry.scaling.received(&mut self.lane, self.trap.tid);
         sentry.stats.trapped.fetch_add(1, Ordering::Relaxed);
         self.arena.reset();
         let trap = &self.trap;

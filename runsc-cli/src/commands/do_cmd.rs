@@ -52,9 +52,10 @@ pub struct DoArgs {
     /// Pass the caller's fds 3 to 2+N to the command (no other fd of the caller crosses).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
-    /// Sentry service threads.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    workers: u16,
+    /// Sentry service threads: one serves while trapped calls come one at a time, the others
+    /// join while they overlap [default: the CPUs usable, at most 4].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    workers: Option<u16>,
     /// The command and its arguments.
     #[arg(
         required = true,
@@ -139,7 +140,9 @@ pub fn run(
         network: network.unwrap_or_default(),
         overlay,
         platform,
-        workers: usize::from(args.workers),
+        workers: args
+            .workers
+            .map_or_else(sandbox::spec::default_workers, usize::from),
         stats: args.stats,
         no_fd_cache: args.no_fd_cache,
         container: sandbox::ContainerSettings {

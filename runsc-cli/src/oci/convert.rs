@@ -461,7 +461,7 @@ pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, Oci
             opts.overlay
         },
         platform: Default::default(),
-        workers: 1,
+        workers: crate::sandbox::spec::default_workers(),
         stats: false,
         no_fd_cache: false,
         container: settings,

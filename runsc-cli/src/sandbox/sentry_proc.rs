@@ -13,7 +13,7 @@ use sentry::platform::ptrace::watch::{self, ExitSlot};
 use sentry::platform::ptrace::TracerThread;
 use sentry::platform::{Platform, Ptrace, SeccompNotify};
 use sentry::sandbox::{Sandbox, SandboxConfig};
-use sentry::server::Sentry;
+use sentry::server::{Sentry, Worker};
 use sentry::strace::Strace;
 
 use super::container::Attach;
@@ -575,17 +575,18 @@ fn serve(
         Supervision::Tracer(tracer, platform) => (platform, Some(tracer)),
     };
     tracing::debug!(platform = platform.name(), "sentry serving");
-    let sentry = Arc::new(Sentry::new(platform, sandbox, strace.map(Strace::new)));
+    // The tracer is the only thread that may serve a ptraced guest.
+    let workers = if tracer.is_some() {
+        1
+    } else {
+        spec.workers.max(1)
+    };
+    let sentry =
+        Arc::new(Sentry::new(platform, sandbox, strace.map(Strace::new)).with_workers(workers));
     if let Some(control) = attach.control {
         control_thread(control, Arc::clone(&sentry));
     }
-    let work = move |sentry: &AnySentry| {
-        if let Err(e) = sentry.worker().run() {
-            eprintln!("rvisor: sentry worker failed: {e}");
-            // Fail closed: without a worker the guest would hang; kill it instead.
-            let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
-        }
-    };
+    let work = move |sentry: &AnySentry| run_worker(sentry.worker(), init_pid);
     let stats = spec.stats;
     // Once the guest is gone: the sandbox's status, and our exit (which ends the workers).
     let end = || -> ! {
@@ -638,13 +639,15 @@ fn serve(
         }
         None => {
             scope.spawn(|_| end());
-            for _ in 1..spec.workers.max(1) {
+            // This thread's worker is the first (the one that serves alone until calls
+            // overlap): it runs already, where a new thread would first have to be scheduled
+            // while the guest waits for the answer to its first call (a millisecond on a busy
+            // machine).
+            let first = sentry.worker();
+            for _ in 1..sentry.workers() {
                 scope.spawn(|_| work(&sentry));
             }
-            // This thread serves too: it runs already, where a new thread would first have to
-            // be scheduled while the guest waits for the answer to its first call (a
-            // millisecond on a busy machine).
-            work(&sentry);
+            run_worker(first, init_pid);
             // The guest is gone: the thread above ends the process once the gofer is.
             loop {
                 std::thread::park();
@@ -652,6 +655,15 @@ fn serve(
         }
     });
     std::process::exit(SETUP_FAILED)
+}
+
+/// Runs one worker until the guest is gone.
+fn run_worker(mut worker: Worker<'_, Box<dyn Platform>>, init_pid: nix::unistd::Pid) {
+    if let Err(e) = worker.run() {
+        eprintln!("rvisor: sentry worker failed: {e}");
+        // Fail closed: without a worker the guest would hang; kill it instead.
+        let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 /// The domain name the guest's kernel starts with: the spec's, else the one its new UTS

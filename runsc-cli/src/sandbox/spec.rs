@@ -295,7 +295,8 @@ pub struct SandboxSpec {
     pub overlay: Overlay,
     /// How guest calls are trapped.
     pub platform: PlatformKind,
-    /// Sentry service threads (seccomp-notify; the ptrace platform has one, the tracer).
+    /// Sentry service threads (seccomp-notify; the ptrace platform has one, the tracer). One
+    /// serves while trapped calls come one at a time; the others join while they overlap.
     pub workers: usize,
     /// Print the sentry's counters when the sandbox ends.
     pub stats: bool,
@@ -303,6 +304,12 @@ pub struct SandboxSpec {
     pub no_fd_cache: bool,
     /// What an OCI container adds.
     pub container: ContainerSettings,
+}
+
+/// Sentry workers when not asked: one per CPU this process may use, at most 4 (a second worker
+/// only serves while the guest's trapped calls overlap).
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 #[cfg(test)]

@@ -116,6 +116,12 @@ pub trait Platform: Send + Sync {
     fn signal_interrupts_wait(&self) -> bool {
         false
     }
+
+    /// Whether another trapped call already waits to be received, without blocking. Platforms
+    /// served by one thread (ptrace) need not tell: they answer false.
+    fn pending(&self) -> bool {
+        false
+    }
 }
 
 /// A boxed platform is a platform (the runtime picks one at run time).
@@ -155,5 +161,9 @@ impl<P: Platform + ?Sized> Platform for Box<P> {
 
     fn signal_interrupts_wait(&self) -> bool {
         (**self).signal_interrupts_wait()
+    }
+
+    fn pending(&self) -> bool {
+        (**self).pending()
     }
 }

@@ -119,6 +119,17 @@ impl Platform for SeccompNotify {
         Ok(())
     }
 
+    fn pending(&self) -> bool {
+        let mut fds = [libc::pollfd {
+            fd: self.listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one pollfd, valid for the call; a zero timeout never blocks.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+        n > 0 && fds[0].revents & libc::POLLIN != 0
+    }
+
     fn read_memory(&self, trap: &Trap, addr: u64, buf: &mut [u8]) -> Result<usize, PlatformError> {
         memory::read(trap.tid, addr, buf).map_err(PlatformError::of("process_vm_readv/writev"))
     }

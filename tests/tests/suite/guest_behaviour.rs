@@ -1,5 +1,6 @@
 //! What a platform must not change: signals (stop and continue, an alternate stack, a SIGSEGV
-//! handler, real-time signals, SIGTRAP), many threads trapping at once, and an fd table with
+//! handler, real-time signals, SIGTRAP), many threads trapping at once (served by several
+//! workers, some callers killed mid-call), and an fd table with
 //! nothing in it the guest did not open (the ptrace platform's reserved socket included).
 
 use super::prelude::*;
@@ -25,6 +26,26 @@ fn signals_behave_as_natively() {
 fn sixty_four_threads_trap_at_once() {
     let out = run_probe("threads", include_str!("probes/threads.c"));
     assert_eq!(out, "threads=64 bad=0\n");
+}
+
+#[test]
+fn overlapping_calls_served_by_several_workers_get_their_own_answers() {
+    let probe = compile_c("workers", include_str!("probes/workers.c"));
+    // The default (as many workers as CPUs, up to 4) and more workers than CPUs.
+    for workers in [None, Some("4")] {
+        let mut args: Vec<&std::ffi::OsStr> = Vec::new();
+        if let Some(n) = workers {
+            args.push("--workers".as_ref());
+            args.push(n.as_ref());
+        }
+        args.push("--".as_ref());
+        args.push(probe.as_os_str());
+        let out = ok(&run_for(&mut rvisor_do(args), 120));
+        assert_eq!(
+            out, "threads=8 bad=0 killed=2 children_ok=2\n",
+            "workers {workers:?}"
+        );
+    }
 }
 
 #[test]
