@@ -64,12 +64,17 @@ pub enum ReadOpens {
 
 impl ReadOpens {
     /// `Native` where this kernel has Landlock (the guest init then must apply it, or fail).
+    /// Asked once per process tree: the runtime asks before it forks the sentry, which then
+    /// knows how the guest's filter was compiled.
     pub fn here() -> Self {
-        if crate::landlock::available() {
-            ReadOpens::Native
-        } else {
-            ReadOpens::Trapped
-        }
+        static HERE: std::sync::OnceLock<ReadOpens> = std::sync::OnceLock::new();
+        *HERE.get_or_init(|| {
+            if crate::landlock::available() {
+                ReadOpens::Native
+            } else {
+                ReadOpens::Trapped
+            }
+        })
     }
 }
 

@@ -452,13 +452,19 @@ fn create(
     // backstop behind our socket checks. The gofer waits for it (or for word that there is
     // none) to create the init in it.
     *guard = super::unix_guard::prepare(attach.detached());
-    fdpass::send(
+    if let Err(e) = fdpass::send(
         requests_sentry.as_fd(),
         &[u8::from(guard.is_some())],
         guard.as_ref().and_then(|g| g.dir()),
-    )
-    .ctx(|| "handing the gofer the guard cgroup".into())
-    .map_err(kill_gofer)?;
+    ) {
+        // The gofer is gone already (it could not build the tree, say): its report says why.
+        if let Ok(InitReport::Failed(message)) = fdpass::receive(report_sentry.as_fd()) {
+            return Err(kill_gofer(SandboxError::Setup(message)));
+        }
+        return Err(e)
+            .ctx(|| "handing the gofer the guard cgroup".into())
+            .map_err(kill_gofer);
+    }
     // `rvisor do`: nothing of the host's filesystem is needed from here on, so we take it away
     // while the init builds the guest's view, not after. (A container's sentry still opens
     // /dev/null by path once created.)

@@ -96,8 +96,12 @@ fn exec_checked(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<
 
 /// Looks up, in one batch per level, what the dynamic loader will open for the binary at `at`:
 /// the interpreter, `/etc/ld.so.preload`, and the DT_NEEDED libraries (and theirs) as
-/// `/etc/ld.so.cache` maps them. Only a hint: failures are ignored.
+/// `/etc/ld.so.cache` maps them. Only a hint: failures are ignored. Where opens for reading run
+/// natively (under Landlock) the loader's opens never trap, and there is nothing to warm.
 fn prefetch_for_loader(ctx: &Ctx<'_>, at: &rvisor_protocol::Loc<'_>) {
+    if crate::filter::ReadOpens::here() == crate::filter::ReadOpens::Native {
+        return;
+    }
     let Some(gofer) = ctx.sandbox.gofer.as_ref().filter(|g| g.cache_enabled) else {
         return;
     };
