@@ -58,6 +58,10 @@ pub const ALLOWED: &[(i64, &str)] = &[
     // it through that pidfd when the sentry goes.
     (libc::SYS_poll, "poll"),
     (libc::SYS_ppoll, "ppoll"),
+    // The kernel's continuation of a wait that a stop interrupted (a container paused and
+    // resumed through the freezer): refused, the wait failed with EPERM and the gofer's
+    // watch thread panicked, which ends the sandbox.
+    (libc::SYS_restart_syscall, "restart_syscall"),
     (libc::SYS_pidfd_send_signal, "pidfd_send_signal"),
     // The runtime: memory, threads, logging, exit.
     (libc::SYS_brk, "brk"),
