@@ -3,13 +3,16 @@
 
 use super::prelude::*;
 
-const FLAGS: &str = r#"
+/// What both probes share: headers, and a result or a file's contents printed one per line.
+const PRELUDE: &str = r#"
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +27,10 @@ static void content(const char *path) {
     close(fd);
     printf("%s = \"%s\"\n", path, buf);
 }
+"#;
+
+const FLAGS: &str = r#"
+
 
 int main(void) {
     int fd = open("f", O_CREAT | O_WRONLY | O_TRUNC, 0644);
@@ -96,7 +103,7 @@ int main(void) {
 
 #[test]
 fn injected_fds_behave_as_native_ones() {
-    let probe = compile_c("flags", FLAGS);
+    let probe = compile_c("flags", &format!("{PRELUDE}{FLAGS}"));
     let native_dir = scratch("flags-native");
     let native = std::process::Command::new(&probe)
         .current_dir(&native_dir)
@@ -118,27 +125,7 @@ fn injected_fds_behave_as_native_ones() {
 }
 
 const READ_ONLY: &str = r#"
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/file.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-static void show(const char *what, long rc) {
-    printf("%s: %s\n", what, rc < 0 ? strerrorname_np(errno) : "ok");
-}
-
-static void content(const char *path) {
-    char buf[64] = {0};
-    int fd = open(path, O_RDONLY);
-    read(fd, buf, sizeof buf - 1);
-    close(fd);
-    printf("%s = \"%s\"\n", path, buf);
-}
 
 static void make(const char *path, const char *text) {
     int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
@@ -236,7 +223,7 @@ int main(void) {
 /// their writes), in memory (`/tmp`) and on the memory overlay.
 #[test]
 fn read_only_opens_behave_as_native_ones() {
-    let probe = compile_c("read-only-opens", READ_ONLY);
+    let probe = compile_c("read-only-opens", &format!("{PRELUDE}{READ_ONLY}"));
     let native_dir = scratch("read-only-native");
     let native = std::process::Command::new(&probe)
         .current_dir(&native_dir)

@@ -33,6 +33,13 @@ fn a_read_only_stdin_stays_read_only() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "original\n");
 }
 
+/// Runs `script` in the sandbox with `fd` handed in as fd 3 (`--preserve-fds 1`).
+fn with_fd3(fd: std::os::fd::OwnedFd, script: &str) -> std::process::Output {
+    let mut cmd = rvisor_do(["--preserve-fds", "1", "--", "sh", "-c", script]);
+    leave_open(&mut cmd, vec![(3, fd)]);
+    run_for(&mut cmd, 60)
+}
+
 #[test]
 fn an_append_only_fd_handed_in_cannot_be_read_back() {
     let dir = scratch(&format!("reopen-append-{}", crate::PLATFORM));
@@ -43,16 +50,7 @@ fn an_append_only_fd_handed_in_cannot_be_read_back() {
         .append(true)
         .open(&file)
         .unwrap();
-    let mut cmd = rvisor_do([
-        "--preserve-fds",
-        "1",
-        "--",
-        "sh",
-        "-c",
-        "cat /proc/self/fd/3; echo rc=$?",
-    ]);
-    leave_open(&mut cmd, vec![(3, log.into())]);
-    let o = run_for(&mut cmd, 60);
+    let o = with_fd3(log.into(), "cat /proc/self/fd/3; echo rc=$?");
     assert!(!stdout(&o).contains("earlier line"), "{o:?}");
     assert!(stdout(&o).contains("rc=1"), "{o:?}");
 }
@@ -146,16 +144,10 @@ fn a_fifo_handed_in_write_only_cannot_be_read_from() {
         .unwrap();
     let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     writer.write_all(b"FIFO-SECRET\n").unwrap();
-    let mut cmd = rvisor_do([
-        "--preserve-fds",
-        "1",
-        "--",
-        "sh",
-        "-c",
+    let o = with_fd3(
+        writer.into(),
         "for p in /proc/self/fd/3 /dev/fd/3; do timeout 2 cat $p; echo \"rc=$?\"; done",
-    ]);
-    leave_open(&mut cmd, vec![(3, writer.into())]);
-    let o = run_for(&mut cmd, 60);
+    );
     assert!(!stdout(&o).contains("FIFO-SECRET"), "{o:?}");
     assert_eq!(stdout(&o).matches("rc=1").count(), 2, "{o:?}");
     let mut left = String::new();
