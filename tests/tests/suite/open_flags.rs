@@ -101,15 +101,20 @@ int main(void) {
 }
 "#;
 
-#[test]
-fn injected_fds_behave_as_native_ones() {
-    let probe = compile_c("flags", &format!("{PRELUDE}{FLAGS}"));
-    let native_dir = scratch("flags-native");
-    let native = std::process::Command::new(&probe)
-        .current_dir(&native_dir)
+/// What `probe` prints run natively in a fresh scratch directory `name`.
+fn native_output(probe: &std::path::Path, name: &str) -> String {
+    let native = std::process::Command::new(probe)
+        .current_dir(scratch(name))
         .output()
         .unwrap();
     assert!(native.status.success());
+    String::from_utf8_lossy(&native.stdout).into_owned()
+}
+
+#[test]
+fn injected_fds_behave_as_native_ones() {
+    let probe = compile_c("flags", &format!("{PRELUDE}{FLAGS}"));
+    let expected = native_output(&probe, "flags-native");
     let o = run_for(
         &mut rvisor_do([
             "--cwd".as_ref(),
@@ -120,7 +125,7 @@ fn injected_fds_behave_as_native_ones() {
         60,
     );
     let inside = ok(&o);
-    assert_eq!(inside, String::from_utf8_lossy(&native.stdout));
+    assert_eq!(inside, expected);
     assert!(inside.contains("independent offsets: yes"), "{inside}");
 }
 
@@ -224,13 +229,7 @@ int main(void) {
 #[test]
 fn read_only_opens_behave_as_native_ones() {
     let probe = compile_c("read-only-opens", &format!("{PRELUDE}{READ_ONLY}"));
-    let native_dir = scratch("read-only-native");
-    let native = std::process::Command::new(&probe)
-        .current_dir(&native_dir)
-        .output()
-        .unwrap();
-    assert!(native.status.success());
-    let expected = String::from_utf8_lossy(&native.stdout).into_owned();
+    let expected = native_output(&probe, "read-only-native");
     assert!(expected.contains("write through it: ok"), "{expected}");
     assert!(expected.contains("reopen after rename: ok"), "{expected}");
     for cwd in ["/tmp", "/var/tmp"] {
