@@ -23,6 +23,9 @@ static SWITCHING: AtomicBool = AtomicBool::new(false);
 thread_local! {
     /// The stamp of the identity this worker holds (`u64::MAX`: its own).
     static HELD: Cell<u64> = const { Cell::new(u64::MAX) };
+    /// Whether the identity held may still read any guest thread's `/proc` entries (host root
+    /// with the DAC capabilities, as the sentry itself).
+    static HELD_READS_PROC: Cell<bool> = const { Cell::new(true) };
 }
 
 /// Workers take on each caller's identity before opening cached handles (a root sentry).
@@ -86,7 +89,22 @@ pub fn take_on(creds: &Creds) -> Result<(), Errno> {
     // its plain ids (its capabilities hold in its own namespace only).
     narrow_file_caps(if host.uid == 0 { creds.caps } else { 0 })?;
     HELD.set(creds.stamp);
+    HELD_READS_PROC.set(host.uid == 0 && creds.caps & DAC_CAPS == DAC_CAPS);
     Ok(())
+}
+
+/// CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH.
+const DAC_CAPS: u64 = (1 << 1) | (1 << 2);
+
+/// Before this worker reads a guest thread's `/proc/<tid>/...` (its fd and cwd links, status):
+/// the identity it last took on for file access may not search them (`fd/` is its owner's
+/// only), which would make the answer depend on which worker served the call before. Acts as
+/// the sentry itself again unless the identity held may read them anyway.
+pub fn to_read_proc() -> Result<(), Errno> {
+    if HELD_READS_PROC.get() {
+        return Ok(());
+    }
+    take_back()
 }
 
 /// Makes this worker thread act as the sentry itself again (a root sentry: fsuid and fsgid 0, no
@@ -101,5 +119,6 @@ pub fn take_back() -> Result<(), Errno> {
     set_groups(&[])?;
     narrow_file_caps(u64::MAX)?;
     HELD.set(u64::MAX);
+    HELD_READS_PROC.set(true);
     Ok(())
 }

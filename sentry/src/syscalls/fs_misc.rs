@@ -227,6 +227,7 @@ fn walk_into_cache(ctx: &Ctx<'_>, stamp: u64, paths: &[&[u8]]) {
 
 /// Whether the guest's `dirfd` (or cwd) is the directory `base` names inside the sandbox.
 pub(super) fn same_directory(ctx: &Ctx<'_>, dirfd: i32, base: &[u8]) -> Result<bool, Errno> {
+    crate::file_identity::to_read_proc()?;
     let link = if dirfd == libc::AT_FDCWD {
         bumpalo::format!(in ctx.arena, "{}{}/cwd", procfs::prefix(), ctx.trap.tid)
     } else {

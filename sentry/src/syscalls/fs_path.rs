@@ -37,6 +37,7 @@ pub(super) fn proc_link<'a>(
     ctx: &Ctx<'a>,
     what: std::fmt::Arguments<'_>,
 ) -> Result<&'a [u8], Errno> {
+    file_identity::to_read_proc()?;
     let name =
         bumpalo::format!(in ctx.arena, "{}{}/{}\0", crate::procfs::prefix(), ctx.trap.tid, what);
     let buf = ctx.arena.alloc_slice_fill_copy(MAX_STRING, 0u8);
@@ -330,6 +331,7 @@ fn base_dir(ctx: &Ctx<'_>, dirfd: i32) -> Result<OwnedFd, Errno> {
     if dirfd != libc::AT_FDCWD {
         return guest_fd(ctx, dirfd);
     }
+    file_identity::to_read_proc()?;
     let cwd = bumpalo::format!(in ctx.arena, "{}{}/cwd\0", crate::procfs::prefix(), ctx.trap.tid);
     open_dir_at(libc::AT_FDCWD, cwd.as_bytes())
 }
@@ -553,6 +555,7 @@ fn target<'a>(
 
 /// The caller's umask, for calls that create.
 pub fn umask(ctx: &Ctx<'_>) -> u32 {
+    let _ = file_identity::to_read_proc();
     let status =
         bumpalo::format!(in ctx.arena, "{}{}/status", crate::procfs::prefix(), ctx.trap.tid);
     std::fs::read_to_string(status.as_str())

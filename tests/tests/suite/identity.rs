@@ -189,3 +189,28 @@ fn rootless_the_guest_can_take_no_other_id() {
         &["root_open_secret OK", "root_open_mode0 OK", "drop EPERM"],
     );
 }
+
+/// A worker that last acted as a thread which dropped its ids (a cached open made as uid 1000)
+/// still reads a root thread's fd links as the sentry: setns on a plain file answers EINVAL, as
+/// Linux does, not EBADF (the worker could not search the root process's `/proc/<pid>/fd`).
+#[test]
+fn a_worker_that_acted_for_a_dropped_thread_still_reads_root_fds() {
+    let script = "import ctypes, os\n\
+        libc = ctypes.CDLL(None, use_errno=True)\n\
+        os.makedirs('/tmp/w', exist_ok=True); os.chmod('/tmp/w', 0o777)\n\
+        open('/tmp/w/f', 'w').close(); os.chmod('/tmp/w/f', 0o666)\n\
+        pid = os.fork()\n\
+        if pid == 0:\n\
+        \x20   os.setgid(1000); os.setuid(1000)\n\
+        \x20   os.open('/tmp/w/f', os.O_WRONLY)\n\
+        \x20   os._exit(0)\n\
+        os.waitpid(pid, 0)\n\
+        fd = os.open('/etc/hostname', os.O_RDONLY)\n\
+        rc = libc.syscall(308, fd, 0)\n\
+        print(os.strerror(ctypes.get_errno()) if rc < 0 else 'ok')\n";
+    let o = run_for(
+        &mut rvisor_do(["--workers", "1", "--", "python3", "-c", script]),
+        60,
+    );
+    assert_eq!(ok(&o), "Invalid argument\n");
+}
