@@ -657,3 +657,22 @@ fn a_state_path_longer_than_sun_path_works() {
     assert!(events.contains("\"type\":\"stats\""), "{events}");
     oci.ok(&["delete", "--force", &id]);
 }
+
+/// A process `rvisor exec` adds is held by Landlock like the container's own: its stdout, a
+/// host file outside the rootfs handed write-only, does not reopen for reading through
+/// `/proc/self/fd/1` (an open for reading runs natively, so only the kernel can refuse it).
+#[test]
+fn an_execd_process_cannot_reopen_its_host_stdout_for_reading() {
+    let oci = Oci::new("exec-landlock");
+    let b = oci.bundle("b", &["sleep", "1000"], |_| {});
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "x1"]);
+    let o = oci.run(&[
+        "exec",
+        "x1",
+        "sh",
+        "-c",
+        "echo EARLIER; (exec 5</proc/self/fd/1 && echo OPENED) 2>/dev/null || echo DENIED",
+    ]);
+    assert_eq!(stdout(&o), "EARLIER\nDENIED\n", "{}", stderr(&o));
+    oci.ok(&["delete", "--force", "x1"]);
+}
