@@ -66,10 +66,10 @@ pub(crate) fn interpose(count: u32) -> Result<Interposed, SandboxError> {
         let Some(id) = write_only_pipe(fd) else {
             continue;
         };
-        if let Some((_, write_end)) = seen.iter().find(|(k, _)| *k == id) {
-            let i = seen.iter().position(|(k, _)| *k == id).unwrap_or(0);
+        // `seen` and `relays` grow together: the same index names one pipe in both.
+        if let Some(i) = seen.iter().position(|(k, _)| *k == id) {
             // SAFETY: dup2 takes integers; `fd` is ours to replace.
-            if unsafe { libc::dup2(write_end.as_raw_fd(), fd) } < 0 {
+            if unsafe { libc::dup2(seen[i].1.as_raw_fd(), fd) } < 0 {
                 return Err(Errno::last()).ctx(|| format!("relaying fd {fd}"));
             }
             relays[i].fds.push(fd);

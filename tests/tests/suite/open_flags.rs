@@ -101,6 +101,19 @@ int main(void) {
 }
 "#;
 
+/// `probe` run in the sandbox from its directory `cwd`.
+fn run_in(cwd: &str, probe: &std::path::Path) -> std::process::Output {
+    run_for(
+        &mut rvisor_do([
+            "--cwd".as_ref(),
+            cwd.as_ref(),
+            "--".as_ref(),
+            probe.as_os_str(),
+        ]),
+        60,
+    )
+}
+
 /// What `probe` prints run natively in a fresh scratch directory `name`.
 fn native_output(probe: &std::path::Path, name: &str) -> String {
     let native = std::process::Command::new(probe)
@@ -115,15 +128,7 @@ fn native_output(probe: &std::path::Path, name: &str) -> String {
 fn injected_fds_behave_as_native_ones() {
     let probe = compile_c("flags", &format!("{PRELUDE}{FLAGS}"));
     let expected = native_output(&probe, "flags-native");
-    let o = run_for(
-        &mut rvisor_do([
-            "--cwd".as_ref(),
-            "/tmp".as_ref(),
-            "--".as_ref(),
-            probe.as_os_str(),
-        ]),
-        60,
-    );
+    let o = run_in("/tmp", &probe);
     let inside = ok(&o);
     assert_eq!(inside, expected);
     assert!(inside.contains("independent offsets: yes"), "{inside}");
@@ -233,16 +238,7 @@ fn read_only_opens_behave_as_native_ones() {
     assert!(expected.contains("write through it: ok"), "{expected}");
     assert!(expected.contains("reopen after rename: ok"), "{expected}");
     for cwd in ["/tmp", "/var/tmp"] {
-        let o = run_for(
-            &mut rvisor_do([
-                "--cwd".as_ref(),
-                cwd.as_ref(),
-                "--".as_ref(),
-                probe.as_os_str(),
-            ]),
-            60,
-        );
-        assert_eq!(ok(&o), expected, "in {cwd}");
+        assert_eq!(ok(&run_in(cwd, &probe)), expected, "in {cwd}");
     }
 }
 
@@ -285,15 +281,7 @@ int main(void) {
 #[test]
 fn read_only_opens_known_differences() {
     let probe = compile_c("read-only-limits", READ_ONLY_LIMITS);
-    let o = run_for(
-        &mut rvisor_do([
-            "--cwd".as_ref(),
-            "/tmp".as_ref(),
-            "--".as_ref(),
-            probe.as_os_str(),
-        ]),
-        60,
-    );
+    let o = run_in("/tmp", &probe);
     assert_eq!(
         ok(&o),
         "atime after a read: unchanged\n\
