@@ -260,6 +260,32 @@ fn exited<const N: usize>(fds: [&OwnedFd; N]) -> [bool; N] {
     polls.map(|p| p.revents != 0)
 }
 
+/// `struct pidfd_info` as first published (Linux 6.13), 64 bytes; later kernels accept it.
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    pid: u32,
+    tgid: u32,
+    ppid: u32,
+    ids: [u32; 8],
+    exit_code: i32,
+}
+
+/// `PIDFD_GET_INFO`: `_IOWR(0xFF, 11, struct pidfd_info)`.
+const PIDFD_GET_INFO: libc::c_ulong = 0xC000_0000 | (64 << 16) | (0xFF << 8) | 11;
+
+/// The current parent (in the sentry's pid namespace) of the thread `me` is a pidfd for, as
+/// `PIDFD_GET_INFO` tells it: one ioctl where `/proc/<tid>/stat` costs an open and a read. None
+/// where the kernel lacks it, or where its numbering is not the one `tid` (the sentry's) is in.
+fn parent_of(me: &OwnedFd, tid: i32) -> Option<i32> {
+    let mut info = PidfdInfo::default();
+    // SAFETY: PIDFD_GET_INFO writes at most the 64 bytes its number encodes, which `info` has.
+    let r = unsafe { libc::ioctl(me.as_raw_fd(), PIDFD_GET_INFO, std::ptr::addr_of_mut!(info)) };
+    (r == 0 && info.pid == tid as u32 && info.ppid != 0).then_some(info.ppid as i32)
+}
+
 #[derive(Debug)]
 struct Inner {
     tasks: HashMap<i32, TaskEntry>,
@@ -364,9 +390,19 @@ fn ns_pid_of(pid: i32, depth: usize) -> i32 {
     }
 }
 
-/// The current parent of `tid` and a pidfd for it, opened race-free: if the parent died between
-/// reading its pid and opening it, the child's parent pid has changed and we try again.
-fn open_parent(tid: i32) -> Result<(i32, OwnedFd), Errno> {
+/// The current parent of `tid` (whose thread pidfd is `me`) and a pidfd for it, opened
+/// race-free: if the parent died between reading its pid and opening it, the child's parent pid
+/// has changed and we try again. `guess` is a parent pid read a moment ago (the status file's
+/// `PPid:`), checked like any other; without one, `PIDFD_GET_INFO` gives it.
+fn open_parent(tid: i32, me: &OwnedFd, guess: Option<i32>) -> Result<(i32, OwnedFd), Errno> {
+    if let Some(ppid) = guess.or_else(|| parent_of(me, tid)).filter(|&p| p > 0) {
+        let fd = pidfd_open(ppid, 0);
+        if let Some(now) = parent_of(me, tid) {
+            if now == ppid {
+                return Ok((ppid, fd?));
+            }
+        }
+    }
     let stat = open_stat(tid)?;
     loop {
         let ppid = read_ppid(&stat)?;
@@ -380,20 +416,25 @@ fn open_parent(tid: i32) -> Result<(i32, OwnedFd), Errno> {
 impl Inner {
     fn ids(&mut self, tid: i32) -> Result<TaskIds, Errno> {
         let Some(e) = self.tasks.get_mut(&tid) else {
-            return self.learn(tid);
+            return self.learn(tid).map(|(ids, _)| ids);
         };
         let [me_exited, parent_exited] = exited([&e.me, &e.parent]);
         if me_exited {
             // A new thread reuses the tid of one that has exited.
             self.tasks.remove(&tid);
-            return self.learn(tid);
+            return self.learn(tid).map(|(ids, _)| ids);
         }
         if parent_exited {
             // Reparented: the parent exited.
-            let (ppid, parent) = open_parent(tid)?;
+            let (ppid, parent) = open_parent(tid, &e.me, None)?;
             e.parent = parent;
-            e.ns_ppid = ns_pid_of(ppid, e.depth);
+            let depth = e.depth;
+            let ns_ppid = self.ns_pid_of(ppid, depth);
+            if let Some(e) = self.tasks.get_mut(&tid) {
+                e.ns_ppid = ns_ppid;
+            }
         }
+        let e = self.tasks.get(&tid).ok_or(Errno::ESRCH)?;
         Ok(TaskIds {
             ns_tid: e.ns_tid,
             ns_tgid: e.ns_tgid,
@@ -402,8 +443,9 @@ impl Inner {
         })
     }
 
-    /// Slow path: first call from this thread.
-    fn learn(&mut self, tid: i32) -> Result<TaskIds, Errno> {
+    /// Slow path: first call from this thread. Returns the status file it read, which also
+    /// holds the thread's credentials.
+    fn learn(&mut self, tid: i32) -> Result<(TaskIds, String), Errno> {
         if self.tasks.len() >= self.sweep_at {
             // Settle execs that ended before the sweep forgets their threads.
             let over: Vec<i32> = self
@@ -433,8 +475,9 @@ impl Inner {
             return Err(Errno::EIO);
         };
         let depth = nspid.len();
-        let (ppid, parent) = open_parent(tid)?;
-        let ns_ppid = ns_pid_of(ppid, depth);
+        let guess = parse_status_ids(&status, "PPid:").first().copied();
+        let (ppid, parent) = open_parent(tid, &me, guess)?;
+        let ns_ppid = self.ns_pid_of(ppid, depth);
         self.tasks.insert(
             tid,
             TaskEntry {
@@ -448,12 +491,22 @@ impl Inner {
                 creds: None,
             },
         );
-        Ok(TaskIds {
+        let ids = TaskIds {
             ns_tid,
             ns_tgid,
             ns_ppid,
             host_tgid,
-        })
+        };
+        Ok((ids, status))
+    }
+
+    /// `pid`'s id `depth` levels deep: from the table when its leader is a known, live thread
+    /// at that depth, otherwise from its status file.
+    fn ns_pid_of(&self, pid: i32, depth: usize) -> i32 {
+        match self.tasks.get(&pid) {
+            Some(e) if e.depth == depth && !exited([&e.me])[0] => e.ns_tid,
+            _ => ns_pid_of(pid, depth),
+        }
     }
 
     /// Whether credentials read for `tid` (of process `tgid`) may be kept: not while an exec
@@ -480,12 +533,23 @@ impl Inner {
 
     /// `tid`'s credentials, read from its status file unless known.
     fn creds(&mut self, tid: i32, view: &dyn IdView) -> Result<Creds, Errno> {
-        let tgid = self.ids(tid)?.host_tgid;
+        // A thread seen for the first time: the status file read to learn its ids, within this
+        // same call, holds its credentials too.
+        let (tgid, fresh) = match self.tasks.contains_key(&tid) {
+            true => (self.ids(tid)?.host_tgid, None),
+            false => {
+                let (ids, status) = self.learn(tid)?;
+                (ids.host_tgid, Some(status))
+            }
+        };
         let keep = self.may_keep_creds(tid, tgid);
         if let Some(c) = self.tasks.get(&tid).and_then(|e| e.creds.clone()) {
             return Ok(c);
         }
-        let status = read_status(tid)?;
+        let status = match fresh {
+            Some(status) => status,
+            None => read_status(tid)?,
+        };
         let s = parse_status_creds(&status).ok_or(Errno::EIO)?;
         let ids = |v: [u32; 4], map: &dyn Fn(u32) -> u32| Ids {
             real: map(v[0]),
@@ -672,6 +736,23 @@ mod tests {
         assert_eq!(ids.ns_ppid, nix::unistd::getppid().as_raw());
         assert_eq!(table.ids(me).unwrap(), ids, "cached lookup must agree");
         assert_eq!(table.ids(i32::MAX), Err(Errno::ESRCH));
+    }
+
+    #[test]
+    fn the_parent_comes_from_the_pidfd_or_not_at_all() {
+        let me = nix::unistd::gettid().as_raw();
+        let fd = pidfd_open(me, PIDFD_THREAD).unwrap();
+        let ppid = nix::unistd::getppid().as_raw();
+        // Linux 6.13 answers; an older kernel answers nothing rather than a wrong parent.
+        let release = nix::sys::utsname::uname().unwrap();
+        let mut v = release.release().to_str().unwrap().split(['.', '-']);
+        let major: u32 = v.next().unwrap().parse().unwrap();
+        let minor: u32 = v.next().unwrap().parse().unwrap();
+        let expected = ((major, minor) >= (6, 13)).then_some(ppid);
+        assert_eq!(parent_of(&fd, me), expected);
+        assert_eq!(parent_of(&fd, me + 1), None, "another numbering is not trusted");
+        assert_eq!(open_parent(me, &fd, Some(i32::MAX)).unwrap().0, ppid, "a wrong guess");
+        assert_eq!(open_parent(me, &fd, None).unwrap().0, ppid);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod console;
 pub mod container;
 pub mod control;
 pub mod error;
+mod fd_table;
 mod fdpass;
 mod gofer_proc;
 mod gofer_tree;

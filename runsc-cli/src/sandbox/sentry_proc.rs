@@ -68,6 +68,8 @@ pub fn main(
         report(info);
         std::process::abort();
     }));
+    // Before the sentry has threads, when growing its fd table costs no RCU grace period.
+    super::fd_table::reserve();
     let container = matches!(role, Role::Detached { .. });
     match role {
         Role::Attached { runtime } => {

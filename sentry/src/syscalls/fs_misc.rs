@@ -51,10 +51,13 @@ pub(super) const DEFS: &[Def] = &[
 const X_OK: u32 = 1;
 
 /// An exec may change the caller's capabilities (and, where a mount allows set-id bits, its
-/// ids): its credentials are read again after it.
+/// ids): its credentials are read again after it. One refused here (a PATH search's ENOENT,
+/// most often) never reaches the kernel and changes nothing.
 fn exec_at(ctx: &mut Ctx<'_>, dirfd: i32, addr: u64, flags: u32) -> Result<Reply, Errno> {
     let reply = exec_checked(ctx, dirfd, addr, flags);
-    ctx.sandbox.tasks.exec_begins(ctx.trap.tid);
+    if matches!(reply, Ok(Reply::Continue)) {
+        ctx.sandbox.tasks.exec_begins(ctx.trap.tid);
+    }
     reply
 }
 
