@@ -750,8 +750,16 @@ mod tests {
         let minor: u32 = v.next().unwrap().parse().unwrap();
         let expected = ((major, minor) >= (6, 13)).then_some(ppid);
         assert_eq!(parent_of(&fd, me), expected);
-        assert_eq!(parent_of(&fd, me + 1), None, "another numbering is not trusted");
-        assert_eq!(open_parent(me, &fd, Some(i32::MAX)).unwrap().0, ppid, "a wrong guess");
+        assert_eq!(
+            parent_of(&fd, me + 1),
+            None,
+            "another numbering is not trusted"
+        );
+        assert_eq!(
+            open_parent(me, &fd, Some(i32::MAX)).unwrap().0,
+            ppid,
+            "a wrong guess"
+        );
         assert_eq!(open_parent(me, &fd, None).unwrap().0, ppid);
     }
 

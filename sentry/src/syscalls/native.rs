@@ -78,6 +78,10 @@ pub const NATIVE: &[&str] = &[
     "getrusage",
     "times",
     "ptrace",
+    // The guest's own pid namespace numbers its processes and threads (getppid stays trapped:
+    // the init's parent is outside, and it is the suite's reference for a trapped call).
+    "getpid",
+    "gettid",
     "setpgid",
     "getpgrp",
     "setsid",

@@ -22,16 +22,6 @@ const CLONE_TRAPPED_FLAGS: u64 = NAMESPACE_FLAGS | libc::CLONE_UNTRACED as u64;
 
 pub(super) const DEFS: &[Def] = &[
     Def {
-        name: "getpid",
-        action: Action::Emulated(getpid),
-        args: &[],
-    },
-    Def {
-        name: "gettid",
-        action: Action::Emulated(gettid),
-        args: &[],
-    },
-    Def {
         name: "getppid",
         action: Action::Emulated(getppid),
         args: &[],
@@ -77,18 +67,6 @@ pub(super) const DEFS: &[Def] = &[
         args: &[Arg::Int, Arg::Hex, Arg::Hex, Arg::Hex, Arg::Hex],
     },
 ];
-
-fn getpid(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    Ok(Reply::Value(i64::from(
-        ctx.sandbox.tasks.ids(ctx.trap.tid)?.ns_tgid,
-    )))
-}
-
-fn gettid(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    Ok(Reply::Value(i64::from(
-        ctx.sandbox.tasks.ids(ctx.trap.tid)?.ns_tid,
-    )))
-}
 
 fn getppid(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     Ok(Reply::Value(i64::from(
