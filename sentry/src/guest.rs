@@ -59,6 +59,12 @@ impl<'a> Guest<'a> {
         self.read.get()
     }
 
+    /// Whether the trapped call still waits for its reply (not abandoned to a signal, its
+    /// thread not gone).
+    pub fn still_pending(&self) -> bool {
+        self.platform.still_pending(self.trap)
+    }
+
     fn checked(&self) -> Result<(), Errno> {
         if self.platform.still_pending(self.trap) {
             Ok(())

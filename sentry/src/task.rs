@@ -290,8 +290,9 @@ fn parent_of(me: &OwnedFd, tid: i32) -> Option<i32> {
 struct Inner {
     tasks: HashMap<i32, TaskEntry>,
     identities: Identities,
-    /// Processes with an exec in flight, by host tgid (see [`TaskTable::exec_begins`]).
-    execs: HashMap<i32, PendingExec>,
+    /// Processes with execs in flight, by host tgid (see [`TaskTable::exec_begins`]): every
+    /// thread's own, as several threads of a process may exec at once.
+    execs: HashMap<i32, Vec<PendingExec>>,
     sweep_at: usize,
 }
 
@@ -451,11 +452,16 @@ impl Inner {
             let over: Vec<i32> = self
                 .execs
                 .iter()
-                .filter(|(_, e)| exec_over(&e.thread))
+                .filter(|(_, pending)| pending.iter().any(|e| exec_over(&e.thread)))
                 .map(|(&tgid, _)| tgid)
                 .collect();
             for tgid in over {
-                self.execs.remove(&tgid);
+                if let Some(pending) = self.execs.get_mut(&tgid) {
+                    pending.retain(|e| !exec_over(&e.thread));
+                    if pending.is_empty() {
+                        self.execs.remove(&tgid);
+                    }
+                }
                 self.forget_process_creds(tgid);
             }
             self.tasks.retain(|_, e| !exited([&e.me])[0]);
@@ -509,30 +515,39 @@ impl Inner {
         }
     }
 
-    /// Whether credentials read for `tid` (of process `tgid`) may be kept: not while an exec
-    /// of its process is in flight. Settles a pending exec that has ended.
+    /// Whether credentials read for `tid` (of process `tgid`) may be kept: not while any exec
+    /// of its process is in flight. Settles the pending execs that have ended.
     fn may_keep_creds(&mut self, tid: i32, tgid: i32) -> bool {
-        let Some(exec) = self.execs.get(&tgid) else {
+        let Some(pending) = self.execs.get_mut(&tgid) else {
             return true;
         };
-        if exec_over(&exec.thread) {
-            // It succeeded from a non-leader thread: the leader's tid is that thread now, and
-            // nothing read before is kept.
+        let before = pending.len();
+        // An exec whose thread is gone succeeded from a non-leader thread: the leader's tid is
+        // that thread now, and nothing read before is kept.
+        pending.retain(|e| !exec_over(&e.thread));
+        let succeeded = pending.len() < before;
+        // The exec'ing thread calls again: its exec failed, or it was the leader's and is done;
+        // either way its own credentials were forgotten when it began. Only its own exec ends
+        // so: another thread's may still be in the kernel.
+        pending.retain(|e| e.tid != tid);
+        let idle = pending.is_empty();
+        if idle {
             self.execs.remove(&tgid);
+        }
+        if succeeded {
             self.forget_process_creds(tgid);
-            return true;
         }
-        if exec.tid == tid {
-            // The exec'ing thread calls again: its exec failed, or it was the leader's and is
-            // done; either way its own credentials were forgotten when it began.
-            self.execs.remove(&tgid);
-            return true;
-        }
-        false
+        idle
     }
 
-    /// `tid`'s credentials, read from its status file unless known.
-    fn creds(&mut self, tid: i32, view: &dyn IdView) -> Result<Creds, Errno> {
+    /// `tid`'s credentials, read from its status file unless known. What is read is kept only
+    /// if `still_pending` then says the call being served is still waiting.
+    fn creds(
+        &mut self,
+        tid: i32,
+        view: &dyn IdView,
+        still_pending: &dyn Fn() -> bool,
+    ) -> Result<Creds, Errno> {
         // A thread seen for the first time: the status file read to learn its ids, within this
         // same call, holds its credentials too.
         let (tgid, fresh) = match self.tasks.contains_key(&tid) {
@@ -572,7 +587,11 @@ impl Inner {
             stamp: self.identities.stamp(&host, s.cap_eff),
             host,
         };
-        if let Some(e) = self.tasks.get_mut(&tid).filter(|_| keep) {
+        // A call the guest has abandoned (a signal interrupted it) may be served on while the
+        // thread runs a set*id or capset in its handler: a status read from before that change
+        // must not outlive the forget the change made. Asked after the read and under the lock
+        // that forget takes: a call still waiting means the thread has run nothing since.
+        if let Some(e) = self.tasks.get_mut(&tid).filter(|_| keep && still_pending()) {
             e.creds = Some(creds.clone());
         }
         Ok(creds)
@@ -646,10 +665,23 @@ impl TaskTable {
         self.inner.lock().ids(tid)
     }
 
-    /// The credentials of thread `tid` (per thread, as Linux keeps them).
-    pub fn creds(&self, tid: i32) -> Result<Creds, Errno> {
+    /// The credentials of thread `tid` (per thread, as Linux keeps them), which waits in the
+    /// call being served: `still_pending` says whether it still does (see
+    /// [`crate::guest::Guest::still_pending`]); credentials read for a call it abandoned are
+    /// used for that call but not kept.
+    pub fn creds(&self, tid: i32, still_pending: &dyn Fn() -> bool) -> Result<Creds, Errno> {
         let view = Arc::clone(&self.view.read());
-        self.inner.lock().creds(tid, &*view)
+        self.inner.lock().creds(tid, &*view, still_pending)
+    }
+
+    /// Whether credentials are kept for `tid` (tests look at what a race left behind).
+    #[cfg(test)]
+    fn keeps_creds(&self, tid: i32) -> bool {
+        self.inner
+            .lock()
+            .tasks
+            .get(&tid)
+            .is_some_and(|e| e.creds.is_some())
     }
 
     /// Records `creds` as thread `tid`'s without reading them (the handlers' unit tests run as
@@ -680,14 +712,11 @@ impl TaskTable {
         };
         let tgid = ids.host_tgid;
         inner.forget_process_creds(tgid);
-        match pidfd_open(tid, PIDFD_THREAD) {
-            Ok(thread) => {
-                inner.execs.insert(tgid, PendingExec { tid, thread });
-            }
-            // The thread is gone already: its exec (or its end) is over.
-            Err(_) => {
-                inner.execs.remove(&tgid);
-            }
+        // The thread is gone already if this fails: its exec (or its end) is over.
+        if let Ok(thread) = pidfd_open(tid, PIDFD_THREAD) {
+            let pending = inner.execs.entry(tgid).or_default();
+            pending.retain(|e| e.tid != tid);
+            pending.push(PendingExec { tid, thread });
         }
     }
 
@@ -767,16 +796,67 @@ mod tests {
     fn own_creds_come_from_the_status_file() {
         let table = TaskTable::new();
         let me = nix::unistd::gettid().as_raw();
-        let c = table.creds(me).unwrap();
+        let c = table.creds(me, &|| true).unwrap();
         assert_eq!(c.uid.effective, nix::unistd::geteuid().as_raw());
         assert_eq!(c.gid.fs, nix::unistd::getegid().as_raw());
-        assert_eq!(table.creds(me).unwrap(), c, "cached read must agree");
+        assert_eq!(
+            table.creds(me, &|| true).unwrap(),
+            c,
+            "cached read must agree"
+        );
         table.forget_creds(me);
         assert_eq!(
-            table.creds(me).unwrap().stamp,
+            table.creds(me, &|| true).unwrap().stamp,
             c.stamp,
             "same identity, same stamp"
         );
+    }
+
+    #[test]
+    fn credentials_read_for_an_abandoned_call_are_used_but_not_kept() {
+        let table = TaskTable::new();
+        let me = nix::unistd::gettid().as_raw();
+        let read = table.creds(me, &|| false).unwrap();
+        assert_eq!(read.uid.effective, nix::unistd::geteuid().as_raw());
+        assert!(!table.keeps_creds(me));
+        table.creds(me, &|| true).unwrap();
+        assert!(table.keeps_creds(me));
+    }
+
+    /// Threads parked until the test ends, standing for threads of this process in an exec.
+    fn parked_threads(n: usize) -> (Vec<i32>, std::sync::mpsc::Sender<()>) {
+        let (tids_tx, tids_rx) = std::sync::mpsc::channel();
+        let (end_tx, end_rx) = std::sync::mpsc::channel::<()>();
+        let end_rx = Arc::new(Mutex::new(end_rx));
+        for _ in 0..n {
+            let (tids_tx, end_rx) = (tids_tx.clone(), Arc::clone(&end_rx));
+            std::thread::spawn(move || {
+                tids_tx.send(nix::unistd::gettid().as_raw()).unwrap();
+                let _ = end_rx.lock().recv();
+            });
+        }
+        ((0..n).map(|_| tids_rx.recv().unwrap()).collect(), end_tx)
+    }
+
+    #[test]
+    fn one_threads_exec_ending_leaves_another_threads_exec_in_flight() {
+        let table = TaskTable::new();
+        let me = nix::unistd::gettid().as_raw();
+        let (tids, _end) = parked_threads(2);
+        let (slow, quick) = (tids[0], tids[1]);
+        table.exec_begins(slow);
+        table.exec_begins(quick);
+        // The quick thread's exec failed and it calls again; the slow one's is still in the
+        // kernel, so nothing read for the process is kept, the leader's least (its entry would
+        // outlive the exec, which hands the exec'ing thread the leader's tid).
+        table.creds(quick, &|| true).unwrap();
+        table.creds(me, &|| true).unwrap();
+        assert!(!table.keeps_creds(quick));
+        assert!(!table.keeps_creds(me));
+        // Its own exec failed too: it calls again, and the process is settled.
+        table.creds(slow, &|| true).unwrap();
+        table.creds(me, &|| true).unwrap();
+        assert!(table.keeps_creds(me));
     }
 
     #[test]

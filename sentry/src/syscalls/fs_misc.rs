@@ -141,7 +141,7 @@ fn prefetch_for_loader(ctx: &Ctx<'_>, at: &rvisor_protocol::Loc<'_>) {
         }
         memo.clone().unwrap_or_default()
     };
-    let Ok(stamp) = ctx.sandbox.tasks.creds(ctx.trap.tid).map(|c| c.stamp) else {
+    let Ok(stamp) = ctx.creds().map(|c| c.stamp) else {
         return;
     };
     let mut level: Vec<Vec<u8>> = vec![interp, b"/etc/ld.so.preload".to_vec()];

@@ -590,7 +590,7 @@ pub fn ask_as<'a>(
     real: bool,
 ) -> Result<Answer<'a>, Errno> {
     let gofer = ctx.sandbox.gofer.as_ref().ok_or(Errno::ENOSYS)?;
-    let creds = ctx.sandbox.tasks.creds(ctx.trap.tid)?;
+    let creds = ctx.creds()?;
     let who = file_identity::for_gofer(ctx.arena, &creds, real)?;
     gofer.call(ctx.arena, who, req, fd)
 }
@@ -665,7 +665,7 @@ pub fn with_cached<R>(
     };
     // What this worker finds and opens, it finds and opens as the caller; a lookup is only
     // ever served again to the same identity (a path one identity may search, another may not).
-    let creds = ctx.sandbox.tasks.creds(ctx.trap.tid)?;
+    let creds = ctx.creds()?;
     file_identity::take_on(&creds)?;
     let path = cache_key(ctx, at);
     let key = stamped_key(ctx.arena, creds.stamp, nofollow, path);

@@ -97,8 +97,8 @@ fn access_at(
             // Without AT_EACCESS the check is as the real ids (and capabilities only for a
             // real root): the cache checks as the file identity, so it serves only when the two
             // agree.
-            let real = flags & libc::AT_EACCESS as u32 == 0
-                && file_identity::real_differs(&ctx.sandbox.tasks.creds(ctx.trap.tid)?);
+            let real =
+                flags & libc::AT_EACCESS as u32 == 0 && file_identity::real_differs(&ctx.creds()?);
             if !real {
                 if let Some(r) =
                     with_cached(ctx, &at, flags & NOFOLLOW != 0, |h| local_access(h, mode))?

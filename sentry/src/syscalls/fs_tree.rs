@@ -264,11 +264,7 @@ fn link_at(
             // Linux lets AT_EMPTY_PATH link a file with CAP_DAC_READ_SEARCH, or one the caller
             // opened itself (the same credentials); the gofer's kernel judges the latter by who
             // opened the fd for the guest.
-            let privileged = ctx
-                .sandbox
-                .tasks
-                .creds(ctx.trap.tid)?
-                .has_cap(cap::DAC_READ_SEARCH);
+            let privileged = ctx.creds()?.has_cap(cap::DAC_READ_SEARCH);
             link_fd(ctx, fd, to, privileged)
         }
         Target::Native => Err(Errno::EXDEV),

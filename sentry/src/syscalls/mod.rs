@@ -173,6 +173,14 @@ impl Ctx<'_> {
         Err(errno)
     }
 
+    /// The caller's credentials (kept for its next calls only while this one still waits).
+    pub fn creds(&self) -> Result<crate::task::Creds, Errno> {
+        let guest = self.guest;
+        self.sandbox
+            .tasks
+            .creds(self.trap.tid, &move || guest.still_pending())
+    }
+
     /// Argument register `i`.
     pub fn arg(&self, i: usize) -> u64 {
         self.trap.args[i]

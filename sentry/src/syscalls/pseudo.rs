@@ -138,7 +138,7 @@ pub(super) fn open_own(
         b"oom_score_adj" => format!("{}{host_tgid}/oom_score_adj\0", prefix()),
         _ => return Ok(None),
     };
-    let creds = ctx.sandbox.tasks.creds(ctx.trap.tid)?;
+    let creds = ctx.creds()?;
     open_for_guest(ctx, &creds, &host_path, flags)
 }
 
@@ -147,7 +147,7 @@ pub(super) fn open_own(
 /// the writer at write time (the sysctl's permission, and the writer's own UTS namespace is
 /// the one written), so the fd gives the guest nothing it could not do with sethostname.
 fn open_uts_sysctl(ctx: &mut Ctx<'_>, name: &[u8], flags: u32) -> Result<Option<Reply>, Errno> {
-    let creds = ctx.sandbox.tasks.creds(ctx.trap.tid)?;
+    let creds = ctx.creds()?;
     if !super::system::kernel_uts() || creds.host.uid != 0 || creds.uid.effective != 0 {
         return Ok(None);
     }
@@ -268,7 +268,7 @@ pub(super) fn unlink(
         // CAP_DAC_OVERRIDE counts only over owners the caller's namespace maps: a process's
         // directories are its own user's; the rest of /proc and /sys is the host root's,
         // mapped only in a root-run sandbox's identity map.
-        let creds = ctx.sandbox.tasks.creds(ctx.trap.tid)?;
+        let creds = ctx.creds()?;
         let owner_mapped = matches!(parent, [b"proc", n, ..] if numeric(n)) || creds.host.uid == 0;
         let privileged = creds.has_cap(cap::DAC_OVERRIDE) && owner_mapped;
         if parent.get(..2) == Some(&[&b"proc"[..], &b"sys"[..]][..]) || !privileged {

@@ -97,13 +97,13 @@ pub(super) const DEFS: &[Def] = &[
 /// namespace: the sandbox's root is the host's root only when the guest's root maps to it (a
 /// root sandbox); a rootless or remapped one has its capabilities in its own namespace only.
 fn host_capable(ctx: &Ctx<'_>, cap: u32) -> Result<bool, Errno> {
-    let creds = ctx.sandbox.tasks.creds(ctx.trap.tid)?;
+    let creds = ctx.creds()?;
     Ok(creds.has_cap(cap) && creds.host.uid == 0)
 }
 
 /// Whether the caller holds `cap` in the sandbox's user namespace (`ns_capable` there).
 fn ns_capable(ctx: &Ctx<'_>, cap: u32) -> Result<bool, Errno> {
-    Ok(ctx.sandbox.tasks.creds(ctx.trap.tid)?.has_cap(cap))
+    Ok(ctx.creds()?.has_cap(cap))
 }
 
 /// Capability numbers only these handlers check.
@@ -432,11 +432,7 @@ fn mount(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     if flags & libc::MS_NOUSER != 0 {
         return Err(Errno::EINVAL);
     }
-    let privileged = ctx
-        .sandbox
-        .tasks
-        .creds(ctx.trap.tid)?
-        .has_cap(cap::SYS_ADMIN);
+    let privileged = ctx.creds()?.has_cap(cap::SYS_ADMIN);
     if privileged && flags & NOT_NEW == 0 {
         match fstype {
             None => return Err(Errno::EINVAL),

@@ -50,13 +50,7 @@ fn setsockopt(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     // Rootless, the sandbox's root is what it is under `unshare --map-root-user`: no host
     // capability, so EPERM, as Linux answers it there.
     let host_root = nix::unistd::geteuid().is_root();
-    if !host_root
-        || !ctx
-            .sandbox
-            .tasks
-            .creds(ctx.trap.tid)?
-            .has_cap(cap::NET_ADMIN)
-    {
+    if !host_root || !ctx.creds()?.has_cap(cap::NET_ADMIN) {
         return Err(Errno::EPERM);
     }
     let plain = if ctx.arg(2) as i32 == libc::SO_RCVBUFFORCE {

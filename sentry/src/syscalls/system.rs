@@ -114,12 +114,7 @@ fn uname(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 
 /// Reads the new name for sethostname/setdomainname, with Linux's checks in Linux's order.
 fn read_name<'a>(ctx: &Ctx<'a>) -> Result<&'a [u8], Errno> {
-    if !ctx
-        .sandbox
-        .tasks
-        .creds(ctx.trap.tid)?
-        .has_cap(crate::task::cap::SYS_ADMIN)
-    {
+    if !ctx.creds()?.has_cap(crate::task::cap::SYS_ADMIN) {
         return Err(Errno::EPERM);
     }
     let len = ctx.arg(1) as usize;

@@ -5,6 +5,7 @@
 mod prelude;
 
 mod confinement;
+mod cred_races;
 mod do_basics;
 mod escape_classes;
 mod escapes;
