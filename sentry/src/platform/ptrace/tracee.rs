@@ -248,15 +248,48 @@ impl Stopped {
     }
 }
 
+thread_local! {
+    /// Other tracees' stops and ends seen while waiting for one tracee, for [`wait_any`].
+    static ASIDE: std::cell::RefCell<std::collections::VecDeque<Event>> =
+        const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
+}
+
 impl Running {
     /// Waits for this tracee's next stop (or end).
+    ///
+    /// Meanwhile the others are not left waiting for the tracer where that could stall this
+    /// one: an exec from another thread kills every other thread of the process, and waits for
+    /// all of them to be gone before it completes; each stops at its exit event on the way,
+    /// and the leader's end is not reported at all before then. So other tracees' exit-event
+    /// stops are resumed here (they are dying), and whatever else they report is set aside for
+    /// the tracer's loop, in order.
     pub fn wait(self) -> Result<Event, Errno> {
-        wait(self.tid.as_raw(), 0)
+        loop {
+            let event = wait(-1, libc::__WNOTHREAD)?;
+            let tid = match &event {
+                Event::Stopped(t, _) => t.tid,
+                Event::Gone(tid, _) => *tid,
+            };
+            if tid == self.tid {
+                return Ok(event);
+            }
+            match event {
+                Event::Stopped(t, Stop::Event(libc::PTRACE_EVENT_EXIT)) => {
+                    // ESRCH: it is gone already; its end is reported next.
+                    let _ = t.resume(0);
+                }
+                other => ASIDE.with(|aside| aside.borrow_mut().push_back(other)),
+            }
+        }
     }
 }
 
-/// Waits for the next stop or end of any tracee of this thread. ECHILD: none is left.
+/// Waits for the next stop or end of any tracee of this thread (first those set aside while one
+/// tracee was waited for). ECHILD: none is left.
 pub fn wait_any() -> Result<Event, Errno> {
+    if let Some(event) = ASIDE.with(|aside| aside.borrow_mut().pop_front()) {
+        return Ok(event);
+    }
     // __WNOTHREAD: only this thread's tracees; the sentry's real children (the gofer) are other
     // threads' business.
     wait(-1, libc::__WNOTHREAD)
