@@ -66,7 +66,7 @@ impl<'a> Guest<'a> {
     }
 
     fn checked(&self) -> Result<(), Errno> {
-        if self.platform.still_pending(self.trap) {
+        if self.still_pending() {
             Ok(())
         } else {
             Err(Errno::EINTR)

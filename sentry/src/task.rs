@@ -449,20 +449,9 @@ impl Inner {
     fn learn(&mut self, tid: i32) -> Result<(TaskIds, String), Errno> {
         if self.tasks.len() >= self.sweep_at {
             // Settle execs that ended before the sweep forgets their threads.
-            let over: Vec<i32> = self
-                .execs
-                .iter()
-                .filter(|(_, pending)| pending.iter().any(|e| exec_over(&e.thread)))
-                .map(|(&tgid, _)| tgid)
-                .collect();
-            for tgid in over {
-                if let Some(pending) = self.execs.get_mut(&tgid) {
-                    pending.retain(|e| !exec_over(&e.thread));
-                    if pending.is_empty() {
-                        self.execs.remove(&tgid);
-                    }
-                }
-                self.forget_process_creds(tgid);
+            let tgids: Vec<i32> = self.execs.keys().copied().collect();
+            for tgid in tgids {
+                self.settle_execs(tgid, None);
             }
             self.tasks.retain(|_, e| !exited([&e.me])[0]);
             if self.tasks.len() * 2 > self.sweep_at {
@@ -516,8 +505,14 @@ impl Inner {
     }
 
     /// Whether credentials read for `tid` (of process `tgid`) may be kept: not while any exec
-    /// of its process is in flight. Settles the pending execs that have ended.
+    /// of its process is in flight.
     fn may_keep_creds(&mut self, tid: i32, tgid: i32) -> bool {
+        self.settle_execs(tgid, Some(tid))
+    }
+
+    /// Drops the pending execs of process `tgid` that have ended, and `caller`'s own; whether
+    /// none is left in flight.
+    fn settle_execs(&mut self, tgid: i32, caller: Option<i32>) -> bool {
         let Some(pending) = self.execs.get_mut(&tgid) else {
             return true;
         };
@@ -529,7 +524,7 @@ impl Inner {
         // The exec'ing thread calls again: its exec failed, or it was the leader's and is done;
         // either way its own credentials were forgotten when it began. Only its own exec ends
         // so: another thread's may still be in the kernel.
-        pending.retain(|e| e.tid != tid);
+        pending.retain(|e| Some(e.tid) != caller);
         let idle = pending.is_empty();
         if idle {
             self.execs.remove(&tgid);
