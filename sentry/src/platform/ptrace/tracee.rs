@@ -78,6 +78,19 @@ pub enum Event {
     Gone(Pid, i32),
 }
 
+impl Event {
+    /// The tracee it is about.
+    pub fn tid(&self) -> Pid {
+        match self {
+            Event::Stopped(t, _) => t.tid,
+            Event::Gone(tid, _) => *tid,
+        }
+    }
+}
+
+/// The exit-event stop (`PTRACE_O_TRACEEXIT`).
+const EXIT: i32 = libc::PTRACE_EVENT_EXIT;
+
 fn request(req: libc::c_uint, tid: Pid, addr: usize, data: usize) -> Result<libc::c_long, Errno> {
     // SAFETY: every caller passes a request whose `addr`/`data` are either integers or pointers
     // to objects of the type the request expects, valid for the call.
@@ -266,20 +279,27 @@ impl Running {
     pub fn wait(self) -> Result<Event, Errno> {
         loop {
             let event = wait(-1, libc::__WNOTHREAD)?;
-            let tid = match &event {
-                Event::Stopped(t, _) => t.tid,
-                Event::Gone(tid, _) => *tid,
-            };
+            let tid = event.tid();
             if tid == self.tid {
                 return Ok(event);
             }
-            match event {
-                Event::Stopped(t, Stop::Event(libc::PTRACE_EVENT_EXIT)) => {
-                    // ESRCH: it is gone already; its end is reported next.
-                    let _ = t.resume(0);
+            ASIDE.with(|aside| {
+                let mut aside = aside.borrow_mut();
+                if matches!(
+                    event,
+                    Event::Gone(..) | Event::Stopped(_, Stop::Event(EXIT))
+                ) {
+                    // Dying: a stop set aside for it earlier is over (SIGKILL ended it), and
+                    // must not be served later as if it still held, least of all once its tid
+                    // is reused.
+                    aside.retain(|e| !matches!(e, Event::Stopped(..)) || e.tid() != tid);
                 }
-                other => ASIDE.with(|aside| aside.borrow_mut().push_back(other)),
-            }
+                match event {
+                    // ESRCH: it is gone already; its end is reported next.
+                    Event::Stopped(t, Stop::Event(EXIT)) => drop(t.resume(0)),
+                    other => aside.push_back(other),
+                }
+            });
         }
     }
 }
