@@ -4,7 +4,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use rvisor_protocol::{
-    recv_frame, send_frame, FrameBuf, Identity, Request, Response, TransportError,
+    recv_frame, send_frame, FrameBuf, Identity, Request, Response, TransportError, RELEASED,
 };
 
 use crate::idmap::IdMap;
@@ -121,6 +121,11 @@ impl Gofer {
             resp.encode(&mut reply);
             let borrowed: Vec<BorrowedFd<'_>> = out_fds.iter().map(|f| f.as_fd()).collect();
             send_frame(sock, &reply, &borrowed)?;
+            if resp.carries_fds() {
+                drop(borrowed);
+                drop(out_fds);
+                send_frame(sock, RELEASED, &[])?;
+            }
         }
     }
 

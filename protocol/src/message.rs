@@ -663,7 +663,17 @@ pub enum Response<'a> {
     Native,
 }
 
+/// The frame the gofer sends after a response with fds, once it has closed its own copies.
+/// The sentry waits for it before the guest may use them: the guest's close must be a file's
+/// last (its close event, the release of its flock lock, exec's ETXTBSY check).
+pub const RELEASED: &[u8] = b"released";
+
 impl<'a> Response<'a> {
+    /// Whether the gofer sends `RELEASED` after this response.
+    pub fn carries_fds(&self) -> bool {
+        matches!(self, Response::Fd | Response::Walked(_))
+    }
+
     /// Encodes into `buf`.
     pub fn encode(&self, buf: &mut Vec<u8>) {
         let mut w = Writer::new(buf);

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bumpalo::Bump;
 use nix::errno::Errno;
 use parking_lot::Mutex;
-use rvisor_protocol::{recv_frame_polling, send_frame, FrameBuf, Identity, Request, Response};
+use rvisor_protocol::{
+    recv_frame_polling, send_frame, FrameBuf, Identity, Request, Response, RELEASED,
+};
 
 /// Non-blocking polls for the gofer's answer before sleeping on it (each ~0.3 us).
 const SPINS: u32 = 200;
@@ -125,13 +127,23 @@ impl GoferClient {
         recv_frame_polling(self.sock.as_fd(), &mut io.inbuf, &mut io.fds, SPINS)
             .map_err(|_| Errno::EIO)?;
         let resp = Response::decode(io.inbuf.frame()).map_err(|_| Errno::EIO)?;
-        Ok(match resp {
+        let released = resp.carries_fds();
+        let answer = match resp {
             Response::Value(v) => Answer::Value(v),
             Response::Errno(e) => return Err(Errno::from_raw(e)),
             Response::Fd => Answer::Fd(io.fds.pop().ok_or(Errno::EIO)?),
             Response::Bytes(b) => Answer::Bytes(arena.alloc_slice_copy(b)),
             Response::Native => Answer::Native,
             Response::Walked(results) => Answer::Walked(results, std::mem::take(&mut io.fds)),
-        })
+        };
+        if released {
+            // Only then is ours the gofer's last copy (see RELEASED); it follows at once.
+            recv_frame_polling(self.sock.as_fd(), &mut io.inbuf, &mut io.fds, SPINS)
+                .map_err(|_| Errno::EIO)?;
+            if io.inbuf.frame() != RELEASED || !io.fds.is_empty() {
+                return Err(Errno::EIO);
+            }
+        }
+        Ok(answer)
     }
 }

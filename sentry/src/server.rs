@@ -8,8 +8,6 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use std::os::fd::AsFd;
-
 use bumpalo::Bump;
 use nix::errno::Errno;
 
@@ -229,7 +227,7 @@ impl<P: Platform> Worker<'_, P> {
         let line = sentry.strace.as_ref().map(|s| s.begin(&ctx, entry));
         let sent = match (reply, ctx.injected.take()) {
             (Reply::Fd { cloexec }, Some(fd)) => {
-                match sentry.platform.reply_with_fd(trap, fd.as_fd(), cloexec) {
+                match sentry.platform.reply_with_fd(trap, fd, cloexec) {
                     Ok(n) => {
                         reply = Reply::Value(i64::from(n));
                         Ok(())

@@ -1,7 +1,7 @@
 //! A platform over a byte array, for unit-testing handlers and guest-memory rules without a
 //! kernel, root, or a guest.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
@@ -88,7 +88,7 @@ impl Platform for FakePlatform {
     fn reply_with_fd(
         &self,
         _trap: &Trap,
-        _fd: BorrowedFd<'_>,
+        _fd: OwnedFd,
         _cloexec: bool,
     ) -> Result<i32, PlatformError> {
         Err(PlatformError::Sys {

@@ -10,7 +10,7 @@ mod memory;
 pub mod ptrace;
 mod seccomp_notify;
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::OwnedFd;
 
 pub use ptrace::Ptrace;
 pub use seccomp_notify::SeccompNotify;
@@ -102,13 +102,9 @@ pub trait Platform: Send + Sync {
     fn reply(&self, trap: &Trap, reply: Reply) -> Result<(), PlatformError>;
 
     /// Installs `fd` in the guest's fd table and completes the call with the new fd number as
-    /// its result, atomically.
-    fn reply_with_fd(
-        &self,
-        trap: &Trap,
-        fd: BorrowedFd<'_>,
-        cloexec: bool,
-    ) -> Result<i32, PlatformError>;
+    /// its result. Our copy is closed before the guest runs again, so the guest holds the
+    /// file's last reference.
+    fn reply_with_fd(&self, trap: &Trap, fd: OwnedFd, cloexec: bool) -> Result<i32, PlatformError>;
 
     /// Whether a signal the caller would handle, sent while it waits for its reply, cuts the
     /// call short (seccomp user-notify abandons it: restarted, or EINTR) instead of waiting for
@@ -150,12 +146,7 @@ impl<P: Platform + ?Sized> Platform for Box<P> {
         (**self).reply(trap, reply)
     }
 
-    fn reply_with_fd(
-        &self,
-        trap: &Trap,
-        fd: BorrowedFd<'_>,
-        cloexec: bool,
-    ) -> Result<i32, PlatformError> {
+    fn reply_with_fd(&self, trap: &Trap, fd: OwnedFd, cloexec: bool) -> Result<i32, PlatformError> {
         (**self).reply_with_fd(trap, fd, cloexec)
     }
 

@@ -1,6 +1,6 @@
 //! The default platform: `SECCOMP_RET_USER_NOTIF` with a listener fd held by the sentry.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
@@ -169,21 +169,20 @@ impl Platform for SeccompNotify {
         )
     }
 
-    fn reply_with_fd(
-        &self,
-        trap: &Trap,
-        fd: BorrowedFd<'_>,
-        cloexec: bool,
-    ) -> Result<i32, PlatformError> {
+    fn reply_with_fd(&self, trap: &Trap, fd: OwnedFd, cloexec: bool) -> Result<i32, PlatformError> {
+        // ADDFD|SEND would let the guest run on while we still hold the file; scheduled out
+        // then, our close could come after the guest's and be the last one, so close events,
+        // the release of flock locks and exec's ETXTBSY check would come late. Installing
+        // first and closing our copy before the reply makes the guest's close the last.
         let mut addfd = libc::seccomp_notif_addfd {
             id: trap.id,
-            flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+            flags: 0,
             srcfd: fd.as_raw_fd() as u32,
             newfd: 0,
             newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
         };
-        // SAFETY: ADDFD takes a seccomp_notif_addfd; with FLAG_SEND the ioctl returns the guest's
-        // new fd number and completes the notification.
+        // SAFETY: ADDFD takes a seccomp_notif_addfd; it returns the guest's new fd number once
+        // the guest has installed it, the call still pending.
         let rc = unsafe {
             libc::ioctl(
                 self.listener.as_raw_fd(),
@@ -193,13 +192,18 @@ impl Platform for SeccompNotify {
         };
         if rc < 0 {
             return Err(match Errno::last() {
-                Errno::ENOENT => PlatformError::Gone,
+                // ESRCH: interrupted before it took the fd (the kernel drops it then).
+                Errno::ENOENT | Errno::ESRCH => PlatformError::Gone,
                 errno => PlatformError::Sys {
                     op: "SECCOMP_IOCTL_NOTIF_ADDFD",
                     errno,
                 },
             });
         }
+        drop(fd);
+        // A signal between the two leaves the fd installed and the call interrupted (EINTR,
+        // or restarted): as if the guest had been interrupted right after its own open.
+        self.reply(trap, Reply::Value(i64::from(rc)))?;
         Ok(rc)
     }
 }

@@ -14,6 +14,7 @@ mod fail_closed;
 mod guest_behaviour;
 mod identity;
 mod isolation;
+mod last_close;
 mod linux_edges;
 mod open_flags;
 mod overlay;

@@ -4,7 +4,7 @@
 //! exit, and makes the received fd number the trapped call's result.
 
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
@@ -59,7 +59,7 @@ pub fn install(
     sender: BorrowedFd<'_>,
     mut tracee: Stopped,
     regs: &Regs,
-    fd: BorrowedFd<'_>,
+    fd: OwnedFd,
     cloexec: bool,
 ) -> Result<i32, (Option<Stopped>, PlatformError)> {
     let sys = |op, errno| PlatformError::Sys { op, errno };
@@ -81,6 +81,9 @@ pub fn install(
         MsgFlags::MSG_DONTWAIT,
         None,
     );
+    // The socket holds the file now. Closing our copy before the guest runs makes its close
+    // the last one (close events, flock release and exec's ETXTBSY come when Linux has them).
+    drop(fd);
     if let Err(errno) = sent {
         return Err((Some(tracee), sys("sending the fd", errno)));
     }

@@ -14,7 +14,7 @@ pub mod tracee;
 pub mod watch;
 
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -319,12 +319,7 @@ impl Platform for Ptrace {
             .map_err(PlatformError::of("resuming the tracee"))
     }
 
-    fn reply_with_fd(
-        &self,
-        trap: &Trap,
-        fd: BorrowedFd<'_>,
-        cloexec: bool,
-    ) -> Result<i32, PlatformError> {
+    fn reply_with_fd(&self, trap: &Trap, fd: OwnedFd, cloexec: bool) -> Result<i32, PlatformError> {
         let Current { id, tracee, regs } = self.take(trap)?;
         inject::install(self.sender.as_fd(), tracee, &regs, fd, cloexec).map_err(|(stopped, e)| {
             reserved::drain(self.guest_end.as_fd());
