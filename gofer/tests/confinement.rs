@@ -400,3 +400,66 @@ fn malformed_frames_are_refused_and_serving_goes_on() {
         assert!(server.join().unwrap().is_ok());
     });
 }
+
+/// After a response with fds comes `RELEASED`, and by then the gofer holds no copy: a file it
+/// opened for writing has no writer left once ours is closed (a read lease is granted).
+#[test]
+fn released_follows_fds_once_the_gofers_copies_are_closed() {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    use rvisor_protocol::{recv_frame, send_frame, FrameBuf, Response, RELEASED};
+    use std::os::fd::AsFd;
+
+    let mut f = fixture("released");
+    let (sentry, gofer_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .unwrap();
+    let who = f.who;
+    let file = f.dir.join("root/written");
+    std::thread::scope(|s| {
+        let server = s.spawn(|| f.gofer.serve(gofer_end.as_fd()));
+        let mut buf = FrameBuf::default();
+        let mut fds = Vec::new();
+        for _ in 0..50 {
+            let mut req = Vec::new();
+            Request::Open {
+                at: at("/written"),
+                flags: (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u32,
+                mode: 0o644,
+                resolve: 0,
+            }
+            .encode(who, &mut req);
+            send_frame(sentry.as_fd(), &req, &[]).unwrap();
+            recv_frame(sentry.as_fd(), &mut buf, &mut fds).unwrap();
+            assert_eq!(Response::decode(buf.frame()).unwrap(), Response::Fd);
+            assert_eq!(fds.len(), 1);
+            let mut released = Vec::new();
+            recv_frame(sentry.as_fd(), &mut buf, &mut released).unwrap();
+            assert_eq!(buf.frame(), RELEASED);
+            assert!(released.is_empty());
+            fds.clear();
+            let reader = std::fs::File::open(&file).unwrap();
+            // SAFETY: fcntl on a file we own; F_SETLEASE takes an int.
+            let rc = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) };
+            assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        }
+        // A response without fds has no RELEASED after it.
+        let mut req = Vec::new();
+        Request::Stat {
+            at: at("/etc/passwd"),
+            flags: 0,
+        }
+        .encode(who, &mut req);
+        send_frame(sentry.as_fd(), &req, &[]).unwrap();
+        recv_frame(sentry.as_fd(), &mut buf, &mut fds).unwrap();
+        assert!(matches!(
+            Response::decode(buf.frame()).unwrap(),
+            Response::Bytes(_)
+        ));
+        drop(sentry);
+        assert!(server.join().unwrap().is_ok());
+    });
+}

@@ -129,13 +129,14 @@ impl GoferClient {
         let resp = Response::decode(io.inbuf.frame()).map_err(|_| Errno::EIO)?;
         let released = resp.carries_fds();
         let answer = match resp {
-            Response::Value(v) => Answer::Value(v),
-            Response::Errno(e) => return Err(Errno::from_raw(e)),
-            Response::Fd => Answer::Fd(io.fds.pop().ok_or(Errno::EIO)?),
-            Response::Bytes(b) => Answer::Bytes(arena.alloc_slice_copy(b)),
-            Response::Native => Answer::Native,
-            Response::Walked(results) => Answer::Walked(results, std::mem::take(&mut io.fds)),
+            Response::Value(v) => Ok(Answer::Value(v)),
+            Response::Errno(e) => Err(Errno::from_raw(e)),
+            Response::Fd => io.fds.pop().map(Answer::Fd).ok_or(Errno::EIO),
+            Response::Bytes(b) => Ok(Answer::Bytes(arena.alloc_slice_copy(b))),
+            Response::Native => Ok(Answer::Native),
+            Response::Walked(results) => Ok(Answer::Walked(results, std::mem::take(&mut io.fds))),
         };
+        // Read even when the answer is unusable: the next call must find its own response.
         if released {
             // Only then is ours the gofer's last copy (see RELEASED); it follows at once.
             recv_frame_polling(self.sock.as_fd(), &mut io.inbuf, &mut io.fds, SPINS)
@@ -144,6 +145,6 @@ impl GoferClient {
                 return Err(Errno::EIO);
             }
         }
-        Ok(answer)
+        answer
     }
 }
