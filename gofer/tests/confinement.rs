@@ -344,14 +344,14 @@ fn walk_returns_several_fds_and_errnos() {
     }
 }
 
-/// Bad frames get EBADMSG and the gofer keeps serving; a hang-up ends it cleanly.
-#[test]
-fn malformed_frames_are_refused_and_serving_goes_on() {
+/// Runs `talk` against a gofer serving the fixture `name` on one end of a socket pair (the
+/// other end given to `talk`, as the sentry's); checks that the gofer ends cleanly when that
+/// end is dropped.
+fn serving(name: &str, talk: impl FnOnce(OwnedFd, Identity<'static>, &Path)) {
     use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-    use rvisor_protocol::{recv_frame, send_frame, FrameBuf, Response};
     use std::os::fd::AsFd;
 
-    let mut f = fixture("frames");
+    let mut f = fixture(name);
     let (sentry, gofer_end) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -359,9 +359,21 @@ fn malformed_frames_are_refused_and_serving_goes_on() {
         SockFlag::SOCK_CLOEXEC,
     )
     .unwrap();
-    let who = f.who;
+    let (who, dir) = (f.who, f.dir.clone());
     std::thread::scope(|s| {
         let server = s.spawn(|| f.gofer.serve(gofer_end.as_fd()));
+        talk(sentry, who, &dir);
+        assert!(server.join().unwrap().is_ok());
+    });
+}
+
+/// Bad frames get EBADMSG and the gofer keeps serving; a hang-up ends it cleanly.
+#[test]
+fn malformed_frames_are_refused_and_serving_goes_on() {
+    use rvisor_protocol::{recv_frame, send_frame, FrameBuf, Response};
+    use std::os::fd::AsFd;
+
+    serving("frames", |sentry, who, _| {
         let mut buf = FrameBuf::default();
         let mut fds = Vec::new();
         let mut good = Vec::new();
@@ -396,8 +408,6 @@ fn malformed_frames_are_refused_and_serving_goes_on() {
             Response::decode(buf.frame()).unwrap(),
             Response::Bytes(_)
         ));
-        drop(sentry);
-        assert!(server.join().unwrap().is_ok());
     });
 }
 
@@ -405,22 +415,11 @@ fn malformed_frames_are_refused_and_serving_goes_on() {
 /// opened for writing has no writer left once ours is closed (a read lease is granted).
 #[test]
 fn released_follows_fds_once_the_gofers_copies_are_closed() {
-    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
     use rvisor_protocol::{recv_frame, send_frame, FrameBuf, Response, RELEASED};
     use std::os::fd::AsFd;
 
-    let mut f = fixture("released");
-    let (sentry, gofer_end) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .unwrap();
-    let who = f.who;
-    let file = f.dir.join("root/written");
-    std::thread::scope(|s| {
-        let server = s.spawn(|| f.gofer.serve(gofer_end.as_fd()));
+    serving("released", |sentry, who, dir| {
+        let file = dir.join("root/written");
         let mut buf = FrameBuf::default();
         let mut fds = Vec::new();
         for _ in 0..50 {
@@ -459,7 +458,5 @@ fn released_follows_fds_once_the_gofers_copies_are_closed() {
             Response::decode(buf.frame()).unwrap(),
             Response::Bytes(_)
         ));
-        drop(sentry);
-        assert!(server.join().unwrap().is_ok());
     });
 }
