@@ -379,7 +379,22 @@ pub fn install_with_listener_as(
     prog: &BpfProgram,
     nnp: NoNewPrivs,
 ) -> Result<OwnedFd, FilterError> {
-    let fd = install_flags(prog, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER, nnp)?;
+    // Once the sentry has received a call, only a fatal signal ends the caller's wait (as a
+    // ptrace stop holds it): a handled one waits for the reply. Otherwise it would abandon a
+    // call whose effects the sentry has begun, so a restarted O_EXCL open would fail with
+    // EEXIST, a regular file's open could end in EINTR, and an fd installed just before the
+    // reply would be left in the guest unseen. Linux 5.19; without it, as before.
+    let fd = install_flags(
+        prog,
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+        nnp,
+    )
+    .or_else(|e| match e {
+        FilterError::Install(Errno::EINVAL) => {
+            install_flags(prog, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER, nnp)
+        }
+        e => Err(e),
+    })?;
     // SAFETY: the kernel just returned this fd to us; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

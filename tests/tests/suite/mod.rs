@@ -13,6 +13,7 @@ mod exec_threads;
 mod fail_closed;
 mod guest_behaviour;
 mod identity;
+mod interrupted_calls;
 mod isolation;
 mod last_close;
 mod linux_edges;
