@@ -85,6 +85,11 @@ pub struct SandboxConfig {
     /// (the runtime's guard cgroup): only then may `sendmsg` on a socket that cannot address a
     /// path run natively, since a sibling thread may swap the fd before the kernel runs it.
     pub kernel_unix_guard: bool,
+    /// The fd number every guest process holds the platform's reserved socket at (ptrace: the
+    /// tracer hands it fds there), if any. A second handle to it would let one guest process
+    /// receive the fds meant for another, so no `sendmsg` runs natively (its SCM_RIGHTS are in
+    /// guest memory) and none made here may carry it.
+    pub reserved_fd: Option<i32>,
 }
 
 impl Default for SandboxConfig {
@@ -101,6 +106,7 @@ impl Default for SandboxConfig {
             release: field(|u| u.release()),
             version: field(|u| u.version()),
             kernel_unix_guard: false,
+            reserved_fd: None,
         }
     }
 }
@@ -118,6 +124,8 @@ pub struct Sandbox {
     pub ids: HostIds,
     /// See [`SandboxConfig::kernel_unix_guard`].
     pub kernel_unix_guard: bool,
+    /// See [`SandboxConfig::reserved_fd`].
+    pub reserved_fd: Option<i32>,
     started: Instant,
 }
 
@@ -135,6 +143,7 @@ impl Sandbox {
             gofer: None,
             ids: HostIds::default(),
             kernel_unix_guard: config.kernel_unix_guard,
+            reserved_fd: config.reserved_fd,
             started: Instant::now(),
         }
     }

@@ -560,6 +560,8 @@ fn serve(
         hostname: spec.hostname.clone(),
         domainname: guest_domainname(spec),
         kernel_unix_guard: guard.is_some(),
+        reserved_fd: matches!(supervision, Supervision::Tracer(..))
+            .then_some(sentry::platform::ptrace::reserved::RESERVED_FD),
         ..Default::default()
     };
     if let Some(release) = &spec.release {

@@ -428,8 +428,12 @@ fn sends_to_paths(domain: i32, kind: i32) -> bool {
 /// Whether a sendmsg on this socket may run natively: it cannot address a path, and the kernel
 /// refuses a Unix address should a sibling thread swap a datagram socket over the fd before the
 /// kernel runs the call (the guard cgroup). Without that guard every sendmsg is made here.
+/// Never where guest processes hold a reserved fd: the SCM_RIGHTS of a native send could
+/// carry it (see [`crate::sandbox::SandboxConfig::reserved_fd`]).
 fn continues_natively(ctx: &Ctx<'_>, domain: i32, kind: i32) -> bool {
-    ctx.sandbox.kernel_unix_guard && !sends_to_paths(domain, kind)
+    ctx.sandbox.kernel_unix_guard
+        && ctx.sandbox.reserved_fd.is_none()
+        && !sends_to_paths(domain, kind)
 }
 
 /// sendmsg: made here from copies (address, data, ancillary data), except where
@@ -600,6 +604,11 @@ fn translate_rights<'a>(
                 break;
             }
             let n = i32::from_ne_bytes(control[slot..slot + 4].try_into().unwrap_or([0; 4]));
+            // As for any fd the guest does not have open.
+            if ctx.sandbox.reserved_fd == Some(n) {
+                ctx.refused = true;
+                return Err(Errno::EBADF);
+            }
             let ours = guest_fd(ctx, n)?;
             control[slot..slot + 4].copy_from_slice(&ours.as_raw_fd().to_ne_bytes());
             held.push(ours);
