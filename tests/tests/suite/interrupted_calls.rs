@@ -17,15 +17,7 @@ fn probe() -> &'static std::path::Path {
 /// (833 and 1,096 of 2,000).
 #[test]
 fn an_open_under_a_signal_storm_happens_once() {
-    let dir = scratch(&format!("signal-open-{}", crate::PLATFORM));
-    let volume = format!("{}:/w", dir.display());
-    let bin = probe().display().to_string();
-    let script = format!("{bin} /tmp 2000 && {bin} /w 2000");
-    let o = run_for(
-        &mut rvisor_do(["-v", &volume, "--", "sh", "-c", &script]),
-        120,
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = format!("{}{}", stdout(&o), stderr(&o));
+    let bin = probe().display();
+    let out = sh_with_volume("signal-open", &format!("{bin} /tmp 2000 && {bin} /w 2000"));
     assert_eq!(out, "failed=0 (last errno 0) left=0\n".repeat(2), "{out}");
 }

@@ -16,16 +16,11 @@ fn probe() -> &'static std::path::Path {
 /// Runs every mode `n` times in one sandbox, on a volume (through the gofer) and in the
 /// overlay; returns what the probe printed.
 fn run(mode: &str, n: u32) -> String {
-    let dir = scratch(&format!("last-close-{mode}-{}", crate::PLATFORM));
-    let volume = format!("{}:/w", dir.display());
-    let bin = probe().display().to_string();
-    let script = format!("{bin} {mode} {n} /w && {bin} {mode} {n} /tmp");
-    let o = run_for(
-        &mut rvisor_do(["-v", &volume, "--", "sh", "-c", &script]),
-        120,
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    format!("{}{}", stdout(&o), stderr(&o))
+    let bin = probe().display();
+    sh_with_volume(
+        &format!("last-close-{mode}"),
+        &format!("{bin} {mode} {n} /w && {bin} {mode} {n} /tmp"),
+    )
 }
 
 #[test]

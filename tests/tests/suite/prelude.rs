@@ -28,3 +28,16 @@ where
 {
     rootless_do_on(crate::PLATFORM, args)
 }
+
+/// `rvisor do -v DIR:/w -- sh -c script` on this target's platform, with DIR a fresh scratch
+/// directory named for `name` and the platform (removed after); what it printed, stdout first.
+pub fn sh_with_volume(name: &str, script: &str) -> String {
+    let dir = scratch(&format!("{name}-{}", crate::PLATFORM));
+    let volume = format!("{}:/w", dir.display());
+    let o = run_for(
+        &mut rvisor_do(["-v", &volume, "--", "sh", "-c", script]),
+        120,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    format!("{}{}", stdout(&o), stderr(&o))
+}
