@@ -78,6 +78,8 @@ const MAX_SEND: usize = 256 * 1024;
 /// Its worker must come back to serve the guest's other threads, one of which may be the very
 /// peer that would drain the queue: an unbounded wait here is a deadlock the guest can cause.
 const WAIT_BUDGET_US: libc::suseconds_t = 20_000;
+/// Longest send timeout of the guest's own the sentry waits out (then EINTR, as an endless wait).
+const GUEST_TIMEOUT_CAP_S: libc::time_t = 1;
 /// `UIO_MAXIOV`.
 const MAX_IOV: u64 = 1024;
 /// Most ancillary data copied (the kernel's default optmem_max is 20 KiB).
@@ -277,10 +279,12 @@ fn set_send_timeout(sock: &OwnedFd, tv: &libc::timeval) {
 
 /// Runs `op`, a send or connect made here on the guest's socket `sock`. A non-blocking call
 /// (`MSG_DONTWAIT`, `O_NONBLOCK`) never waits, and one on a socket with a send timeout of the
-/// guest's waits that long and fails with EAGAIN, as in Linux. An endless wait is cut at
-/// [`WAIT_BUDGET_US`] (the socket's send timeout, which connect and Unix sends honour, is set
-/// for the call and put back) and ends in EINTR, as a signal would end it: the guest retries, and
-/// meanwhile the worker serves its other threads, one of which may be the peer to drain.
+/// guest's up to [`GUEST_TIMEOUT_CAP_S`] waits that long and fails with EAGAIN, as in Linux. An
+/// endless wait is cut at [`WAIT_BUDGET_US`], a longer timeout at the cap (the socket's send
+/// timeout, which connect and Unix sends honour, is set for the call and put back), and ends in
+/// EINTR, as a signal would end it: the guest retries, and meanwhile the worker serves its other
+/// threads, one of which may be the peer to drain. (Honouring a guest's hour-long timeout held a
+/// worker, and on ptrace the one tracer, for the hour: no call served, no killed guest reaped.)
 fn bounded(
     sock: &OwnedFd,
     dontwait: bool,
@@ -292,12 +296,20 @@ fn bounded(
         return checked(op());
     }
     let guest = send_timeout(sock);
-    if guest.tv_sec != 0 || guest.tv_usec != 0 {
+    let endless = guest.tv_sec == 0 && guest.tv_usec == 0;
+    if !endless && guest.tv_sec < GUEST_TIMEOUT_CAP_S {
         return checked(op());
     }
-    let budget = libc::timeval {
-        tv_sec: 0,
-        tv_usec: WAIT_BUDGET_US,
+    let budget = if endless {
+        libc::timeval {
+            tv_sec: 0,
+            tv_usec: WAIT_BUDGET_US,
+        }
+    } else {
+        libc::timeval {
+            tv_sec: GUEST_TIMEOUT_CAP_S,
+            tv_usec: 0,
+        }
     };
     set_send_timeout(sock, &budget);
     let rc = checked(op());

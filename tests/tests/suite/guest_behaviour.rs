@@ -68,3 +68,17 @@ fn the_guest_sees_and_reaches_only_its_own_fds() {
         )
     );
 }
+
+/// A guest's hour-long send timeout on a full queue does not hold the sentry (a hostile review
+/// hung a ptrace sandbox this way: no call served, `kill -9` of the guest never reaped); Linux
+/// AIO is refused on ptrace (it could read the reserved socket and destroy others' new fds).
+#[test]
+fn a_guest_send_timeout_cannot_hold_the_sentry() {
+    let out = run_probe("send_timeout", include_str!("probes/send_timeout.c"));
+    let aio = if crate::PLATFORM == "ptrace" {
+        "ENOSYS"
+    } else {
+        "ok"
+    };
+    assert_eq!(out, format!("full_queue_send=EINTR\nio_setup={aio}\n"));
+}

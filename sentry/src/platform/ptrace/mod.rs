@@ -132,6 +132,12 @@ impl Ptrace {
                 tracing::warn!(target: "rvisor::denied", "denied ptrace (nr {nr}) from tid {tid}: the guest traces nothing on the ptrace platform");
                 return finish(tracee, &regs, -i64::from(libc::EPERM)).map(|_| false);
             }
+            Policed::Enosys => {
+                tracing::debug!(
+                    "io_setup (nr {nr}) from tid {tid}: no Linux AIO on the ptrace platform"
+                );
+                return finish(tracee, &regs, -i64::from(libc::ENOSYS)).map(|_| false);
+            }
             Policed::StripUntraced => return strip_untraced(tracee, &regs).map(|()| false),
         }
         // Trapped only because an argument equals the reserved fd (or by the platform's own

@@ -18,12 +18,15 @@ pub const RESERVED_FD: i32 = 1021;
 const RESERVED_NAME: &[u8] = b"1021";
 
 /// Calls the filter sends to the tracer whatever their arguments. `ptrace` is here because a
-/// guest may trace nothing on this platform (every guest task is the sentry's tracee).
-pub const ALWAYS_TRAPPED: [i64; 4] = [
+/// guest may trace nothing on this platform (every guest task is the sentry's tracee);
+/// `io_setup` because Linux AIO names its fds in memory (an `iocb`), where a read of the
+/// reserved socket would take the fds meant for other processes: without a context, no AIO.
+pub const ALWAYS_TRAPPED: [i64; 5] = [
     libc::SYS_getdents,
     libc::SYS_getdents64,
     libc::SYS_close_range,
     libc::SYS_ptrace,
+    libc::SYS_io_setup,
 ];
 
 /// Calls whose third argument is also an fd (the filter compares it too).
@@ -131,6 +134,8 @@ pub enum Policed {
     FilterListing,
     /// Fail it with EPERM: `ptrace` (the guest traces nothing here).
     Eperm,
+    /// Fail it with ENOSYS, as a kernel without it: `io_setup` (see [`ALWAYS_TRAPPED`]).
+    Enosys,
     /// `clone` with CLONE_UNTRACED: clear that bit and let it run, so the child is traced from
     /// its first instruction like every other guest task.
     StripUntraced,
@@ -144,6 +149,7 @@ pub fn police(nr: i64, args: &[u64; 6], fd_dir: impl Fn(i32) -> bool) -> Policed
     }
     match nr {
         libc::SYS_ptrace => Policed::Eperm,
+        libc::SYS_io_setup => Policed::Enosys,
         // The kernel rechecks the filter after a trace stop but lets a second RET_TRACE through,
         // so a clone is resumed only when nothing but CLONE_UNTRACED made it trap; one asking
         // for namespaces goes on to the table, which refuses it.
