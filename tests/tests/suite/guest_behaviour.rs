@@ -13,6 +13,15 @@ fn run_probe(name: &str, source: &str) -> String {
     ))
 }
 
+/// `ptrace` on the ptrace platform, else `other`.
+fn on_ptrace_else<'a>(ptrace: &'a str, other: &'a str) -> &'a str {
+    if crate::PLATFORM == "ptrace" {
+        ptrace
+    } else {
+        other
+    }
+}
+
 #[test]
 fn signals_behave_as_natively() {
     let out = run_probe("signals", include_str!("probes/signals.c"));
@@ -55,11 +64,7 @@ fn overlapping_calls_served_by_several_workers_get_their_own_answers() {
 fn the_guest_sees_and_reaches_only_its_own_fds() {
     let out = run_probe("reserved_fd", include_str!("probes/reserved_fd.c"));
     // Over the fd the ptrace platform reserves, dup2 is refused; elsewhere nothing holds it.
-    let dup2 = if crate::PLATFORM == "ptrace" {
-        "EBADF"
-    } else {
-        "ok"
-    };
+    let dup2 = on_ptrace_else("EBADF", "ok");
     assert_eq!(
         out,
         format!(
@@ -75,10 +80,6 @@ fn the_guest_sees_and_reaches_only_its_own_fds() {
 #[test]
 fn a_guest_send_timeout_cannot_hold_the_sentry() {
     let out = run_probe("send_timeout", include_str!("probes/send_timeout.c"));
-    let aio = if crate::PLATFORM == "ptrace" {
-        "ENOSYS"
-    } else {
-        "ok"
-    };
+    let aio = on_ptrace_else("ENOSYS", "ok");
     assert_eq!(out, format!("full_queue_send=EINTR\nio_setup={aio}\n"));
 }
