@@ -74,6 +74,9 @@ impl Platform for SeccompNotify {
         "seccomp-notify"
     }
 
+    /// True even where the filter has WAIT_KILLABLE_RECV (a received call is then not cut
+    /// short): the listener does not tell, and holding the reply for a restart is only
+    /// unneeded there, never wrong.
     fn signal_interrupts_wait(&self) -> bool {
         true
     }
@@ -201,8 +204,9 @@ impl Platform for SeccompNotify {
             });
         }
         drop(fd);
-        // A signal between the two leaves the fd installed and the call interrupted (EINTR,
-        // or restarted): as if the guest had been interrupted right after its own open.
+        // Only a fatal signal can end the call between the two (the filter's
+        // WAIT_KILLABLE_RECV); on a kernel without that flag a handled one could too, leaving
+        // the fd installed and the call restarted or EINTR.
         self.reply(trap, Reply::Value(i64::from(rc)))?;
         Ok(rc)
     }
