@@ -67,6 +67,17 @@ pub(crate) fn install_trapping(
 /// Runs `measure` in a child whose `nr` calls are trapped and answered by this process;
 /// returns the child's exit status.
 pub fn supervise(nr: libc::c_long, measure: impl FnOnce() -> i32) -> Result<i32> {
+    supervise_with(nr, 1, measure)
+}
+
+/// As [`supervise`], with `workers` threads receiving from the one listener, each pinned to a
+/// CPU of its own when there are several (as rvisor pins its workers while calls overlap): the
+/// kernel's ceiling for a multi-threaded guest.
+pub fn supervise_with(
+    nr: libc::c_long,
+    workers: usize,
+    measure: impl FnOnce() -> i32,
+) -> Result<i32> {
     let mut sv = [0; 2];
     // SAFETY: socketpair fills our array.
     if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) } != 0 {
@@ -124,15 +135,61 @@ pub fn supervise(nr: libc::c_long, measure: impl FnOnce() -> i32) -> Result<i32>
     };
     // SAFETY: one byte from a literal.
     unsafe { libc::write(sv[0], [1u8].as_ptr().cast(), 1) };
+    let cpus = allowed_cpus();
+    let workers = workers.clamp(1, cpus.len().max(1));
+    std::thread::scope(|s| {
+        for i in 0..workers {
+            let cpu = (workers > 1).then(|| cpus[i % cpus.len()]);
+            s.spawn(move || serve(listener, cpu));
+        }
+    });
+    let mut status = 0;
+    // SAFETY: `pid` is our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    for fd in [listener, pidfd as libc::c_int, sv[0], sv[1]] {
+        // SAFETY: fds we opened.
+        unsafe { libc::close(fd) };
+    }
+    Ok(libc::WEXITSTATUS(status))
+}
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; all-zero is an empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is ours and of the size passed.
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    if rc != 0 {
+        return vec![0];
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `c` is below CPU_SETSIZE.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// One worker: receives and answers "continue" until no task is left under the filter.
+fn serve(listener: libc::c_int, cpu: Option<usize>) {
+    if let Some(cpu) = cpu {
+        // SAFETY: cpu_set_t is plain data; all-zero is an empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `cpu` is one of the allowed CPUs, below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+        // SAFETY: `set` is ours and of the size passed; pid 0 is this thread. Failing only
+        // leaves the worker unpinned.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    }
     loop {
         // SAFETY: seccomp_notif is plain data; the kernel wants it zeroed before each receive.
         let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
         // SAFETY: `req` is ours and the size the ioctl expects.
         if unsafe { libc::ioctl(listener, IOCTL_NOTIF_RECV as _, &mut req) } != 0 {
-            if Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
+            match Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) => continue,
+                // A caller gone between wake-up and receipt, unless no task is left at all.
+                Some(libc::ENOENT) if !hung_up(listener) => continue,
+                _ => break,
             }
-            break;
         }
         let resp = libc::seccomp_notif_resp {
             id: req.id,
@@ -143,12 +200,15 @@ pub fn supervise(nr: libc::c_long, measure: impl FnOnce() -> i32) -> Result<i32>
         // SAFETY: `resp` is ours; an ENOENT (the caller died) is not ours to handle.
         unsafe { libc::ioctl(listener, IOCTL_NOTIF_SEND as _, &resp) };
     }
-    let mut status = 0;
-    // SAFETY: `pid` is our child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    for fd in [listener, pidfd as libc::c_int, sv[0], sv[1]] {
-        // SAFETY: fds we opened.
-        unsafe { libc::close(fd) };
-    }
-    Ok(libc::WEXITSTATUS(status))
+}
+
+/// Whether every task under the listener's filter is gone.
+fn hung_up(listener: libc::c_int) -> bool {
+    let mut fds = [libc::pollfd {
+        fd: listener,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: one pollfd, valid for the call; a zero timeout never blocks.
+    unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) == 1 && fds[0].revents & libc::POLLHUP != 0 }
 }

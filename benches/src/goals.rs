@@ -26,6 +26,9 @@ pub struct Goal {
     pub pass: Option<bool>,
     /// The same ratio for runsc (ptrace platform), where one applies and was measured.
     pub runsc: Option<f64>,
+    /// The same ratio for the kernel floor (the minimal seccomp supervisor), where one applies
+    /// and was measured: how far the kernel itself lets the figure go.
+    pub floor: Option<f64>,
     /// Why there is no figure.
     pub note: Option<String>,
 }
@@ -64,6 +67,7 @@ pub fn evaluate(
             measured,
             pass,
             runsc,
+            floor: None,
             note: measured.is_none().then(|| missing.to_string()),
         });
     };
@@ -146,12 +150,9 @@ pub fn evaluate(
         div(start(crate::lifecycle::do_name(Mode::Runsc)), bwrap),
         "bwrap not measured here",
     );
-    let per_sec = |t: usize| {
-        threads
-            .iter()
-            .find(|r| r.threads == t)
-            .map(|r| r.rvisor_per_sec)
-    };
+    let at = |t: usize| threads.iter().find(|r| r.threads == t);
+    let per_sec = |t: usize| at(t).map(|r| r.rvisor_per_sec);
+    let floor_per_sec = |t: usize| at(t).and_then(|r| r.floor_per_sec);
     add(
         "threads",
         "trapped getppid throughput: 2 guest threads / 1".into(),
@@ -161,5 +162,8 @@ pub fn evaluate(
         None,
         "threads not measured",
     );
+    if let Some(g) = goals.last_mut() {
+        g.floor = div(floor_per_sec(2), floor_per_sec(1));
+    }
     goals
 }

@@ -19,13 +19,14 @@
 //!                            "memory": { "cgroup_kib", "rss_sum_kib", "processes" } } ] }
 //! startup.json   rvisor-bench/startup/2
 //!   "lifecycle": [ { "name", "median_ms" (null if unavailable), "note" } ]
-//! scale.json     rvisor-bench/scale/2
-//!   "threads": [ { "threads", "native_per_sec", "rvisor_per_sec" } ],   // trapped getppid
+//! scale.json     rvisor-bench/scale/3
+//!   "threads": [ { "threads", "native_per_sec", "rvisor_per_sec",
+//!                  "floor_per_sec" (null if the floor could not run) } ],  // trapped getppid
 //!   "sandboxes": [ { "sandboxes", "wall_ms" } ],                        // `do /bin/true` at once
 //!   "memory": { "accounting", "notes": [str],
 //!               "results": [ { "during", "mode", "memory": { "cgroup_kib", ... } } ] }
-//! goals.json     rvisor-bench/goals/1
-//!   "goals": [ { "key", "goal", "op", "target", "measured", "pass", "runsc", "note" } ],
+//! goals.json     rvisor-bench/goals/2
+//!   "goals": [ { "key", "goal", "op", "target", "measured", "pass", "runsc", "floor", "note" } ],
 //!   "passed": n, "measured": n, "total": n
 //! ```
 
@@ -198,7 +199,7 @@ pub fn scale_doc(
     memory_notes: &[String],
     quick: bool,
 ) -> serde_json::Value {
-    let mut doc = header("rvisor-bench/scale/2", quick);
+    let mut doc = header("rvisor-bench/scale/3", quick);
     doc["threads"] = json!(threads);
     doc["sandboxes"] = json!(sandboxes);
     doc["memory"] = json!({
@@ -211,7 +212,7 @@ pub fn scale_doc(
 
 /// `goals.json`.
 pub fn goals_doc(goals: &[Goal], quick: bool) -> serde_json::Value {
-    let mut doc = header("rvisor-bench/goals/1", quick);
+    let mut doc = header("rvisor-bench/goals/2", quick);
     doc["goals"] = json!(goals);
     doc["passed"] = json!(goals.iter().filter(|g| g.pass == Some(true)).count());
     doc["measured"] = json!(goals.iter().filter(|g| g.pass.is_some()).count());
@@ -506,13 +507,16 @@ pub fn scale_tables(
     http: &Http,
 ) -> String {
     let mut out = format!(
-        "\n{:<10} {:>16} {:>16}\n",
-        "threads", "native calls/s", "rvisor calls/s"
+        "\n{:<10} {:>16} {:>16} {:>16}\n",
+        "threads", "native calls/s", "floor calls/s", "rvisor calls/s"
     );
     for t in threads {
+        let floor = t
+            .floor_per_sec
+            .map_or_else(|| "-".to_string(), |f| format!("{f:.0}"));
         out.push_str(&format!(
-            "{:<10} {:>16.0} {:>16.0}\n",
-            t.threads, t.native_per_sec, t.rvisor_per_sec
+            "{:<10} {:>16.0} {:>16} {:>16.0}\n",
+            t.threads, t.native_per_sec, floor, t.rvisor_per_sec
         ));
     }
     out.push_str(&format!(
@@ -558,7 +562,7 @@ pub fn scale_tables(
 /// The goals table: each goal's measured ratio, its target and whether it passes.
 pub fn goals_table(goals: &[Goal], quick: bool) -> String {
     let mut out = format!(
-        "\ngoals (rvisor on seccomp-notify unless noted; one run{})\n{:<64} {:>9} {:>8} {:>6} {:>9}\n",
+        "\ngoals (rvisor on seccomp-notify unless noted; one run{})\n{:<64} {:>9} {:>8} {:>6} {:>9} {:>9}\n",
         if quick {
             ", --quick: fewer iterations and smaller inputs, indicative only"
         } else {
@@ -568,7 +572,8 @@ pub fn goals_table(goals: &[Goal], quick: bool) -> String {
         "measured",
         "target",
         "",
-        "runsc"
+        "runsc",
+        "floor"
     );
     for g in goals {
         let result = match g.pass {
@@ -577,11 +582,12 @@ pub fn goals_table(goals: &[Goal], quick: bool) -> String {
             None => "n/a",
         };
         out.push_str(&format!(
-            "{:<64} {:>9} {:>8} {result:>6} {:>9}\n",
+            "{:<64} {:>9} {:>8} {result:>6} {:>9} {:>9}\n",
             g.goal,
             times(g.measured),
             format!("{} {:.1}x", if g.op == "<=" { "≤" } else { "≥" }, g.target),
             times(g.runsc),
+            times(g.floor),
         ));
         if let Some(n) = &g.note {
             out.push_str(&format!("  ({n})\n"));

@@ -22,6 +22,9 @@ pub struct ThreadsResult {
     pub native_per_sec: f64,
     /// Calls per second in rvisor.
     pub rvisor_per_sec: f64,
+    /// Calls per second under the minimal seccomp supervisor with as many workers (up to one per
+    /// CPU): what the kernel's one listener allows (`None` if it could not run here).
+    pub floor_per_sec: Option<f64>,
 }
 
 /// Wall time to start and finish `sandboxes` `rvisor do /bin/true` at once.
@@ -57,8 +60,10 @@ fn throughput(cmd: &mut Command) -> Result<f64, String> {
     v["per_sec"].as_f64().ok_or_else(|| "no per_sec".into())
 }
 
-/// Throughput for 1, 2, 4, 8, 16 threads, each the median of `rounds` runs (the thread counts
-/// interleaved, so that the ratios between them hold on a noisy machine).
+/// Throughput for 1, 2, 4, 8, 16 threads, natively, under the kernel floor and in rvisor, each
+/// the median of `rounds` runs (thread counts and modes interleaved, so that the ratios between
+/// them hold on a noisy machine). A floor that cannot run here (no user notification) is left
+/// out, not an error.
 pub fn threads(
     rvisor: &Path,
     probe: &Path,
@@ -68,6 +73,8 @@ pub fn threads(
     let counts = [1usize, 2, 4, 8, 16];
     let mut native = vec![Vec::new(); counts.len()];
     let mut sandboxed = vec![Vec::new(); counts.len()];
+    let mut floor = vec![Vec::new(); counts.len()];
+    let mut floor_runs = true;
     for _ in 0..rounds.max(1) {
         for (i, t) in counts.into_iter().enumerate() {
             let args = [
@@ -77,6 +84,12 @@ pub fn threads(
                 calls.to_string(),
             ];
             native[i].push(throughput(Command::new(probe).args(&args))?);
+            if floor_runs {
+                match throughput(Command::new(probe).args(&args).arg("--floor")) {
+                    Ok(v) => floor[i].push(v),
+                    Err(_) => floor_runs = false,
+                }
+            }
             sandboxed[i].push(throughput(
                 Command::new(rvisor)
                     .args(["do", "--"])
@@ -87,11 +100,12 @@ pub fn threads(
     }
     Ok(counts
         .into_iter()
-        .zip(native.into_iter().zip(sandboxed))
-        .map(|(threads, (n, s))| ThreadsResult {
+        .zip(native.into_iter().zip(sandboxed).zip(floor))
+        .map(|(threads, ((n, s), f))| ThreadsResult {
             threads,
             native_per_sec: median(n),
             rvisor_per_sec: median(s),
+            floor_per_sec: (floor_runs && !f.is_empty()).then(|| median(f)),
         })
         .collect())
 }

@@ -171,8 +171,14 @@ fn quick_bench_writes_tables_json_and_svg() {
         assert!(measured("runsc do /bin/true"), "{starts:?}");
     }
 
-    let scale = doc(&out, "scale.json", "rvisor-bench/scale/2");
-    assert_eq!(scale["threads"].as_array().unwrap().len(), 5);
+    let scale = doc(&out, "scale.json", "rvisor-bench/scale/3");
+    let threads = scale["threads"].as_array().unwrap();
+    assert_eq!(threads.len(), 5);
+    // The kernel floor runs wherever the floor column does: each thread count has its figure.
+    for t in threads {
+        assert!(t["floor_per_sec"].as_f64().is_some_and(|f| f > 0.0), "{t}");
+    }
+    assert!(table.contains("floor calls/s"), "{table}");
     assert!(!scale["memory"]["accounting"].as_str().unwrap().is_empty());
     let memory = scale["memory"]["results"].as_array().unwrap();
     for m in expected.iter().filter(|m| !m.starts_with("floor")) {
@@ -184,7 +190,7 @@ fn quick_bench_writes_tables_json_and_svg() {
         );
     }
 
-    let goals = doc(&out, "goals.json", "rvisor-bench/goals/1");
+    let goals = doc(&out, "goals.json", "rvisor-bench/goals/2");
     let goals_list = goals["goals"].as_array().unwrap();
     assert_eq!(goals_list.len(), 10);
     assert_eq!(goals["total"], 10);
@@ -203,6 +209,8 @@ fn quick_bench_writes_tables_json_and_svg() {
             assert!(g["measured"].as_f64().is_some(), "{g}");
         }
         assert_eq!(g["pass"].is_boolean(), g["measured"].is_f64(), "{g}");
+        // Only the threads goal has a kernel floor to set beside it.
+        assert_eq!(g["floor"].is_f64(), g["key"] == "threads", "{g}");
     }
     assert!(table.contains("of 10 goals pass"), "{table}");
 

@@ -3,7 +3,9 @@
 //! prints one JSON line per case: its percentiles and its histogram's buckets (which the driver
 //! merges across rounds). With `--floor` (`--floor-ptrace`) each case runs under the minimal
 //! seccomp (ptrace) supervisor; with `--threads T CASE N` T threads share the iterations and the
-//! throughput is printed. `CASE ITERATIONS [--floor]` is the one-case form.
+//! throughput is printed (`--threads T CASE N --floor`: under the minimal seccomp supervisor, with
+//! as many workers as threads, up to one per CPU). `CASE ITERATIONS [--floor]` is the one-case
+//! form.
 
 use hdrhistogram::Histogram;
 use rvisor_bench::stats::{Measured, Percentiles};
@@ -87,10 +89,26 @@ fn main() {
             .unwrap_or(1);
         let case = args.get(2).and_then(|c| cases::find(c));
         let n = args.get(3).and_then(|n| n.parse().ok());
+        let floor = match args.get(4).map(String::as_str) {
+            None => false,
+            Some("--floor") if args.len() == 5 => true,
+            Some(_) => {
+                eprintln!("usage: rvisor-bench-probe --threads T CASE ITERATIONS [--floor]");
+                std::process::exit(2)
+            }
+        };
         let (Some(case), Some(n)) = (case, n) else {
-            eprintln!("usage: rvisor-bench-probe --threads T CASE ITERATIONS");
+            eprintln!("usage: rvisor-bench-probe --threads T CASE ITERATIONS [--floor]");
             std::process::exit(2)
         };
+        if floor {
+            let code =
+                floor::supervise_with(case.nr, t, || threads(t, case, n)).unwrap_or_else(|e| {
+                    eprintln!("floor: {e}");
+                    1
+                });
+            std::process::exit(code);
+        }
         std::process::exit(threads(t, case, n));
     }
     let usage = "usage: rvisor-bench-probe [--floor | --floor-ptrace] CASE:ITERATIONS... \
