@@ -113,7 +113,7 @@ pub fn run_all(
     eprintln!("  scale and memory...");
     let t = Instant::now();
     let calls = if quick { 20_000 } else { 200_000 };
-    let scaled = scale::threads(&opts.rvisor, &opts.probe, calls, if quick { 1 } else { 3 })
+    let scaled = scale::threads(&opts.rvisor, &opts.probe, calls, if quick { 1 } else { 5 })
         .and_then(|th| Ok((th, scale::sandboxes(&opts.rvisor)?)));
     let (threads, sandboxes) = match scaled {
         Ok(v) => v,
