@@ -137,6 +137,8 @@ pub struct Bundle {
     pub annotations: BTreeMap<String, String>,
     /// Absolute root filesystem path.
     pub rootfs: PathBuf,
+    /// The spec's seccomp profile, kept for the processes `exec` adds later.
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 pub(super) fn spec_err(what: impl Into<String>) -> OciError {
@@ -190,6 +192,19 @@ pub fn load(bundle: &Path) -> Result<Spec, OciError> {
 
 fn process_settings(p: &Process, settings: &mut ContainerSettings) -> Result<(), OciError> {
     settings.extra_gids = p.user().additional_gids().clone().unwrap_or_default();
+    // (uid_t)-1 is "leave unchanged" to setresuid and setresgid: taken as an id, the process
+    // would silently stay root.
+    let user = p.user();
+    for (what, id) in [("uid", user.uid()), ("gid", user.gid())]
+        .into_iter()
+        .chain(settings.extra_gids.iter().map(|&g| ("additional gid", g)))
+    {
+        if id == u32::MAX {
+            return Err(spec_err(format!(
+                "process.user: {what} {id} is (uid_t)-1, not an id"
+            )));
+        }
+    }
     settings.terminal = p.terminal().unwrap_or(false);
     settings.oom_score_adj = p.oom_score_adj();
     // Absent is false, as in runc (Docker's and Kubernetes' default).
@@ -239,6 +254,7 @@ pub fn join_spec(p: &Process) -> Result<crate::sandbox::join::JoinSpec, OciError
         rlimits: settings.rlimits,
         preserve_fds: 0,
         new_privileges: settings.new_privileges,
+        seccomp: Vec::new(),
     })
 }
 
@@ -489,6 +505,7 @@ pub fn convert(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Bundle, Oci
             .into_iter()
             .collect(),
         rootfs,
+        seccomp: linux.and_then(|l| l.seccomp().clone()),
     })
 }
 

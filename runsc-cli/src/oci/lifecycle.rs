@@ -57,12 +57,30 @@ pub struct CreateRequest {
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let io = |err| OciError::State {
         path: path.display().to_string(),
         err,
     };
+    // The directory may be one a guest writes (a path in its rootfs): whatever it left at the
+    // temporary name is removed (unlink does not follow a symlink) and the name made anew
+    // (O_EXCL does not follow one either, and fails if it was put back meanwhile); the rename
+    // replaces the final name itself, never what a link there points at.
     let tmp = path.with_extension("rvisor-tmp");
-    std::fs::write(&tmp, pid.to_string()).map_err(io)?;
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .mode(0o644)
+        .open(&tmp)
+        .map_err(io)?;
+    file.write_all(pid.to_string().as_bytes()).map_err(io)?;
+    drop(file);
     std::fs::rename(&tmp, path).map_err(io)
 }
 
@@ -351,6 +369,7 @@ fn build(
             poststop: b.hooks.poststop.clone(),
         },
         platform: rt.platform.name().into(),
+        seccomp: b.seccomp.clone(),
     };
     let fail = |e: OciError| (e, Some(created.sentry));
     Cgroup::load(cg_path)
@@ -613,6 +632,10 @@ pub fn exec(rt: &Runtime, req: &ExecRequest) -> Result<i32, OciError> {
         )));
     }
     let mut spec = convert::join_spec(&req.process)?;
+    // The container's own profile binds every process in it, as runc's does.
+    if let Some(profile) = &record.seccomp {
+        spec.seccomp = super::seccomp::compile_profile(profile)?;
+    }
     if !nix::unistd::geteuid().is_root() {
         rootless::check_exec_ids(record.init_pid, spec.uid, spec.gid, &spec.groups)?;
     }

@@ -100,6 +100,9 @@ pub struct Record {
     /// The platform the sandbox traps with (`--platform` at create).
     #[serde(default)]
     pub platform: String,
+    /// The spec's seccomp profile, as at create: `exec` puts the processes it adds under it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// Start time of `pid` in clock ticks, and whether it is a zombie; `None` if it does not exist.
@@ -374,6 +377,7 @@ mod tests {
             cgroup: None,
             hooks: LaterHooks::default(),
             platform: "ptrace".into(),
+            seccomp: None,
         };
         dir.write(&record).unwrap();
         assert_eq!(dir.read().unwrap().init_pid, 2);

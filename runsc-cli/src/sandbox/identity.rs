@@ -30,6 +30,12 @@ pub fn assume(
     capabilities: Option<&CapSets>,
     new_privileges: bool,
 ) -> Result<Option<Held>, SandboxError> {
+    // (uid_t)-1 means "unchanged" to the set*id calls: the caller would stay who it is (root).
+    if uid == u32::MAX || gid == u32::MAX {
+        return Err(SandboxError::Invalid(format!(
+            "uid {uid}, gid {gid}: (uid_t)-1 is not an id"
+        )));
+    }
     let list: Vec<Gid> = groups.iter().map(|&g| Gid::from_raw(g)).collect();
     if nix::unistd::setgroups(&list).is_err() && !list.is_empty() {
         return Err(Errno::last()).ctx(|| format!("setting groups {groups:?}"));

@@ -43,6 +43,8 @@ pub struct JoinSpec {
     pub preserve_fds: u32,
     /// `noNewPrivileges: false`: no_new_privs stays off.
     pub new_privileges: bool,
+    /// The container's own seccomp filters, installed on top of the sentry's (as the init's).
+    pub seccomp: Vec<BpfProgram>,
 }
 
 /// Namespaces entered, in order (as root, the user namespace last: entering it gives up our
@@ -255,8 +257,13 @@ fn process(
         nix::sched::setns(fd, *flag)
             .ctx(|| format!("entering the sandbox's {flag:?} namespace"))?;
     }
-    if let Some(console) = &fds.console {
-        console::attach(console)?;
+    // A session of our own, as the init's: in the caller's process group a guest-written binary
+    // could signal the operator's processes (`kill(0, …)`), or reach its terminal.
+    match &fds.console {
+        Some(console) => console::attach(console)?,
+        None => {
+            nix::unistd::setsid().ctx(|| "setsid".into())?;
+        }
     }
     init::confine_reads()?;
     let held = identity::assume(
@@ -302,7 +309,13 @@ fn process(
         }
     });
     let listener = handed?;
-    // Held only to install the filter without no_new_privs.
+    // Under the sentry now; then the container's own filters, as the init takes them.
+    let privs = identity::filter_privs(spec.new_privileges);
+    for extra in &spec.seccomp {
+        sentry::filter::install_as(extra, privs)
+            .map_err(|e| SandboxError::Setup(format!("the container's seccomp filter: {e}")))?;
+    }
+    // Held only to install the filters without no_new_privs.
     identity::release(held)?;
     // The listener stays open until the sentry answers.
     control::reply_on(fds.control.as_fd())?;
