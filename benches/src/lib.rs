@@ -17,6 +17,7 @@ pub mod stats;
 pub mod suite;
 pub mod workloads;
 
+use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
@@ -31,6 +32,29 @@ pub const OUTPUTS: [&str; 7] = [
     "workloads.svg",
 ];
 
+/// A progress line on stderr; a stderr that fails loses it (the run goes on).
+fn progress_line(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Makes `out` (and its parents) a directory and checks that files can be created in it, so
+/// that a bad `--out` fails before anything is measured, not after.
+pub fn prepare_out_dir(out: &Path) -> Result<(), String> {
+    let shown = out.display();
+    if out.exists() && !out.is_dir() {
+        return Err(format!("output directory {shown}: not a directory"));
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("creating output directory {shown}: {e}"))?;
+    let probe = out.join(format!(".rvisor-bench-check.{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| format!("output directory {shown} is not writable: {e}"))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 fn write_json(out: &Path, name: &str, doc: &serde_json::Value) -> Result<(), String> {
     let text = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())? + "\n";
     std::fs::write(out.join(name), text).map_err(|e| format!("writing {name}: {e}"))
@@ -44,6 +68,11 @@ pub fn run_all(
     out: &Path,
     progress: impl FnMut(&suite::Row),
 ) -> Result<String, String> {
+    // Bad arguments fail here, before any output and before anything is measured.
+    if let Some(unknown) = opts.cases.iter().find(|n| cases::find(n).is_none()) {
+        return Err(suite::SuiteError::UnknownCase(unknown.clone()).to_string());
+    }
+    prepare_out_dir(out)?;
     let work = workloads::default_work_dir();
     // The sandbox's /tmp is its own: a probe built under a checkout in /tmp would not be
     // visible inside, so every mode runs a copy in the work directory.
@@ -66,7 +95,7 @@ pub fn run_all(
     };
     let quick = opts.quick;
     let field = field::Field::detect(&opts.rvisor, &work);
-    eprintln!(
+    progress_line(format_args!(
         "  field: {}",
         suite::Mode::ALL
             .iter()
@@ -76,8 +105,10 @@ pub fn run_all(
             })
             .collect::<Vec<_>>()
             .join(", ")
-    );
-    let phase = |name: &str, t: Instant| eprintln!("  {name}: {:.1} s", t.elapsed().as_secs_f64());
+    ));
+    let phase = |name: &str, t: Instant| {
+        progress_line(format_args!("  {name}: {:.1} s", t.elapsed().as_secs_f64()))
+    };
     let t = Instant::now();
     let result = suite::run(opts, &field, progress).map_err(|e| e.to_string());
     let suite = match result {
@@ -89,7 +120,9 @@ pub fn run_all(
     };
     phase("per call", t);
     let (runs, starts, requests) = if quick { (1, 5, 1000) } else { (5, 20, 5000) };
-    eprintln!("  workloads ({runs} run(s) each, modes interleaved)...");
+    progress_line(format_args!(
+        "  workloads ({runs} run(s) each, modes interleaved)..."
+    ));
     let t = Instant::now();
     let loads = workloads::run(&field, &work, runs, quick);
     let loads = match loads {
@@ -100,17 +133,17 @@ pub fn run_all(
         }
     };
     phase("workloads", t);
-    eprintln!(
+    progress_line(format_args!(
         "  go net/http ({requests} requests, {} clients)...",
         gohttp::CLIENTS
-    );
+    ));
     let http_runs = if quick { 1 } else { 3 };
     let http = gohttp::run(&field, &work, http_runs, requests);
-    eprintln!("  start-up ({starts} runs each)...");
+    progress_line(format_args!("  start-up ({starts} runs each)..."));
     let t = Instant::now();
     let starts_r = lifecycle::run_all(&field, &work, starts);
     phase("start-up", t);
-    eprintln!("  scale and memory...");
+    progress_line(format_args!("  scale and memory..."));
     let t = Instant::now();
     let calls = if quick { 20_000 } else { 200_000 };
     let scaled = scale::threads(&opts.rvisor, &opts.probe, calls, if quick { 1 } else { 5 })
@@ -126,6 +159,7 @@ pub fn run_all(
     phase("scale and memory", t);
     field.cleanup();
     let goals = goals::evaluate(&suite.rows, &loads, &starts_r, &threads);
+    // Checked at the start; made again in case it was removed during the run.
     std::fs::create_dir_all(out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     write_json(
         out,

@@ -123,6 +123,9 @@ pub fn recv_frame_polling(
                 spins_left -= 1;
                 std::hint::spin_loop();
             }
+            // The peer closed with our last frame unread (it failed or exited first): gone, as
+            // at end of file.
+            Err(Errno::ECONNRESET) => return Err(TransportError::HungUp),
             Err(e) => return Err(e.into()),
         }
     };

@@ -1,6 +1,7 @@
 //! `rvisor`: run programs in a sandbox whose system calls a user-space sentry services.
 
 mod commands;
+mod output;
 
 use std::path::PathBuf;
 
@@ -114,7 +115,10 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(false);
+        .with_ansi(false)
+        // A log that cannot be written loses the event; reporting that on stderr would panic
+        // where stderr is what fails.
+        .log_internal_errors(false);
     let writer: Box<dyn Fn() -> Box<dyn std::io::Write> + Send + Sync> = match &cli.log {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -122,7 +126,10 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
                 .append(true)
                 .open(path)
                 .map_err(|e| anyhow::anyhow!("opening log {}: {e}", path.display()))?;
-            Box::new(move || Box::new(file.try_clone().expect("dup log fd")))
+            Box::new(move || match file.try_clone() {
+                Ok(f) => Box::new(f),
+                Err(_) => Box::new(std::io::sink()),
+            })
         }
         None => Box::new(|| Box::new(std::io::stderr())),
     };
@@ -235,8 +242,28 @@ fn log_error(cli: &Cli, message: &str) {
     }
 }
 
+/// Parses the command line; `--help` and `--version` print and exit here, as do usage errors.
+fn parse() -> Cli {
+    let err = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(err) => err,
+    };
+    match err.print() {
+        // Help or version for stdout: that output failing is the command failing.
+        Err(e) if !err.use_stderr() => {
+            let e = output::OutputError(e);
+            if e.is_broken_pipe() {
+                std::process::exit(output::BROKEN_PIPE_EXIT)
+            }
+            output::eprint_line(format_args!("rvisor: {e}"));
+            std::process::exit(1)
+        }
+        _ => std::process::exit(err.exit_code()),
+    }
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse();
     let preserved = match &cli.command {
         Command::Do(args) => Some(args.preserve_fds),
         Command::Create(args) => Some(args.preserve_fds),
@@ -255,9 +282,15 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
+            // A reader that went away (`rvisor list | head -1`) is not an error to report.
+            if e.downcast_ref::<output::OutputError>()
+                .is_some_and(output::OutputError::is_broken_pipe)
+            {
+                std::process::exit(output::BROKEN_PIPE_EXIT)
+            }
             let message = format!("{e:#}");
             log_error(&cli, &message);
-            eprintln!("rvisor: {message}");
+            output::eprint_line(format_args!("rvisor: {message}"));
             // `do` keeps the shell's "could not run" code; runtime commands fail with 1, as runc.
             std::process::exit(if matches!(cli.command, Command::Do(_)) {
                 125

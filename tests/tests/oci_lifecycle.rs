@@ -130,6 +130,22 @@ fn a_bad_bundle_is_a_clear_error_and_leaves_nothing() {
         "{}",
         stderr(&o)
     );
+    // A process that cannot start is refused at create, as runc does, not started to exit 126.
+    let b = oci.bundle("d", &["/bin"], |_| {});
+    let o = oci.run(&["create", "--bundle", &bundle_arg(&b), "b4"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+    let b = oci.bundle("r", &["true"], |s| {
+        s["process"]["rlimits"] =
+            serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 1, "soft": 100}]);
+    });
+    let o = oci.run(&["create", "--bundle", &bundle_arg(&b), "b5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("soft 100 above hard 1"),
+        "{}",
+        stderr(&o)
+    );
     let b = oci.bundle("j", &["true"], |s| {
         s["mounts"].as_array_mut().unwrap().push(serde_json::json!(
             {"destination": "/x", "type": "nfs", "source": "srv:/x"}));

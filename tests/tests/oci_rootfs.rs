@@ -516,3 +516,41 @@ fn a_symlink_at_a_mount_point_resolves_inside_the_root() {
         );
     }
 }
+
+/// A rootfs holding nothing but busybox, with the spec `rvisor spec` writes: runc makes the
+/// directories its /proc, /dev and /sys go on, and so must we, whether the root is read-only or
+/// written through (it failed with "mount destination /dev/shm: Read-only file system").
+#[test]
+fn a_rootfs_of_only_a_binary_runs_read_only_and_written_through() {
+    let oci = Oci::new("bare-rootfs");
+    for (id, readonly) in [("bare-ro", true), ("bare-rw", false)] {
+        let bundle = oci.dir.join(id);
+        let bin = bundle.join("rootfs/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("busybox-static");
+        std::fs::copy(busybox, bin.join("busybox")).unwrap();
+        ok(&run_for(
+            std::process::Command::new(rvisor_tests::rvisor())
+                .args(["spec", "--bundle"])
+                .arg(&bundle),
+            30,
+        ));
+        let config = bundle.join("config.json");
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        spec["process"]["terminal"] = false.into();
+        spec["process"]["args"] =
+            serde_json::json!(["/bin/busybox", "ls", "/dev/shm", "/proc/self"]);
+        spec["root"]["readonly"] = readonly.into();
+        std::fs::write(&config, spec.to_string()).unwrap();
+        let o = oci.run(&["run", "--bundle", &arg(&bundle), id]);
+        assert_eq!(o.status.code(), Some(0), "{id}: {}", stderr(&o));
+        assert!(stdout(&o).contains("exe"), "{id}: {}", stdout(&o));
+        for d in ["proc", "dev", "sys"] {
+            assert!(bundle.join("rootfs").join(d).is_dir(), "{id}: no {d}");
+        }
+    }
+}

@@ -1,11 +1,14 @@
 //! `rvisor bench`: rvisor against native, the kernel's floor and the field (runsc, bwrap,
 //! strace -f), per system call and per workload, in one interleaved run, and the goals table.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
 use rvisor_bench::suite;
+
+use crate::output;
 
 /// Measure what interception costs, next to the field: per system call p50..max for native, the
 /// kernel's floors (minimal seccomp user-notify and ptrace supervisors), rvisor on each
@@ -38,9 +41,12 @@ pub struct BenchArgs {
 /// Runs the command.
 pub fn run(args: &BenchArgs) -> anyhow::Result<i32> {
     if args.list {
-        for c in rvisor_bench::cases::CASES {
-            println!("{:<20} {}", c.name, c.what);
-        }
+        output::stdout(|out| {
+            for c in rvisor_bench::cases::CASES {
+                writeln!(out, "{:<20} {}", c.name, c.what)?;
+            }
+            Ok(())
+        })?;
         return Ok(0);
     }
     let me = std::env::current_exe().context("locating rvisor")?;
@@ -55,19 +61,22 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<i32> {
         cases: args.cases.clone(),
     };
     let tables = rvisor_bench::run_all(&opts, &args.out, |row| {
-        eprintln!(
+        output::eprint_line(format_args!(
             "  {:<20} {:<22} p50 {:>9} ns",
             row.case,
             row.mode.label(),
             row.p.p50
-        );
+        ));
     })
     .map_err(|e| anyhow::anyhow!(e))?;
-    print!("{tables}");
-    println!(
-        "wrote {} in {}",
-        rvisor_bench::OUTPUTS.join(", "),
-        args.out.display()
-    );
+    output::stdout(|out| {
+        write!(out, "{tables}")?;
+        writeln!(
+            out,
+            "wrote {} in {}",
+            rvisor_bench::OUTPUTS.join(", "),
+            args.out.display()
+        )
+    })?;
     Ok(0)
 }

@@ -18,7 +18,7 @@ pub struct CreateArgs {
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
     /// Pass the caller's fds 3 to 2+N to the container's process (no other fd crosses).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = super::do_cmd::preserve_fds)]
     pub preserve_fds: u32,
     /// Container id.
     pub id: String,

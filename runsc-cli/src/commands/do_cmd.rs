@@ -24,13 +24,13 @@ pub struct DoArgs {
     #[arg(long, value_name = "DIR")]
     cwd: Option<PathBuf>,
     /// Sandbox user id of the command.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(..u32::MAX as i64))]
     uid: u32,
     /// Sandbox group id of the command.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(..u32::MAX as i64))]
     gid: u32,
     /// Host name inside the sandbox.
-    #[arg(long, default_value = "rvisor")]
+    #[arg(long, default_value = "rvisor", value_parser = hostname)]
     hostname: String,
     /// Kernel release string reported by uname [default: the host's].
     #[arg(long, value_name = "STRING")]
@@ -50,7 +50,7 @@ pub struct DoArgs {
     #[arg(long)]
     no_fd_cache: bool,
     /// Pass the caller's fds 3 to 2+N to the command (no other fd of the caller crosses).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = preserve_fds)]
     pub preserve_fds: u32,
     /// Sentry service threads: one serves while trapped calls come one at a time, the others
     /// join while they overlap [default: the CPUs usable, at most 4].
@@ -152,4 +152,30 @@ pub fn run(
         },
     };
     Ok(sandbox::run(&spec, strace)?)
+}
+
+/// A host name the kernel takes (`sethostname`: at most 64 bytes), checked before anything
+/// starts.
+fn hostname(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 64 {
+        return Err(format!("{} bytes: a host name has 1 to 64", s.len()));
+    }
+    Ok(s.to_string())
+}
+
+/// `--preserve-fds N`: every fd from 3 to 2+N must be open here (as runc, which would fail
+/// on one that is not).
+pub(crate) fn preserve_fds(s: &str) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    for fd in 3..3u64 + u64::from(n) {
+        let open = i32::try_from(fd).is_ok_and(|fd| {
+            // SAFETY: F_GETFD only reads the flags of an fd number, open or not.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            flags >= 0
+        });
+        if !open {
+            return Err(format!("fd {fd} is not open here (N names fds 3 to 2+N)"));
+        }
+    }
+    Ok(n)
 }

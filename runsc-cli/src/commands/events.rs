@@ -8,6 +8,8 @@ use rvisor_cli::oci::lifecycle::Runtime;
 use rvisor_cli::oci::state::Status;
 use rvisor_cli::sandbox::control;
 
+use crate::output;
+
 /// Print container events: a stats event every interval, and an oom event when the OOM killer
 /// strikes, until the container stops.
 #[derive(Debug, Args)]
@@ -58,13 +60,10 @@ pub fn run(rt: &Runtime, args: &EventsArgs) -> anyhow::Result<i32> {
         let kills = cg.as_ref().map_or(0, Cgroup::oom_kills);
         if ooms.is_some_and(|before| kills > before) || (ooms.is_none() && kills > 0 && !args.stats)
         {
-            println!("{}", serde_json::json!({"type": "oom", "id": args.id}));
+            output::line(serde_json::json!({"type": "oom", "id": args.id}))?;
         }
         ooms = Some(kills);
-        println!(
-            "{}",
-            serde_json::json!({"type": "stats", "id": args.id, "data": data})
-        );
+        output::line(serde_json::json!({"type": "stats", "id": args.id, "data": data}))?;
         if args.stats || status == Status::Stopped {
             return Ok(0);
         }

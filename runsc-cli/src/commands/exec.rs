@@ -22,7 +22,7 @@ pub struct ExecArgs {
     #[arg(long)]
     pid_file: Option<PathBuf>,
     /// Pass the caller's fds 3 to 2+N to the process (no other fd crosses).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = super::do_cmd::preserve_fds)]
     pub preserve_fds: u32,
     /// Allocate a pty (its master goes to --console-socket).
     #[arg(long, short = 't')]

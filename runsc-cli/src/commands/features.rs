@@ -43,6 +43,6 @@ pub fn run(_: &FeaturesArgs) -> anyhow::Result<i32> {
             "io.github.rvisor.syscall-table-version": sentry::syscalls::TABLE_VERSION.to_string()
         }
     });
-    println!("{}", serde_json::to_string_pretty(&doc)?);
+    crate::output::line(serde_json::to_string_pretty(&doc)?)?;
     Ok(0)
 }

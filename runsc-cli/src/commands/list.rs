@@ -1,7 +1,11 @@
 //! `rvisor list`: every container under the state root.
 
+use std::io::Write as _;
+
 use clap::{Args, ValueEnum};
 use rvisor_cli::oci::lifecycle::Runtime;
+
+use crate::output;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -35,9 +39,12 @@ pub fn run(rt: &Runtime, args: &ListArgs) -> anyhow::Result<i32> {
         rows.push((record, status));
     }
     if args.quiet {
-        for (r, _) in &rows {
-            println!("{}", r.id);
-        }
+        output::stdout(|out| {
+            for (r, _) in &rows {
+                writeln!(out, "{}", r.id)?;
+            }
+            Ok(())
+        })?;
         return Ok(0);
     }
     match args.format {
@@ -53,7 +60,7 @@ pub fn run(rt: &Runtime, args: &ListArgs) -> anyhow::Result<i32> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string(&list)?);
+            output::line(serde_json::to_string(&list)?)?;
         }
         Format::Table => {
             let width = rows
@@ -62,26 +69,31 @@ pub fn run(rt: &Runtime, args: &ListArgs) -> anyhow::Result<i32> {
                 .max()
                 .unwrap_or(2)
                 .max(2);
-            println!(
-                "{:width$}   {:<8} {:<10} {:<40} {:<31} OWNER",
-                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-            );
-            for (r, s) in &rows {
-                let pid = if *s == rvisor_cli::oci::state::Status::Stopped {
-                    0
-                } else {
-                    r.pid
-                };
-                println!(
-                    "{:width$}   {:<8} {:<10} {:<40} {:<31} {}",
-                    r.id,
-                    pid,
-                    s.as_str(),
-                    r.bundle.display(),
-                    r.created,
-                    r.owner
-                );
-            }
+            output::stdout(|out| {
+                writeln!(
+                    out,
+                    "{:width$}   {:<8} {:<10} {:<40} {:<31} OWNER",
+                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                )?;
+                for (r, s) in &rows {
+                    let pid = if *s == rvisor_cli::oci::state::Status::Stopped {
+                        0
+                    } else {
+                        r.pid
+                    };
+                    writeln!(
+                        out,
+                        "{:width$}   {:<8} {:<10} {:<40} {:<31} {}",
+                        r.id,
+                        pid,
+                        s.as_str(),
+                        r.bundle.display(),
+                        r.created,
+                        r.owner
+                    )?;
+                }
+                Ok(())
+            })?;
         }
     }
     Ok(0)

@@ -1,8 +1,12 @@
 //! `rvisor ps`: the container's processes.
 
+use std::io::Write as _;
+
 use clap::{Args, ValueEnum};
 use rvisor_cli::oci::lifecycle::{guest_pids, wrong, Runtime};
 use rvisor_cli::oci::state::Status;
+
+use crate::output;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -35,7 +39,7 @@ pub fn run(rt: &Runtime, args: &PsArgs) -> anyhow::Result<i32> {
     }
     let pids = guest_pids(&record);
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string(&pids)?),
+        Format::Json => output::line(serde_json::to_string(&pids)?)?,
         Format::Table => {
             let ps_args = if args.ps_args.is_empty() {
                 vec!["-ef".to_string()]
@@ -56,16 +60,19 @@ pub fn run(rt: &Runtime, args: &PsArgs) -> anyhow::Result<i32> {
                 .split_whitespace()
                 .position(|h| h == "PID")
                 .ok_or_else(|| anyhow::anyhow!("ps output has no PID column"))?;
-            println!("{header}");
-            for line in lines {
-                let pid = line
-                    .split_whitespace()
-                    .nth(col)
-                    .and_then(|p| p.parse::<i32>().ok());
-                if pid.is_some_and(|p| pids.contains(&p)) {
-                    println!("{line}");
+            output::stdout(|out| {
+                writeln!(out, "{header}")?;
+                for line in lines {
+                    let pid = line
+                        .split_whitespace()
+                        .nth(col)
+                        .and_then(|p| p.parse::<i32>().ok());
+                    if pid.is_some_and(|p| pids.contains(&p)) {
+                        writeln!(out, "{line}")?;
+                    }
                 }
-            }
+                Ok(())
+            })?;
         }
     }
     Ok(0)

@@ -13,6 +13,6 @@ pub struct StateArgs {
 /// Runs the command.
 pub fn run(rt: &Runtime, args: &StateArgs) -> anyhow::Result<i32> {
     let state = lifecycle::state(rt, &args.id)?;
-    println!("{}", serde_json::to_string_pretty(&state)?);
+    crate::output::line(serde_json::to_string_pretty(&state)?)?;
     Ok(0)
 }

@@ -14,12 +14,10 @@ pub struct SyscallsArgs {
     gofer: bool,
 }
 
-/// Prints the table (a reader that stops early, such as `head`, is not an error).
+/// Prints the table (a reader that stops early, such as `head`, ends it quietly: see `main`).
 pub fn run(args: &SyscallsArgs) -> anyhow::Result<i32> {
-    match print(args) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-        r => r.map_err(Into::into),
-    }
+    crate::output::stdout(|out| print(out, args))?;
+    Ok(0)
 }
 
 /// When a trapped call may go back to the kernel, in a word.
@@ -32,9 +30,7 @@ fn class(e: &sentry::syscalls::Entry) -> &'static str {
     }
 }
 
-fn print(args: &SyscallsArgs) -> std::io::Result<i32> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
+fn print(out: &mut impl std::io::Write, args: &SyscallsArgs) -> std::io::Result<()> {
     if args.gofer {
         writeln!(
             out,
@@ -46,7 +42,7 @@ fn print(args: &SyscallsArgs) -> std::io::Result<i32> {
         for (nr, name) in allowed {
             writeln!(out, "{nr:<5} {name}")?;
         }
-        return Ok(0);
+        return Ok(());
     }
     writeln!(
         out,
@@ -99,5 +95,5 @@ fn print(args: &SyscallsArgs) -> std::io::Result<i32> {
         counts[3],
         counts[4]
     )?;
-    Ok(0)
+    Ok(())
 }

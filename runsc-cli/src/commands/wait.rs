@@ -14,7 +14,7 @@ pub struct WaitArgs {
 pub fn run(rt: &Runtime, args: &WaitArgs) -> anyhow::Result<i32> {
     match lifecycle::wait(rt, &args.id)? {
         Some(code) => {
-            println!("{code}");
+            crate::output::line(code)?;
             Ok(code)
         }
         None => anyhow::bail!(

@@ -136,7 +136,7 @@ impl Cgroup {
     pub(super) fn err(&self, what: &str, e: impl std::fmt::Display) -> OciError {
         OciError::Cgroup {
             path: self.path.clone(),
-            message: format!("{what}: {e}"),
+            message: format!("{what}: {}", plain(&e.to_string())),
         }
     }
 
@@ -474,10 +474,32 @@ impl Cgroup {
     }
 }
 
+/// A cgroups-rs error in one plain line: its "caused by: Os { .. message: \"M\" }" (a debug
+/// dump of the io::Error) becomes ": M".
+fn plain(text: &str) -> String {
+    let Some((head, cause)) = text.split_once(" caused by: ") else {
+        return text.to_string();
+    };
+    let message = cause
+        .split_once("message: \"")
+        .and_then(|(_, m)| m.split_once('"'))
+        .map_or(cause, |(m, _)| m);
+    format!("{head}: {message}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn cgroups_errors_read_in_one_plain_line() {
+        assert_eq!(
+            plain("unable to write to a control group file cpuset.cpus, value garbage caused by: Os { code: 22, kind: InvalidInput, message: \"Invalid argument\" }"),
+            "unable to write to a control group file cpuset.cpus, value garbage: Invalid argument"
+        );
+        assert_eq!(plain("no such cgroup"), "no such cgroup");
+    }
 
     #[test]
     fn clean_path_never_climbs_above_the_root() {

@@ -215,6 +215,13 @@ fn process_settings(p: &Process, settings: &mut ContainerSettings) -> Result<(),
             .strip_prefix("RLIMIT_")
             .and_then(|n| RLIMIT_NAMES.iter().position(|x| *x == n))
             .ok_or_else(|| spec_err(format!("unknown rlimit {name}")))?;
+        if r.soft() > r.hard() {
+            return Err(spec_err(format!(
+                "rlimit {name}: soft {} above hard {}",
+                r.soft(),
+                r.hard()
+            )));
+        }
         settings.rlimits.push(Rlimit {
             resource: resource as u32,
             soft: r.soft(),

@@ -6,7 +6,7 @@ use crate::sandbox::SandboxError;
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
     /// The id has a character or length runc would refuse too.
-    #[error("invalid container id {0:?}: use 1 to 1024 of [A-Za-z0-9_+.-], not starting with '.'")]
+    #[error("invalid container id {0:?}: use 1 to 255 of [A-Za-z0-9_+.-], not starting with '.'")]
     InvalidId(String),
     /// No container has this id.
     #[error("container {0:?} does not exist")]
@@ -53,6 +53,14 @@ pub enum OciError {
     /// A hook failed.
     #[error("{0}")]
     Hook(String),
+    /// A file the caller named (`--pid-file`) could not be written.
+    #[error("{path}: {err}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        err: std::io::Error,
+    },
     /// The state directory could not be read or written.
     #[error("state {path}: {err}")]
     State {

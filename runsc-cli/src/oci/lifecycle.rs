@@ -59,8 +59,8 @@ pub struct CreateRequest {
 fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |err| OciError::State {
-        path: path.display().to_string(),
+    let io = |err| OciError::File {
+        path: format!("--pid-file {}", path.display()),
         err,
     };
     // The directory may be one a guest writes (a path in its rootfs): whatever it left at the
@@ -149,6 +149,7 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
     }
     // Checked before anything exists: a bad cgroupsPath leaves nothing behind.
     let cg_path = cgroup::path_for(b.cgroups_path.as_deref(), &req.id)?;
+
     let console = match (&req.console_socket, b.sandbox.container.terminal) {
         (Some(path), true) => Some(connect_console(path)?),
         (None, true) => {
@@ -159,6 +160,16 @@ pub fn create(rt: &Runtime, req: &CreateRequest) -> Result<Record, OciError> {
         _ => None,
     };
     let dir = rt.root.claim(&req.id)?;
+    // A cgroup with processes is another container's (the same id under another --root, or a
+    // spec naming its cgroupsPath): sharing it, a delete of either would kill both. Checked
+    // once the id is ours (a second create of it says "already exists"), and left alone.
+    if !Cgroup::load(&cg_path).pids().is_empty() {
+        let _ = dir.remove();
+        return Err(OciError::Spec(format!(
+            "cgroup {cg_path} already holds processes (another container's: the same id under \
+             another --root, or the same cgroupsPath)"
+        )));
+    }
     let made = build(rt, req, &dir, &b, &bundle, &cg_path, console);
     match made {
         Ok(record) => Ok(record),
@@ -253,13 +264,20 @@ type Failed = (OciError, Option<Pid>);
 
 /// Creates the mount points the spec needs in a read-only root, as runc does (in the bundle's
 /// rootfs, refusing to follow a symlink out of it).
-fn make_mount_points(b: &convert::Bundle) -> Result<(), OciError> {
-    let dests = b
-        .sandbox
-        .volumes
+/// With `all`, the spec's mount points too (a read-only root cannot take them in the sandbox).
+fn make_mount_points(b: &convert::Bundle, all: bool) -> Result<(), OciError> {
+    // The sandbox mounts its own procfs, /dev and sysfs on these: a minimal rootfs (a busybox
+    // and `rvisor spec`) need not have them.
+    let own: Vec<PathBuf> = ["/proc", "/dev", "/sys"]
         .iter()
+        .map(PathBuf::from)
+        .collect();
+    let volumes = b.sandbox.volumes.iter().filter(|_| all);
+    let tmpfs = b.sandbox.container.tmpfs.iter().filter(|_| all);
+    let dests = volumes
         .map(|v| (&v.dest, v.source.is_dir()))
-        .chain(b.sandbox.container.tmpfs.iter().map(|t| (&t.dest, true)));
+        .chain(tmpfs.map(|t| (&t.dest, true)))
+        .chain(own.iter().map(|d| (d, true)));
     for (dest, dir) in dests {
         let mut at = b.rootfs.clone();
         let parts: Vec<_> = dest.components().skip(1).collect();
@@ -304,8 +322,12 @@ fn build(
     // A read-only root cannot take them in the sandbox: they are made in the bundle's rootfs,
     // as runc does (a memory overlay or a written-through root takes them as the gofer builds
     // the tree, resolved inside it).
-    if b.sandbox.overlay == sandbox::Overlay::None {
-        make_mount_points(b).map_err(|e| (e, None))?;
+    dir.note_cgroup(cg_path).map_err(|e| (e, None))?;
+    match b.sandbox.overlay {
+        sandbox::Overlay::None => make_mount_points(b, true).map_err(|e| (e, None))?,
+        // The gofer makes the spec's mount points; the sandbox's own need their directories.
+        sandbox::Overlay::Rootfs => make_mount_points(b, false).map_err(|e| (e, None))?,
+        sandbox::Overlay::Memory { .. } => {}
     }
     let cg = rootless::cgroup(
         rt.rootless,
@@ -504,11 +526,48 @@ pub fn guest_pids(record: &Record) -> Vec<i32> {
         .collect()
 }
 
+/// What a `create` killed before it wrote its record left: the sandbox's processes (in the
+/// cgroup it noted; they wait for a `start` that cannot come), the cgroup and the directory.
+/// Such an id could be neither started nor created again, so a plain delete removes it too.
+fn delete_unrecorded(dir: ContainerDir) -> Result<(), OciError> {
+    if let Some(path) = dir.noted_cgroup() {
+        let cg = Cgroup::load(&path);
+        let _ = cg.set_frozen(false);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pids = cg.pids();
+            if pids.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(OciError::Sandbox(SandboxError::Setup(format!(
+                    "the processes of a half-made container (cgroup {path}: {pids:?}) did not exit"
+                ))));
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        cg.destroy()?;
+    }
+    dir.remove()
+}
+
 /// Deletes a container: a stopped (or never started) one at once; a running one only with
 /// `force`, which kills it (SIGKILL, as runc: containerd gives a stuck shim no more time).
 /// Leaves nothing behind.
 pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<(), OciError> {
-    let (dir, record) = rt.root.open(id)?;
+    let (dir, record) = match rt.root.open(id) {
+        Ok(opened) => opened,
+        Err(OciError::NotFound(e)) => {
+            return match rt.root.open_unrecorded(id)? {
+                Some(dir) => delete_unrecorded(dir),
+                None => Err(OciError::NotFound(e)),
+            }
+        }
+        Err(e) => return Err(e),
+    };
     let status = record.status(&dir);
     match status {
         // A sentry may outlive its init by its teardown (or hang on a dead guest): it goes too.

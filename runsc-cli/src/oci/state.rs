@@ -14,7 +14,7 @@ use super::OciError;
 use crate::sandbox::hooks::Hook;
 
 /// Longest container id accepted.
-pub const MAX_ID_LEN: usize = 1024;
+pub const MAX_ID_LEN: usize = 255;
 
 /// Lifecycle phase as last recorded by a command (the process may have ended since).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +211,15 @@ impl StateRoot {
     /// The state root at `root` (created when needed, mode 0700).
     pub fn new(root: &Path) -> Result<Self, OciError> {
         use std::os::unix::fs::DirBuilderExt;
+        if root.exists() && !root.is_dir() {
+            return Err(OciError::State {
+                path: root.display().to_string(),
+                err: std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "--root must name a directory",
+                ),
+            });
+        }
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -249,6 +258,22 @@ impl StateRoot {
         // A delete that held the lock before us removed the record.
         let record = dir.read().map_err(|_| not_found())?;
         Ok((dir, record))
+    }
+
+    /// A container directory without a record: one whose `create` was killed before it wrote
+    /// it (the lock is free then; a create still running holds it, and this waits). `None` if
+    /// there is no such directory or it has a record.
+    pub fn open_unrecorded(&self, id: &str) -> Result<Option<ContainerDir>, OciError> {
+        validate_id(id)?;
+        let path = self.root.join(id);
+        if !path.is_dir() {
+            return Ok(None);
+        }
+        let Ok(lock) = lock(&path) else {
+            return Ok(None);
+        };
+        let dir = ContainerDir { path, _lock: lock };
+        Ok((!dir.state_file().exists()).then_some(dir))
     }
 
     /// An existing container's record, read without its lock (records are replaced
@@ -301,6 +326,18 @@ impl ContainerDir {
             .trim()
             .parse()
             .ok()
+    }
+
+    /// Notes the cgroup the sandbox is about to be made in, before anything is, so that a
+    /// `delete` finds what a killed `create` left.
+    pub fn note_cgroup(&self, cgroup: &str) -> Result<(), OciError> {
+        let path = self.path.join("cgroup");
+        std::fs::write(&path, cgroup).map_err(io_err(&path))
+    }
+
+    /// The cgroup noted by [`ContainerDir::note_cgroup`].
+    pub fn noted_cgroup(&self) -> Option<String> {
+        std::fs::read_to_string(self.path.join("cgroup")).ok()
     }
 
     /// Reads the record.

@@ -199,7 +199,7 @@ fn via_joiner(
         clone::Cloned::Child => {
             drop(pid_read);
             if let Err(e) = joins.enter() {
-                eprintln!("rvisor: {e}");
+                super::report!("rvisor: {e}");
                 // SAFETY: _exit takes an integer; nothing of ours must run at exit in a fork.
                 unsafe { libc::_exit(SETUP_FAILED) };
             }
@@ -209,7 +209,7 @@ fn via_joiner(
                 Ok(clone::Cloned::Parent(pid)) => {
                     let _ = nix::unistd::write(&pid_write, &pid.as_raw().to_le_bytes());
                 }
-                Err(e) => eprintln!("rvisor: {e}"),
+                Err(e) => super::report!("rvisor: {e}"),
             }
             // SAFETY: as above.
             unsafe { libc::_exit(0) }
@@ -258,7 +258,7 @@ fn serve(init: Init, root: OwnedFd, map: IdMap, requests: OwnedFd, host_sockets:
     // SAFETY: signal() with SIG_IGN installs no handler code.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     if let Err(e) = caps::keep_only(&GOFER_CAPS) {
-        eprintln!("rvisor: gofer: dropping capabilities: {}", e.desc());
+        super::report!("rvisor: gofer: dropping capabilities: {}", e.desc());
         std::process::exit(SETUP_FAILED);
     }
     // SAFETY: PR_SET_DUMPABLE takes integers only; the guest must not ptrace or read us.
@@ -282,12 +282,12 @@ fn serve(init: Init, root: OwnedFd, map: IdMap, requests: OwnedFd, host_sockets:
     });
     let _ = started_rx.recv();
     if let Err(e) = gofer::filter::install() {
-        eprintln!("rvisor: gofer: {e}");
+        super::report!("rvisor: gofer: {e}");
         std::process::exit(SETUP_FAILED);
     }
     let mut server = gofer::Gofer::new(root, map).with_host_sockets(host_sockets);
     if let Err(e) = server.serve(requests.as_fd()) {
-        eprintln!("rvisor: gofer: {e}");
+        super::report!("rvisor: gofer: {e}");
     }
     // The sentry is gone: the guest must not outlive it.
     match &killer {

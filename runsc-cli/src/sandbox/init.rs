@@ -87,7 +87,7 @@ pub fn main(
     let relays = match relay::interpose(3 + spec.container.preserve_fds) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("rvisor: {e}");
+            super::report!("rvisor: {e}");
             std::process::exit(125)
         }
     };
@@ -328,11 +328,28 @@ pub(super) fn resolve(
             .map(|dir| Path::new(std::ffi::OsStr::from_bytes(dir)).join(cmd))
             .find(|p| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && !p.is_dir())
     };
-    if strict && !found.as_ref().is_some_and(|p| p.exists()) {
-        return Err(SandboxError::Invalid(format!(
-            "exec: {:?}: executable file not found in $PATH",
-            cmd
-        )));
+    if strict {
+        // As runc: a container whose process cannot start is refused at create, not started
+        // to exit 126.
+        match &found {
+            Some(p) if p.is_dir() => {
+                return Err(SandboxError::Invalid(format!(
+                    "exec: {cmd:?}: is a directory"
+                )))
+            }
+            Some(p) if p.exists() => {
+                if nix::unistd::access(p.as_path(), nix::unistd::AccessFlags::X_OK).is_err() {
+                    return Err(SandboxError::Invalid(format!(
+                        "exec: {cmd:?}: permission denied"
+                    )));
+                }
+            }
+            _ => {
+                return Err(SandboxError::Invalid(format!(
+                    "exec: {cmd:?}: executable file not found in $PATH"
+                )))
+            }
+        }
     }
     // A missing command is reported by the exec in the child, with the usual exit code.
     Ok(CString::new(
@@ -354,11 +371,11 @@ fn exec_command(
 ) -> ! {
     signals::reset_for_exec(old_mask);
     if let Err(e) = identity::set_rlimits(&settings.rlimits) {
-        eprintln!("rvisor: {e}");
+        super::report!("rvisor: {e}");
         std::process::exit(NOT_EXECUTABLE);
     }
     let err = execve(path, argv, envp).unwrap_err();
-    eprintln!("rvisor: {}: {}", argv[0].to_string_lossy(), err.desc());
+    super::report!("rvisor: {}: {}", argv[0].to_string_lossy(), err.desc());
     std::process::exit(if err == Errno::ENOENT {
         NOT_FOUND
     } else {
@@ -399,7 +416,7 @@ fn run_command(
             std::process::exit(ended.code())
         }
         Err(e) => {
-            eprintln!("rvisor: fork: {}", e.desc());
+            super::report!("rvisor: fork: {}", e.desc());
             std::process::exit(125)
         }
     }

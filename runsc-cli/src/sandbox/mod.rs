@@ -35,6 +35,16 @@ pub mod signals;
 pub mod spec;
 pub(crate) mod unix_guard;
 
+/// `eprintln!` that never panics: a sandbox process reporting an error on a stderr that fails
+/// (closed, a full disk) loses the line but keeps its exit code.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use report;
+
 use std::io::Write;
 
 use nix::unistd::{fork, ForkResult, Pid};
@@ -97,7 +107,7 @@ pub fn wait_sentry(sentry: Pid) -> i32 {
     match signals::supervise(sentry, false) {
         signals::Ended::Exited(code) => code,
         signals::Ended::Signaled(sig) => {
-            eprintln!("rvisor: the sentry was killed by {sig}; the guest died with it");
+            report!("rvisor: the sentry was killed by {sig}; the guest died with it");
             128 + sig as i32
         }
     }

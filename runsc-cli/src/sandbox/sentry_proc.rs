@@ -156,7 +156,7 @@ fn fail(attach: &Attach, message: &str) -> ! {
         Some(created) => {
             let _ = nix::unistd::write(created, format!("err {message}\n").as_bytes());
         }
-        None => eprintln!("rvisor: {message}"),
+        None => super::report!("rvisor: {message}"),
     }
     std::process::exit(SETUP_FAILED)
 }
@@ -605,13 +605,13 @@ fn serve(
             None => {
                 let ended = signals::supervise(gofer, false);
                 if let signals::Ended::Signaled(sig) = ended {
-                    eprintln!("rvisor: the gofer was killed by {sig}; the guest died with it");
+                    super::report!("rvisor: the gofer was killed by {sig}; the guest died with it");
                 }
                 Some(ended.code())
             }
             Some(ends) => {
                 if clone::wait_any_exit(&[&ends.init, &ends.gofer]) == 1 {
-                    eprintln!("rvisor: the gofer died; the guest dies with it");
+                    super::report!("rvisor: the gofer died; the guest dies with it");
                     clone::pidfd_kill(&ends.init, libc::SIGKILL);
                 }
                 let code = exit
@@ -630,7 +630,7 @@ fn serve(
             let _ = answering.join();
         }
         if stats {
-            eprintln!("{}", stats_line(&sentry));
+            super::report!("{}", stats_line(&sentry));
         }
         if let Some(guard) = &guard {
             guard.remove();
@@ -670,7 +670,7 @@ fn serve(
 /// Runs one worker until the guest is gone.
 fn run_worker(mut worker: Worker<'_, Box<dyn Platform>>, init_pid: nix::unistd::Pid) {
     if let Err(e) = worker.run() {
-        eprintln!("rvisor: sentry worker failed: {e}");
+        super::report!("rvisor: sentry worker failed: {e}");
         // Fail closed: without a worker the guest would hang; kill it instead.
         let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
     }
@@ -721,7 +721,7 @@ fn control_thread(control: OwnedFd, sentry: Arc<AnySentry>) {
                 all.push(Arc::clone(&joined));
                 std::thread::spawn(move || {
                     if let Err(e) = joined.worker().run() {
-                        eprintln!("rvisor: sentry worker (exec) failed: {e}");
+                        super::report!("rvisor: sentry worker (exec) failed: {e}");
                     }
                 });
                 Ok(String::new())

@@ -256,6 +256,13 @@ impl FromStr for Volume {
                 "volume {s:?}: the destination may not contain \"..\""
             ));
         }
+        // The sandbox mounts its own /proc, /sys and /dev over whatever a volume put there.
+        let top = dst.split('/').find(|c| !c.is_empty()).unwrap_or("");
+        if ["proc", "sys", "dev"].contains(&top) {
+            return Err(format!(
+                "volume {s:?}: the sandbox makes its own /{top}; mount elsewhere"
+            ));
+        }
         Ok(Volume {
             source: src.into(),
             dest: dst.into(),
@@ -329,6 +336,10 @@ mod tests {
         assert!("a:/b".parse::<Volume>().is_err());
         assert!("/a:/b/../etc".parse::<Volume>().is_err());
         assert!("/a:/b:ro:x".parse::<Volume>().is_err());
+        for under in ["/a:/dev/x", "/a:/proc", "/a://sys/x", "/a:/dev"] {
+            assert!(under.parse::<Volume>().is_err(), "{under}");
+        }
+        assert!("/a:/device".parse::<Volume>().is_ok());
     }
 
     #[test]

@@ -37,16 +37,33 @@ fn run(dir: &std::path::Path, args: &[&str]) -> String {
 /// leader's root credentials outlived the exec into the new image (5 of 10 runs escalated).
 /// On ptrace the same race once hung the sandbox (1 run in 20): the tracer waited for one
 /// thread's call while the exec waited for the other threads, stopped at their exit, to go.
+///
+/// On ptrace one more ending is safe: an exec that takes the tid of a thread whose fd the tracer
+/// is installing (between its check and its register write) leaves the new image with the old
+/// one's registers, and the tracer kills the process (fail closed; SECURITY.md). It happens in
+/// about 1 run in 100 under a loaded test run; most runs must reach the payload.
 #[test]
 fn an_exec_in_flight_is_not_forgotten_when_another_thread_execs() {
     let dir = inputs("exec");
+    let mut killed = 0;
     for _ in 0..10 {
         let out = run(&dir, &["exec", "/w"]);
+        if crate::PLATFORM == "ptrace"
+            && out.contains("an exec took it while an fd was being installed; killed")
+            && !out.contains("payload")
+        {
+            killed += 1;
+            continue;
+        }
         assert!(
             out.contains("payload euid=1000 open=EACCES chown=EPERM"),
             "{out}"
         );
     }
+    assert!(
+        killed <= 3,
+        "{killed} of 10 runs were killed by the exec race"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -189,6 +189,32 @@ fn volume_destination_in_read_only_root_is_a_clear_error() {
     );
 }
 
+/// What the sandbox would silently drop or the kernel refuse late is refused before anything
+/// starts, in clap's one message: a volume under the sandbox's own /proc, /sys or /dev, a host
+/// name the kernel would not take, a uid of (uid_t)-1 (which `setresuid` reads as "unchanged":
+/// root), `--preserve-fds` naming fds that are not open.
+#[test]
+fn options_the_sandbox_cannot_honour_are_refused_up_front() {
+    let dir = scratch("refused-options");
+    let volume = |dst: &str| format!("--volume={}:{dst}", dir.display());
+    let long_name = format!("--hostname={}", "h".repeat(65));
+    for (args, says) in [
+        (vec![volume("/dev/qa")], "makes its own /dev"),
+        (vec![volume("/proc/sys/qa")], "makes its own /proc"),
+        (vec![volume("/sys")], "makes its own /sys"),
+        (vec![long_name], "1 to 64"),
+        (vec!["--uid=4294967295".into()], "--uid"),
+        (vec!["--gid=4294967295".into()], "--gid"),
+        (vec!["--preserve-fds=5".into()], "is not open"),
+    ] {
+        let mut full = args.clone();
+        full.extend(["--".into(), "true".into()]);
+        let o = run_for(&mut rvisor_do(full), 60);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {o:?}");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+}
+
 /// `--root` gives the guest another tree: a minimal one built from busybox-static.
 #[test]
 fn root_option_uses_another_tree() {
