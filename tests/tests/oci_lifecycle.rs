@@ -146,6 +146,15 @@ fn a_bad_bundle_is_a_clear_error_and_leaves_nothing() {
         "{}",
         stderr(&o)
     );
+    // A memory limit too small for the sandbox: the OOM killer ends it during setup, and the
+    // error says so rather than only that it died.
+    let b = oci.bundle("m", &["true"], |s| {
+        s["linux"]["resources"]["memory"] = serde_json::json!({"limit": 1});
+    });
+    let o = oci.run(&["create", "--bundle", &bundle_arg(&b), "b6"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("memory limit"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
     let b = oci.bundle("j", &["true"], |s| {
         s["mounts"].as_array_mut().unwrap().push(serde_json::json!(
             {"destination": "/x", "type": "nfs", "source": "srv:/x"}));

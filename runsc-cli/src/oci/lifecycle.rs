@@ -369,8 +369,22 @@ fn build(
         Ok(())
     };
     let strace = strace_sink(rt).map_err(|e| (e, None))?;
-    let created =
-        sandbox::create(&b.sandbox, strace, attach, &prelude).map_err(|e| (e.into(), None))?;
+    let created = sandbox::create(&b.sandbox, strace, attach, &prelude).map_err(|e| {
+        // A sandbox the OOM killer ended during setup says only that it died: say why.
+        let oom = recorded_cgroup
+            .as_deref()
+            .is_some_and(|path| Cgroup::load(path).oom_kills() > 0);
+        let e = OciError::from(e);
+        match oom {
+            true => (
+                OciError::Spec(format!(
+                    "{e}: the container's memory limit (linux.resources.memory) killed it"
+                )),
+                None,
+            ),
+            false => (e, None),
+        }
+    })?;
     let record = Record {
         id: req.id.clone(),
         bundle: bundle.to_path_buf(),
