@@ -73,3 +73,33 @@ fn one_id_under_two_state_roots_cannot_share_a_cgroup() {
     assert_eq!(stdout(&first.run(&["exec", "dup", "echo", "up"])), "up\n");
     first.ok(&["delete", "--force", "dup"]);
 }
+
+/// A `create` killed under one `--root` whose sandbox then died, and the same id created under
+/// another `--root`, which takes the now empty cgroup: deleting the leftover must kill nothing
+/// of the other container's and leave its cgroup.
+#[test]
+fn deleting_a_leftover_spares_the_container_that_took_its_cgroup() {
+    let first = Oci::new("leftover-a");
+    let second = Oci::new("leftover-b");
+    let b = first.bundle("b", &["sleep", "1000"], |_| {});
+    first.ok(&["create", "--bundle", &bundle_arg(&b), "lo"]);
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(first.root.join("lo/state.json")).unwrap())
+            .unwrap();
+    std::fs::remove_file(first.root.join("lo/state.json")).unwrap();
+    // Its sandbox ends (killed with its sentry): the cgroup empties.
+    let sentry = record["sentry_pid"].as_i64().unwrap();
+    // SAFETY: kill takes integers; the sentry is this test's container's.
+    unsafe { libc::kill(sentry as i32, libc::SIGKILL) };
+    for k in ["sentry_pid", "gofer_pid", "init_pid"] {
+        let pid = record[k].as_i64().unwrap();
+        rvisor_tests::wait_until("the leftover's sandbox to end", || !alive(pid));
+    }
+    second.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "lo"]);
+    let o = first.run(&["delete", "lo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!first.root.join("lo").exists());
+    assert_eq!(second.status("lo"), "running");
+    assert_eq!(stdout(&second.run(&["exec", "lo", "echo", "up"])), "up\n");
+    second.ok(&["delete", "--force", "lo"]);
+}

@@ -369,22 +369,24 @@ fn build(
         Ok(())
     };
     let strace = strace_sink(rt).map_err(|e| (e, None))?;
-    let created = sandbox::create(&b.sandbox, strace, attach, &prelude).map_err(|e| {
-        // A sandbox the OOM killer ended during setup says only that it died: say why.
-        let oom = recorded_cgroup
-            .as_deref()
-            .is_some_and(|path| Cgroup::load(path).oom_kills() > 0);
-        let e = OciError::from(e);
-        match oom {
-            true => (
-                OciError::Spec(format!(
-                    "{e}: the container's memory limit (linux.resources.memory) killed it"
-                )),
-                None,
-            ),
-            false => (e, None),
-        }
-    })?;
+    let note_sentry = |pid: Pid| dir.note_sentry(pid.as_raw());
+    let created =
+        sandbox::create(&b.sandbox, strace, attach, &prelude, &note_sentry).map_err(|e| {
+            // A sandbox the OOM killer ended during setup says only that it died: say why.
+            let oom = recorded_cgroup
+                .as_deref()
+                .is_some_and(|path| Cgroup::load(path).oom_kills() > 0);
+            let e = OciError::from(e);
+            match oom {
+                true => (
+                    OciError::Spec(format!(
+                        "{e}: the container's memory limit (linux.resources.memory) killed it"
+                    )),
+                    None,
+                ),
+                false => (e, None),
+            }
+        })?;
     let record = Record {
         id: req.id.clone(),
         bundle: bundle.to_path_buf(),
@@ -540,30 +542,34 @@ pub fn guest_pids(record: &Record) -> Vec<i32> {
         .collect()
 }
 
-/// What a `create` killed before it wrote its record left: the sandbox's processes (in the
-/// cgroup it noted; they wait for a `start` that cannot come), the cgroup and the directory.
-/// Such an id could be neither started nor created again, so a plain delete removes it too.
+/// What a `create` killed before it wrote its record left: its sentry (noted as soon as it was
+/// forked; the gofer and init end with it, as with any sentry's end), the cgroup once empty,
+/// and the directory. Such an id could be neither started nor created again, so a plain delete
+/// removes it too. Only the noted sentry is killed: the cgroup may be another container's by
+/// now (the same id under another --root, made after the sentry died), so it is removed only
+/// when nothing is left in it.
 fn delete_unrecorded(dir: ContainerDir) -> Result<(), OciError> {
-    if let Some(path) = dir.noted_cgroup() {
-        let cg = Cgroup::load(&path);
-        let _ = cg.set_frozen(false);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let pids = cg.pids();
-            if pids.is_empty() {
-                break;
-            }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    if let Some(sentry) = dir.noted_sentry() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(sentry), Signal::SIGKILL);
+        while matches!(state::process_start(sentry), Some((_, false))) {
             if Instant::now() > deadline {
                 return Err(OciError::Sandbox(SandboxError::Setup(format!(
-                    "the processes of a half-made container (cgroup {path}: {pids:?}) did not exit"
+                    "the sentry (pid {sentry}) of a half-made container did not exit"
                 ))));
-            }
-            for pid in pids {
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        cg.destroy()?;
+    }
+    if let Some(path) = dir.noted_cgroup() {
+        let cg = Cgroup::load(&path);
+        let settle = Instant::now() + Duration::from_secs(3);
+        while !cg.pids().is_empty() && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if cg.pids().is_empty() {
+            cg.destroy()?;
+        }
     }
     dir.remove()
 }

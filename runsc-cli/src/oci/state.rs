@@ -335,6 +335,24 @@ impl ContainerDir {
         std::fs::write(&path, cgroup).map_err(io_err(&path))
     }
 
+    /// Notes the sentry's pid and start time as soon as it exists: what a `delete` of a
+    /// container whose `create` was killed may kill (its gofer and init end with it).
+    pub fn note_sentry(&self, pid: i32) {
+        let start = process_start(pid).map_or(0, |(s, _)| s);
+        let _ = std::fs::write(self.path.join("sentry"), format!("{pid} {start}"));
+    }
+
+    /// The sentry noted by [`ContainerDir::note_sentry`], if it still runs (the same process:
+    /// its start time matches).
+    pub fn noted_sentry(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.path.join("sentry")).ok()?;
+        let mut it = text.split(' ').filter_map(|w| w.trim().parse::<u64>().ok());
+        let (pid, start) = (i32::try_from(it.next()?).ok()?, it.next()?);
+        process_start(pid)
+            .is_some_and(|(s, zombie)| s == start && !zombie)
+            .then_some(pid)
+    }
+
     /// The cgroup noted by [`ContainerDir::note_cgroup`].
     pub fn noted_cgroup(&self) -> Option<String> {
         std::fs::read_to_string(self.path.join("cgroup")).ok()

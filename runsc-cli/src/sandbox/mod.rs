@@ -125,12 +125,14 @@ pub struct Created {
 }
 
 /// Creates a sandbox that outlives the caller: built, supervised from `start` on, and waiting
-/// for `start` on `attach.control`. `prelude` runs first in the sentry (joining the cgroup).
+/// for `start` on `attach.control`. `prelude` runs first in the sentry (joining the cgroup);
+/// `forked` is told the sentry's pid as soon as it exists.
 pub fn create(
     spec: &SandboxSpec,
     strace: Option<Box<dyn Write + Send>>,
     mut attach: Attach,
     prelude: &dyn Fn() -> Result<(), String>,
+    forked: &dyn Fn(Pid),
 ) -> Result<Created, SandboxError> {
     validate(spec)?;
     let prog = filter::compile(spec.platform.trap_return(), filter::ReadOpens::here())?;
@@ -152,6 +154,7 @@ pub fn create(
         }
         ForkResult::Parent { child } => child,
     };
+    forked(sentry);
     drop(attach);
     // One line: the sentry keeps the pipe open (EOF means it died).
     let mut line = String::new();
