@@ -545,12 +545,13 @@ pub fn guest_pids(record: &Record) -> Vec<i32> {
 /// What a `create` killed before it wrote its record left: its sentry (noted as soon as it was
 /// forked; the gofer and init end with it, as with any sentry's end), the cgroup once empty,
 /// and the directory. Such an id could be neither started nor created again, so a plain delete
-/// removes it too. Only the noted sentry is killed: the cgroup may be another container's by
-/// now (the same id under another --root, made after the sentry died), so it is removed only
-/// when nothing is left in it.
+/// removes it too. Only the noted sentry is killed, and the cgroup removed only if that sentry
+/// was still there: otherwise the cgroup may be another container's by now (the same id under
+/// another --root, made after the sentry died).
 fn delete_unrecorded(dir: ContainerDir) -> Result<(), OciError> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    if let Some(sentry) = dir.noted_sentry() {
+    let sentry = dir.noted_sentry();
+    if let Some(sentry) = sentry {
         let _ = nix::sys::signal::kill(Pid::from_raw(sentry), Signal::SIGKILL);
         while matches!(state::process_start(sentry), Some((_, false))) {
             if Instant::now() > deadline {
@@ -561,7 +562,9 @@ fn delete_unrecorded(dir: ContainerDir) -> Result<(), OciError> {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    if let Some(path) = dir.noted_cgroup() {
+    // Without our sentry, the cgroup is no longer ours to remove: its own teardown removes it,
+    // or another container has taken it.
+    if let Some(path) = dir.noted_cgroup().filter(|_| sentry.is_some()) {
         let cg = Cgroup::load(&path);
         let settle = Instant::now() + Duration::from_secs(3);
         while !cg.pids().is_empty() && Instant::now() < settle {
