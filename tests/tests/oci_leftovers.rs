@@ -95,17 +95,6 @@ fn deleting_a_leftover_spares_the_container_that_took_its_cgroup() {
         let pid = record[k].as_i64().unwrap();
         rvisor_tests::wait_until("the leftover's sandbox to end", || !alive(pid));
     }
-    // Its teardown removes its cgroup (a moment after the processes end); only then is the
-    // cgroup the second container's alone.
-    let cgroup = record["cgroup"].as_str().unwrap().trim_start_matches('/');
-    let dirs: Vec<_> = ["", "pids", "memory"]
-        .iter()
-        .map(|h| std::path::Path::new("/sys/fs/cgroup").join(h).join(cgroup))
-        .collect();
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while dirs.iter().any(|d| d.exists()) && std::time::Instant::now() < until {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
     second.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "lo"]);
     let o = first.run(&["delete", "lo"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -105,6 +105,20 @@ pub fn filter_privs(new_privileges: bool) -> sentry::filter::NoNewPrivs {
     }
 }
 
+/// Installs the container's own seccomp filters on top of the sentry's (the init's and every
+/// exec'd process's, the same way).
+pub fn install_spec_filters(
+    filters: &[seccompiler::BpfProgram],
+    new_privileges: bool,
+) -> Result<(), SandboxError> {
+    let privs = filter_privs(new_privileges);
+    for filter in filters {
+        sentry::filter::install_as(filter, privs)
+            .map_err(|e| SandboxError::Setup(format!("the container's seccomp filter: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Applies resource limits.
 pub fn set_rlimits(rlimits: &[Rlimit]) -> Result<(), SandboxError> {
     for r in rlimits {

@@ -220,11 +220,7 @@ fn start(
     supervise(spec, prog, report)?;
     // Supervised already: their writes reach the tree through the gofer, as the process's do.
     hooks::run_all(&spec.container.start_hooks, state).map_err(SandboxError::Invalid)?;
-    let privs = identity::filter_privs(spec.container.new_privileges);
-    for extra in &spec.container.seccomp {
-        sentry::filter::install_as(extra, privs)
-            .map_err(|e| SandboxError::Setup(format!("the spec's seccomp filter: {e}")))?;
-    }
+    identity::install_spec_filters(&spec.container.seccomp, spec.container.new_privileges)?;
     identity::release(held)
 }
 

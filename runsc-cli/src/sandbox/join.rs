@@ -310,11 +310,7 @@ fn process(
     });
     let listener = handed?;
     // Under the sentry now; then the container's own filters, as the init takes them.
-    let privs = identity::filter_privs(spec.new_privileges);
-    for extra in &spec.seccomp {
-        sentry::filter::install_as(extra, privs)
-            .map_err(|e| SandboxError::Setup(format!("the container's seccomp filter: {e}")))?;
-    }
+    identity::install_spec_filters(&spec.seccomp, spec.new_privileges)?;
     // Held only to install the filters without no_new_privs.
     identity::release(held)?;
     // The listener stays open until the sentry answers.
