@@ -297,10 +297,73 @@ fn log_denial(ctx: &Ctx<'_>, entry: &Entry, reply: Reply) {
         _ => Errno::UnknownErrno,
     };
     let name = if entry.nr < 0 { "unknown" } else { entry.name };
+    let Some(unshown) = DENIALS.admit() else {
+        return;
+    };
+    let more = if unshown > 0 {
+        format!(" ({unshown} more denials not shown)")
+    } else {
+        String::new()
+    };
     tracing::warn!(
         target: "rvisor::denied",
-        "denied {name} (nr {}) from pid {pid}: {}",
+        "denied {name} (nr {}) from pid {pid}: {}{more}",
         ctx.trap.nr,
         errno.desc()
     );
+}
+
+/// Denials logged before the log is rate-limited.
+const DENIALS_IN_FULL: u64 = 64;
+
+/// How many denial lines reach the caller's stderr: the first [`DENIALS_IN_FULL`], then one a
+/// second (a guest looping on a refused call would otherwise flood the operator's terminal or
+/// log, 87,000 lines in one review run).
+static DENIALS: DenialLog = DenialLog {
+    state: parking_lot::Mutex::new((0, 0, None)),
+};
+
+struct DenialLog {
+    /// Lines shown, denials not shown since the last line, when the last was shown.
+    state: parking_lot::Mutex<(u64, u64, Option<std::time::Instant>)>,
+}
+
+impl DenialLog {
+    /// Whether to log this denial; if so, how many went unlogged before it.
+    fn admit(&self) -> Option<u64> {
+        let mut state = self.state.lock();
+        let (shown, unshown, last) = &mut *state;
+        let now = std::time::Instant::now();
+        let due = *shown < DENIALS_IN_FULL
+            || last.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1));
+        if !due {
+            *unshown += 1;
+            return None;
+        }
+        *shown += 1;
+        *last = Some(now);
+        Some(std::mem::take(unshown))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denials_are_logged_in_full_then_once_a_second_with_the_count_left_out() {
+        let log = DenialLog {
+            state: parking_lot::Mutex::new((0, 0, None)),
+        };
+        for _ in 0..DENIALS_IN_FULL {
+            assert_eq!(log.admit(), Some(0));
+        }
+        for _ in 0..1000 {
+            assert_eq!(log.admit(), None);
+        }
+        // A second later (set back, not waited for), the next line carries the count.
+        log.state.lock().2 = Some(std::time::Instant::now() - std::time::Duration::from_secs(2));
+        assert_eq!(log.admit(), Some(1000));
+        assert_eq!(log.admit(), None);
+    }
 }

@@ -244,3 +244,20 @@ fn syscalls_command_prints_the_table() {
     assert!(!trapped.lines().any(|l| l.ends_with(" native")));
     assert!(trapped.lines().count() > 50);
 }
+
+#[test]
+fn a_guest_looping_on_a_refused_call_cannot_flood_the_callers_stderr() {
+    let o = run_for(
+        &mut rvisor_do([
+            "--",
+            "python3",
+            "-c",
+            "import os\nfor i in range(5000):\n    try: os.chroot('/')\n    except OSError: pass\nprint('done')",
+        ]),
+        120,
+    );
+    assert_eq!(ok(&o), "done\n");
+    let lines = stderr(&o).matches("denied chroot").count();
+    // The first 64 in full, then one a second: far fewer than the 5000 refused.
+    assert!((64..200).contains(&lines), "{lines} lines:\n{}", stderr(&o));
+}
