@@ -1,28 +1,82 @@
-//! Holds the guest's own file reads to its root with Landlock.
+//! Holds the guest's own file opens to its root with Landlock.
 //!
-//! Opens for reading run natively in the guest's read-only view. What a path can reach there is
-//! the tree; what a magic link can reach is not: `/proc/self/fd/N` (or `/dev/stderr`, or a
-//! symlink the guest makes to either) reopens whatever fd `N` is, and an fd handed in from
-//! outside (a log file given write-only as stdout, a FIFO of the runtime's) lies outside the
-//! root. A Landlock domain that grants file and directory reads only beneath the guest's root
-//! makes the kernel refuse those reopens (EACCES) on every path the guest can spell, without a
-//! trap. The domain is inherited by every guest task and cannot be lifted.
+//! Opens for reading run natively in the guest's read-only view, and opens under its own `/dev`
+//! (a tmpfs, `/dev/shm`, the device nodes) run natively for writing too. What a path can reach
+//! there is the tree; what a magic link can reach is not: `/proc/self/fd/N` (or `/dev/stderr`,
+//! or a symlink the guest makes to either in `/dev/shm`) reopens whatever fd `N` is, and an fd
+//! handed in from outside (a log file given write-only as stdout, a file given read-only as
+//! stdin, a directory received over a host socket) lies outside the root. The sentry checks the
+//! reopens it sees, but not one the guest's kernel reaches by following a link (or a path a
+//! second thread rewrote after the check). A Landlock domain that grants file rights only
+//! beneath the guest's root, and to each file handed in only the access its fd has, makes the
+//! kernel refuse those reopens (EACCES) on every path the guest can spell, without a trap. The
+//! domain is inherited by every guest task and cannot be lifted.
 //!
 //! Where Landlock is missing the filter keeps regular-file opens trapped (see
-//! [`crate::filter::ReadOpens`]).
+//! [`crate::filter::ReadOpens`]); reopens through links in `/dev` then go unchecked
+//! (SECURITY.md, residual risks).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
-/// `LANDLOCK_ACCESS_FS_READ_FILE`.
+/// `LANDLOCK_ACCESS_FS_*`: the rights a ruleset can handle (ABI 1 unless noted).
+const WRITE_FILE: u64 = 1 << 1;
 const READ_FILE: u64 = 1 << 2;
-/// `LANDLOCK_ACCESS_FS_READ_DIR`.
 const READ_DIR: u64 = 1 << 3;
+const REMOVE_DIR: u64 = 1 << 4;
+const REMOVE_FILE: u64 = 1 << 5;
+const MAKE_CHAR: u64 = 1 << 6;
+const MAKE_DIR: u64 = 1 << 7;
+const MAKE_REG: u64 = 1 << 8;
+const MAKE_SOCK: u64 = 1 << 9;
+const MAKE_FIFO: u64 = 1 << 10;
+const MAKE_BLOCK: u64 = 1 << 11;
+const MAKE_SYM: u64 = 1 << 12;
+/// ABI 2: linking or renaming into another directory (denied by every ruleset unless granted).
+const REFER: u64 = 1 << 13;
+/// ABI 3: truncating (`truncate`, `O_TRUNC`).
+const TRUNCATE: u64 = 1 << 14;
 /// `LANDLOCK_CREATE_RULESET_VERSION`.
 const RULESET_VERSION: u32 = 1 << 0;
 /// `LANDLOCK_RULE_PATH_BENEATH`.
 const RULE_PATH_BENEATH: libc::c_int = 1;
+
+/// Everything but executing and device ioctls: reading, writing, truncating, making, removing
+/// and moving files, as far as this kernel's Landlock knows them.
+fn handled(abi: u32) -> u64 {
+    let mut rights = WRITE_FILE
+        | READ_FILE
+        | READ_DIR
+        | REMOVE_DIR
+        | REMOVE_FILE
+        | MAKE_CHAR
+        | MAKE_DIR
+        | MAKE_REG
+        | MAKE_SOCK
+        | MAKE_FIFO
+        | MAKE_BLOCK
+        | MAKE_SYM;
+    if abi >= 2 {
+        rights |= REFER;
+    }
+    if abi >= 3 {
+        rights |= TRUNCATE;
+    }
+    rights
+}
+
+/// What the guest's root is, to Landlock (which knows inodes, not mounts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// A tree of the sandbox's own (the memory overlay, a bundle's rootfs): a file handed in
+    /// from outside does not lie beneath it. Everything beneath it is granted.
+    Own,
+    /// The host's own directories, read-only (`--overlay=none`): a file handed in from outside
+    /// may lie beneath it, so only reading is granted there; the sandbox's own `/dev`, `/tmp`
+    /// and `/run` (fresh, never the host's) keep every right.
+    Host,
+}
 
 /// `struct landlock_ruleset_attr` as of ABI 1 (the kernel accepts a shorter struct).
 #[repr(C)]
@@ -52,18 +106,22 @@ pub fn abi() -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
-/// Whether [`confine_reads_to_root`] can work here.
+/// Whether [`confine_to_root`] can work here.
 pub fn available() -> bool {
     abi() >= 1
 }
 
-/// Restricts the calling thread, and everything it later starts, to reading files and listing
-/// directories beneath its current root (`/`, as the mount tree shows it: mounts under it are
-/// included). Needs no_new_privs or CAP_SYS_ADMIN in the caller's user namespace. Other threads
-/// of the process are not restricted: call it while single-threaded.
-pub fn confine_reads_to_root() -> Result<(), Errno> {
+/// Restricts the calling thread, and everything it later starts, to the rights [`Root`] grants
+/// beneath its current root (`/`, as the mount tree shows it: mounts under it are included),
+/// plus, for each of its fds below `inherited` that is a file, the access that fd has (a file
+/// handed in may be reopened through `/proc/self/fd/N` as it was given, never for more). Needs
+/// no_new_privs or CAP_SYS_ADMIN in the caller's user namespace. Other threads of the process
+/// are not restricted: call it while single-threaded.
+pub fn confine_to_root(root: Root, inherited: u32) -> Result<(), Errno> {
+    let abi = abi();
+    let all = handled(abi);
     let attr = RulesetAttr {
-        handled_access_fs: READ_FILE | READ_DIR,
+        handled_access_fs: all,
     };
     // SAFETY: `attr` is a valid ruleset attribute of the size passed, alive for the call.
     let rc = unsafe {
@@ -79,17 +137,77 @@ pub fn confine_reads_to_root() -> Result<(), Errno> {
     }
     // SAFETY: the kernel just returned this fd to us; nothing else owns it.
     let ruleset = unsafe { OwnedFd::from_raw_fd(rc as i32) };
-    let root = nix::fcntl::open(
-        "/",
+    match root {
+        Root::Own => add_rule(&ruleset, &open_dir("/")?, all)?,
+        Root::Host => {
+            add_rule(&ruleset, &open_dir("/")?, READ_FILE | READ_DIR)?;
+            for own in ["/dev", "/tmp", "/run"] {
+                match open_dir(own) {
+                    Ok(dir) => add_rule(&ruleset, &dir, all)?,
+                    // A root without it: nothing to grant.
+                    Err(Errno::ENOENT | Errno::ENOTDIR) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    for fd in 0..inherited as i32 {
+        if let Some(rights) = handed_in(fd, abi) {
+            // SAFETY: `fd` is open (handed_in checked it) for the duration of the call.
+            let file = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            // A file with no path (a pipe, a socket) is refused: Landlock never checks those.
+            let _ = add_rule(&ruleset, &file, rights);
+        }
+    }
+    // SAFETY: takes an fd we own and flags only.
+    let rc = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32) };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+fn open_dir(path: &str) -> Result<OwnedFd, Errno> {
+    let fd = nix::fcntl::open(
+        path,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The rights fd `fd` grants, if it is open on something other than a directory (directories
+/// and O_PATH handles from outside are replaced with /dev/null before the guest runs).
+fn handed_in(fd: i32, abi: u32) -> Option<u64> {
+    // SAFETY: F_GETFL reads the flags of an fd number; a closed one fails with EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || flags & libc::O_PATH != 0 {
+        return None;
+    }
+    let st = nix::sys::stat::fstat(fd).ok()?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        return None;
+    }
+    let mut rights = 0;
+    let mode = flags & libc::O_ACCMODE;
+    if mode == libc::O_RDONLY || mode == libc::O_RDWR {
+        rights |= READ_FILE;
+    }
+    if mode == libc::O_WRONLY || mode == libc::O_RDWR {
+        // A writable fd can be truncated (`ftruncate`) and freed of O_APPEND (`fcntl`) as it is.
+        rights |= WRITE_FILE | if abi >= 3 { TRUNCATE } else { 0 };
+    }
+    (rights != 0).then_some(rights)
+}
+
+fn add_rule(ruleset: &OwnedFd, parent: &impl AsRawFd, rights: u64) -> Result<(), Errno> {
     let beneath = PathBeneathAttr {
-        allowed_access: READ_FILE | READ_DIR,
-        parent_fd: root.as_raw_fd(),
+        allowed_access: rights,
+        parent_fd: parent.as_raw_fd(),
     };
-    // SAFETY: `beneath` is a valid path-beneath attribute naming an fd we hold open for the
-    // call; the ruleset fd is ours.
+    // SAFETY: `beneath` is a valid path-beneath attribute naming an fd held open for the call;
+    // the ruleset fd is ours.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_landlock_add_rule,
@@ -99,11 +217,6 @@ pub fn confine_reads_to_root() -> Result<(), Errno> {
             0u32,
         )
     };
-    if rc < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: takes an fd we own and flags only.
-    let rc = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32) };
     if rc < 0 {
         return Err(Errno::last());
     }

@@ -90,6 +90,9 @@ pub struct SandboxConfig {
     /// receive the fds meant for another, so no `sendmsg` runs natively (its SCM_RIGHTS are in
     /// guest memory) and none made here may carry it.
     pub reserved_fd: Option<i32>,
+    /// The guest shares the host's network namespace (`--network=host`, an OCI spec without
+    /// a network namespace): then it may also use what no namespace separates (vsock).
+    pub host_network: bool,
 }
 
 impl Default for SandboxConfig {
@@ -107,6 +110,7 @@ impl Default for SandboxConfig {
             version: field(|u| u.version()),
             kernel_unix_guard: false,
             reserved_fd: None,
+            host_network: false,
         }
     }
 }
@@ -126,6 +130,8 @@ pub struct Sandbox {
     pub kernel_unix_guard: bool,
     /// See [`SandboxConfig::reserved_fd`].
     pub reserved_fd: Option<i32>,
+    /// See [`SandboxConfig::host_network`].
+    pub host_network: bool,
     started: Instant,
 }
 
@@ -144,6 +150,7 @@ impl Sandbox {
             ids: HostIds::default(),
             kernel_unix_guard: config.kernel_unix_guard,
             reserved_fd: config.reserved_fd,
+            host_network: config.host_network,
             started: Instant::now(),
         }
     }

@@ -91,7 +91,12 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
         // Writable here only: the guest's view of it is a read-only clone.
         Overlay::Rootfs => bind(&root, tree, true)?,
         Overlay::None => {
-            bind(&root, tree, true)?;
+            // The root's own filesystem, as the memory overlay shows it: a recursive bind of the
+            // host's `/` would bring its /proc (other processes' environment), /sys, /dev/shm
+            // and every other mount into the gofer's tree, where the guest reaches them by
+            // path (the guest's own /proc, /sys and /dev are mounted over them; a symlink to
+            // them resolves here).
+            bind(&root, tree, false)?;
             restrict_tree(libc::AT_FDCWD, tree, MOUNT_ATTR_RDONLY)
                 .ctx(|| "making the root read-only".into())?;
         }

@@ -11,10 +11,11 @@ use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 use nix::unistd::{execve, fork, ForkResult, Gid, Uid};
 use sentry::filter::BpfProgram;
+use sentry::landlock::Root;
 
 use super::container::{Attach, ContainerSettings};
 use super::error::{Context, SandboxError};
-use super::spec::{Network, PlatformKind, SandboxSpec};
+use super::spec::{Network, Overlay, PlatformKind, SandboxSpec};
 use super::{console, fdpass, guest_root, hooks, identity, relay, signals};
 
 /// Exit code when the command cannot be found.
@@ -125,15 +126,25 @@ pub(crate) fn disarm_inherited_dirs(count: u32) {
     }
 }
 
-/// Holds the guest's file reads to its root (see `sentry::landlock`), before the filter that
-/// lets them run natively. Where this kernel has Landlock the filter was compiled counting on it
-/// (`ReadOpens::here`): failing here fails the start.
-pub(crate) fn confine_reads() -> Result<(), SandboxError> {
+/// Holds the guest's file opens to its root, and those of the `inherited` fds handed in to the
+/// access they have (see `sentry::landlock`), before the filter that lets reads run natively.
+/// Where this kernel has Landlock the filter was compiled counting on it (`ReadOpens::here`):
+/// failing here fails the start.
+pub(crate) fn confine_opens(root: Root, inherited: u32) -> Result<(), SandboxError> {
     if sentry::filter::ReadOpens::here() == sentry::filter::ReadOpens::Native {
-        sentry::landlock::confine_reads_to_root()
-            .ctx(|| "holding the guest's reads to its root (Landlock)".into())?;
+        sentry::landlock::confine_to_root(root, inherited)
+            .ctx(|| "holding the guest's opens to its root (Landlock)".into())?;
     }
     Ok(())
+}
+
+/// What the root of `spec` is to Landlock: the host's own directories under `--overlay=none`.
+fn landlock_root(spec: &SandboxSpec) -> Root {
+    if spec.overlay == Overlay::None {
+        Root::Host
+    } else {
+        Root::Own
+    }
 }
 
 /// Closes every fd from `from` up, except `keep`.
@@ -186,7 +197,7 @@ fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, S
     }
     // Still the namespace's root (Landlock needs CAP_SYS_ADMIN here, or no_new_privs), in the
     // guest's root, and before anything of the guest's runs.
-    confine_reads()?;
+    confine_opens(landlock_root(spec), 3 + spec.container.preserve_fds)?;
     let held = become_user(spec)?;
     match nix::unistd::chdir(&spec.cwd) {
         Err(Errno::ENOENT | Errno::ENOTDIR) if spec.cwd_fallback => {

@@ -560,6 +560,7 @@ fn serve(
         hostname: spec.hostname.clone(),
         domainname: guest_domainname(spec),
         kernel_unix_guard: guard.is_some(),
+        host_network: spec.network == Network::Host,
         reserved_fd: matches!(supervision, Supervision::Tracer(..))
             .then_some(sentry::platform::ptrace::reserved::RESERVED_FD),
         ..Default::default()

@@ -42,7 +42,6 @@ pub const NATIVE: &[&str] = &[
     "alarm",
     "setitimer",
     "sendfile",
-    "socket",
     "accept",
     "recvfrom",
     "recvmsg",

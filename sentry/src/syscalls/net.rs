@@ -27,7 +27,30 @@ use crate::gofer_client::Answer;
 use crate::guest::Guest;
 use crate::platform::Reply;
 
+/// Reached only for `AF_VSOCK`: refused as a family this kernel lacks, unless the guest shares the
+/// host's network anyway. Decided on the family register alone.
+fn socket_family(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    if ctx.sandbox.host_network {
+        Ok(Reply::Continue)
+    } else {
+        ctx.refuse(Errno::EAFNOSUPPORT)
+    }
+}
+
 pub(super) const DEFS: &[Def] = &[
+    Def {
+        name: "socket",
+        action: Action::Guarded {
+            // Every family but vsock natively: its ports and peers (the hypervisor, the host's
+            // vsock services) are the machine's, not a network namespace's.
+            allow_when: &[Cond::Ne {
+                arg: 0,
+                value: libc::AF_VSOCK as u64,
+            }],
+            handler: socket_family,
+        },
+        args: &[Arg::Int, Arg::Hex, Arg::Int],
+    },
     Def {
         name: "bind",
         action: Action::Emulated(bind),

@@ -46,6 +46,68 @@ fn overlay_none_keeps_the_root_read_only() {
 }
 
 #[test]
+fn overlay_none_shows_the_roots_own_filesystem_not_the_hosts_proc_or_dev() {
+    // openat2 always traps, so the gofer resolves these in its tree (a plain open of a link to
+    // /proc would reach the guest's own): there the host's /proc, /sys and /dev must be the root
+    // filesystem's empty directories.
+    let name = format!("rvisor-test-shm-{}-{}", crate::PLATFORM, std::process::id());
+    let shm = Path::new("/dev/shm").join(&name);
+    std::fs::write(&shm, "HOST-SHM\n").unwrap();
+    let script = format!(
+        r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+class How(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+for link, target in [("/tmp/d", "/dev"), ("/tmp/p", "/proc"), ("/tmp/s", "/sys")]:
+    os.symlink(target, link)
+def openat2(path, flags):
+    how = How(flags | os.O_CLOEXEC, 0, 0)
+    return libc.syscall(437, -100, path.encode(), ctypes.byref(how), 24)
+for path in ["/tmp/d/shm/{name}", "/tmp/p/1/environ", "/tmp/p/self/status"]:
+    fd = openat2(path, os.O_RDONLY)
+    print(path.split("/")[2], fd >= 0 and os.read(fd, 100))
+for path in ["/tmp/p", "/tmp/s"]:
+    fd = openat2(path, os.O_RDONLY | os.O_DIRECTORY)
+    print(path, fd >= 0 and len(os.listdir(fd)))
+"#
+    );
+    let o = run_for(
+        &mut rvisor_do(["--overlay=none", "--", "python3", "-c", &script]),
+        60,
+    );
+    let _ = std::fs::remove_file(&shm);
+    assert_eq!(
+        ok(&o),
+        "d False\np False\np False\n/tmp/p 0\n/tmp/s 0\n",
+        "{o:?}"
+    );
+}
+
+#[test]
+fn vsock_is_refused_unless_the_host_network_is_asked_for() {
+    let script = "python3 -c 'import socket
+try:
+    socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    print(\"vsock\")
+except OSError as e:
+    print(\"errno\", e.errno)'";
+    assert_eq!(ok(&sh(script)), format!("errno {}\n", libc::EAFNOSUPPORT));
+    // Where this host has vsock, the host's network brings it (so the refusal is rvisor's).
+    // SAFETY: socket takes integers; the fd, if any, is closed at once.
+    let here = unsafe { libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM, 0) };
+    if here >= 0 {
+        // SAFETY: closes the fd just made.
+        unsafe { libc::close(here) };
+        let o = run_for(
+            &mut rvisor_do(["--network=host", "--", "sh", "-c", script]),
+            60,
+        );
+        assert_eq!(ok(&o), "vsock\n");
+    }
+}
+
+#[test]
 fn guest_has_its_own_namespaces() {
     let kinds = ["pid", "uts", "ipc", "net", "mnt", "user"];
     let script: String = kinds

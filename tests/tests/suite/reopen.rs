@@ -228,3 +228,108 @@ fn a_host_file_handed_in_read_only_keeps_its_inode_flags() {
     assert_eq!(ok(&o), "1\n25\n1\n25\n", "{o:?}");
     assert_eq!(inode_flags(&std::fs::File::open(&file).unwrap()), before);
 }
+
+/// A file handed in from outside, in every way the guest's own kernel could be led to it: links
+/// the guest makes in its own `/dev` and `/dev/shm` (where opens run natively) to its fd links,
+/// and an open whose path a second thread flips between `/dev/null` and the fd link after the
+/// sentry has read it. Reading through them works, as the fd allows; writing, truncating and
+/// appending do not.
+fn a_read_only_file_handed_in(extra: &[&str], rootless: bool) {
+    let dir = scratch(&format!(
+        "reopen-links-{}-{}{}",
+        crate::PLATFORM,
+        extra.len(),
+        rootless
+    ));
+    let file = dir.join("ro.txt");
+    std::fs::write(&file, "original\n").unwrap();
+    // Writable by its mode: only the fd's access may stop the guest.
+    set_mode(&file, 0o666);
+    let flip = r#"
+import ctypes, os, stat, threading
+libc = ctypes.CDLL(None, use_errno=True)
+a, b = b"/dev/null".ljust(24, b"\0"), b"/proc/self/fd/0".ljust(24, b"\0")
+buf = ctypes.create_string_buffer(a, 24)
+done = []
+def flip():
+    while not done:
+        ctypes.memmove(buf, b, 24)
+        ctypes.memmove(buf, a, 24)
+t = threading.Thread(target=flip)
+t.start()
+wins = 0
+for i in range(20000):
+    fd = libc.open(buf, os.O_WRONLY | os.O_TRUNC)
+    if fd >= 0:
+        if not stat.S_ISCHR(os.fstat(fd).st_mode):
+            os.write(fd, b"RACED\n")
+            wins += 1
+        os.close(fd)
+done.append(1)
+t.join()
+print("raced", wins)
+"#;
+    let script = format!(
+        "cat /dev/stdin; for l in /dev/shm/l /dev/l; do ln -s /proc/self/fd/0 $l || exit 9; \
+         (echo PWNED > $l) 2>/dev/null; echo rc=$?; (echo PWNED >> $l) 2>/dev/null; echo rc=$?; \
+         truncate -s 0 $l 2>/dev/null; echo rc=$?; done; python3 -c '{}'",
+        flip.replace('\'', "'\\''")
+    );
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend(["--", "sh", "-c", &script]);
+    let mut cmd = if rootless {
+        rootless_do(&args)
+    } else {
+        rvisor_do(&args)
+    };
+    leave_open(
+        &mut cmd,
+        vec![(0, std::fs::File::open(&file).unwrap().into())],
+    );
+    let o = run_for(&mut cmd, 180);
+    let out = stdout(&o);
+    // The guest had the file, read it through the link, and every write failed.
+    assert!(out.starts_with("original\n"), "{o:?}");
+    assert_eq!(out.matches("rc=").count(), 6, "{o:?}");
+    assert_eq!(out.matches("rc=0").count(), 0, "{o:?}");
+    assert!(out.contains("raced 0\n"), "{o:?}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "original\n");
+}
+
+#[test]
+fn links_in_the_guests_dev_reopen_a_file_handed_in_no_wider() {
+    a_read_only_file_handed_in(&[], false);
+}
+
+#[test]
+fn links_in_the_guests_dev_reopen_a_file_handed_in_no_wider_over_a_read_only_root() {
+    a_read_only_file_handed_in(&["--overlay=none"], false);
+}
+
+#[test]
+fn links_in_the_guests_dev_reopen_a_file_handed_in_no_wider_rootless() {
+    a_read_only_file_handed_in(&[], true);
+}
+
+#[test]
+fn a_write_only_log_handed_in_stays_unreadable_through_links_and_writable() {
+    let dir = scratch(&format!("reopen-log-links-{}", crate::PLATFORM));
+    let file = dir.join("wo.log");
+    std::fs::write(&file, "earlier line\n").unwrap();
+    set_mode(&file, 0o600);
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    let o = with_fd3(
+        log.into(),
+        "ln -s /proc/self/fd/3 /dev/shm/l && (cat /dev/shm/l) 2>/dev/null; echo rc=$?; \
+         echo appended >> /dev/shm/l; echo rc=$?",
+    );
+    assert!(!stdout(&o).contains("earlier line"), "{o:?}");
+    assert!(stdout(&o).starts_with("rc=1\nrc=0\n"), "{o:?}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "earlier line\nappended\n"
+    );
+}
