@@ -40,9 +40,9 @@ fn with_fd3(fd: std::os::fd::OwnedFd, script: &str) -> std::process::Output {
     run_for(&mut cmd, 60)
 }
 
-#[test]
-fn an_append_only_fd_handed_in_cannot_be_read_back() {
-    let dir = scratch(&format!("reopen-append-{}", crate::PLATFORM));
+/// A log of the caller's, "earlier line" in it, opened append-only: its path and the fd.
+fn append_only_log(name: &str) -> (std::path::PathBuf, std::os::fd::OwnedFd) {
+    let dir = scratch(&format!("{name}-{}", crate::PLATFORM));
     let file = dir.join("wo.log");
     std::fs::write(&file, "earlier line\n").unwrap();
     set_mode(&file, 0o600);
@@ -50,7 +50,13 @@ fn an_append_only_fd_handed_in_cannot_be_read_back() {
         .append(true)
         .open(&file)
         .unwrap();
-    let o = with_fd3(log.into(), "cat /proc/self/fd/3; echo rc=$?");
+    (file, log.into())
+}
+
+#[test]
+fn an_append_only_fd_handed_in_cannot_be_read_back() {
+    let (_, log) = append_only_log("reopen-append");
+    let o = with_fd3(log, "cat /proc/self/fd/3; echo rc=$?");
     assert!(!stdout(&o).contains("earlier line"), "{o:?}");
     assert!(stdout(&o).contains("rc=1"), "{o:?}");
 }
@@ -313,16 +319,9 @@ fn links_in_the_guests_dev_reopen_a_file_handed_in_no_wider_rootless() {
 
 #[test]
 fn a_write_only_log_handed_in_stays_unreadable_through_links_and_writable() {
-    let dir = scratch(&format!("reopen-log-links-{}", crate::PLATFORM));
-    let file = dir.join("wo.log");
-    std::fs::write(&file, "earlier line\n").unwrap();
-    set_mode(&file, 0o600);
-    let log = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&file)
-        .unwrap();
+    let (file, log) = append_only_log("reopen-log-links");
     let o = with_fd3(
-        log.into(),
+        log,
         "ln -s /proc/self/fd/3 /dev/shm/l && (cat /dev/shm/l) 2>/dev/null; echo rc=$?; \
          echo appended >> /dev/shm/l; echo rc=$?",
     );
