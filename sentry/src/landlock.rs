@@ -17,6 +17,7 @@
 //! (SECURITY.md, residual risks).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
 
 use nix::errno::Errno;
 
@@ -74,7 +75,8 @@ pub enum Root {
     Own,
     /// The host's own directories, read-only (`--overlay=none`): a file handed in from outside
     /// may lie beneath it, so only reading is granted there; the sandbox's own `/dev`, `/tmp`
-    /// and `/run` (fresh, never the host's) keep every right.
+    /// and `/run` (fresh, never the host's) and the read-write volumes (the guest writes there
+    /// through the gofer anyway) keep every right.
     Host,
 }
 
@@ -113,13 +115,18 @@ pub fn available() -> bool {
 
 /// Restricts the calling thread, and everything it later starts, to the rights [`Root`] grants
 /// beneath its current root (`/`, as the mount tree shows it: mounts under it are included),
-/// plus, for each of its fds below `inherited` that is a file, the access that fd has (a file
-/// handed in may be reopened through `/proc/self/fd/N` as it was given, never for more). Needs
+/// (and, under [`Root::Host`], beneath each of the `writable` volumes), plus, for each of its fds
+/// below `inherited` that is a file, the access that fd has (a file handed in may be reopened
+/// through `/proc/self/fd/N` as it was given, never for more). Needs
 /// no_new_privs or CAP_SYS_ADMIN in the caller's user namespace. Other threads of the process
 /// are not restricted: call it while single-threaded.
-pub fn confine_to_root(root: Root, inherited: u32) -> Result<(), Errno> {
+pub fn confine_to_root(root: Root, writable: &[&Path], inherited: u32) -> Result<(), Errno> {
     let abi = abi();
     let all = handled(abi);
+    // Symlinks the guest makes natively (only in its own /dev and /dev/shm: the rest of its view
+    // is read-only) could point a later path call, which runs natively there, at a magic link:
+    // none is granted.
+    let granted = all & !MAKE_SYM;
     let attr = RulesetAttr {
         handled_access_fs: all,
     };
@@ -138,12 +145,13 @@ pub fn confine_to_root(root: Root, inherited: u32) -> Result<(), Errno> {
     // SAFETY: the kernel just returned this fd to us; nothing else owns it.
     let ruleset = unsafe { OwnedFd::from_raw_fd(rc as i32) };
     match root {
-        Root::Own => add_rule(&ruleset, &open_dir("/")?, all)?,
+        Root::Own => add_rule(&ruleset, &open_dir(Path::new("/"))?, granted)?,
         Root::Host => {
-            add_rule(&ruleset, &open_dir("/")?, READ_FILE | READ_DIR)?;
-            for own in ["/dev", "/tmp", "/run"] {
-                match open_dir(own) {
-                    Ok(dir) => add_rule(&ruleset, &dir, all)?,
+            add_rule(&ruleset, &open_dir(Path::new("/"))?, READ_FILE | READ_DIR)?;
+            let own = [Path::new("/dev"), Path::new("/tmp"), Path::new("/run")];
+            for dir in own.iter().chain(writable) {
+                match open_dir(dir) {
+                    Ok(dir) => add_rule(&ruleset, &dir, granted)?,
                     // A root without it: nothing to grant.
                     Err(Errno::ENOENT | Errno::ENOTDIR) => {}
                     Err(e) => return Err(e),
@@ -167,7 +175,7 @@ pub fn confine_to_root(root: Root, inherited: u32) -> Result<(), Errno> {
     Ok(())
 }
 
-fn open_dir(path: &str) -> Result<OwnedFd, Errno> {
+fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
     let fd = nix::fcntl::open(
         path,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,

@@ -313,6 +313,11 @@ fn log_denial(ctx: &Ctx<'_>, entry: &Entry, reply: Reply) {
     );
 }
 
+/// Denials left out of the log since its last line (taken: the count starts again).
+pub fn take_unshown_denials() -> u64 {
+    std::mem::take(&mut DENIALS.state.lock().1)
+}
+
 /// Denials logged before the log is rate-limited.
 const DENIALS_IN_FULL: u64 = 64;
 

@@ -86,6 +86,7 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
     )?;
     let tree = Path::new(TREE);
     mkdir(tree)?;
+    let mut covered = false;
     match spec.overlay {
         Overlay::Memory { .. } => overlay_root(&root, tree, rootless)?,
         // Writable here only: the guest's view of it is a read-only clone.
@@ -96,7 +97,17 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
             // and every other mount into the gofer's tree, where the guest reaches them by
             // path (the guest's own /proc, /sys and /dev are mounted over them; a symlink to
             // them resolves here).
-            bind(&root, tree, false)?;
+            match bind(&root, tree, false) {
+                Ok(()) => {}
+                // In a user namespace the kernel refuses a bind that would leave out the
+                // submounts it locked (it would uncover what they hide): bind them all, and
+                // cover the host's pseudo filesystems below instead.
+                Err(_) if rootless => {
+                    bind(&root, tree, true)?;
+                    covered = true;
+                }
+                Err(e) => return Err(e),
+            }
             restrict_tree(libc::AT_FDCWD, tree, MOUNT_ATTR_RDONLY)
                 .ctx(|| "making the root read-only".into())?;
         }
@@ -108,6 +119,18 @@ pub fn build(spec: &SandboxSpec, rootless: bool) -> Result<PathBuf, SandboxError
         .ctx(|| "making the root nosuid, nodev".into())?;
     // Mount points are looked up (and made) inside the tree from here on, never by host path.
     let top = hold(tree)?;
+    if covered {
+        let empty = staged_dir("covered", 0o555)?;
+        for dir in ["proc", "sys", "dev"] {
+            let Ok(target) = mount_point::find(&top, Path::new(dir), None) else {
+                continue;
+            };
+            if is_dir(&target) {
+                bind_at(&empty, &target, MOUNT_ATTR_RDONLY)
+                    .ctx(|| format!("covering the host's /{dir}"))?;
+            }
+        }
+    }
     // A written-through root keeps its own /tmp and /run, as with runc (they are part of the
     // container's snapshot); elsewhere they are fresh, and hide the host's daemon sockets.
     if spec.overlay != Overlay::Rootfs {

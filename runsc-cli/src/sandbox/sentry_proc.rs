@@ -630,6 +630,11 @@ fn serve(
         if let Some(answering) = answering {
             let _ = answering.join();
         }
+        // What the rate limit left out of the denial log since its last line.
+        let unshown = sentry::server::take_unshown_denials();
+        if unshown > 0 {
+            tracing::warn!(target: "rvisor::denied", "{unshown} more denials not shown");
+        }
         if stats {
             super::report!("{}", stats_line(&sentry));
         }

@@ -45,8 +45,9 @@ fn overlay_none_keeps_the_root_read_only() {
     assert!(!Path::new("/etc/rvisor-test").exists());
 }
 
-#[test]
-fn overlay_none_shows_the_roots_own_filesystem_not_the_hosts_proc_or_dev() {
+/// `--overlay=none`, as root or not (where the kernel makes the runtime bind the root with its
+/// locked submounts, and cover them).
+fn overlay_none_hides_host_mounts_and_keeps_volumes_writable(rootless: bool) {
     // openat2 always traps, so the gofer resolves these in its tree (a plain open of a link to
     // /proc would reach the guest's own): there the host's /proc, /sys and /dev must be the root
     // filesystem's empty directories.
@@ -72,16 +73,50 @@ for path in ["/tmp/p", "/tmp/s"]:
     print(path, fd >= 0 and len(os.listdir(fd)))
 "#
     );
+    let dir = scratch(&format!("overlay-none-{}-{rootless}", crate::PLATFORM));
+    set_mode(&dir, 0o777);
+    // At its own path: a destination that exists in the read-only root, outside the sandbox's
+    // fresh /tmp and /run.
+    let volume = format!("{0}:{0}", dir.display());
+    // A FIFO in a read-write volume opens natively for writing (Landlock grants the volume).
+    let fifo = format!(
+        "mkfifo {0}/f && (cat {0}/f &) && echo through-fifo > {0}/f && wait",
+        dir.display()
+    );
+    let args = [
+        "--overlay=none",
+        "-v",
+        &volume,
+        "--",
+        "sh",
+        "-c",
+        &format!("python3 -c '{script}' && {fifo}"),
+    ];
     let o = run_for(
-        &mut rvisor_do(["--overlay=none", "--", "python3", "-c", &script]),
+        &mut if rootless {
+            rootless_do(args)
+        } else {
+            rvisor_do(args)
+        },
         60,
     );
     let _ = std::fs::remove_file(&shm);
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         ok(&o),
-        "d False\np False\np False\n/tmp/p 0\n/tmp/s 0\n",
+        "d False\np False\np False\n/tmp/p 0\n/tmp/s 0\nthrough-fifo\n",
         "{o:?}"
     );
+}
+
+#[test]
+fn overlay_none_shows_the_roots_own_filesystem_not_the_hosts_proc_or_dev() {
+    overlay_none_hides_host_mounts_and_keeps_volumes_writable(false);
+}
+
+#[test]
+fn overlay_none_shows_the_roots_own_filesystem_not_the_hosts_proc_or_dev_rootless() {
+    overlay_none_hides_host_mounts_and_keeps_volumes_writable(true);
 }
 
 #[test]
