@@ -80,7 +80,8 @@ for path in ["/tmp/p", "/tmp/s"]:
     let volume = format!("{0}:{0}", dir.display());
     // A FIFO in a read-write volume opens natively for writing (Landlock grants the volume).
     let fifo = format!(
-        "mkfifo {0}/f && (cat {0}/f &) && echo through-fifo > {0}/f && wait",
+        "mkfifo {0}/f && exec 3<>{0}/f && echo through-fifo >&3 && read -r line <&3 && \
+         echo $line",
         dir.display()
     );
     let args = [
