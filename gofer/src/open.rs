@@ -8,9 +8,13 @@ use rvisor_protocol::Loc;
 use crate::resolve::{cstring, openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
 use crate::server::{Gofer, Outcome};
 
-/// Opens `at` for the guest. A FIFO is handed back to the guest's own kernel (opening it here
-/// could block the gofer), so everything is opened non-blocking first and the flag is dropped
-/// again when the guest did not ask for it.
+/// Opens `at` for the guest. A FIFO is handed back to the guest's own kernel, unopened: an open
+/// here, even non-blocking and closed at once, would be the partner a guest reader or writer
+/// blocked in its own open is waiting for, which then gets EOF or EPIPE from a peer that is
+/// gone (a shell's `cat fifo & echo x > fifo` lost its reader, and hung, in 1 run of 4). So an
+/// existing object's type is looked at first (an O_PATH handle opens nothing); the rest is
+/// opened non-blocking (a FIFO swapped in meanwhile must not block the gofer), and the flag is
+/// dropped again when the guest did not ask for it.
 pub fn open(
     g: &mut Gofer,
     at: &Loc<'_>,
@@ -21,6 +25,11 @@ pub fn open(
     let flags = flags as i32 & !libc::O_CLOEXEC;
     let wants_nonblock = flags & libc::O_NONBLOCK != 0;
     let opath = flags & libc::O_PATH != 0;
+    let fresh = flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL
+        || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    if !opath && !fresh && is_fifo(g, at) {
+        return Ok(Outcome::Native);
+    }
     let ours = if opath {
         flags
     } else {

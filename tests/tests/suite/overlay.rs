@@ -193,3 +193,18 @@ fn overlay_size_refuses_bad_values_in_one_line() {
         );
     }
 }
+
+/// A FIFO's reader and writer meet only each other: the sandbox must not open the FIFO itself
+/// when it serves the writer's open (it did, non-blocking, to learn the type: the reader waiting
+/// in its open took that for its partner, read EOF when it closed, and the writer then waited
+/// forever, in about 1 run of 4).
+#[test]
+fn a_fifos_reader_and_writer_meet_only_each_other() {
+    // The pause only makes it likely that the reader waits in its open before the writer
+    // comes; the check holds either way.
+    let script = "cd /tmp && for i in $(seq 20); do mkfifo f$i && { cat f$i > out$i & } && \
+                  sleep 0.05 && timeout 5 sh -c \"echo hello$i > f$i\" || echo FAIL$i; done; \
+                  wait; cat out* | grep -c hello";
+    let o = run_for(&mut rvisor_do(["--", "sh", "-c", script]), 120);
+    assert_eq!(ok(&o), "20\n", "{o:?}");
+}
