@@ -69,15 +69,19 @@ fn handled(abi: u32) -> u64 {
 
 /// What the guest's root is, to Landlock (which knows inodes, not mounts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Root {
+pub enum Root<'a> {
     /// A tree of the sandbox's own (the memory overlay, a bundle's rootfs): a file handed in
-    /// from outside does not lie beneath it. Everything beneath it is granted.
+    /// from outside does not lie beneath it. Every right but making symlinks is granted beneath
+    /// it.
     Own,
     /// The host's own directories, read-only (`--overlay=none`): a file handed in from outside
-    /// may lie beneath it, so only reading is granted there; the sandbox's own `/dev`, `/tmp`
-    /// and `/run` (fresh, never the host's) and the read-write volumes (the guest writes there
-    /// through the gofer anyway) keep every right.
-    Host,
+    /// may lie beneath it, so only reading is granted there. The sandbox's own `/dev`, `/tmp`
+    /// and `/run` (fresh, never the host's) and the `writable` volumes (which the guest writes
+    /// through the gofer anyway) get what [`Root::Own`] gets.
+    Host {
+        /// Where the read-write volumes are in the guest's view.
+        writable: &'a [&'a Path],
+    },
 }
 
 /// `struct landlock_ruleset_attr` as of ABI 1 (the kernel accepts a shorter struct).
@@ -115,12 +119,11 @@ pub fn available() -> bool {
 
 /// Restricts the calling thread, and everything it later starts, to the rights [`Root`] grants
 /// beneath its current root (`/`, as the mount tree shows it: mounts under it are included),
-/// (and, under [`Root::Host`], beneath each of the `writable` volumes), plus, for each of its fds
-/// below `inherited` that is a file, the access that fd has (a file handed in may be reopened
-/// through `/proc/self/fd/N` as it was given, never for more). Needs
+/// plus, for each of its fds below `inherited` that is a file, the access that fd has (a file
+/// handed in may be reopened through `/proc/self/fd/N` as it was given, never for more). Needs
 /// no_new_privs or CAP_SYS_ADMIN in the caller's user namespace. Other threads of the process
 /// are not restricted: call it while single-threaded.
-pub fn confine_to_root(root: Root, writable: &[&Path], inherited: u32) -> Result<(), Errno> {
+pub fn confine_to_root(root: Root<'_>, inherited: u32) -> Result<(), Errno> {
     let abi = abi();
     let all = handled(abi);
     // Symlinks the guest makes natively (only in its own /dev and /dev/shm: the rest of its view
@@ -146,7 +149,7 @@ pub fn confine_to_root(root: Root, writable: &[&Path], inherited: u32) -> Result
     let ruleset = unsafe { OwnedFd::from_raw_fd(rc as i32) };
     match root {
         Root::Own => add_rule(&ruleset, &open_dir(Path::new("/"))?, granted)?,
-        Root::Host => {
+        Root::Host { writable } => {
             add_rule(&ruleset, &open_dir(Path::new("/"))?, READ_FILE | READ_DIR)?;
             let own = [Path::new("/dev"), Path::new("/tmp"), Path::new("/run")];
             for dir in own.iter().chain(writable) {
@@ -160,11 +163,11 @@ pub fn confine_to_root(root: Root, writable: &[&Path], inherited: u32) -> Result
         }
     }
     for fd in 0..inherited as i32 {
-        if let Some(rights) = handed_in(fd, abi) {
+        if let Some(rights) = handed_in(fd) {
             // SAFETY: `fd` is open (handed_in checked it) for the duration of the call.
             let file = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
             // A file with no path (a pipe, a socket) is refused: Landlock never checks those.
-            let _ = add_rule(&ruleset, &file, rights);
+            let _ = add_rule(&ruleset, &file, rights & all);
         }
     }
     // SAFETY: takes an fd we own and flags only.
@@ -186,8 +189,9 @@ fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
 }
 
 /// The rights fd `fd` grants, if it is open on something other than a directory (directories
-/// and O_PATH handles from outside are replaced with /dev/null before the guest runs).
-fn handed_in(fd: i32, abi: u32) -> Option<u64> {
+/// and O_PATH handles from outside are replaced with /dev/null before the guest runs), as far as
+/// any Landlock knows them (the caller keeps those its kernel's knows).
+fn handed_in(fd: i32) -> Option<u64> {
     // SAFETY: F_GETFL reads the flags of an fd number; a closed one fails with EBADF.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if flags < 0 || flags & libc::O_PATH != 0 {
@@ -204,7 +208,7 @@ fn handed_in(fd: i32, abi: u32) -> Option<u64> {
     }
     if mode == libc::O_WRONLY || mode == libc::O_RDWR {
         // A writable fd can be truncated (`ftruncate`) and freed of O_APPEND (`fcntl`) as it is.
-        rights |= WRITE_FILE | if abi >= 3 { TRUNCATE } else { 0 };
+        rights |= WRITE_FILE | TRUNCATE;
     }
     (rights != 0).then_some(rights)
 }

@@ -286,6 +286,10 @@ pub(crate) fn dispatch(entry: &Entry, ctx: &mut Ctx<'_>) -> Reply {
 }
 
 fn log_denial(ctx: &Ctx<'_>, entry: &Entry, reply: Reply) {
+    // Decided first: a guest looping on a refused call costs no task lookup per call.
+    let Some(unshown) = DENIALS.admit() else {
+        return;
+    };
     let pid = ctx
         .sandbox
         .tasks
@@ -297,9 +301,6 @@ fn log_denial(ctx: &Ctx<'_>, entry: &Entry, reply: Reply) {
         _ => Errno::UnknownErrno,
     };
     let name = if entry.nr < 0 { "unknown" } else { entry.name };
-    let Some(unshown) = DENIALS.admit() else {
-        return;
-    };
     let more = if unshown > 0 {
         format!(" ({unshown} more denials not shown)")
     } else {

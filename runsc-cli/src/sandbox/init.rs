@@ -130,25 +130,12 @@ pub(crate) fn disarm_inherited_dirs(count: u32) {
 /// access they have (see `sentry::landlock`), before the filter that lets reads run natively.
 /// Where this kernel has Landlock the filter was compiled counting on it (`ReadOpens::here`):
 /// failing here fails the start.
-pub(crate) fn confine_opens(
-    root: Root,
-    writable: &[&Path],
-    inherited: u32,
-) -> Result<(), SandboxError> {
+pub(crate) fn confine_opens(root: Root<'_>, inherited: u32) -> Result<(), SandboxError> {
     if sentry::filter::ReadOpens::here() == sentry::filter::ReadOpens::Native {
-        sentry::landlock::confine_to_root(root, writable, inherited)
+        sentry::landlock::confine_to_root(root, inherited)
             .ctx(|| "holding the guest's opens to its root (Landlock)".into())?;
     }
     Ok(())
-}
-
-/// What the root of `spec` is to Landlock: the host's own directories under `--overlay=none`.
-fn landlock_root(spec: &SandboxSpec) -> Root {
-    if spec.overlay == Overlay::None {
-        Root::Host
-    } else {
-        Root::Own
-    }
 }
 
 /// Closes every fd from `from` up, except `keep`.
@@ -201,17 +188,22 @@ fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, S
     }
     // Still the namespace's root (Landlock needs CAP_SYS_ADMIN here, or no_new_privs), in the
     // guest's root, and before anything of the guest's runs.
+    // Under `--overlay=none` the root is the host's own directories; the volumes the guest
+    // writes through the gofer are granted beside the sandbox's own /dev, /tmp and /run.
     let writable: Vec<&Path> = spec
         .volumes
         .iter()
         .filter(|v| !v.readonly)
         .map(|v| v.dest.as_path())
         .collect();
-    confine_opens(
-        landlock_root(spec),
-        &writable,
-        3 + spec.container.preserve_fds,
-    )?;
+    let root = if spec.overlay == Overlay::None {
+        Root::Host {
+            writable: &writable,
+        }
+    } else {
+        Root::Own
+    };
+    confine_opens(root, 3 + spec.container.preserve_fds)?;
     let held = become_user(spec)?;
     match nix::unistd::chdir(&spec.cwd) {
         Err(Errno::ENOENT | Errno::ENOTDIR) if spec.cwd_fallback => {

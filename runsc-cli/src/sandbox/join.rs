@@ -267,7 +267,7 @@ fn process(
     }
     // A container's root is its bundle's, never a tree of the host's with files handed in
     // beneath it.
-    init::confine_opens(sentry::landlock::Root::Own, &[], 3 + spec.preserve_fds)?;
+    init::confine_opens(sentry::landlock::Root::Own, 3 + spec.preserve_fds)?;
     let held = identity::assume(
         spec.uid,
         spec.gid,

@@ -201,9 +201,9 @@ fn overlay_size_refuses_bad_values_in_one_line() {
 #[test]
 fn a_fifos_reader_and_writer_meet_only_each_other() {
     // The pause only makes it likely that the reader waits in its open before the writer
-    // comes; the check holds either way.
+    // comes; the check holds either way (a writer left waiting holds the run to its limit).
     let script = "cd /tmp && for i in $(seq 20); do mkfifo f$i && { cat f$i > out$i & } && \
-                  sleep 0.05 && timeout 5 sh -c \"echo hello$i > f$i\" || echo FAIL$i; done; \
+                  sleep 0.05 && echo hello$i > f$i || echo FAIL$i; done; \
                   wait; cat out* | grep -c hello";
     let o = run_for(&mut rvisor_do(["--", "sh", "-c", script]), 120);
     assert_eq!(ok(&o), "20\n", "{o:?}");
