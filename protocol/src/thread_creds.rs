@@ -4,8 +4,9 @@
 
 use nix::errno::Errno;
 
-/// The capabilities that decide file access (the kernel's `CAP_FS_MASK`) and CAP_SYS_ADMIN
-/// (`trusted.*` xattrs): taken from the guest's effective set, request by request.
+/// The capabilities that decide file access (the kernel's `CAP_FS_MASK`), CAP_SETFCAP (file
+/// capabilities) and CAP_SYS_ADMIN (`trusted.*` xattrs): taken from the guest's effective set,
+/// request by request.
 pub const FILE_CAPS: u64 = (1 << 0) // CAP_CHOWN
     | (1 << 1) // CAP_DAC_OVERRIDE
     | (1 << 2) // CAP_DAC_READ_SEARCH
@@ -13,6 +14,7 @@ pub const FILE_CAPS: u64 = (1 << 0) // CAP_CHOWN
     | (1 << 4) // CAP_FSETID
     | (1 << 9) // CAP_LINUX_IMMUTABLE
     | (1 << 27) // CAP_MKNOD
+    | (1 << 31) // CAP_SETFCAP
     | (1 << 32) // CAP_MAC_OVERRIDE
     | (1 << 21); // CAP_SYS_ADMIN
 

@@ -93,6 +93,10 @@ pub struct SandboxConfig {
     /// The guest shares the host's network namespace (`--network=host`, an OCI spec without
     /// a network namespace): then it may also use what no namespace separates (vsock).
     pub host_network: bool,
+    /// The objects (device, inode) handed in from outside: the caller's stdio and
+    /// `--preserve-fds` that are files, devices, directories or named FIFOs. The guest uses them
+    /// through its fds, but changes none of their attributes.
+    pub outside: Vec<(u64, u64)>,
 }
 
 impl Default for SandboxConfig {
@@ -111,9 +115,13 @@ impl Default for SandboxConfig {
             kernel_unix_guard: false,
             reserved_fd: None,
             host_network: false,
+            outside: Vec::new(),
         }
     }
 }
+
+/// Most objects handed in that a sandbox records (its own and its joined processes').
+pub const MAX_OUTSIDE: usize = 4096;
 
 /// The state of one sandbox as its handlers see it.
 #[derive(Debug)]
@@ -132,6 +140,8 @@ pub struct Sandbox {
     pub reserved_fd: Option<i32>,
     /// See [`SandboxConfig::host_network`].
     pub host_network: bool,
+    /// See [`SandboxConfig::outside`]; processes that join add theirs.
+    outside: Mutex<Vec<(u64, u64)>>,
     started: Instant,
 }
 
@@ -151,6 +161,7 @@ impl Sandbox {
             kernel_unix_guard: config.kernel_unix_guard,
             reserved_fd: config.reserved_fd,
             host_network: config.host_network,
+            outside: Mutex::new(config.outside.clone()),
             started: Instant::now(),
         }
     }
@@ -166,6 +177,22 @@ impl Sandbox {
     pub fn with_gofer(mut self, gofer: GoferClient) -> Self {
         self.gofer = Some(gofer);
         self
+    }
+
+    /// Whether the object `(dev, ino)` was handed in from outside ([`SandboxConfig::outside`]).
+    pub fn is_from_outside(&self, dev: u64, ino: u64) -> bool {
+        self.outside.lock().contains(&(dev, ino))
+    }
+
+    /// Records objects handed in to a process that joins the sandbox (`rvisor exec`), up to
+    /// [`MAX_OUTSIDE`] in all.
+    pub fn hand_in(&self, objects: &[(u64, u64)]) {
+        let mut outside = self.outside.lock();
+        for &o in objects {
+            if !outside.contains(&o) && outside.len() < MAX_OUTSIDE {
+                outside.push(o);
+            }
+        }
     }
 
     /// Seconds since the sandbox started.
@@ -220,6 +247,31 @@ impl HostIds {
         match &self.ranges {
             Some((_, gids)) => Self::range_in(gids, host),
             None => Self::map(&self.gids, host),
+        }
+    }
+
+    fn range_out(ranges: &[(u32, u32, u32)], guest: u32) -> Option<u32> {
+        ranges
+            .iter()
+            .find(|&&(inside, _, count)| guest >= inside && guest - inside < count)
+            .map(|&(inside, outside, _)| outside + (guest - inside))
+    }
+
+    /// The host uid the guest's `guest` is, if its namespace maps it (itself without a map).
+    pub fn uid_to_host(&self, guest: u32) -> Option<u32> {
+        match &self.ranges {
+            Some((uids, _)) => Self::range_out(uids, guest),
+            None if self.uids.is_empty() => Some(guest),
+            None => self.uids.iter().find(|p| p.1 == guest).map(|p| p.0),
+        }
+    }
+
+    /// The host gid the guest's `guest` is, if its namespace maps it (itself without a map).
+    pub fn gid_to_host(&self, guest: u32) -> Option<u32> {
+        match &self.ranges {
+            Some((_, gids)) => Self::range_out(gids, guest),
+            None if self.gids.is_empty() => Some(guest),
+            None => self.gids.iter().find(|p| p.1 == guest).map(|p| p.0),
         }
     }
 

@@ -141,3 +141,35 @@ fn a_user_id_of_minus_one_is_refused_not_run_as_root() {
     assert!(stderr(&o).contains("(uid_t)-1"), "{o:?}");
     assert_eq!(oci.ok(&["list", "-q"]), "");
 }
+
+/// The file an operator redirects an `exec`'s output to is handed in: the guest writes it, but
+/// cannot make it a setuid-root program on the host (`chmod` through its fd link), nor `chown`
+/// or `touch` it (before, each worked: a joined process's stdio was nobody's to guard).
+#[test]
+fn an_execd_process_cannot_change_the_file_its_output_goes_to() {
+    use std::os::unix::fs::MetadataExt;
+    let oci = Oci::new("exec-attrs");
+    let b = oci.bundle("b", &["sleep", "1000"], |_| {});
+    oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "a1"]);
+    let out = oci.dir.join("exec.out");
+    std::fs::write(&out, "").unwrap();
+    let script = format!(
+        "{rv} --root {root} exec a1 sh -c 'echo data; chmod 4755 /proc/self/fd/1; echo chmod=$?; \
+         chown 1:1 /dev/stdout; echo chown=$?; touch -d 2001-01-01 /proc/self/fd/1; \
+         echo touch=$?' >> {out}",
+        rv = rvisor().display(),
+        root = oci.root.display(),
+        out = out.display(),
+    );
+    let before = std::fs::metadata(&out).unwrap();
+    let o = run_for(Command::new("sh").args(["-c", &script]), 60);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text, "data\nchmod=1\nchown=1\ntouch=1\n", "{o:?}");
+    let after = std::fs::metadata(&out).unwrap();
+    assert_eq!(
+        (after.mode(), after.uid(), after.gid()),
+        (before.mode(), before.uid(), before.gid())
+    );
+    assert!(after.mtime() >= before.mtime());
+    oci.ok(&["delete", "--force", "a1"]);
+}

@@ -38,6 +38,8 @@ pub enum Request {
     Exec {
         /// Its seccomp listener.
         listener: OwnedFd,
+        /// The objects its caller handed it (device, inode): see `handed_in.rs`.
+        outside: Vec<(u64, u64)>,
     },
 }
 
@@ -109,14 +111,26 @@ pub fn accept(listener: BorrowedFd<'_>) -> Result<(OwnedFd, Request), Errno> {
             Request::Start(state.to_vec())
         } else if frame == b"stats" {
             Request::Stats
-        } else if let Some(listener) = fd.filter(|_| frame == b"exec") {
-            Request::Exec { listener }
+        } else if let Some((listener, outside)) = fd.and_then(|l| Some((l, exec_objects(&frame)?)))
+        {
+            Request::Exec { listener, outside }
         } else {
             let _ = answer(borrowed, Err("malformed request"));
             continue;
         };
         return Ok((conn, request));
     }
+}
+
+/// The objects an `exec` frame names: `exec` and a space-separated `DEV:INO` per object.
+fn exec_objects(frame: &[u8]) -> Option<Vec<(u64, u64)>> {
+    let text = std::str::from_utf8(frame.strip_prefix(b"exec")?).ok()?;
+    text.split_whitespace()
+        .map(|pair| {
+            let (dev, ino) = pair.split_once(':')?;
+            Some((dev.parse().ok()?, ino.parse().ok()?))
+        })
+        .collect()
 }
 
 /// Sentry side: answers a request.
@@ -153,8 +167,16 @@ pub fn call_on(borrowed: BorrowedFd<'_>, frame: &[u8]) -> Result<String, Sandbox
 
 /// Sends `exec`'s request, with the listener attached (from a thread the filter does not cover:
 /// see the module's comment); the answer is for [`reply_on`].
-pub fn send_exec(borrowed: BorrowedFd<'_>, listener: BorrowedFd<'_>) -> Result<(), SandboxError> {
-    send(borrowed, b"exec", Some(listener)).ctx(|| "sending to the sandbox".into())
+pub fn send_exec(
+    borrowed: BorrowedFd<'_>,
+    listener: BorrowedFd<'_>,
+    outside: &[(u64, u64)],
+) -> Result<(), SandboxError> {
+    let mut frame = String::from("exec");
+    for (dev, ino) in outside {
+        frame.push_str(&format!(" {dev}:{ino}"));
+    }
+    send(borrowed, frame.as_bytes(), Some(listener)).ctx(|| "sending to the sandbox".into())
 }
 
 /// Waits for the answer to a request sent on `borrowed`; returns its payload. Uses `recvmsg`

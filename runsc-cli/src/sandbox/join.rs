@@ -283,11 +283,12 @@ fn process(
     // the filter, which therefore does not cover it: under the filter our `sendmsg` would trap
     // and wait on the very listener in flight (see control.rs).
     let control_fd = fds.control.as_fd();
+    let outside = super::handed_in::objects(3 + spec.preserve_fds);
     let handed = std::thread::scope(|scope| -> Result<OwnedFd, SandboxError> {
         let (to_sender, from_main) = std::sync::mpsc::channel::<OwnedFd>();
         let sender = scope.spawn(move || {
             let listener = from_main.recv().ok()?;
-            let sent = control::send_exec(control_fd, listener.as_fd());
+            let sent = control::send_exec(control_fd, listener.as_fd(), &outside);
             Some((listener, sent))
         });
         let listener = match sentry::filter::install_with_listener_as(

@@ -21,6 +21,7 @@ mod fdpass;
 mod gofer_proc;
 mod gofer_tree;
 mod guest_root;
+mod handed_in;
 pub mod hooks;
 mod identity;
 pub mod idmap;

@@ -70,6 +70,9 @@ pub fn main(
     }));
     // Before the sentry has threads, when growing its fd table costs no RCU grace period.
     super::fd_table::reserve();
+    // What the guest will inherit from us (the init is forked from here), before a container's
+    // stdio is released.
+    let outside = super::handed_in::objects(3 + spec.container.preserve_fds);
     let container = matches!(role, Role::Detached { .. });
     match role {
         Role::Attached { runtime } => {
@@ -147,7 +150,15 @@ pub fn main(
             );
         }));
     }
-    serve(spec, started, supervision, strace, attach, exit, answering)
+    serve(
+        spec,
+        started,
+        supervision,
+        strace,
+        (attach, exit),
+        answering,
+        outside,
+    )
 }
 
 /// Reports a setup failure (to the creating runtime, or on stderr) and exits.
@@ -528,9 +539,9 @@ fn serve(
     started: Started,
     supervision: Supervision,
     strace: Option<Box<dyn Write + Send>>,
-    attach: Attach,
-    exit: Arc<ExitSlot>,
+    (attach, exit): (Attach, Arc<ExitSlot>),
     answering: Option<std::thread::JoinHandle<()>>,
+    outside: Vec<(u64, u64)>,
 ) -> ! {
     let Started {
         gofer,
@@ -561,6 +572,7 @@ fn serve(
         domainname: guest_domainname(spec),
         kernel_unix_guard: guard.is_some(),
         host_network: spec.network == Network::Host,
+        outside,
         reserved_fd: matches!(supervision, Supervision::Tracer(..))
             .then_some(sentry::platform::ptrace::reserved::RESERVED_FD),
         ..Default::default()
@@ -718,7 +730,8 @@ fn control_thread(control: OwnedFd, sentry: Arc<AnySentry>) {
             control::Request::Stats => Ok(stats_json(&all, retired)),
             control::Request::Start(_) => Err("the container is already started".to_string()),
             // The joining process took on its identity itself; the kernel holds it.
-            control::Request::Exec { listener } => {
+            control::Request::Exec { listener, outside } => {
+                sentry.shared_sandbox().hand_in(&outside);
                 let joined: Arc<AnySentry> = Arc::new(Sentry::new(
                     Box::new(SeccompNotify::new(listener)),
                     sentry.shared_sandbox(),

@@ -1,15 +1,19 @@
 //! Changes through open fds (fchmod, fchown, and xattrs, which hold ACLs; fstatfs, which reports
-//! the mount's flags). The kernel makes them, on the caller's own fd, as it would natively. They
-//! are trapped to empty the fd cache first (a cached lookup must not outlive a directory's search
-//! permission: reopening a cached handle checks the object, not the directories above it), and
-//! because an fd the guest's kernel opened in the guest's read-only view (a directory opened
-//! natively, a FIFO) would answer EROFS (and ST_RDONLY): those go to the gofer by the fd's path,
-//! acting as the caller, as the same call by path would.
+//! the mount's flags). They are trapped to empty the fd cache first (a cached lookup must not
+//! outlive a directory's search permission: reopening a cached handle checks the object, not the
+//! directories above it). An fd the guest's kernel opened in the guest's read-only view (a
+//! directory opened natively, a FIFO) would answer EROFS (and ST_RDONLY): those go to the gofer
+//! by the fd's path, acting as the caller, as the same call by path would. The sentry makes the
+//! other changes itself, on a copy of the fd (`view_attr.rs`): continued, the kernel would act on
+//! whatever a sibling thread had put at that fd number by then, and an object handed in from
+//! outside (a file the caller redirected output to) must not take the guest's changes.
 
 use nix::errno::Errno;
 use rvisor_protocol::Request;
 
+use super::fs_attr::{xattr_name, xattr_value};
 use super::fs_path::{ask, bytes, value, view_fd_target};
+use super::view_attr::{self, Change};
 use super::{Action, Arg, Ctx, Def};
 use crate::platform::Reply;
 
@@ -41,10 +45,6 @@ pub(super) const DEFS: &[Def] = &[
     },
 ];
 
-/// The calls above, which continue on their registers alone.
-pub const CHANGES_PERMISSIONS: &[&str] =
-    &["fchmod", "fchown", "fsetxattr", "fremovexattr", "fstatfs"];
-
 const NOFOLLOW: u32 = libc::AT_SYMLINK_NOFOLLOW as u32;
 
 fn forget_lookups(ctx: &Ctx<'_>) {
@@ -53,62 +53,45 @@ fn forget_lookups(ctx: &Ctx<'_>) {
     }
 }
 
-/// Runs `op` on the gofer for an fd of the guest's view; lets the kernel act on the rest.
-fn through_fd(
-    ctx: &mut Ctx<'_>,
-    op: impl FnOnce(&Ctx<'_>, rvisor_protocol::Loc<'_>) -> Result<Reply, Errno>,
-) -> Result<Reply, Errno> {
-    forget_lookups(ctx);
-    match view_fd_target(ctx, ctx.arg(0) as i32, false) {
-        Ok(Some(at)) => op(ctx, at),
-        // Bad fds and everything else: the kernel's answer.
-        Ok(None) | Err(_) => Ok(Reply::Continue),
+/// Makes `change` on the guest's fd (argument 0): by the gofer for an fd of the guest's view,
+/// by the sentry on a copy of it otherwise (an O_PATH handle or a bad fd: EBADF, as the kernel).
+fn through_fd(ctx: &mut Ctx<'_>, change: Change<'_>) -> Result<Reply, Errno> {
+    let fd = ctx.arg(0) as i32;
+    match view_fd_target(ctx, fd, false)? {
+        Some(at) => value(ask(ctx, &change.request(at, NOFOLLOW))?).map(Reply::Value),
+        None => view_attr::at_fd(ctx, fd, change, false),
     }
 }
 
-fn done(ctx: &Ctx<'_>, req: &Request<'_>) -> Result<Reply, Errno> {
-    value(ask(ctx, req)?).map(Reply::Value)
-}
-
 fn fchmod(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    let mode = ctx.arg(1) as u32 & 0o7777;
-    through_fd(ctx, |ctx, at| {
-        done(
-            ctx,
-            &Request::Chmod {
-                at,
-                mode,
-                flags: NOFOLLOW,
-            },
-        )
-    })
+    forget_lookups(ctx);
+    through_fd(ctx, Change::Mode(ctx.arg(1) as u32 & 0o7777))
 }
 
 fn fchown(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    forget_lookups(ctx);
     let (uid, gid) = (ctx.arg(1) as u32, ctx.arg(2) as u32);
-    through_fd(ctx, |ctx, at| {
-        done(
-            ctx,
-            &Request::Chown {
-                at,
-                uid,
-                gid,
-                flags: NOFOLLOW,
-            },
-        )
-    })
+    through_fd(ctx, Change::Owner { uid, gid })
 }
 
 fn fsetxattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    through_fd(ctx, |ctx, at| {
-        super::fs_attr::set_xattr_at(ctx, at, ctx.arg(1), ctx.arg(2), ctx.arg(3), ctx.arg(4))
-    })
+    forget_lookups(ctx);
+    // As the kernel: a bad fd is EBADF before the flags, name or value are looked at.
+    view_fd_target(ctx, ctx.arg(0) as i32, true)?;
+    let (name, value, xflags) = xattr_value(ctx, ctx.arg(1), ctx.arg(2), ctx.arg(3), ctx.arg(4))?;
+    let change = Change::SetXattr {
+        name,
+        value,
+        xflags,
+    };
+    through_fd(ctx, change)
 }
 
 fn fremovexattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    through_fd(ctx, |ctx, at| {
-        super::fs_attr::remove_xattr_at(ctx, at, ctx.arg(1))
-    })
+    forget_lookups(ctx);
+    view_fd_target(ctx, ctx.arg(0) as i32, true)?;
+    let name = xattr_name(ctx, ctx.arg(1))?;
+    through_fd(ctx, Change::RemoveXattr { name })
 }
 
 fn fstatfs(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {

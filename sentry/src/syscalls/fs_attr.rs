@@ -3,9 +3,10 @@
 use nix::errno::Errno;
 use rvisor_protocol::{Loc, Request};
 
-use super::fs_path::{ask, locate, locate_object, value, view_fd_target, Target};
+use super::fs_path::{ask, locate, locate_object_path, reopened_fd, value, view_fd_target, Target};
+use super::view_attr::{self, Change};
 use super::{Action, Arg, Ctx, Def};
-use crate::guest::Guest;
+use crate::guest::{Guest, MAX_STRING};
 use crate::platform::Reply;
 
 pub(super) const DEFS: &[Def] = &[
@@ -137,24 +138,31 @@ fn on_path(
     }
 }
 
-/// Runs `op` (given the object's path and its no-follow flag) on the gofer for an object the
-/// call changes: a path in the tree, or an fd (AT_EMPTY_PATH, or exactly its own
-/// `/proc/self/fd/N` link) the guest's kernel made in its read-only view, by the fd's path and
-/// never following what a symlink there points to. The kernel does the rest.
+/// Makes `change` on the object a path names: through the gofer for a path in the tree, or an
+/// fd (AT_EMPTY_PATH, or exactly its own `/proc/self/fd/N` link) the guest's kernel made in its
+/// read-only view (by the fd's path, never following what a symlink there points to); by the
+/// sentry itself for the rest, on a handle it resolves from the path as read here, so nothing
+/// the kernel would read again after the check decides what changes (`view_attr.rs`).
 fn on_object(
     ctx: &mut Ctx<'_>,
     dirfd: i32,
     addr: u64,
     flags: u32,
-    op: impl Fn(&Ctx<'_>, Loc<'_>, u32) -> Result<Reply, Errno>,
+    change: Change<'_>,
 ) -> Result<Reply, Errno> {
-    match locate_object(ctx, dirfd, addr, flags)? {
-        Target::Gofer(at) => op(ctx, at, flags & NOFOLLOW),
+    let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
+    // `/dev/stdout` and the like name the caller's own fd, as its proc link does.
+    let target = match reopened_fd(ctx, dirfd, path)? {
+        Some(fd) if flags & NOFOLLOW == 0 => Target::Fd(fd),
+        _ => locate_object_path(ctx, dirfd, path, flags)?,
+    };
+    match target {
+        Target::Gofer(at) => done(ctx, &change.request(at, flags & NOFOLLOW)),
         Target::Fd(fd) => match view_fd_target(ctx, fd, true)? {
-            Some(at) => op(ctx, at, NOFOLLOW),
-            None => Ok(Reply::Continue),
+            Some(at) => done(ctx, &change.request(at, NOFOLLOW)),
+            None => view_attr::at_fd(ctx, fd, change, true),
         },
-        Target::Native => Ok(Reply::Continue),
+        Target::Native => view_attr::at_path(ctx, dirfd, path, flags & NOFOLLOW != 0, change),
     }
 }
 
@@ -169,16 +177,7 @@ fn chmod_at(
     mode: u32,
     flags: u32,
 ) -> Result<Reply, Errno> {
-    on_object(ctx, dirfd, addr, flags, |ctx, at, nofollow| {
-        done(
-            ctx,
-            &Request::Chmod {
-                at,
-                mode: mode & 0o7777,
-                flags: nofollow,
-            },
-        )
-    })
+    on_object(ctx, dirfd, addr, flags, Change::Mode(mode & 0o7777))
 }
 fn chmod(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     chmod_at(ctx, CWD, ctx.arg(0), ctx.arg(1) as u32, 0)
@@ -187,6 +186,9 @@ fn fchmodat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     chmod_at(ctx, ctx.arg(0) as i32, ctx.arg(1), ctx.arg(2) as u32, 0)
 }
 fn fchmodat2(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
+    if ctx.arg(3) as u32 & !(NOFOLLOW | libc::AT_EMPTY_PATH as u32) != 0 {
+        return Err(Errno::EINVAL);
+    }
     chmod_at(
         ctx,
         ctx.arg(0) as i32,
@@ -207,17 +209,7 @@ fn chown_at(
     if flags & !(NOFOLLOW | libc::AT_EMPTY_PATH as u32) != 0 {
         return Err(Errno::EINVAL);
     }
-    on_object(ctx, dirfd, addr, flags, |ctx, at, nofollow| {
-        done(
-            ctx,
-            &Request::Chown {
-                at,
-                uid,
-                gid,
-                flags: nofollow,
-            },
-        )
-    })
+    on_object(ctx, dirfd, addr, flags, Change::Owner { uid, gid })
 }
 fn chown(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     chown_at(
@@ -260,16 +252,7 @@ fn times_at(
     times: [i64; 4],
     flags: u32,
 ) -> Result<Reply, Errno> {
-    on_object(ctx, dirfd, addr, flags, |ctx, at, nofollow| {
-        done(
-            ctx,
-            &Request::Utimens {
-                at,
-                times,
-                flags: nofollow,
-            },
-        )
-    })
+    on_object(ctx, dirfd, addr, flags, Change::Times(times))
 }
 
 fn utimensat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
@@ -307,26 +290,26 @@ fn times_arg(ctx: &Ctx<'_>) -> Result<Option<[i64; 4]>, Errno> {
     Ok((times[1] != UTIME_OMIT || times[3] != UTIME_OMIT).then_some(times))
 }
 
-/// utimensat(fd, NULL, times, flags): the kernel's unless the fd is of the guest's view.
+/// utimensat(fd, NULL, times, flags): on the fd, as `fchmod` (`fd_meta.rs`): by the gofer for an
+/// fd of the guest's view, by the sentry on a copy of it otherwise.
 fn futimens(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
-    // (An O_PATH fd, a bad fd or bad flags: the kernel's own answer.)
-    let Ok(Some(at)) = view_fd_target(ctx, ctx.arg(0) as i32, false) else {
-        return Ok(Reply::Continue);
-    };
-    if ctx.arg(3) != 0 {
-        return Ok(Reply::Continue);
-    }
+    let fd = ctx.arg(0) as i32;
+    // The kernel's order: the times (nothing to change is success), the flags (none with a NULL
+    // path), the nanoseconds, then the fd (AT_FDCWD names no file: the NULL path faults).
     let Some(times) = times_arg(ctx)? else {
         return Ok(Reply::Value(0));
     };
-    done(
-        ctx,
-        &Request::Utimens {
-            at,
-            times,
-            flags: NOFOLLOW,
-        },
-    )
+    let nsec_ok = |n: i64| n == UTIME_NOW || n == UTIME_OMIT || (0..1_000_000_000).contains(&n);
+    if ctx.arg(3) != 0 || !nsec_ok(times[1]) || !nsec_ok(times[3]) {
+        return Err(Errno::EINVAL);
+    }
+    if fd == libc::AT_FDCWD {
+        return Err(Errno::EFAULT);
+    }
+    match view_fd_target(ctx, fd, false)? {
+        Some(at) => done(ctx, &Change::Times(times).request(at, NOFOLLOW)),
+        None => view_attr::at_fd(ctx, fd, Change::Times(times), false),
+    }
 }
 
 /// Two `struct timeval`s (or NULL: now) as timespecs.
@@ -395,7 +378,7 @@ fn fsize_limit(tid: i32) -> u64 {
     lim.rlim_cur
 }
 
-fn xattr_name<'a>(ctx: &Ctx<'a>, addr: u64) -> Result<&'a [u8], Errno> {
+pub(super) fn xattr_name<'a>(ctx: &Ctx<'a>, addr: u64) -> Result<&'a [u8], Errno> {
     let name = ctx
         .guest
         .read_cstr(ctx.arena, addr, XATTR_NAME_MAX + 1)
@@ -414,22 +397,16 @@ fn xattr_name<'a>(ctx: &Ctx<'a>, addr: u64) -> Result<&'a [u8], Errno> {
 
 fn set_xattr(ctx: &mut Ctx<'_>, flags: u32) -> Result<Reply, Errno> {
     let (name, value, xflags) = xattr_value(ctx, ctx.arg(1), ctx.arg(2), ctx.arg(3), ctx.arg(4))?;
-    on_path(ctx, CWD, ctx.arg(0), 0, |ctx, at| {
-        done(
-            ctx,
-            &Request::SetXattr {
-                at,
-                name,
-                value,
-                xflags,
-                flags,
-            },
-        )
-    })
+    let change = Change::SetXattr {
+        name,
+        value,
+        xflags,
+    };
+    on_object(ctx, CWD, ctx.arg(0), flags, change)
 }
 
 /// The name, value and flags of a setxattr call, checked as the kernel does.
-fn xattr_value<'a>(
+pub(super) fn xattr_value<'a>(
     ctx: &Ctx<'a>,
     name: u64,
     value: u64,
@@ -451,41 +428,6 @@ fn xattr_value<'a>(
     Ok((name, value_buf, xflags))
 }
 
-/// fsetxattr on an fd of the guest's view: the same change on the object at `at`.
-pub(super) fn set_xattr_at(
-    ctx: &Ctx<'_>,
-    at: Loc<'_>,
-    name: u64,
-    value: u64,
-    size: u64,
-    xflags: u64,
-) -> Result<Reply, Errno> {
-    let (name, value, xflags) = xattr_value(ctx, name, value, size, xflags)?;
-    done(
-        ctx,
-        &Request::SetXattr {
-            at,
-            name,
-            value,
-            xflags,
-            flags: NOFOLLOW,
-        },
-    )
-}
-
-/// fremovexattr on an fd of the guest's view: the same change on the object at `at`.
-pub(super) fn remove_xattr_at(ctx: &Ctx<'_>, at: Loc<'_>, name: u64) -> Result<Reply, Errno> {
-    let name = xattr_name(ctx, name)?;
-    done(
-        ctx,
-        &Request::RemoveXattr {
-            at,
-            name,
-            flags: NOFOLLOW,
-        },
-    )
-}
-
 fn setxattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     set_xattr(ctx, 0)
 }
@@ -495,9 +437,7 @@ fn lsetxattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 
 fn remove_xattr(ctx: &mut Ctx<'_>, flags: u32) -> Result<Reply, Errno> {
     let name = xattr_name(ctx, ctx.arg(1))?;
-    on_path(ctx, CWD, ctx.arg(0), 0, |ctx, at| {
-        done(ctx, &Request::RemoveXattr { at, name, flags })
-    })
+    on_object(ctx, CWD, ctx.arg(0), flags, Change::RemoveXattr { name })
 }
 fn removexattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     remove_xattr(ctx, 0)

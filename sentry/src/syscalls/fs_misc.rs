@@ -9,9 +9,9 @@ use nix::errno::Errno;
 use rvisor_protocol::Request;
 
 use super::fs_path::{
-    ask, fd_dir, guest_fd, live_ancestor_in_tree, local_access, locate, locate_for_kernel,
-    locate_path, locate_path_for_kernel, own_fd_link, proc_link, stamped_key, value, with_cached,
-    Target, DELETED,
+    ask, fd_dir, guest_fd, is_view_dir, live_ancestor_in_tree, local_access, locate,
+    locate_for_kernel, locate_path, locate_path_for_kernel, own_fd_link, proc_link, stamped_key,
+    value, with_cached, Target, DELETED,
 };
 use super::fs_stat::statx_of;
 use super::{Action, Arg, Ctx, Def};
@@ -282,7 +282,12 @@ fn fd_in_tree(ctx: &Ctx<'_>, fd: i32) -> Result<Option<bool>, Errno> {
     }
     match locate_path(ctx, libc::AT_FDCWD, path, 0)? {
         Target::Gofer(_) => Ok(Some(same_directory(ctx, fd, path).unwrap_or(false))),
-        Target::Native | Target::Fd(_) => Ok(None),
+        // In the pseudo filesystems: the guest's own directory there, not one from outside
+        // whose host path only reads the same (a received `/dev/shm/d`).
+        Target::Native | Target::Fd(_) => {
+            let copy = guest_fd(ctx, fd)?;
+            Ok(Some(is_view_dir(ctx, &copy, path)))
+        }
     }
 }
 

@@ -99,8 +99,20 @@ fn is_own(ctx: &Ctx<'_>, pid: &[u8], thread: Option<&[u8]>) -> bool {
 }
 
 /// The magic link the walk stands on, if any: `[proc, P, fd, N]`, `[proc, P, cwd]`, `[proc, P,
-/// root]`, `[proc, P, exe]`, `[proc, P, map_files, X]`, and the same under `task/T`.
+/// root]`, `[proc, P, exe]`, `[proc, P, map_files, X]`, and the same under `task/T`; `[dev, fd,
+/// N]` and `[dev, stdin]` (`stdout`, `stderr`) as the caller's own fd links.
 fn magic_link(ctx: &Ctx<'_>, parts: &[&[u8]]) -> Option<(Link, bool)> {
+    // The guest's `/dev/fd` and `/dev/std*` are its init's links to `/proc/self/fd`: the kernel
+    // follows them there, so the walk does too.
+    match parts {
+        [b"dev", b"fd", n] => {
+            return Some((Link::Fd(std::str::from_utf8(n).ok()?.parse().ok()?), true))
+        }
+        [b"dev", b"stdin"] => return Some((Link::Fd(0), true)),
+        [b"dev", b"stdout"] => return Some((Link::Fd(1), true)),
+        [b"dev", b"stderr"] => return Some((Link::Fd(2), true)),
+        _ => {}
+    }
     if parts.first() != Some(&&b"proc"[..]) || parts.len() < 3 {
         return None;
     }
@@ -171,17 +183,16 @@ pub fn locate<'a>(ctx: &Ctx<'a>, dirfd: i32, addr: u64, flags: u32) -> Result<Ta
     locate_path(ctx, dirfd, path, flags)
 }
 
-/// `locate` for calls that change the object a path names (chmod, chown, utimensat): a path
+/// `locate_path` for calls that change the object a path names (chmod, chown, utimensat): a path
 /// that is exactly the caller's own `/proc/<pid>/fd/N`, followed, names the fd's object as
 /// AT_EMPTY_PATH would (glibc's fchmodat(AT_SYMLINK_NOFOLLOW) goes through one, on an O_PATH
 /// handle the guest's kernel made in its read-only view, where the kernel would say EROFS).
-pub fn locate_object<'a>(
+pub fn locate_object_path<'a>(
     ctx: &Ctx<'a>,
     dirfd: i32,
-    addr: u64,
+    path: &'a [u8],
     flags: u32,
 ) -> Result<Target<'a>, Errno> {
-    let path = ctx.guest.read_cstr(ctx.arena, addr, MAX_STRING)?;
     if !path.is_empty() && flags & libc::AT_SYMLINK_NOFOLLOW as u32 == 0 {
         let base = base_of(ctx, dirfd, path)?;
         if let Route::AtLink {
@@ -228,6 +239,7 @@ pub fn locate_path_for_kernel<'a>(
         }
     }
     let route = route(ctx, base, path);
+    native_base_in_view(ctx, dirfd, base, path, &route)?;
     // Every guest root is the sandbox root (chroot is denied) and the caller's own cwd is one
     // chdir or fchdir vetted: only fd links and other processes' links can lead elsewhere.
     let risky = |link: Link, own: bool| link != Link::Root && (!own || matches!(link, Link::Fd(_)));
@@ -320,7 +332,83 @@ pub fn locate_path<'a>(
             return Ok(t);
         }
     }
-    target(ctx, base, path, route(ctx, base, path))
+    let route = route(ctx, base, path);
+    native_base_in_view(ctx, dirfd, base, path, &route)?;
+    target(ctx, base, path, route)
+}
+
+/// A relative path the guest's kernel resolves itself starts from the caller's real directory
+/// (its cwd, or `dirfd`), not from the path we read for it: that directory must be the guest's
+/// own at `base`. A directory received from outside whose host path reads `/dev/shm/d` or
+/// `/proc/1` would otherwise pass for the guest's and lead the kernel beneath it (an O_PATH
+/// handle on a host file was got that way, then had its mode changed). EACCES, as for such a
+/// directory anywhere else.
+fn native_base_in_view(
+    ctx: &Ctx<'_>,
+    dirfd: i32,
+    base: &[u8],
+    path: &[u8],
+    route: &Route<'_>,
+) -> Result<(), Errno> {
+    if path.first() == Some(&b'/') || !matches!(route, Route::Pseudo | Route::AtLink { .. }) {
+        return Ok(());
+    }
+    if !is_view_dir(ctx, &base_dir(ctx, dirfd)?, base) {
+        return Err(Errno::EACCES);
+    }
+    Ok(())
+}
+
+/// Whether our handle `dir` on a directory is the guest's own directory at the guest-absolute
+/// `path` (the same inode its view finds there), rather than one from outside that has the
+/// same path on the host.
+pub(super) fn is_view_dir(ctx: &Ctx<'_>, dir: &OwnedFd, path: &[u8]) -> bool {
+    let Ok(rel) = std::ffi::CString::new(path.strip_prefix(b"/").unwrap_or(path)) else {
+        return false;
+    };
+    let rel = if rel.is_empty() { c".".into() } else { rel };
+    let Ok(view) = open_in_guest_root(ctx, &rel, libc::O_PATH | libc::O_DIRECTORY) else {
+        return false;
+    };
+    let id = |fd: &OwnedFd| {
+        nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(fd))
+            .map(|st| (st.st_dev, st.st_ino))
+            .ok()
+    };
+    id(dir).is_some() && id(dir) == id(&view)
+}
+
+/// Opens `rel` (relative to the guest's root; `..` stays in it, and no magic link is followed)
+/// with `flags` (plus O_CLOEXEC) in the caller's own view: its mount namespace, its procfs.
+pub(super) fn open_in_guest_root(
+    ctx: &Ctx<'_>,
+    rel: &std::ffi::CStr,
+    flags: i32,
+) -> Result<OwnedFd, Errno> {
+    file_identity::to_read_proc()?;
+    let root = bumpalo::format!(in ctx.arena, "{}{}/root\0", crate::procfs::prefix(), ctx.trap.tid);
+    let root = open_dir_at(libc::AT_FDCWD, root.as_bytes())?;
+    let how = [
+        (flags | libc::O_CLOEXEC) as u64,
+        0,
+        // RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT: the guest's root is the walk's root.
+        0x02 | 0x10,
+    ];
+    // SAFETY: openat2 reads a NUL-terminated path and an open_how (three u64s) of that size.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            std::os::fd::AsRawFd::as_raw_fd(&root),
+            rel.as_ptr(),
+            how.as_ptr(),
+            std::mem::size_of_val(&how),
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
 }
 
 /// What the kernel appends to the path of an unlinked file.

@@ -24,6 +24,7 @@ mod pseudo;
 mod refused;
 mod sockopt;
 mod system;
+mod view_attr;
 
 use std::sync::LazyLock;
 
@@ -40,7 +41,7 @@ use crate::platform::{Reply, Trap};
 use crate::sandbox::Sandbox;
 
 /// Bumped whenever the set of native, trapped or denied calls changes.
-pub const TABLE_VERSION: u32 = 11;
+pub const TABLE_VERSION: u32 = 12;
 
 /// When a trapped call may be handed back to the host kernel ("continued").
 ///
@@ -92,21 +93,7 @@ pub const IN_GUEST_VIEW: &[&str] = &[
     "faccessat",
     "faccessat2",
     "statfs",
-    "chmod",
-    "fchmodat",
-    "fchmodat2",
-    "chown",
-    "lchown",
-    "fchownat",
-    "utime",
-    "utimes",
-    "futimesat",
-    "utimensat",
     "truncate",
-    "setxattr",
-    "lsetxattr",
-    "removexattr",
-    "lremovexattr",
     "mkdir",
     "mkdirat",
     "mknod",
@@ -134,6 +121,7 @@ pub const ON_REGISTERS: &[&str] = &[
     "clone",
     "prctl",
     "fchdir",
+    "fstatfs",
     "connect",
     "sendmsg",
     "sendmmsg",
@@ -364,10 +352,7 @@ pub const UNKNOWN: Entry = Entry {
 fn continues(name: &str) -> Continues {
     if IN_GUEST_VIEW.contains(&name) {
         Continues::InGuestView
-    } else if ON_REGISTERS.contains(&name)
-        || identity::CHANGES_CREDS.contains(&name)
-        || fd_meta::CHANGES_PERMISSIONS.contains(&name)
-    {
+    } else if ON_REGISTERS.contains(&name) || identity::CHANGES_CREDS.contains(&name) {
         Continues::OnRegisters
     } else {
         Continues::Never
@@ -502,7 +487,6 @@ mod tests {
     fn the_lists_of_calls_continued_on_their_number_name_their_handlers() {
         let names = |defs: &[Def]| defs.iter().map(|d| d.name).collect::<Vec<_>>();
         assert_eq!(identity::CHANGES_CREDS, names(identity::DEFS));
-        assert_eq!(fd_meta::CHANGES_PERMISSIONS, names(fd_meta::DEFS));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod prelude;
 
+mod attr_races;
 mod confinement;
 mod cred_races;
 mod do_basics;
