@@ -15,7 +15,7 @@ pub struct Case {
 }
 
 /// Every case, in table order.
-pub const CASES: [Case; 17] = [
+pub const CASES: [Case; 18] = [
     Case {
         name: "getppid",
         nr: libc::SYS_getppid,
@@ -51,6 +51,12 @@ pub const CASES: [Case; 17] = [
         nr: libc::SYS_openat,
         iterations: 20_000,
         what: "open+close of a file not opened before (a fresh name each iteration, pre-created)",
+    },
+    Case {
+        name: "open_write",
+        nr: libc::SYS_openat,
+        iterations: 20_000,
+        what: "open(O_WRONLY|O_APPEND)+close of a file in /tmp opened before (served: an fd installed in the guest)",
     },
     Case {
         name: "stat",

@@ -123,6 +123,21 @@ impl Op {
             "execve_static" => {
                 op.path = CString::new(STATIC_BINARY).unwrap_or_default();
             }
+            "open_write" => {
+                op.path = CString::new(format!("/tmp/rvisor-bench-write-{}", std::process::id()))
+                    .unwrap_or_default();
+                // SAFETY: a NUL-terminated path and flags; the fd is closed at once.
+                let fd = unsafe {
+                    libc::open(
+                        op.path.as_ptr(),
+                        libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC,
+                        0o600,
+                    )
+                };
+                check(fd.into(), "creating the open_write file");
+                // SAFETY: `fd` was just opened.
+                unsafe { libc::close(fd) };
+            }
             "open_close_new" => {
                 op.fresh = format!("{FRESH_DIR}/f").into_bytes();
                 op.fresh_prefix = op.fresh.len();
@@ -241,6 +256,18 @@ impl Op {
                 // SAFETY: a NUL-terminated path; the fd is closed at once.
                 let fd =
                     unsafe { libc::open(self.path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+                check(fd.into(), "open");
+                // SAFETY: `fd` was just opened.
+                unsafe { libc::close(fd) };
+            }
+            "open_write" => {
+                // SAFETY: a NUL-terminated path; the fd is closed at once.
+                let fd = unsafe {
+                    libc::open(
+                        self.path.as_ptr(),
+                        libc::O_WRONLY | libc::O_APPEND | libc::O_CLOEXEC,
+                    )
+                };
                 check(fd.into(), "open");
                 // SAFETY: `fd` was just opened.
                 unsafe { libc::close(fd) };
@@ -390,8 +417,8 @@ impl Drop for Op {
                 unsafe { libc::close(fd) };
             }
         }
-        if self.case == "connect_unix" {
-            // SAFETY: a NUL-terminated path this Op bound.
+        if self.case == "connect_unix" || self.case == "open_write" {
+            // SAFETY: a NUL-terminated path this Op bound or made.
             unsafe { libc::unlink(self.path.as_ptr()) };
         }
         if self.peer > 0 {

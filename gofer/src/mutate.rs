@@ -164,6 +164,7 @@ pub fn symlink(g: &mut Gofer, target: &[u8], at: &Loc<'_>) -> Result<Outcome, Er
 /// fchmodat2.
 pub fn chmod(g: &mut Gofer, at: &Loc<'_>, mode: u32, flags: u32) -> Result<Outcome, Errno> {
     let fd = lookup(g, at, flags)?;
+    g.refuse_outside(&fd)?;
     // SAFETY: fchmodat2 on our fd with an empty path.
     done(unsafe {
         libc::syscall(
@@ -196,6 +197,7 @@ pub fn chown(
         g.ids.gid_out(gid).ok_or(Errno::EINVAL)?
     };
     let fd = lookup(g, at, flags)?;
+    g.refuse_outside(&fd)?;
     // SAFETY: fchownat on our fd with an empty path.
     done(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) })
 }
@@ -208,6 +210,7 @@ pub fn utimens(
     flags: u32,
 ) -> Result<Outcome, Errno> {
     let fd = lookup(g, at, flags)?;
+    g.refuse_outside(&fd)?;
     let ts = [
         libc::timespec {
             tv_sec: times[0],
@@ -277,6 +280,8 @@ pub fn setxattr(
     xflags: u32,
     flags: u32,
 ) -> Result<Outcome, Errno> {
+    let object = lookup(g, at, flags)?;
+    g.refuse_outside(&object)?;
     let (dir, last, at_flags) = xattr_target(g, at, flags)?;
     let name = cstring(name)?;
     let args = XattrArgs {
@@ -301,6 +306,8 @@ pub fn setxattr(
 /// removexattr: from the parent, like the other xattr calls (the kernel's xattr calls refuse
 /// the O_PATH handle a lookup gives, which made every removexattr fail with EBADF).
 pub fn removexattr(g: &mut Gofer, at: &Loc<'_>, name: &[u8], flags: u32) -> Result<Outcome, Errno> {
+    let object = lookup(g, at, flags)?;
+    g.refuse_outside(&object)?;
     let (dir, last, at_flags) = xattr_target(g, at, flags)?;
     let name = cstring(name)?;
     // SAFETY: removexattrat with our dir fd and NUL-terminated final name and attribute name.

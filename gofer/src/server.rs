@@ -1,6 +1,6 @@
 //! The gofer's request loop.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use rvisor_protocol::{
@@ -49,6 +49,9 @@ pub struct Gofer {
     pub(crate) host_sockets: bool,
     /// Host sockets refused so far (logged at powers of two: a guest must not flood the log).
     pub(crate) refused_sockets: u64,
+    /// The objects (device, inode) handed in to the guest from outside (its stdio and
+    /// `--preserve-fds`): no attribute change reaches them, even by a path in a volume.
+    pub(crate) outside: std::collections::HashSet<(u64, u64)>,
 }
 
 impl Gofer {
@@ -65,7 +68,26 @@ impl Gofer {
             bound: std::collections::HashSet::new(),
             host_sockets: false,
             refused_sockets: 0,
+            outside: std::collections::HashSet::new(),
         }
+    }
+
+    /// Refuses attribute changes to these objects (device, inode): what the caller handed in.
+    pub fn with_outside(mut self, objects: &[(u64, u64)]) -> Self {
+        self.outside.extend(objects.iter().copied());
+        self
+    }
+
+    /// EPERM if `handle` names an object handed in from outside.
+    pub(crate) fn refuse_outside(&self, handle: &OwnedFd) -> Result<(), Errno> {
+        if self.outside.is_empty() {
+            return Ok(());
+        }
+        let st = nix::sys::stat::fstat(handle.as_raw_fd())?;
+        if self.outside.contains(&(st.st_dev, st.st_ino)) {
+            return Err(Errno::EPERM);
+        }
+        Ok(())
     }
 
     /// Lets the guest connect to Unix sockets it did not bind (runsc's `--host-uds=open`).
@@ -183,6 +205,15 @@ impl Gofer {
                 flags,
             } => mutate::setxattr(self, at, name, value, *xflags, *flags),
             Request::RemoveXattr { at, name, flags } => mutate::removexattr(self, at, name, *flags),
+            Request::HandIn { objects } => {
+                for &o in objects {
+                    if self.outside.len() >= rvisor_protocol::MAX_HANDED_IN * 4 {
+                        return Err(Errno::ENOSPC);
+                    }
+                    self.outside.insert(o);
+                }
+                Ok(Outcome::Value(0))
+            }
         }
     }
 }

@@ -12,7 +12,8 @@ mod transport;
 
 pub use codec::{DecodeError, Reader, Writer};
 pub use message::{
-    Identity, Loc, Op, Request, Response, MAX_BATCH, MAX_FRAME, MAX_GROUPS, MAX_PATH, RELEASED,
+    Identity, Loc, Op, Request, Response, MAX_BATCH, MAX_FRAME, MAX_GROUPS, MAX_HANDED_IN,
+    MAX_PATH, RELEASED,
 };
 pub use transport::{
     recv_frame, recv_frame_polling, send_frame, FrameBuf, TransportError, MAX_FDS,

@@ -8,6 +8,8 @@ pub const MAX_PATH: usize = 4096;
 pub const MAX_FRAME: usize = 72 * 1024;
 /// Most paths in one batched walk.
 pub const MAX_BATCH: usize = 32;
+/// Most objects one [`Request::HandIn`] names (a process's stdio and `--preserve-fds`).
+pub const MAX_HANDED_IN: usize = 1024;
 const MAX_VALUE: usize = 64 * 1024;
 
 /// Most supplementary groups a request carries (a task with more is refused: leaving some out
@@ -110,6 +112,8 @@ pub enum Op {
     Bind = 21,
     /// An O_PATH handle on the Unix socket at a path, if the guest may reach it.
     Socket = 22,
+    /// Objects handed in to a process that joined the sandbox: no attribute change for them.
+    HandIn = 23,
 }
 
 impl Op {
@@ -138,6 +142,7 @@ impl Op {
             20 => Walk,
             21 => Bind,
             22 => Socket,
+            23 => HandIn,
             c => return Err(DecodeError::UnknownCode(c)),
         })
     }
@@ -344,6 +349,12 @@ pub enum Request<'a> {
         /// The socket's path.
         at: Loc<'a>,
     },
+    /// Objects (device, inode) handed in from outside to a process that joined the sandbox
+    /// (`rvisor exec`): the gofer refuses attribute changes to them, as to the init's.
+    HandIn {
+        /// At most [`MAX_HANDED_IN`].
+        objects: Vec<(u64, u64)>,
+    },
     /// O_PATH lookups of several absolute paths.
     Walk {
         /// The paths (at most MAX_BATCH).
@@ -387,6 +398,7 @@ impl<'a> Request<'a> {
             Request::SetXattr { .. } => Op::SetXattr,
             Request::RemoveXattr { .. } => Op::RemoveXattr,
             Request::Walk { .. } => Op::Walk,
+            Request::HandIn { .. } => Op::HandIn,
             Request::Bind { .. } => Op::Bind,
             Request::Socket { .. } => Op::Socket,
         }
@@ -487,6 +499,12 @@ impl<'a> Request<'a> {
             Request::RemoveXattr { at, name, flags } => {
                 put_loc(&mut w, at);
                 w.bytes(name).u32(*flags);
+            }
+            Request::HandIn { objects } => {
+                w.u32(objects.len() as u32);
+                for (dev, ino) in objects {
+                    w.u64(*dev).u64(*ino);
+                }
             }
             Request::Walk { paths, nofollow } => {
                 w.u32(u32::from(*nofollow)).u32(paths.len() as u32);
@@ -620,6 +638,20 @@ impl<'a> Request<'a> {
                 name: r.string(MAX_PATH)?,
                 flags: r.u32()?,
             },
+            Op::HandIn => {
+                let n = r.u32()? as usize;
+                if n > MAX_HANDED_IN {
+                    return Err(DecodeError::TooLong {
+                        len: n,
+                        max: MAX_HANDED_IN,
+                    });
+                }
+                let mut objects = Vec::with_capacity(n);
+                for _ in 0..n {
+                    objects.push((r.u64()?, r.u64()?));
+                }
+                Request::HandIn { objects }
+            }
             Op::Walk => {
                 let nofollow = match r.u32()? {
                     0 => false,
@@ -844,6 +876,9 @@ mod tests {
             Request::Walk {
                 paths: vec![b"/a", b"/b/c"],
                 nofollow: true,
+            },
+            Request::HandIn {
+                objects: vec![(1, 2), (u64::MAX, 0)],
             },
         ] {
             roundtrip(req);

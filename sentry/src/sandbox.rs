@@ -186,13 +186,28 @@ impl Sandbox {
 
     /// Records objects handed in to a process that joins the sandbox (`rvisor exec`), up to
     /// [`MAX_OUTSIDE`] in all.
-    pub fn hand_in(&self, objects: &[(u64, u64)]) {
-        let mut outside = self.outside.lock();
-        for &o in objects {
-            if !outside.contains(&o) && outside.len() < MAX_OUTSIDE {
-                outside.push(o);
+    /// The gofer records them too (a handed-in file may also lie in a volume). Fails when
+    /// either cannot: the process must not start unguarded.
+    pub fn hand_in(&self, objects: &[(u64, u64)]) -> Result<(), nix::errno::Errno> {
+        {
+            let mut outside = self.outside.lock();
+            for &o in objects {
+                if !outside.contains(&o) {
+                    if outside.len() >= MAX_OUTSIDE {
+                        return Err(nix::errno::Errno::ENOSPC);
+                    }
+                    outside.push(o);
+                }
             }
         }
+        if let Some(gofer) = &self.gofer {
+            let arena = bumpalo::Bump::new();
+            let req = rvisor_protocol::Request::HandIn {
+                objects: objects.to_vec(),
+            };
+            gofer.call(&arena, rvisor_protocol::Identity::new(0, 0), &req, None)?;
+        }
+        Ok(())
     }
 
     /// Seconds since the sandbox started.

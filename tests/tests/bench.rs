@@ -51,6 +51,7 @@ fn quick_bench_writes_tables_json_and_svg() {
         "rv/runsc",
         "getppid",
         "open_close_new",
+        "open_write",
         "geometric mean",
         "go net/http",
         "peak memory per sandbox",
@@ -91,7 +92,7 @@ fn quick_bench_writes_tables_json_and_svg() {
     let rows = calls["rows"].as_array().unwrap();
     let notes = calls["notes"].as_array().unwrap();
     // A row for every case and mode, but where another tool failed a case (then a note).
-    assert_eq!(rows.len() + notes.len(), 17 * modes.len(), "{notes:?}");
+    assert_eq!(rows.len() + notes.len(), 18 * modes.len(), "{notes:?}");
     for r in rows {
         let v = |k: &str| r[k].as_u64().unwrap();
         assert!(v("n") >= 100, "{r}");
@@ -109,7 +110,7 @@ fn quick_bench_writes_tables_json_and_svg() {
         }
     }
     let ratios = calls["ratios"].as_array().unwrap();
-    assert_eq!(ratios.len(), 17);
+    assert_eq!(ratios.len(), 18);
     for r in ratios {
         for k in [
             "rvisor_over_floor",

@@ -143,20 +143,29 @@ fn a_user_id_of_minus_one_is_refused_not_run_as_root() {
 }
 
 /// The file an operator redirects an `exec`'s output to is handed in: the guest writes it, but
-/// cannot make it a setuid-root program on the host (`chmod` through its fd link), nor `chown`
-/// or `touch` it (before, each worked: a joined process's stdio was nobody's to guard).
+/// cannot make it a setuid-root program on the host (`chmod` through its fd link, or through a
+/// bind mount that holds it), nor `chown` or `touch` it (before, each worked: a joined
+/// process's stdio was nobody's to guard).
 #[test]
 fn an_execd_process_cannot_change_the_file_its_output_goes_to() {
     use std::os::unix::fs::MetadataExt;
     let oci = Oci::new("exec-attrs");
-    let b = oci.bundle("b", &["sleep", "1000"], |_| {});
+    // The output file also lies in a read-write bind mount of the container (`/v`).
+    let shared = oci.dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let source = shared.display().to_string();
+    let b = oci.bundle("b", &["sleep", "1000"], |s| {
+        s["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/v", "type": "bind", "source": source, "options": ["rbind", "rw"]
+        }));
+    });
     oci.ok(&["run", "-d", "--bundle", &bundle_arg(&b), "a1"]);
-    let out = oci.dir.join("exec.out");
+    let out = shared.join("exec.out");
     std::fs::write(&out, "").unwrap();
     let script = format!(
         "{rv} --root {root} exec a1 sh -c 'echo data; chmod 4755 /proc/self/fd/1; echo chmod=$?; \
          chown 1:1 /dev/stdout; echo chown=$?; touch -d 2001-01-01 /proc/self/fd/1; \
-         echo touch=$?' >> {out}",
+         echo touch=$?; chmod 4755 /v/exec.out; echo volume=$?' >> {out}",
         rv = rvisor().display(),
         root = oci.root.display(),
         out = out.display(),
@@ -164,7 +173,7 @@ fn an_execd_process_cannot_change_the_file_its_output_goes_to() {
     let before = std::fs::metadata(&out).unwrap();
     let o = run_for(Command::new("sh").args(["-c", &script]), 60);
     let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(text, "data\nchmod=1\nchown=1\ntouch=1\n", "{o:?}");
+    assert_eq!(text, "data\nchmod=1\nchown=1\ntouch=1\nvolume=1\n", "{o:?}");
     let after = std::fs::metadata(&out).unwrap();
     assert_eq!(
         (after.mode(), after.uid(), after.gid()),

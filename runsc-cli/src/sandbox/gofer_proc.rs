@@ -52,11 +52,16 @@ pub fn main(
             std::process::exit(SETUP_FAILED);
         }
     }
+    // What the init will inherit from us, as the sentry records it.
+    let outside = super::handed_in::objects(3 + spec.container.preserve_fds);
     match start(spec, prog, &ch, rootless, attach) {
         Ok((init, root, map)) => {
             // The init's end: the sentry sees it close when the init execs the command.
             drop(ch.report);
-            serve(init, root, map, ch.requests, spec.container.host_sockets)
+            let server = gofer::Gofer::new(root, map)
+                .with_host_sockets(spec.container.host_sockets)
+                .with_outside(&outside);
+            serve(init, server, ch.requests)
         }
         Err(e) => {
             fdpass::send_failure(ch.report.as_fd(), &e.to_string());
@@ -238,8 +243,8 @@ fn via_joiner(
     }
 }
 
-/// `host_sockets`: `--host-uds=open`.
-fn serve(init: Init, root: OwnedFd, map: IdMap, requests: OwnedFd, host_sockets: bool) -> ! {
+/// Serves `server` (the tree, for the sandbox of `init`) on `requests`.
+fn serve(init: Init, mut server: gofer::Gofer, requests: OwnedFd) -> ! {
     let Init {
         pid: init,
         pidfd,
@@ -285,7 +290,6 @@ fn serve(init: Init, root: OwnedFd, map: IdMap, requests: OwnedFd, host_sockets:
         super::report!("rvisor: gofer: {e}");
         std::process::exit(SETUP_FAILED);
     }
-    let mut server = gofer::Gofer::new(root, map).with_host_sockets(host_sockets);
     if let Err(e) = server.serve(requests.as_fd()) {
         super::report!("rvisor: gofer: {e}");
     }

@@ -731,19 +731,23 @@ fn control_thread(control: OwnedFd, sentry: Arc<AnySentry>) {
             control::Request::Start(_) => Err("the container is already started".to_string()),
             // The joining process took on its identity itself; the kernel holds it.
             control::Request::Exec { listener, outside } => {
-                sentry.shared_sandbox().hand_in(&outside);
-                let joined: Arc<AnySentry> = Arc::new(Sentry::new(
-                    Box::new(SeccompNotify::new(listener)),
-                    sentry.shared_sandbox(),
-                    None,
-                ));
-                all.push(Arc::clone(&joined));
-                std::thread::spawn(move || {
-                    if let Err(e) = joined.worker().run() {
-                        super::report!("rvisor: sentry worker (exec) failed: {e}");
+                match sentry.shared_sandbox().hand_in(&outside) {
+                    Err(e) => Err(format!("recording the fds handed in: {e}")),
+                    Ok(()) => {
+                        let joined: Arc<AnySentry> = Arc::new(Sentry::new(
+                            Box::new(SeccompNotify::new(listener)),
+                            sentry.shared_sandbox(),
+                            None,
+                        ));
+                        all.push(Arc::clone(&joined));
+                        std::thread::spawn(move || {
+                            if let Err(e) = joined.worker().run() {
+                                super::report!("rvisor: sentry worker (exec) failed: {e}");
+                            }
+                        });
+                        Ok(String::new())
                     }
-                });
-                Ok(String::new())
+                }
             }
         };
         let _ = control::answer(conn.as_fd(), answer.as_deref().map_err(|e| e.as_str()));

@@ -303,6 +303,12 @@ fn futimens(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     if ctx.arg(3) != 0 || !nsec_ok(times[1]) || !nsec_ok(times[3]) {
         return Err(Errno::EINVAL);
     }
+    fd_times(ctx, fd, times)
+}
+
+/// `times` on the caller's `fd` (a NULL path): by the gofer for an fd of the guest's view, by
+/// the sentry on a copy of it otherwise.
+fn fd_times(ctx: &mut Ctx<'_>, fd: i32, times: [i64; 4]) -> Result<Reply, Errno> {
     if fd == libc::AT_FDCWD {
         return Err(Errno::EFAULT);
     }
@@ -335,6 +341,10 @@ fn utimes(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
 }
 fn futimesat(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     let times = timevals(ctx, ctx.arg(2))?;
+    // A NULL path names the fd itself, as utimensat's.
+    if ctx.arg(1) == 0 {
+        return fd_times(ctx, ctx.arg(0) as i32, times);
+    }
     times_at(ctx, ctx.arg(0) as i32, ctx.arg(1), times, 0)
 }
 fn utime(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {

@@ -568,10 +568,19 @@ pub fn view_fd_target<'a>(ctx: &Ctx<'a>, fd: i32, o_path: bool) -> Result<Option
     if path.first() != Some(&b'/') || path.ends_with(b" (deleted)") {
         return Ok(None);
     }
-    Ok(match target(ctx, b"/", path, route(ctx, b"/", path))? {
-        Target::Gofer(at) => Some(at),
-        _ => None,
-    })
+    let Target::Gofer(at) = target(ctx, b"/", path, route(ctx, b"/", path))? else {
+        return Ok(None);
+    };
+    // Only if the tree has this very object at that path: an O_PATH handle on a file handed in
+    // from outside has a host path that the tree may hold a copy of (a change there would land
+    // on the copy, not on what the guest named).
+    let copy = guest_fd(ctx, fd)?;
+    let real = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&copy))?;
+    let found = super::fs_stat::statx_of(ctx, at, libc::AT_SYMLINK_NOFOLLOW as u32);
+    let same = found.is_ok_and(|x| {
+        real.st_ino == x.stx_ino && real.st_dev == libc::makedev(x.stx_dev_major, x.stx_dev_minor)
+    });
+    Ok(same.then_some(at))
 }
 
 /// The guest-absolute directory a non-empty `path` is relative to: `/`, the cwd, or `dirfd`'s.

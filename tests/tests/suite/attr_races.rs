@@ -140,6 +140,49 @@ fn rootless_a_racing_path_changes_nothing_beneath_a_received_host_directory() {
     }
 }
 
+/// Python's prelude for the guest scripts: `t(what, f)` prints `what` and "changed", or the
+/// errno `f` failed with.
+const TRY: &str = r#"
+import os
+def t(what, f):
+    try:
+        f()
+        print(what, "changed")
+    except OSError as e:
+        print(what, e.errno)
+"#;
+
+/// Runs `script` (after [`TRY`]) with python3 in a sandbox (`extra` arguments first, rootless
+/// or not), its stdout appended to `output` and `stdin` as its stdin; what the guest printed.
+fn python_into(
+    output: &Path,
+    stdin: Option<&Path>,
+    extra: &[&str],
+    script: &str,
+    rootless: bool,
+) -> (std::process::Output, String) {
+    let script = format!("{TRY}{script}");
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend(["--", "python3", "-c", &script]);
+    let mut cmd = if rootless {
+        rootless_do(&args)
+    } else {
+        rvisor_do(&args)
+    };
+    let appending = std::fs::OpenOptions::new()
+        .append(true)
+        .open(output)
+        .unwrap();
+    let mut fds: Vec<(i32, OwnedFd)> = vec![(1, appending.into())];
+    if let Some(input) = stdin {
+        fds.push((0, std::fs::File::open(input).unwrap().into()));
+    }
+    leave_open(&mut cmd, fds);
+    let o = run_for(&mut cmd, 120);
+    let printed = std::fs::read_to_string(output).unwrap();
+    (o, printed)
+}
+
 /// A guest root changing the attributes of what the caller handed in: the file its output was
 /// redirected to (written first, then made setuid: a root program on the host), and a file given
 /// as stdin. Every change is refused; its own files still take theirs.
@@ -155,13 +198,6 @@ fn handed_in(name: &str, rootless: bool, owner: u32) {
     set_mode(&dir, 0o755);
     let (before_in, before_out) = (attrs(&input), attrs(&output));
     let script = r#"
-import os
-def t(what, f):
-    try:
-        f()
-        print(what, "changed")
-    except OSError as e:
-        print(what, e.errno)
 for fd in (0, 1):
     t(f"fchmod{fd}", lambda: os.fchmod(fd, 0o4755))
     t(f"fchown{fd}", lambda: os.fchown(fd, 0, 0))
@@ -176,25 +212,7 @@ t("own-fchmod", lambda: os.fchmod(fd, 0o4755))
 t("own-futimens", lambda: os.utime(fd, (1, 1)))
 print("own mode", oct(os.stat("/tmp/mine").st_mode & 0o7777))
 "#;
-    let args = ["--", "python3", "-c", script];
-    let mut cmd = if rootless {
-        rootless_do(args)
-    } else {
-        rvisor_do(args)
-    };
-    let appending = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&output)
-        .unwrap();
-    leave_open(
-        &mut cmd,
-        vec![
-            (0, std::fs::File::open(&input).unwrap().into()),
-            (1, appending.into()),
-        ],
-    );
-    let o = run_for(&mut cmd, 120);
-    let out = std::fs::read_to_string(&output).unwrap();
+    let (o, out) = python_into(&output, Some(&input), &[], script, rootless);
     assert!(o.status.success(), "{out}{}", stderr(&o));
     let changed = |l: &&str| l.ends_with(" changed") && !l.starts_with("own-");
     assert!(!out.lines().any(|l| changed(&l)), "{out}");
@@ -241,19 +259,13 @@ fn received_dev_path(name: &str, rootless: bool, owner: u32) {
         send_fd(&ours, &fd);
     }
     let script = r#"
-import array, os, socket
+import array, socket
 s = socket.socket(fileno=3)
 fds = []
 for _ in range(2):
     _, anc, _, _ = s.recvmsg(1, socket.CMSG_LEN(4))
     fds.append(array.array("i", anc[0][2])[0])
 top, sub = fds
-def t(what, f):
-    try:
-        f()
-        print(what, "done")
-    except OSError as e:
-        print(what, e.errno)
 for name, d in (("victim", top), ("../victim", sub)):
     try:
         h = os.open(name, os.O_PATH, dir_fd=d)
@@ -268,7 +280,8 @@ for name, d in (("victim", top), ("../victim", sub)):
 t("chdir-devfd", lambda: os.chdir(f"/dev/fd/{top}"))
 t("chdir-proc", lambda: os.chdir(f"/proc/self/fd/{top}"))
 "#;
-    let args = ["--preserve-fds", "1", "--", "python3", "-c", script];
+    let script = format!("{TRY}{script}");
+    let args = ["--preserve-fds", "1", "--", "python3", "-c", &script];
     let mut cmd = if rootless {
         rootless_do(args)
     } else {
@@ -281,7 +294,7 @@ t("chdir-proc", lambda: os.chdir(f"/proc/self/fd/{top}"))
     let _ = std::fs::remove_dir_all(&dir);
     assert!(o.status.success(), "{out}");
     assert_eq!(after, before, "{out}");
-    assert!(!out.contains(" got") && !out.contains(" done"), "{out}");
+    assert!(!out.contains(" got") && !out.contains(" changed"), "{out}");
     assert!(out.contains("chdir-devfd 13\n"), "{out}");
 }
 
@@ -293,4 +306,51 @@ fn a_received_directory_under_dev_is_not_taken_for_the_guests_own() {
 #[test]
 fn rootless_a_received_directory_under_dev_is_not_taken_for_the_guests_own() {
     received_dev_path("rootless", true, rootless_uid());
+}
+
+/// The file the output goes to lies in a read-write volume: a path there reaches the same
+/// inode, through the gofer (by its name, a hard link to it, or a natively opened fd). Found
+/// by a hostile review of the first version, which guarded only the fds.
+fn handed_in_through_a_volume(name: &str, rootless: bool, owner: u32) {
+    let dir = scratch(&format!("attr-volume-{name}-{}", crate::PLATFORM));
+    let output = dir.join("out");
+    std::fs::write(&output, "").unwrap();
+    chown_tree(&dir, owner);
+    set_mode(&output, 0o644);
+    set_mode(&dir, 0o777);
+    let before = attrs(&output);
+    let script = r#"
+t("chmod", lambda: os.chmod("/v/out", 0o4755))
+t("chown", lambda: os.chown("/v/out", 0, 0))
+t("utime", lambda: os.utime("/v/out", (1, 1)))
+t("setxattr", lambda: os.setxattr("/v/out", "user.rvisor", b"1"))
+os.link("/v/out", "/v/hl")
+t("chmod-link", lambda: os.chmod("/v/hl", 0o4755))
+fd = os.open("/v/out", os.O_RDONLY)
+t("fchmod-view", lambda: os.fchmod(fd, 0o4755))
+o = os.open("/proc/self/fd/1", os.O_PATH)
+t("chmod-opath", lambda: os.chmod(f"/proc/self/fd/{o}", 0o4755))
+os.unlink("/v/hl")
+open("/v/mine", "w").close()
+t("own-chmod", lambda: os.chmod("/v/mine", 0o640))
+"#;
+    let volume = format!("{}:/v", dir.display());
+    let (o, out) = python_into(&output, None, &["-v", &volume], script, rootless);
+    let mut after = attrs(&output);
+    after.3 = before.3;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert_eq!(out.matches(" 1\n").count(), 7, "EPERM for each: {out}");
+    assert!(out.contains("own-chmod changed"), "{out}");
+    assert_eq!(after, before, "{out}");
+}
+
+#[test]
+fn a_file_handed_in_keeps_its_attributes_through_a_volume_path() {
+    handed_in_through_a_volume("root", false, 0);
+}
+
+#[test]
+fn rootless_a_file_handed_in_keeps_its_attributes_through_a_volume_path() {
+    handed_in_through_a_volume("rootless", true, rootless_uid());
 }
