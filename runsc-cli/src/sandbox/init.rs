@@ -188,13 +188,21 @@ fn setup(spec: &SandboxSpec, tree: &Path, attach: &Attach) -> Result<Prepared, S
     }
     // Still the namespace's root (Landlock needs CAP_SYS_ADMIN here, or no_new_privs), in the
     // guest's root, and before anything of the guest's runs.
-    // Under `--overlay=none` the root is the host's own directories; the volumes the guest
-    // writes through the gofer are granted beside the sandbox's own /dev, /tmp and /run.
+    // Under `--overlay=none` the root is the host's own directories; the volumes and the spec's
+    // tmpfs mounts the guest writes through the gofer are granted beside the sandbox's own /dev,
+    // /tmp and /run (a FIFO there opens natively, for writing too).
     let writable: Vec<&Path> = spec
         .volumes
         .iter()
         .filter(|v| !v.readonly)
         .map(|v| v.dest.as_path())
+        .chain(
+            spec.container
+                .tmpfs
+                .iter()
+                .filter(|t| !t.readonly)
+                .map(|t| t.dest.as_path()),
+        )
         .collect();
     let root = if spec.overlay == Overlay::None {
         Root::Host {
