@@ -42,9 +42,10 @@ pub struct Gofer {
     pub(crate) scratch: PathBuf,
     pub(crate) bytes: Vec<u8>,
     identity: crate::identity::Taker,
-    /// The Unix sockets this gofer bound for the guest (device, inode): the host's sockets
-    /// that volumes or a read-only root expose are not among them.
-    pub(crate) bound: std::collections::HashSet<(u64, u64)>,
+    /// The Unix sockets this gofer bound for the guest (device, inode), each with an O_PATH
+    /// handle that keeps its inode number from being reused: the host's sockets that volumes or
+    /// a read-only root expose are not among them.
+    pub(crate) bound: std::collections::HashMap<(u64, u64), OwnedFd>,
     /// `--host-uds=open`: the guest may also reach sockets it did not make.
     pub(crate) host_sockets: bool,
     /// Host sockets refused so far (logged at powers of two: a guest must not flood the log).
@@ -65,7 +66,7 @@ impl Gofer {
             scratch: PathBuf::default(),
             bytes: Vec::new(),
             identity: crate::identity::Taker::default(),
-            bound: std::collections::HashSet::new(),
+            bound: std::collections::HashMap::new(),
             host_sockets: false,
             refused_sockets: 0,
             outside: std::collections::HashSet::new(),

@@ -9,19 +9,48 @@
 use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
-use nix::fcntl::AtFlags;
-use nix::sys::stat::{fstat, fstatat, SFlag};
+use nix::sys::stat::{fstat, SFlag};
 use rvisor_protocol::Loc;
 
 use crate::server::{Gofer, Outcome};
 
-/// Records the socket just bound at `path` (from the working directory) as the sandbox's own.
+/// Sockets recorded before the unlinked ones are swept out.
+const SWEEP_AT: usize = 256;
+/// Most sockets recorded at once (each holds an fd of the gofer's).
+pub(crate) const MAX_BOUND: usize = 4096;
+
+/// Records the socket just bound at `path` (from the working directory) as the sandbox's own,
+/// holding an O_PATH handle on it: while that is open its inode number cannot be given to
+/// another file (a host socket made later in a volume, at a number the guest's socket freed,
+/// once passed for the guest's). A socket file that is gone (no link left) no longer needs one.
 pub(crate) fn record_bound(g: &mut Gofer, path: &[u8]) {
+    if g.bound.len() >= SWEEP_AT {
+        g.bound
+            .retain(|_, pin| fstat(pin.as_raw_fd()).is_ok_and(|st| st.st_nlink > 0));
+    }
+    if g.bound.len() >= MAX_BOUND {
+        tracing::warn!(
+            "gofer: {MAX_BOUND} Unix socket files of the sandbox exist; a new one is not \
+             connectable by path"
+        );
+        return;
+    }
     let Ok(path) = std::ffi::CString::new(path) else {
         return;
     };
-    if let Ok(st) = fstatat(None, path.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
-        g.bound.insert((st.st_dev, st.st_ino));
+    let Ok(pin) = crate::resolve::openat2(
+        libc::AT_FDCWD,
+        &path,
+        (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64,
+        0,
+        0,
+    ) else {
+        return;
+    };
+    if let Ok(st) = fstat(pin.as_raw_fd()) {
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK {
+            g.bound.insert((st.st_dev, st.st_ino), pin);
+        }
     }
 }
 
@@ -34,7 +63,7 @@ pub fn reachable(g: &mut Gofer, at: &Loc<'_>) -> Result<Outcome, Errno> {
     if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
         return Err(Errno::ECONNREFUSED);
     }
-    if !g.host_sockets && !g.bound.contains(&(st.st_dev, st.st_ino)) {
+    if !g.host_sockets && !g.bound.contains_key(&(st.st_dev, st.st_ino)) {
         g.refused_sockets += 1;
         if g.refused_sockets.is_power_of_two() {
             tracing::warn!(

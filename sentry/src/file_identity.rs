@@ -33,6 +33,12 @@ pub fn enable_switching() {
     SWITCHING.store(true, Ordering::Relaxed);
 }
 
+/// Whether workers take on callers' identities (a root sentry, which may also name another
+/// process's credentials on a Unix send).
+pub fn switching() -> bool {
+    SWITCHING.load(Ordering::Relaxed)
+}
+
 /// The identity the gofer acts as for `creds`: its filesystem ids, or (`real`, for access(2)
 /// without AT_EACCESS) its real ids, with the permitted capabilities for a real root and none
 /// otherwise, as Linux does.

@@ -286,6 +286,13 @@ fn serve(init: Init, mut server: gofer::Gofer, requests: OwnedFd) -> ! {
         }
     });
     let _ = started_rx.recv();
+    // The gofer holds an fd on each Unix socket file it bound for the guest (socket.rs).
+    if let Ok((_, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        let _ =
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
+    }
     if let Err(e) = gofer::filter::install() {
         super::report!("rvisor: gofer: {e}");
         std::process::exit(SETUP_FAILED);

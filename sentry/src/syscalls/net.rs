@@ -21,8 +21,9 @@ use bumpalo::collections::Vec as ArenaVec;
 use nix::errno::Errno;
 use rvisor_protocol::Request;
 
-use super::fs_path::{ask, ask_with_fd, guest_fd, locate_path, umask, value, Target};
+use super::fs_path::{ask, ask_with_fd, guest_fd, local_access, locate_path, umask, value, Target};
 use super::{Action, Arg, Cond, Ctx, Def};
+use crate::file_identity;
 use crate::gofer_client::Answer;
 use crate::guest::Guest;
 use crate::platform::Reply;
@@ -250,7 +251,61 @@ fn destination<'a>(ctx: &mut Ctx<'a>, domain: i32, raw: &'a [u8]) -> Result<Dest
     for (d, s) in sun.sun_path.iter_mut().zip(name.bytes()) {
         *d = s as libc::c_char;
     }
+    // Linux checks write permission on the socket file: as the caller (a process that dropped
+    // root must not reach a socket only root may). The send itself is the sentry's, which may
+    // stamp it with the caller's credentials.
+    file_identity::take_on(&ctx.creds()?)?;
+    let access = local_access(&pin, libc::W_OK as u32);
+    file_identity::take_back()?;
+    access?;
     Ok(Dest::Pinned { _handle: pin, sun })
+}
+
+/// `SCM_CREDENTIALS` with the caller's own process and real ids as the host knows them, for a
+/// Unix send the sentry makes: the kernel would otherwise stamp the sentry's (a receiver with
+/// `SO_PASSCRED` saw pid 0 and uid 0 for a guest process running as uid 1000). Only a root
+/// sentry may name another process and ids (`None` otherwise: the sentry's own go).
+fn credentials<'a>(ctx: &Ctx<'a>) -> Result<Option<&'a [u8]>, Errno> {
+    if !file_identity::switching() {
+        return Ok(None);
+    }
+    let creds = ctx.creds()?;
+    let pid = ctx.sandbox.tasks.ids(ctx.trap.tid)?.host_tgid;
+    let ids = &ctx.sandbox.ids;
+    let (Some(uid), Some(gid)) = (
+        ids.uid_to_host(creds.uid.real),
+        ids.gid_to_host(creds.gid.real),
+    ) else {
+        return Ok(None);
+    };
+    const HDR: usize = std::mem::size_of::<libc::cmsghdr>();
+    let c = ctx.arena.alloc_slice_fill_copy(HDR + 16, 0u8);
+    c[..8].copy_from_slice(&((HDR + 12) as u64).to_ne_bytes());
+    c[8..12].copy_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
+    c[12..16].copy_from_slice(&libc::SCM_CREDENTIALS.to_ne_bytes());
+    c[HDR..HDR + 4].copy_from_slice(&pid.to_ne_bytes());
+    c[HDR + 4..HDR + 8].copy_from_slice(&uid.to_ne_bytes());
+    c[HDR + 8..HDR + 12].copy_from_slice(&gid.to_ne_bytes());
+    Ok(Some(c))
+}
+
+/// `control` (the guest's, translated) with the caller's credentials after it, for a Unix send.
+fn with_credentials<'a>(
+    ctx: &Ctx<'a>,
+    domain: i32,
+    control: &'a mut [u8],
+) -> Result<&'a mut [u8], Errno> {
+    if domain != libc::AF_UNIX {
+        return Ok(control);
+    }
+    let Some(creds) = credentials(ctx)? else {
+        return Ok(control);
+    };
+    let start = cmsg_align(control.len());
+    let all = ctx.arena.alloc_slice_fill_copy(start + creds.len(), 0u8);
+    all[..control.len()].copy_from_slice(control);
+    all[start..].copy_from_slice(creds);
+    Ok(all)
 }
 
 /// The result of a call made here: its value, or its errno.
@@ -406,19 +461,25 @@ fn sendto(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     };
     let dest = destination(ctx, domain, raw)?;
     let data = read_data(ctx, buf, len, kind != libc::SOCK_STREAM)?;
+    let control = with_credentials(ctx, domain, &mut [])?;
     let (ptr, plen) = dest.as_ptr_len();
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: msghdr is plain data; zero is valid.
+    let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
+    m.msg_name = ptr.cast_mut().cast();
+    m.msg_namelen = plen;
+    m.msg_iov = &mut iov;
+    m.msg_iovlen = 1;
+    if !control.is_empty() {
+        m.msg_control = control.as_mut_ptr().cast();
+        m.msg_controllen = control.len();
+    }
     let rc = bounded(&sock, flags & libc::MSG_DONTWAIT != 0, || {
-        // SAFETY: the data, address and socket are ours for the duration of the call.
-        unsafe {
-            libc::sendto(
-                sock.as_raw_fd(),
-                data.as_ptr().cast(),
-                data.len(),
-                flags | libc::MSG_NOSIGNAL,
-                ptr,
-                plen,
-            )
-        }
+        // SAFETY: the data, address, control and socket are ours for the duration of the call.
+        unsafe { libc::sendmsg(sock.as_raw_fd(), &m, flags | libc::MSG_NOSIGNAL) }
     });
     pipe_signal(ctx, &rc, flags);
     result(rc)
@@ -579,6 +640,7 @@ fn send_one(
         translate_rights(ctx, c, &mut held)?;
         c
     };
+    let control = with_credentials(ctx, domain, control)?;
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
         iov_len: data.len(),

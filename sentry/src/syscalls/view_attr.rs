@@ -187,7 +187,12 @@ fn apply(
     nofollow: bool,
 ) -> Result<Reply, Errno> {
     let st = nix::sys::stat::fstat(handle.as_raw_fd())?;
-    if ctx.sandbox.is_from_outside(st.st_dev, st.st_ino) {
+    // (Through a read-only mount, the guest's bind of a host device, the kernel's EROFS stands.)
+    let read_only = || {
+        nix::sys::statvfs::fstatvfs(handle)
+            .is_ok_and(|v| v.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+    };
+    if ctx.sandbox.is_from_outside(st.st_dev, st.st_ino) && !read_only() {
         return ctx.refuse(Errno::EPERM);
     }
     let link = CString::new(format!("{}self/fd/{}", prefix(), handle.as_raw_fd()))
