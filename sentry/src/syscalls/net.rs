@@ -252,12 +252,10 @@ fn destination<'a>(ctx: &mut Ctx<'a>, domain: i32, raw: &'a [u8]) -> Result<Dest
         *d = s as libc::c_char;
     }
     // Linux checks write permission on the socket file: as the caller (a process that dropped
-    // root must not reach a socket only root may). The send itself is the sentry's, which may
-    // stamp it with the caller's credentials.
+    // root must not reach a socket only root may). The worker stays the caller for the connect;
+    // a send that carries the caller's credentials is made as the sentry (`with_credentials`).
     file_identity::take_on(&ctx.creds()?)?;
-    let access = local_access(&pin, libc::W_OK as u32);
-    file_identity::take_back()?;
-    access?;
+    local_access(&pin, libc::W_OK as u32)?;
     Ok(Dest::Pinned { _handle: pin, sun })
 }
 
@@ -301,6 +299,8 @@ fn with_credentials<'a>(
     let Some(creds) = credentials(ctx)? else {
         return Ok(control);
     };
+    // Naming another process's credentials takes the sentry's own capabilities.
+    file_identity::take_back()?;
     let start = cmsg_align(control.len());
     let all = ctx.arena.alloc_slice_fill_copy(start + creds.len(), 0u8);
     all[..control.len()].copy_from_slice(control);
