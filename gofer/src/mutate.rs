@@ -211,16 +211,7 @@ pub fn utimens(
 ) -> Result<Outcome, Errno> {
     let fd = lookup(g, at, flags)?;
     g.refuse_outside(&fd)?;
-    let ts = [
-        libc::timespec {
-            tv_sec: times[0],
-            tv_nsec: times[1],
-        },
-        libc::timespec {
-            tv_sec: times[2],
-            tv_nsec: times[3],
-        },
-    ];
+    let ts = rvisor_protocol::timespecs(times);
     // SAFETY: utimensat reads two timespecs from `ts`; our fd and an empty path.
     done(unsafe {
         libc::utimensat(

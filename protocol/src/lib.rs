@@ -11,6 +11,7 @@ pub mod thread_creds;
 mod transport;
 
 pub use codec::{DecodeError, Reader, Writer};
+pub use message::timespecs;
 pub use message::{
     Identity, Loc, Op, Request, Response, MAX_BATCH, MAX_FRAME, MAX_GROUPS, MAX_HANDED_IN,
     MAX_PATH, RELEASED,

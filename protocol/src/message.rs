@@ -167,6 +167,20 @@ impl Op {
     }
 }
 
+/// The two `timespec`s (atime, mtime) of a [`Request::Utimens`]'s `times`, for utimensat.
+pub fn timespecs(times: &[i64; 4]) -> [libc::timespec; 2] {
+    [
+        libc::timespec {
+            tv_sec: times[0],
+            tv_nsec: times[1],
+        },
+        libc::timespec {
+            tv_sec: times[2],
+            tv_nsec: times[3],
+        },
+    ]
+}
+
 /// A request from the sentry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request<'a> {

@@ -388,17 +388,27 @@ pub(super) fn open_in_guest_root(
     file_identity::to_read_proc()?;
     let root = bumpalo::format!(in ctx.arena, "{}{}/root\0", crate::procfs::prefix(), ctx.trap.tid);
     let root = open_dir_at(libc::AT_FDCWD, root.as_bytes())?;
+    walk_in_root(&root, rel, flags)
+}
+
+/// openat2 of `rel` from `root` as its root (RESOLVE_IN_ROOT: `..` stays in it) without
+/// following magic links, with `flags` plus O_CLOEXEC.
+pub(super) fn walk_in_root(
+    root: &OwnedFd,
+    rel: &std::ffi::CStr,
+    flags: i32,
+) -> Result<OwnedFd, Errno> {
     let how = [
         (flags | libc::O_CLOEXEC) as u64,
         0,
-        // RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT: the guest's root is the walk's root.
+        // RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT.
         0x02 | 0x10,
     ];
     // SAFETY: openat2 reads a NUL-terminated path and an open_how (three u64s) of that size.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            std::os::fd::AsRawFd::as_raw_fd(&root),
+            std::os::fd::AsRawFd::as_raw_fd(root),
             rel.as_ptr(),
             how.as_ptr(),
             std::mem::size_of_val(&how),

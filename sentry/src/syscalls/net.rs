@@ -462,25 +462,7 @@ fn sendto(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     let dest = destination(ctx, domain, raw)?;
     let data = read_data(ctx, buf, len, kind != libc::SOCK_STREAM)?;
     let control = with_credentials(ctx, domain, &mut [])?;
-    let (ptr, plen) = dest.as_ptr_len();
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr().cast_mut().cast(),
-        iov_len: data.len(),
-    };
-    // SAFETY: msghdr is plain data; zero is valid.
-    let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
-    m.msg_name = ptr.cast_mut().cast();
-    m.msg_namelen = plen;
-    m.msg_iov = &mut iov;
-    m.msg_iovlen = 1;
-    if !control.is_empty() {
-        m.msg_control = control.as_mut_ptr().cast();
-        m.msg_controllen = control.len();
-    }
-    let rc = bounded(&sock, flags & libc::MSG_DONTWAIT != 0, || {
-        // SAFETY: the data, address, control and socket are ours for the duration of the call.
-        unsafe { libc::sendmsg(sock.as_raw_fd(), &m, flags | libc::MSG_NOSIGNAL) }
-    });
+    let rc = send_copied(&sock, data, &dest, control, flags);
     pipe_signal(ctx, &rc, flags);
     result(rc)
 }
@@ -641,8 +623,23 @@ fn send_one(
         c
     };
     let control = with_credentials(ctx, domain, control)?;
+    let rc = send_copied(sock, data, &dest, control, flags);
+    drop(held);
+    pipe_signal(ctx, &rc, flags);
+    rc.map(|n| n as usize)
+}
+
+/// sendmsg of copied `data` to `dest` with a copied `control` on our duplicate `sock` of the
+/// guest's socket, within the bounded wait.
+fn send_copied(
+    sock: &OwnedFd,
+    data: &[u8],
+    dest: &Dest<'_>,
+    control: &mut [u8],
+    flags: i32,
+) -> Result<libc::ssize_t, Errno> {
     let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
+        iov_base: data.as_ptr().cast_mut().cast(),
         iov_len: data.len(),
     };
     let (name, namelen) = dest.as_ptr_len();
@@ -656,14 +653,11 @@ fn send_one(
         m.msg_control = control.as_mut_ptr().cast();
         m.msg_controllen = control.len();
     }
-    let rc = bounded(sock, flags & libc::MSG_DONTWAIT != 0, || {
-        // SAFETY: every buffer `m` points at is ours and outlives the call; the socket is our
-        // duplicate of the guest's.
+    bounded(sock, flags & libc::MSG_DONTWAIT != 0, || {
+        // SAFETY: every buffer `m` points at is ours and outlives the call (the kernel only
+        // reads the data); the socket is our duplicate of the guest's.
         unsafe { libc::sendmsg(sock.as_raw_fd(), &m, flags | libc::MSG_NOSIGNAL) }
-    });
-    drop(held);
-    pipe_signal(ctx, &rc, flags);
-    rc.map(|n| n as usize)
+    })
 }
 
 /// `CMSG_ALIGN`.

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use bumpalo::collections::Vec as ArenaVec;
 use nix::errno::Errno;
 
-use super::fs_path::base_of;
+use super::fs_path::{base_of, open_in_guest_root};
 use super::Ctx;
 use crate::platform::Reply;
 use crate::procfs::prefix;
@@ -184,41 +184,9 @@ fn open_for_guest(
 /// An O_PATH handle on the normalised path in the guest's own view (its mount namespace, its
 /// procfs), and the type of filesystem it is on.
 fn look_up(ctx: &Ctx<'_>, p: &Parts<'_>) -> Result<(OwnedFd, i64), Errno> {
-    let root = format!("{}{}/root\0", prefix(), ctx.trap.tid);
-    // SAFETY: `root` is NUL-terminated; open reads nothing else.
-    let root = unsafe {
-        libc::open(
-            root.as_ptr().cast(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if root < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just returned this fd; nothing else owns it.
-    let root = unsafe { OwnedFd::from_raw_fd(root) };
     let rel = p.joined();
-    let how = [
-        (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64,
-        0,
-        // RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT: the guest's root is the walk's root.
-        0x02 | 0x10,
-    ];
-    // SAFETY: openat2 reads a NUL-terminated path and an open_how (three u64s) of that size.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            rel.as_ptr(),
-            how.as_ptr(),
-            std::mem::size_of_val(&how),
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: as above.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let rel = std::ffi::CStr::from_bytes_with_nul(&rel).map_err(|_| Errno::EINVAL)?;
+    let fd = open_in_guest_root(ctx, rel, libc::O_PATH | libc::O_NOFOLLOW)?;
     let fs = nix::sys::statfs::fstatfs(&fd)?.filesystem_type().0;
     Ok((fd, fs))
 }

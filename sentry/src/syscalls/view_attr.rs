@@ -14,13 +14,13 @@
 //! just written a setuid-root program on the host.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use bumpalo::collections::Vec as ArenaVec;
 use nix::errno::Errno;
 use rvisor_protocol::{Loc, Request};
 
-use super::fs_path::{base_of, guest_fd, open_in_guest_root};
+use super::fs_path::{base_of, guest_fd, open_in_guest_root, walk_in_root};
 use super::Ctx;
 use crate::file_identity;
 use crate::platform::Reply;
@@ -125,22 +125,7 @@ fn open_as(
     file_identity::to_read_proc()?;
     let root = open_in_guest_root(ctx, c".", libc::O_PATH | libc::O_DIRECTORY)?;
     file_identity::take_on(creds)?;
-    let how = [(flags | libc::O_CLOEXEC) as u64, 0, 0x02 | 0x10];
-    // SAFETY: openat2 reads a NUL-terminated path and an open_how (three u64s) of that size.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            rel.as_ptr(),
-            how.as_ptr(),
-            std::mem::size_of_val(&how),
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just returned this fd; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    walk_in_root(&root, rel, flags)
 }
 
 /// `base` + `path` relative to the guest's root, NUL-terminated. `..` is left to the walk
@@ -223,16 +208,7 @@ fn apply(
             }
         }
         Change::Times(times) => {
-            let ts = [
-                libc::timespec {
-                    tv_sec: times[0],
-                    tv_nsec: times[1],
-                },
-                libc::timespec {
-                    tv_sec: times[2],
-                    tv_nsec: times[3],
-                },
-            ];
+            let ts = rvisor_protocol::timespecs(&times);
             // SAFETY: utimensat reads the NUL-terminated `link` and two timespecs we own.
             unsafe { libc::utimensat(libc::AT_FDCWD, link, ts.as_ptr(), 0) }
         }
