@@ -354,3 +354,34 @@ fn a_file_handed_in_keeps_its_attributes_through_a_volume_path() {
 fn rootless_a_file_handed_in_keeps_its_attributes_through_a_volume_path() {
     handed_in_through_a_volume("rootless", true, rootless_uid());
 }
+
+/// Linux's answers for the attribute calls the sentry now makes itself, where its first
+/// version differed (a hostile review compared them with native): a trailing slash on a file,
+/// unknown `fchmodat2` flags, `futimesat` with a NULL path (the fd itself), a trailing slash
+/// after `/proc/self`, and `/dev/fd/N` as the fd.
+#[test]
+fn attribute_calls_on_the_guests_own_dev_answer_as_linux() {
+    let script = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def rc(r):
+    return 0 if r == 0 else ctypes.get_errno()
+open("/dev/shm/f", "w").close()
+t("slash", lambda: os.chmod("/dev/shm/f/", 0o600))
+print("flags", rc(libc.syscall(452, -100, b"/dev/shm/f", 0o600, 0x4)))
+fd = os.open("/dev/shm/f", os.O_RDONLY)
+print("futimesat", rc(libc.syscall(261, fd, None, None)))
+t("proc-self", lambda: os.chown("/proc/self/", 0, 0))
+t("devfd", lambda: os.chmod(f"/dev/fd/{fd}", 0o640))
+print("mode", oct(os.stat("/dev/shm/f").st_mode & 0o777))
+"#;
+    let script = format!("{TRY}{script}");
+    let out = ok(&run_for(
+        &mut rvisor_do(["--", "python3", "-c", &script]),
+        60,
+    ));
+    assert_eq!(
+        out,
+        "slash 20\nflags 22\nfutimesat 0\nproc-self 30\ndevfd changed\nmode 0o640\n"
+    );
+}
