@@ -208,7 +208,7 @@ impl Gofer {
             Request::RemoveXattr { at, name, flags } => mutate::removexattr(self, at, name, *flags),
             Request::HandIn { objects } => {
                 for &o in objects {
-                    if self.outside.len() >= rvisor_protocol::MAX_HANDED_IN * 4 {
+                    if self.outside.len() >= rvisor_protocol::MAX_OUTSIDE {
                         return Err(Errno::ENOSPC);
                     }
                     self.outside.insert(o);

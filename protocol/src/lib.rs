@@ -14,7 +14,7 @@ pub use codec::{DecodeError, Reader, Writer};
 pub use message::timespecs;
 pub use message::{
     Identity, Loc, Op, Request, Response, MAX_BATCH, MAX_FRAME, MAX_GROUPS, MAX_HANDED_IN,
-    MAX_PATH, RELEASED,
+    MAX_OUTSIDE, MAX_PATH, RELEASED,
 };
 pub use transport::{
     recv_frame, recv_frame_polling, send_frame, FrameBuf, TransportError, MAX_FDS,

@@ -10,6 +10,8 @@ pub const MAX_FRAME: usize = 72 * 1024;
 pub const MAX_BATCH: usize = 32;
 /// Most objects one [`Request::HandIn`] names (a process's stdio and `--preserve-fds`).
 pub const MAX_HANDED_IN: usize = 1024;
+/// Most objects handed in that a sandbox records in all (its own and its joined processes').
+pub const MAX_OUTSIDE: usize = 4096;
 const MAX_VALUE: usize = 64 * 1024;
 
 /// Most supplementary groups a request carries (a task with more is refused: leaving some out

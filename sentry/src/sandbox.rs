@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 use crate::gofer_client::GoferClient;
 use crate::syscalls::UTS_LEN;
 use crate::task::{IdView, TaskTable};
+use rvisor_protocol::MAX_OUTSIDE;
 
 /// One UTS name: at most 64 bytes, kept inline so that setting it never allocates.
 #[derive(Debug, Clone, Copy)]
@@ -120,9 +121,6 @@ impl Default for SandboxConfig {
     }
 }
 
-/// Most objects handed in that a sandbox records (its own and its joined processes').
-pub const MAX_OUTSIDE: usize = 4096;
-
 /// The state of one sandbox as its handlers see it.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -185,9 +183,8 @@ impl Sandbox {
     }
 
     /// Records objects handed in to a process that joins the sandbox (`rvisor exec`), up to
-    /// [`MAX_OUTSIDE`] in all.
-    /// The gofer records them too (a handed-in file may also lie in a volume). Fails when
-    /// either cannot: the process must not start unguarded.
+    /// [`MAX_OUTSIDE`] in all; the gofer records them too (a handed-in file may also lie in a
+    /// volume). Fails when either cannot: the process must not start unguarded.
     pub fn hand_in(&self, objects: &[(u64, u64)]) -> Result<(), nix::errno::Errno> {
         {
             let mut outside = self.outside.lock();
@@ -265,29 +262,27 @@ impl HostIds {
         }
     }
 
-    fn range_out(ranges: &[(u32, u32, u32)], guest: u32) -> Option<u32> {
-        ranges
-            .iter()
-            .find(|&&(inside, _, count)| guest >= inside && guest - inside < count)
-            .map(|&(inside, outside, _)| outside + (guest - inside))
+    /// `guest` as the host knows it, through `ranges` (the whole map) or else `pairs` (host,
+    /// guest); without either, itself.
+    fn out_of(ranges: Option<&IdRanges>, pairs: &[(u32, u32)], guest: u32) -> Option<u32> {
+        match ranges {
+            Some(ranges) => ranges
+                .iter()
+                .find(|&&(inside, _, count)| guest >= inside && guest - inside < count)
+                .map(|&(inside, outside, _)| outside + (guest - inside)),
+            None if pairs.is_empty() => Some(guest),
+            None => pairs.iter().find(|p| p.1 == guest).map(|p| p.0),
+        }
     }
 
     /// The host uid the guest's `guest` is, if its namespace maps it (itself without a map).
     pub fn uid_to_host(&self, guest: u32) -> Option<u32> {
-        match &self.ranges {
-            Some((uids, _)) => Self::range_out(uids, guest),
-            None if self.uids.is_empty() => Some(guest),
-            None => self.uids.iter().find(|p| p.1 == guest).map(|p| p.0),
-        }
+        Self::out_of(self.ranges.as_ref().map(|r| &r.0), &self.uids, guest)
     }
 
     /// The host gid the guest's `guest` is, if its namespace maps it (itself without a map).
     pub fn gid_to_host(&self, guest: u32) -> Option<u32> {
-        match &self.ranges {
-            Some((_, gids)) => Self::range_out(gids, guest),
-            None if self.gids.is_empty() => Some(guest),
-            None => self.gids.iter().find(|p| p.1 == guest).map(|p| p.0),
-        }
+        Self::out_of(self.ranges.as_ref().map(|r| &r.1), &self.gids, guest)
     }
 
     /// A statx read by the sentry, with owners as the guest sees them.
@@ -304,5 +299,32 @@ impl IdView for HostIds {
     }
     fn gid(&self, host: u32) -> u32 {
         self.gid_of(host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_ids_go_back_to_the_host_through_the_map_that_made_them() {
+        let pairs = HostIds {
+            uids: vec![(1000, 0)],
+            gids: vec![(1000, 0), (1001, 5)],
+            ranges: None,
+        };
+        assert_eq!(pairs.uid_to_host(0), Some(1000));
+        assert_eq!(pairs.uid_to_host(1), None);
+        assert_eq!(pairs.gid_to_host(5), Some(1001));
+        let ranges = HostIds {
+            ranges: Some((vec![(0, 100_000, 65536)], vec![(0, 200_000, 10)])),
+            ..HostIds::default()
+        };
+        assert_eq!(ranges.uid_to_host(65535), Some(165_535));
+        assert_eq!(ranges.uid_to_host(65536), None);
+        assert_eq!(ranges.gid_to_host(9), Some(200_009));
+        assert_eq!(HostIds::default().uid_to_host(42), Some(42));
+        // Each way round agrees.
+        assert_eq!(ranges.uid_of(ranges.uid_to_host(7).unwrap()), 7);
     }
 }

@@ -9,7 +9,7 @@
 //! outside (a file the caller redirected output to) must not take the guest's changes.
 
 use nix::errno::Errno;
-use rvisor_protocol::Request;
+use rvisor_protocol::{Loc, Request};
 
 use super::fs_attr::{xattr_name, xattr_value};
 use super::fs_path::{ask, bytes, value, view_fd_target};
@@ -53,45 +53,56 @@ fn forget_lookups(ctx: &Ctx<'_>) {
     }
 }
 
-/// Makes `change` on the guest's fd (argument 0): by the gofer for an fd of the guest's view,
-/// by the sentry on a copy of it otherwise (an O_PATH handle or a bad fd: EBADF, as the kernel).
-fn through_fd(ctx: &mut Ctx<'_>, change: Change<'_>) -> Result<Reply, Errno> {
-    let fd = ctx.arg(0) as i32;
-    match view_fd_target(ctx, fd, false)? {
+/// The guest's fd (argument 0) as an fd of the guest's view (its path in the tree), or None for
+/// another (a bad fd is EBADF, before anything else is looked at, as the kernel).
+fn fd_view<'a>(ctx: &Ctx<'a>) -> Result<Option<Loc<'a>>, Errno> {
+    view_fd_target(ctx, ctx.arg(0) as i32, false)
+}
+
+/// Makes `change` on the guest's fd (argument 0), whose `view` [`fd_view`] gave: by the gofer
+/// for an fd of the guest's view, by the sentry on a copy of it otherwise (an O_PATH handle:
+/// EBADF, as the kernel).
+fn through_fd(
+    ctx: &mut Ctx<'_>,
+    view: Option<Loc<'_>>,
+    change: Change<'_>,
+) -> Result<Reply, Errno> {
+    match view {
         Some(at) => value(ask(ctx, &change.request(at, NOFOLLOW))?).map(Reply::Value),
-        None => view_attr::at_fd(ctx, fd, change, false),
+        None => view_attr::at_fd(ctx, ctx.arg(0) as i32, change, false),
     }
 }
 
 fn fchmod(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     forget_lookups(ctx);
-    through_fd(ctx, Change::Mode(ctx.arg(1) as u32 & 0o7777))
+    let view = fd_view(ctx)?;
+    through_fd(ctx, view, Change::Mode(ctx.arg(1) as u32 & 0o7777))
 }
 
 fn fchown(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     forget_lookups(ctx);
+    let view = fd_view(ctx)?;
     let (uid, gid) = (ctx.arg(1) as u32, ctx.arg(2) as u32);
-    through_fd(ctx, Change::Owner { uid, gid })
+    through_fd(ctx, view, Change::Owner { uid, gid })
 }
 
 fn fsetxattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     forget_lookups(ctx);
-    // As the kernel: a bad fd is EBADF before the flags, name or value are looked at.
-    view_fd_target(ctx, ctx.arg(0) as i32, true)?;
+    let view = fd_view(ctx)?;
     let (name, value, xflags) = xattr_value(ctx, ctx.arg(1), ctx.arg(2), ctx.arg(3), ctx.arg(4))?;
     let change = Change::SetXattr {
         name,
         value,
         xflags,
     };
-    through_fd(ctx, change)
+    through_fd(ctx, view, change)
 }
 
 fn fremovexattr(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {
     forget_lookups(ctx);
-    view_fd_target(ctx, ctx.arg(0) as i32, true)?;
+    let view = fd_view(ctx)?;
     let name = xattr_name(ctx, ctx.arg(1))?;
-    through_fd(ctx, Change::RemoveXattr { name })
+    through_fd(ctx, view, Change::RemoveXattr { name })
 }
 
 fn fstatfs(ctx: &mut Ctx<'_>) -> Result<Reply, Errno> {

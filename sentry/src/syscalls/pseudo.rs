@@ -44,23 +44,38 @@ fn parts<'a>(ctx: &Ctx<'a>, dirfd: i32, path: &'a [u8]) -> Result<Option<Parts<'
     let ids = ctx.sandbox.tasks.ids(ctx.trap.tid)?;
     let pid = ctx.arena.alloc_str(&ids.ns_tgid.to_string()).as_bytes();
     let tid = ctx.arena.alloc_str(&ids.ns_tid.to_string()).as_bytes();
-    let mut out: ArenaVec<'a, &'a [u8]> = ArenaVec::new_in(ctx.arena);
-    let through = raw.len() > 2;
-    for (i, &part) in raw.iter().enumerate() {
-        match part {
-            b"self" if i == 1 && through && raw[0] == b"proc" => out.push(pid),
-            b"thread-self" if i == 1 && through && raw[0] == b"proc" => {
-                out.extend_from_slice(&[pid, b"task", tid]);
-            }
-            p => out.push(p),
-        }
-    }
+    respell_own(&mut raw, pid, tid, false);
     Ok(Some(Parts {
-        parts: out,
+        parts: raw,
         pid,
         tid,
         host_tgid: ids.host_tgid,
     }))
+}
+
+/// Spells a `self` or `thread-self` right under `proc` in `parts` as the caller's `pid` (and
+/// `task/<tid>`) in the guest's pid namespace: the sentry is outside it, and those links would
+/// not resolve for it. Only where a walk goes through the link, unless `final_too` (a call that
+/// follows a final one).
+pub(super) fn respell_own<'a>(
+    parts: &mut ArenaVec<'a, &'a [u8]>,
+    pid: &'a [u8],
+    tid: &'a [u8],
+    final_too: bool,
+) {
+    let through = parts.len() > 2 || (final_too && parts.len() == 2);
+    if !through || parts[0] != b"proc" {
+        return;
+    }
+    match parts[1] {
+        b"self" => parts[1] = pid,
+        b"thread-self" => {
+            parts[1] = pid;
+            parts.insert(2, b"task");
+            parts.insert(3, tid);
+        }
+        _ => {}
+    }
 }
 
 /// A normalised pseudo path and the caller's ids as they appear in it.
@@ -276,4 +291,30 @@ pub(super) fn rename_onto_itself(
         return Ok(None);
     }
     Ok(Some(Reply::Value(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn respelt(path: &str, final_too: bool) -> String {
+        let arena = bumpalo::Bump::new();
+        let mut parts: ArenaVec<'_, &[u8]> = ArenaVec::new_in(&arena);
+        parts.extend(path.split('/').map(str::as_bytes));
+        respell_own(&mut parts, b"7", b"9", final_too);
+        String::from_utf8(parts.join(&b'/')).unwrap()
+    }
+
+    #[test]
+    fn own_proc_links_are_spelled_where_the_walk_goes_through_them() {
+        assert_eq!(respelt("proc/self/status", false), "proc/7/status");
+        assert_eq!(
+            respelt("proc/thread-self/comm", false),
+            "proc/7/task/9/comm"
+        );
+        assert_eq!(respelt("proc/self", false), "proc/self");
+        assert_eq!(respelt("proc/self", true), "proc/7");
+        assert_eq!(respelt("sys/self/x", true), "sys/self/x");
+        assert_eq!(respelt("proc/1/self", true), "proc/1/self");
+    }
 }

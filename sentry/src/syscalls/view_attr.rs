@@ -21,6 +21,7 @@ use nix::errno::Errno;
 use rvisor_protocol::{Loc, Request};
 
 use super::fs_path::{base_of, guest_fd, open_in_guest_root, walk_in_root};
+use super::pseudo::respell_own;
 use super::Ctx;
 use crate::file_identity;
 use crate::platform::Reply;
@@ -129,9 +130,8 @@ fn open_as(
 }
 
 /// `base` + `path` relative to the guest's root, NUL-terminated. `..` is left to the walk
-/// (after a symlink it is not lexical), which the root bounds. Under `/proc`, a `self` or
-/// `thread-self` the walk goes through is spelled as the caller's ids in the guest's pid
-/// namespace: the sentry is outside it, and those links would not resolve for it.
+/// (after a symlink it is not lexical), which the root bounds; `/proc/self` and
+/// `/proc/thread-self` are spelled as the caller's ids (`pseudo::respell_own`).
 fn in_root(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<CString, Errno> {
     let base = base_of(ctx, dirfd, path)?;
     let walk = if path.first() == Some(&b'/') {
@@ -149,11 +149,7 @@ fn in_root(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<CString, Errno> {
         let ids = ctx.sandbox.tasks.ids(ctx.trap.tid)?;
         let pid = ctx.arena.alloc_str(&ids.ns_tgid.to_string()).as_bytes();
         let tid = ctx.arena.alloc_str(&ids.ns_tid.to_string()).as_bytes();
-        if parts[1] == b"thread-self" {
-            parts.insert(2, b"task");
-            parts.insert(3, tid);
-        }
-        parts[1] = pid;
+        respell_own(&mut parts, pid, tid, true);
     }
     let mut joined = parts.join(&b'/');
     if joined.is_empty() {

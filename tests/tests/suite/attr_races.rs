@@ -93,11 +93,7 @@ fn race(name: &str, rootless: bool, owner: u32) -> String {
     drop(dir_fd);
     let bin = probe().display().to_string();
     let args = ["--preserve-fds", "1", "--", &bin, "3000"];
-    let mut cmd = if rootless {
-        rootless_do(args)
-    } else {
-        rvisor_do(args)
-    };
+    let mut cmd = do_as(rootless, args);
     leave_open(&mut cmd, vec![(3, theirs.into())]);
     let o = run_for(&mut cmd, 300);
     let out = format!("{}{}", stdout(&o), stderr(&o));
@@ -164,11 +160,7 @@ fn python_into(
     let script = format!("{TRY}{script}");
     let mut args: Vec<&str> = extra.to_vec();
     args.extend(["--", "python3", "-c", &script]);
-    let mut cmd = if rootless {
-        rootless_do(&args)
-    } else {
-        rvisor_do(&args)
-    };
+    let mut cmd = do_as(rootless, &args);
     let appending = std::fs::OpenOptions::new()
         .append(true)
         .open(output)
@@ -282,11 +274,7 @@ t("chdir-proc", lambda: os.chdir(f"/proc/self/fd/{top}"))
 "#;
     let script = format!("{TRY}{script}");
     let args = ["--preserve-fds", "1", "--", "python3", "-c", &script];
-    let mut cmd = if rootless {
-        rootless_do(args)
-    } else {
-        rvisor_do(args)
-    };
+    let mut cmd = do_as(rootless, args);
     leave_open(&mut cmd, vec![(3, theirs.into())]);
     let o = run_for(&mut cmd, 120);
     let out = format!("{}{}", stdout(&o), stderr(&o));

@@ -100,11 +100,7 @@ fn in_64m(rootless: bool, script: &str) -> std::process::Output {
         "-c",
         &format!("exec 2>&1; {script}"),
     ];
-    let mut cmd = if rootless {
-        rootless_do(args)
-    } else {
-        rvisor_do(args)
-    };
+    let mut cmd = do_as(rootless, args);
     run_for(&mut cmd, 120)
 }
 

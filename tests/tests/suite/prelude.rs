@@ -15,6 +15,19 @@ where
     rvisor_do_on(crate::PLATFORM, args)
 }
 
+/// `rvisor do <args...>` on this target's platform, as the rootless test user when `rootless`.
+pub fn do_as<I, S>(rootless: bool, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    if rootless {
+        rootless_do(args)
+    } else {
+        rvisor_do(args)
+    }
+}
+
 /// `rvisor do -- sh -c script` on this target's platform.
 pub fn sh(script: &str) -> Output {
     sh_on(crate::PLATFORM, script)

@@ -284,11 +284,7 @@ print("raced", wins)
     );
     let mut args: Vec<&str> = extra.to_vec();
     args.extend(["--", "sh", "-c", &script]);
-    let mut cmd = if rootless {
-        rootless_do(&args)
-    } else {
-        rvisor_do(&args)
-    };
+    let mut cmd = do_as(rootless, &args);
     leave_open(
         &mut cmd,
         vec![(0, std::fs::File::open(&file).unwrap().into())],
